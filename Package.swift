@@ -1,0 +1,44 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Module graph, one way only:
+//   PFlowCapture (files) ─┐
+//   PFlowWire (decoder) ──┼─► PFlowFlows ─► PFlowReport ─► pflow (CLI)
+//   CPcap ─► PFlowLive (libpcap) ───────────────────────────┘
+// Only the CLI imports ArgumentParser; capture, wire and flow code build and
+// test without libpcap.
+let package = Package(
+    name: "pflow",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "pflow", targets: ["pflow"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CPcap",
+            pkgConfig: "libpcap",
+            providers: [.apt(["libpcap-dev"])]
+        ),
+        .target(name: "PFlowCapture"),
+        .target(name: "PFlowWire"),
+        .target(name: "PFlowFlows", dependencies: ["PFlowWire"]),
+        .target(name: "PFlowReport", dependencies: ["PFlowCapture", "PFlowWire", "PFlowFlows"]),
+        .target(name: "PFlowLive", dependencies: ["CPcap"]),
+        .executableTarget(
+            name: "pflow",
+            dependencies: [
+                "PFlowReport", "PFlowLive",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "PFlowTests",
+            dependencies: ["PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowReport", "PFlowLive"],
+            resources: [.copy("Golden")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

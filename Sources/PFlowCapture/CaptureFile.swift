@@ -1,0 +1,315 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Unaligned integer loads in either byte order. Callers check bounds first.
+@inline(__always)
+func load16(_ p: UnsafeRawBufferPointer, _ offset: Int, bigEndian: Bool) -> UInt16 {
+    let v = p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)
+    return bigEndian ? UInt16(bigEndian: v) : UInt16(littleEndian: v)
+}
+
+@inline(__always)
+func load32(_ p: UnsafeRawBufferPointer, _ offset: Int, bigEndian: Bool) -> UInt32 {
+    let v = p.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+    return bigEndian ? UInt32(bigEndian: v) : UInt32(littleEndian: v)
+}
+
+/// A pcap or pcapng file (or stdin), read natively through a reused buffer.
+///
+/// `init` reads and checks the file header, so a file that can't be opened or
+/// isn't a capture fails before any analysis starts. `forEachRecord` then hands
+/// out every record in file order; damage part-way ends the walk and is
+/// returned in the summary instead of being thrown.
+public final class CaptureFile {
+    public enum Format: String, Sendable { case pcap, pcapng }
+
+    public let path: String
+    public let format: Format
+    /// Decimal digits of the finest timestamp resolution seen (6 = µs, 9 = ns).
+    public private(set) var timestampDigits: Int
+
+    private let source: ByteSource
+    // pcap header facts
+    private var bigEndian = false
+    private var nanosecond = false
+    private var pcapLinkType = LinkType.ethernet
+    private var pcapSnaplen: UInt32 = 0
+    private var pcapRecordHeaderLength = 16
+
+    /// Opens `path` ("-" is standard input) and reads its file header.
+    public init(path: String) throws(CaptureError) {
+        self.path = path
+        let fd: Int32
+        if path == "-" {
+            fd = 0
+        } else {
+            fd = open(path, O_RDONLY)
+            guard fd >= 0 else { throw .openFailed(path: path, errno: errno) }
+        }
+        var info = stat()
+        if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+            if fd != 0 { close(fd) }
+            throw .isDirectory(path: path)
+        }
+        source = ByteSource(fd: fd, ownsDescriptor: fd != 0)
+        timestampDigits = 6
+        guard let head = try source.require(4) else {
+            if source.buffered == 0 { throw .empty(path: path) }
+            throw .truncatedHeader(path: path)
+        }
+        let magic = load32(head, 0, bigEndian: false)
+        switch magic {
+        case 0x0A0D_0D0A:
+            format = .pcapng
+        case 0xA1B2_C3D4, 0xD4C3_B2A1, 0xA1B2_3C4D, 0x4D3C_B2A1, 0xA1B2_CD34, 0x34CD_B2A1:
+            format = .pcap
+            try readPcapHeader(magic: magic)
+        default:
+            if magic & 0xFFFF == 0x8B1F { throw .gzipNotSupported(path: path) }
+            throw .notACapture(path: path, magic: UInt32(bigEndian: magic))
+        }
+    }
+
+    private func readPcapHeader(magic: UInt32) throws(CaptureError) {
+        switch magic {
+        case 0xA1B2_C3D4: bigEndian = false; nanosecond = false
+        case 0xD4C3_B2A1: bigEndian = true; nanosecond = false
+        case 0xA1B2_3C4D: bigEndian = false; nanosecond = true
+        case 0x4D3C_B2A1: bigEndian = true; nanosecond = true
+        case 0xA1B2_CD34: bigEndian = false; pcapRecordHeaderLength = 24  // Kuznetzov's patched libpcap
+        default: bigEndian = true; pcapRecordHeaderLength = 24
+        }
+        guard let h = try source.require(24) else { throw .truncatedHeader(path: path) }
+        let major = load16(h, 4, bigEndian: bigEndian)
+        let minor = load16(h, 6, bigEndian: bigEndian)
+        guard major == 2 else { throw .unsupportedVersion(path: path, major: major, minor: minor) }
+        pcapSnaplen = load32(h, 16, bigEndian: bigEndian)
+        // The upper bits of the link-type field carry FCS information.
+        pcapLinkType = LinkType(rawValue: load32(h, 20, bigEndian: bigEndian) & 0x0FFF_FFFF)
+        timestampDigits = nanosecond ? 9 : 6
+        source.consume(24)
+    }
+
+    /// Link types declared by the file so far (pcap: the header's; pcapng: every IDB read).
+    public private(set) var linkTypes: [LinkType] = []
+
+    /// Calls `body` with every record in file order. Stops at the first damage
+    /// and reports it in the summary; throws only when reading itself fails.
+    public func forEachRecord(_ body: (CaptureRecord) -> Void) throws(CaptureError) -> ReadSummary {
+        switch format {
+        case .pcap: return try walkPcap(body)
+        case .pcapng: return try walkPcapng(body)
+        }
+    }
+
+    // MARK: pcap
+
+    private func walkPcap(_ body: (CaptureRecord) -> Void) throws(CaptureError) -> ReadSummary {
+        var summary = ReadSummary()
+        linkTypes = [pcapLinkType]
+        let headerLength = pcapRecordHeaderLength
+        // libpcap accepts records up to the larger of the header's snaplen and
+        // its own maximum; a bigger claim is a damaged length field.
+        let limit = UInt32(clamping: max(Int(pcapSnaplen), 262_144))
+        let fracScale: Int64 = nanosecond ? 1 : 1000
+        while true {
+            guard let h = try source.require(headerLength) else {
+                let left = source.buffered
+                if left > 0 {
+                    summary.damage = CaptureDamage(path: path, offset: source.offset,
+                                                   reason: "file ends inside a record header (\(left) of \(headerLength) bytes)")
+                }
+                return summary
+            }
+            let seconds = load32(h, 0, bigEndian: bigEndian)
+            let fraction = load32(h, 4, bigEndian: bigEndian)
+            let caplen = load32(h, 8, bigEndian: bigEndian)
+            let origlen = load32(h, 12, bigEndian: bigEndian)
+            guard caplen <= limit else {
+                summary.damage = CaptureDamage(path: path, offset: source.offset,
+                                               reason: "record claims \(caplen) captured bytes (limit \(limit))")
+                return summary
+            }
+            let total = headerLength + Int(caplen)
+            guard let r = try source.require(total) else {
+                summary.damage = CaptureDamage(path: path, offset: source.offset,
+                                               reason: "file ends inside a record (needs \(caplen) bytes, has \(source.buffered - headerLength))")
+                return summary
+            }
+            let ts = Int64(seconds) * 1_000_000_000 + Int64(fraction) * fracScale
+            let record = CaptureRecord(bytes: UnsafeRawBufferPointer(rebasing: r[headerLength..<total]),
+                                       originalLength: origlen, timestampNs: ts,
+                                       linkType: pcapLinkType, interface: 0)
+            body(record)
+            summary.records += 1
+            source.consume(total)
+        }
+    }
+
+    // MARK: pcapng
+
+    /// What an Interface Description Block tells about its packets' timestamps.
+    private struct Interface {
+        var linkType: LinkType
+        var snaplen: UInt32
+        var resolutionExponent: UInt8 = 6
+        var resolutionIsBinary = false
+        var offsetSeconds: Int64 = 0
+
+        func nanoseconds(_ units: UInt64) -> Int64 {
+            var ns: UInt64
+            if resolutionIsBinary {
+                let e = UInt64(min(resolutionExponent, 63))
+                let whole = units >> e
+                let frac = units & ((1 << e) - 1)
+                let fracNs = UInt64(1_000_000_000).multipliedFullWidth(by: frac)
+                ns = whole &* 1_000_000_000 &+ (e == 0 ? 0 : (fracNs.high << (64 - e)) | (fracNs.low >> e))
+            } else if resolutionExponent <= 9 {
+                var scale: UInt64 = 1
+                for _ in 0..<(9 - Int(resolutionExponent)) { scale *= 10 }
+                ns = units &* scale
+            } else {
+                var scale: UInt64 = 1
+                for _ in 0..<min(Int(resolutionExponent) - 9, 19) { scale *= 10 }
+                ns = units / scale
+            }
+            ns = min(ns, UInt64(Int64.max / 2))
+            return Int64(ns) &+ offsetSeconds &* 1_000_000_000
+        }
+
+        var digits: Int {
+            if resolutionIsBinary {
+                // 2^-e needs about e·log10(2) decimal digits.
+                return min(9, (Int(resolutionExponent) * 30103 + 99_999) / 100_000)
+            }
+            return min(9, Int(resolutionExponent))
+        }
+    }
+
+    private func walkPcapng(_ body: (CaptureRecord) -> Void) throws(CaptureError) -> ReadSummary {
+        var summary = ReadSummary()
+        var interfaces: [Interface] = []
+        var order = false           // big-endian section?
+        var skippingSection = false
+        var lastTimestamp: Int64 = 0
+        var sawSection = false
+        var unknownInterfaceRecords = 0
+        var digits = 0
+
+        func damage(_ reason: String) {
+            summary.damage = CaptureDamage(path: path, offset: source.offset, reason: reason)
+        }
+
+        while true {
+            guard let head = try source.require(8) else {
+                let left = source.buffered
+                if left > 0 { damage("file ends inside a block header (\(left) of 8 bytes)") }
+                break
+            }
+            var type = load32(head, 0, bigEndian: order)
+            if type == 0x0A0D_0D0A {
+                guard let shb = try source.require(12) else {
+                    damage("file ends inside a section header block"); break
+                }
+                switch load32(shb, 8, bigEndian: false) {
+                case 0x1A2B_3C4D: order = false
+                case 0x4D3C_2B1A: order = true
+                default: damage("section header has no valid byte-order magic"); break
+                }
+                if summary.damage != nil { break }
+                type = 0x0A0D_0D0A
+            } else if !sawSection {
+                damage("first block is not a section header"); break
+            }
+            let totalLength = load32(head, 4, bigEndian: order)
+            guard totalLength >= 12, totalLength % 4 == 0, Int(totalLength) <= source.maximumSpan else {
+                damage("block of type 0x\(String(type, radix: 16)) has impossible length \(totalLength)"); break
+            }
+            let total = Int(totalLength)
+            guard let block = try source.require(total) else {
+                damage("file ends inside a block (claims \(total) bytes, \(source.buffered) left)"); break
+            }
+            guard load32(block, total - 4, bigEndian: order) == totalLength else {
+                damage("block's trailing length does not match its leading length"); break
+            }
+            switch type {
+            case 0x0A0D_0D0A:
+                guard total >= 28 else { damage("section header block too short"); break }
+                sawSection = true
+                interfaces.removeAll(keepingCapacity: true)
+                let major = load16(block, 12, bigEndian: order)
+                let minor = load16(block, 14, bigEndian: order)
+                skippingSection = major != 1
+                if skippingSection {
+                    summary.notes.append("\(path): section at byte offset \(source.offset) has unsupported version \(major).\(minor); skipped")
+                }
+            case 0x0000_0001 where !skippingSection:
+                guard total >= 20 else { damage("interface description block too short"); break }
+                var iface = Interface(linkType: LinkType(rawValue: UInt32(load16(block, 8, bigEndian: order))),
+                                      snaplen: load32(block, 12, bigEndian: order))
+                var at = 16
+                let optionsEnd = total - 4
+                while at + 4 <= optionsEnd {
+                    let code = load16(block, at, bigEndian: order)
+                    let length = Int(load16(block, at + 2, bigEndian: order))
+                    if code == 0 { break }
+                    let valueAt = at + 4
+                    guard valueAt + length <= optionsEnd else { break }  // bad option: keep defaults
+                    if code == 9, length >= 1 {
+                        let v = block[valueAt]
+                        iface.resolutionIsBinary = v & 0x80 != 0
+                        iface.resolutionExponent = v & 0x7F
+                    } else if code == 14, length == 8 {
+                        let raw = block.loadUnaligned(fromByteOffset: valueAt, as: UInt64.self)
+                        iface.offsetSeconds = Int64(bitPattern: order ? UInt64(bigEndian: raw) : UInt64(littleEndian: raw))
+                        iface.offsetSeconds = max(-1 << 32, min(1 << 32, iface.offsetSeconds))
+                    }
+                    at = valueAt + ((length + 3) & ~3)
+                }
+                interfaces.append(iface)
+                digits = max(digits, iface.digits)
+                if !linkTypes.contains(iface.linkType) { linkTypes.append(iface.linkType) }
+            case 0x0000_0006 where !skippingSection, 0x0000_0002 where !skippingSection:
+                guard total >= 32 else { damage("packet block too short"); break }
+                let index = type == 6 ? Int(load32(block, 8, bigEndian: order)) : Int(load16(block, 8, bigEndian: order))
+                let high = UInt64(load32(block, 12, bigEndian: order))
+                let low = UInt64(load32(block, 16, bigEndian: order))
+                let caplen = Int(load32(block, 20, bigEndian: order))
+                let origlen = load32(block, 24, bigEndian: order)
+                guard caplen <= total - 32 else {
+                    damage("packet block claims \(caplen) captured bytes but holds \(total - 32)"); break
+                }
+                guard index < interfaces.count else { unknownInterfaceRecords += 1; break }
+                let iface = interfaces[index]
+                lastTimestamp = iface.nanoseconds(high << 32 | low)
+                body(CaptureRecord(bytes: UnsafeRawBufferPointer(rebasing: block[28..<(28 + caplen)]),
+                                   originalLength: origlen, timestampNs: lastTimestamp,
+                                   linkType: iface.linkType, interface: index))
+                summary.records += 1
+            case 0x0000_0003 where !skippingSection:
+                guard total >= 16 else { damage("simple packet block too short"); break }
+                guard let iface = interfaces.first else { unknownInterfaceRecords += 1; break }
+                let origlen = load32(block, 8, bigEndian: order)
+                var caplen = min(Int(origlen), total - 16)
+                if iface.snaplen > 0 { caplen = min(caplen, Int(iface.snaplen)) }
+                // A simple packet block has no timestamp: it inherits the last one seen.
+                body(CaptureRecord(bytes: UnsafeRawBufferPointer(rebasing: block[12..<(12 + caplen)]),
+                                   originalLength: origlen, timestampNs: lastTimestamp,
+                                   linkType: iface.linkType, interface: 0))
+                summary.records += 1
+            default:
+                break  // statistics, name resolution, custom and unknown blocks
+            }
+            if summary.damage != nil { break }
+            source.consume(total)
+        }
+        if digits > 0 { timestampDigits = digits }
+        if unknownInterfaceRecords > 0 {
+            summary.notes.append("\(path): \(unknownInterfaceRecords) packet block(s) name an interface that was never described; skipped")
+        }
+        return summary
+    }
+}

@@ -1,0 +1,114 @@
+/// A link-layer header type as carried in pcap headers and pcapng IDBs
+/// (tcpdump.org's LINKTYPE_ values). Open: unknown values pass through.
+public struct LinkType: RawRepresentable, Hashable, Sendable, Comparable {
+    public var rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    public static let null = LinkType(rawValue: 0)
+    public static let ethernet = LinkType(rawValue: 1)
+    public static let rawIP12 = LinkType(rawValue: 12)
+    public static let rawIP14 = LinkType(rawValue: 14)
+    public static let raw = LinkType(rawValue: 101)
+    public static let loop = LinkType(rawValue: 108)
+    public static let linuxSLL = LinkType(rawValue: 113)
+    public static let ipv4 = LinkType(rawValue: 228)
+    public static let ipv6 = LinkType(rawValue: 229)
+    public static let linuxSLL2 = LinkType(rawValue: 276)
+
+    public static func < (a: LinkType, b: LinkType) -> Bool { a.rawValue < b.rawValue }
+
+    /// The name tcpdump and Wireshark use for the link type.
+    public var name: String {
+        switch rawValue {
+        case 0: return "NULL"
+        case 1: return "EN10MB"
+        case 12, 14, 101: return "RAW"
+        case 108: return "LOOP"
+        case 113: return "LINUX_SLL"
+        case 228: return "IPV4"
+        case 229: return "IPV6"
+        case 276: return "LINUX_SLL2"
+        default: return "LINKTYPE_\(rawValue)"
+        }
+    }
+}
+
+/// One captured packet as handed out by a reader. `bytes` borrows the
+/// reader's buffer and is valid only inside the callback that receives it.
+public struct CaptureRecord {
+    /// The captured bytes (pcap `caplen`), never more than the file holds.
+    public var bytes: UnsafeRawBufferPointer
+    /// The packet's length on the wire (pcap `len`); may exceed `bytes.count`.
+    public var originalLength: UInt32
+    /// Nanoseconds since the Unix epoch.
+    public var timestampNs: Int64
+    public var linkType: LinkType
+    /// Interface index within the file (pcapng), 0 for pcap.
+    public var interface: Int
+
+    public init(bytes: UnsafeRawBufferPointer, originalLength: UInt32, timestampNs: Int64,
+                linkType: LinkType, interface: Int) {
+        self.bytes = bytes
+        self.originalLength = originalLength
+        self.timestampNs = timestampNs
+        self.linkType = linkType
+        self.interface = interface
+    }
+}
+
+/// Errors that stop a file from being read at all.
+public enum CaptureError: Error, Equatable, Sendable {
+    case openFailed(path: String, errno: Int32)
+    case isDirectory(path: String)
+    case empty(path: String)
+    case notACapture(path: String, magic: UInt32)
+    case gzipNotSupported(path: String)
+    case unsupportedVersion(path: String, major: UInt16, minor: UInt16)
+    case truncatedHeader(path: String)
+    case readFailed(errno: Int32)
+
+    /// One line for `pflow: error: …`.
+    public var message: String {
+        switch self {
+        case .openFailed(let path, let code):
+            return "\(path): \(String(cString: strerror(code)))"
+        case .isDirectory(let path):
+            return "\(path): is a directory, not a capture file"
+        case .empty(let path):
+            return "\(path): empty file, not a capture file"
+        case .notACapture(let path, let magic):
+            let hex = String(magic, radix: 16)
+            return "\(path): not a pcap or pcapng file (starts with 0x\(String(repeating: "0", count: max(0, 8 - hex.count)))\(hex))"
+        case .gzipNotSupported(let path):
+            return "\(path): gzip-compressed capture; decompress it first (gunzip -c \(path) | pflow -)"
+        case .unsupportedVersion(let path, let major, let minor):
+            return "\(path): unsupported capture format version \(major).\(minor)"
+        case .truncatedHeader(let path):
+            return "\(path): file ends inside the capture file header"
+        case .readFailed(let code):
+            return "read failed: \(String(cString: strerror(code)))"
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A problem found part-way through a file: records before it were read.
+public struct CaptureDamage: Sendable, Equatable {
+    public var path: String
+    public var offset: UInt64
+    public var reason: String
+    public var description: String { "\(path): \(reason) at byte offset \(offset); analysed up to there" }
+}
+
+/// What a reader found besides its records.
+public struct ReadSummary: Sendable {
+    public var records: Int = 0
+    public var damage: CaptureDamage?
+    /// Non-fatal notes (skipped sections, unknown blocks…).
+    public var notes: [String] = []
+}

@@ -1,0 +1,160 @@
+import PFlowWire
+
+/// Port → service name, one flat 65 536-entry table per transport
+/// (gopacket's `layers/ports.go` idea): a lookup is one array read.
+public final class ServiceRegistry: Sendable {
+    private let names: [String]
+    private let tcp: [UInt16]   // index into `names`, 0 = unnamed
+    private let udp: [UInt16]
+
+    /// The IANA registry with the names users expect where it is odd or silent.
+    public static let standard: ServiceRegistry = {
+        var builder = Builder()
+        for line in ianaServiceTable.split(separator: "\n") {
+            builder.addCompact(line)
+        }
+        for (port, name) in ServiceRegistry.overlayTCP { builder.set(name, port: port, tcp: true, udp: false) }
+        for (port, name) in ServiceRegistry.overlayUDP { builder.set(name, port: port, tcp: false, udp: true) }
+        return builder.build()
+    }()
+
+    /// Names the registry lacks or gives to something rarely seen today.
+    static let overlayTCP: [(UInt16, String)] = [
+        (3000, "grafana/node"), (5000, "flask"), (8080, "http-alt"), (9000, "php-fpm"),
+        (9090, "prometheus"), (6379, "redis"), (27017, "mongodb"), (5432, "postgresql"),
+        (3306, "mysql"), (8443, "https-alt"),
+    ]
+    /// UDP 443 is HTTP/3 over QUIC in practice.
+    static let overlayUDP: [(UInt16, String)] = [(443, "quic")]
+
+    init(names: [String], tcp: [UInt16], udp: [UInt16]) {
+        self.names = names
+        self.tcp = tcp
+        self.udp = udp
+    }
+
+    /// The service name of `port` for `proto`, or nil when unnamed or portless.
+    @inline(__always)
+    public func name(port: UInt16, proto: IPProtocol) -> String? {
+        let index: UInt16
+        switch proto {
+        case .tcp: index = tcp[Int(port)]
+        case .udp: index = udp[Int(port)]
+        default: return nil
+        }
+        return index == 0 ? nil : names[Int(index)]
+    }
+
+    @inline(__always)
+    public func isNamed(port: UInt16, proto: IPProtocol) -> Bool {
+        switch proto {
+        case .tcp: return tcp[Int(port)] != 0
+        case .udp: return udp[Int(port)] != 0
+        default: return false
+        }
+    }
+
+    /// A registry with the entries of an /etc/services-format text added on
+    /// top of this one (they win). Throws on a line that names a port badly.
+    public func overriding(withServicesText text: String, source: String) throws(ServicesFileError) -> ServiceRegistry {
+        var builder = Builder(names: names, tcp: tcp, udp: udp)
+        var lineNumber = 0
+        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+            if fields.isEmpty { continue }
+            guard fields.count >= 2 else {
+                throw ServicesFileError(source: source, line: lineNumber, reason: "expected 'name port/proto'")
+            }
+            let parts = fields[1].split(separator: "/")
+            guard parts.count >= 2 else {
+                throw ServicesFileError(source: source, line: lineNumber, reason: "expected port/proto, got '\(fields[1])'")
+            }
+            let bounds = parts[0].split(separator: "-")
+            guard bounds.count <= 2, let low = UInt16(bounds[0]),
+                  let high = bounds.count == 2 ? UInt16(bounds[1]) : low, low <= high else {
+                throw ServicesFileError(source: source, line: lineNumber, reason: "bad port '\(parts[0])'")
+            }
+            let protos = parts.dropFirst().map { $0.lowercased() }
+            let onTCP = protos.contains("tcp"), onUDP = protos.contains("udp")
+            guard onTCP || onUDP else { continue }  // sctp/dccp lines are valid but not ours
+            for port in low...high {
+                builder.set(String(fields[0]), port: port, tcp: onTCP, udp: onUDP)
+            }
+        }
+        return builder.build()
+    }
+
+    struct Builder {
+        var names: [String]
+        var index: [String: UInt16] = [:]
+        var tcp: [UInt16]
+        var udp: [UInt16]
+
+        init() {
+            names = [""]
+            tcp = [UInt16](repeating: 0, count: 65_536)
+            udp = [UInt16](repeating: 0, count: 65_536)
+        }
+
+        init(names: [String], tcp: [UInt16], udp: [UInt16]) {
+            self.names = names
+            self.tcp = tcp
+            self.udp = udp
+            for (i, n) in names.enumerated() where i > 0 { index[n] = UInt16(i) }
+        }
+
+        mutating func intern(_ name: String) -> UInt16 {
+            if let i = index[name] { return i }
+            guard names.count < Int(UInt16.max) else { return 0 }
+            names.append(name)
+            let i = UInt16(names.count - 1)
+            index[name] = i
+            return i
+        }
+
+        mutating func set(_ name: String, port: UInt16, tcp onTCP: Bool, udp onUDP: Bool) {
+            let i = intern(name)
+            if onTCP { tcp[Int(port)] = i }
+            if onUDP { udp[Int(port)] = i }
+        }
+
+        /// "port name", "port/t name" or "port/u name" from the generated table.
+        mutating func addCompact(_ line: Substring) {
+            let fields = line.split(separator: " ", maxSplits: 1)
+            guard fields.count == 2 else { return }
+            let portField = fields[0]
+            var onTCP = true, onUDP = true
+            var digits = portField
+            if portField.hasSuffix("/t") { onUDP = false; digits = portField.dropLast(2) }
+            if portField.hasSuffix("/u") { onTCP = false; digits = portField.dropLast(2) }
+            guard let port = UInt16(digits) else { return }
+            set(String(fields[1]), port: port, tcp: onTCP, udp: onUDP)
+        }
+
+        func build() -> ServiceRegistry { ServiceRegistry(names: names, tcp: tcp, udp: udp) }
+    }
+}
+
+public struct ServicesFileError: Error, Sendable {
+    public var source: String
+    public var line: Int
+    public var reason: String
+    public var message: String { "\(source): line \(line): \(reason)" }
+}
+
+/// IANA's three port ranges.
+public enum PortRange: String, Sendable {
+    case wellKnown = "well-known"   // 0-1023
+    case registered                 // 1024-49151
+    case dynamic                    // 49152-65535
+
+    public init(port: UInt16) {
+        switch port {
+        case 0...1023: self = .wellKnown
+        case 1024...49151: self = .registered
+        default: self = .dynamic
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import PFlowCapture
+import PFlowFlows
+import PFlowWire
+
+/// Facts about the capture as a whole: what the report's summary shows.
+public struct CaptureSummary: Sendable {
+    public struct FileInfo: Sendable {
+        public var path: String
+        public var format: String
+        public var records: Int
+        public var linkTypes: [LinkType]
+    }
+
+    public var files: [FileInfo] = []
+    /// Packets per link type.
+    public var linkTypes: [LinkType: UInt64] = [:]
+    public var packets: UInt64 = 0
+    /// Wire bytes (sum of pcap `len`).
+    public var bytes: UInt64 = 0
+    public var firstNs: Int64?
+    public var lastNs: Int64?
+    /// Decode errors, indexed by `DecodeError.rawValue`.
+    public var decodeErrors = [UInt64](repeating: 0, count: DecodeError.allCases.count)
+    /// Well-formed frames that carry no IP (ARP, STP, LLDP…).
+    public var nonIPPackets: UInt64 = 0
+    /// IP packets cut short by the snaplen (headers were complete).
+    public var truncatedPackets: UInt64 = 0
+    /// Damage and other notes, each one line naming the file.
+    public var warnings: [String] = []
+    /// Decimal digits of the finest timestamp resolution across files.
+    public var timestampDigits = 6
+
+    public var durationNs: Int64 {
+        guard let f = firstNs, let l = lastNs else { return 0 }
+        return l - f
+    }
+
+    /// Non-zero decode error counts by name, in a stable order.
+    public var decodeErrorCounts: [(String, UInt64)] {
+        DecodeError.allCases.compactMap { e in
+            let n = decodeErrors[e.rawValue]
+            return n > 0 ? (e.name, n) : nil
+        }
+    }
+}
+
+/// The outcome of analysing a capture: the summary and every flow.
+public struct AnalysisResult: Sendable {
+    public var summary: CaptureSummary
+    /// Flows in the order they ended (capture end: by start time).
+    public var flows: [FlowRecord]
+}
+
+/// Drives records from capture files through the decoder into the flow table.
+public final class Analyzer {
+    public let registry: ServiceRegistry
+    /// Keeps a record only when this returns true (a BPF filter, say).
+    public var recordFilter: ((CaptureRecord) -> Bool)?
+
+    private let table = FlowTable()
+    private var summary = CaptureSummary()
+    private var flows: [FlowRecord] = []
+
+    public init(registry: ServiceRegistry = .standard) {
+        self.registry = registry
+    }
+
+    /// Reads `file` to its end (or its damage) into the running analysis.
+    public func add(_ file: CaptureFile) throws(CaptureError) {
+        var packet = DecodedPacket()
+        var s = summary
+        let registry = self.registry
+        let filter = recordFilter
+        let table = self.table
+        var ended: [FlowRecord] = []
+        var first = s.firstNs ?? Int64.max, last = s.lastNs ?? Int64.min
+        let read = try file.forEachRecord { record in
+            if let filter, !filter(record) { return }
+            s.packets &+= 1
+            s.bytes &+= UInt64(record.originalLength)
+            s.linkTypes[record.linkType, default: 0] &+= 1
+            let ts = record.timestampNs
+            if ts < first { first = ts }
+            if ts > last { last = ts }
+            switch PacketDecoder.decode(record.bytes, linkType: record.linkType.rawValue, into: &packet) {
+            case .packet:
+                if packet.truncated { s.truncatedPackets &+= 1 }
+                table.add(packet, timestampNs: ts, wireLength: record.originalLength) { state, reason in
+                    ended.append(FlowRecord(state, endReason: reason, registry: registry))
+                }
+            case .notIP:
+                s.nonIPPackets &+= 1
+            case .error(let kind):
+                s.decodeErrors[kind.rawValue] &+= 1
+            }
+        }
+        flows.append(contentsOf: ended)
+        if first <= last { s.firstNs = first; s.lastNs = last }
+        s.files.append(.init(path: file.path, format: file.format.rawValue, records: read.records,
+                             linkTypes: file.linkTypes))
+        s.timestampDigits = s.files.count == 1 ? file.timestampDigits : max(s.timestampDigits, file.timestampDigits)
+        s.warnings.append(contentsOf: read.notes)
+        if let damage = read.damage { s.warnings.append(damage.description) }
+        summary = s
+    }
+
+    /// Ends every live flow and returns the analysis.
+    public func finish() -> AnalysisResult {
+        let registry = self.registry
+        var ended: [FlowRecord] = []
+        table.finish { state, reason in
+            ended.append(FlowRecord(state, endReason: reason, registry: registry))
+        }
+        flows.append(contentsOf: ended)
+        return AnalysisResult(summary: summary, flows: flows)
+    }
+
+    /// Opens and analyses `paths` in order as one capture. Every file is
+    /// opened (and its header checked) before any is read.
+    public static func analyze(paths: [String], registry: ServiceRegistry = .standard,
+                               recordFilter: ((CaptureRecord) -> Bool)? = nil) throws(CaptureError) -> AnalysisResult {
+        var files: [CaptureFile] = []
+        for path in paths { files.append(try CaptureFile(path: path)) }
+        let analyzer = Analyzer(registry: registry)
+        analyzer.recordFilter = recordFilter
+        for file in files { try analyzer.add(file) }
+        return analyzer.finish()
+    }
+}

@@ -1,0 +1,149 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Text forms shared by the table, CSV and JSON outputs.
+public enum Formatting {
+    /// RFC 3339 UTC with `digits` fractional digits (0...9):
+    /// `2026-01-01T00:00:01.123456Z`.
+    public static func rfc3339(ns: Int64, digits: Int) -> String {
+        var seconds = ns / 1_000_000_000
+        var fraction = ns % 1_000_000_000
+        if fraction < 0 { fraction += 1_000_000_000; seconds -= 1 }
+        var days = seconds / 86_400
+        var secondOfDay = seconds % 86_400
+        if secondOfDay < 0 { secondOfDay += 86_400; days -= 1 }
+        let (y, m, d) = civil(fromDays: days)
+        var s = pad(y, 4) + "-" + pad(m, 2) + "-" + pad(d, 2) + "T"
+        s += pad(secondOfDay / 3600, 2) + ":" + pad(secondOfDay / 60 % 60, 2) + ":" + pad(secondOfDay % 60, 2)
+        let n = max(0, min(9, digits))
+        if n > 0 {
+            var f = fraction
+            for _ in 0..<(9 - n) { f /= 10 }
+            s += "." + pad(f, n)
+        }
+        return s + "Z"
+    }
+
+    /// Howard Hinnant's days-from-civil inverse: proleptic Gregorian date.
+    static func civil(fromDays z0: Int64) -> (Int64, Int64, Int64) {
+        let z = z0 + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+    }
+
+    static func pad(_ v: Int64, _ width: Int) -> String {
+        let s = String(v)
+        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+    }
+
+    /// Seconds as a decimal with `digits` fractional digits: `1.250000`.
+    public static func seconds(ns: Int64, digits: Int) -> String {
+        let negative = ns < 0
+        let magnitude = ns.magnitude
+        var s = (negative ? "-" : "") + String(magnitude / 1_000_000_000)
+        let n = max(0, min(9, digits))
+        if n > 0 {
+            var f = Int64(magnitude % 1_000_000_000)
+            for _ in 0..<(9 - n) { f /= 10 }
+            s += "." + pad(f, n)
+        }
+        return s
+    }
+
+    /// Bytes in SI units with one decimal: `950 B`, `12.3 kB`, `4.1 MB`.
+    public static func humanBytes(_ bytes: UInt64) -> String {
+        if bytes < 1000 { return "\(bytes) B" }
+        let units = ["kB", "MB", "GB", "TB", "PB", "EB"]
+        var value = Double(bytes) / 1000
+        var i = 0
+        while value >= 999.95 && i < units.count - 1 {
+            value /= 1000
+            i += 1
+        }
+        return fixed(value, 1) + " " + units[i]
+    }
+
+    /// A count with thousands separators: `1,234,567`.
+    public static func grouped(_ n: UInt64) -> String {
+        let digits = Array(String(n))
+        var out = ""
+        for (i, c) in digits.enumerated() {
+            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return out
+    }
+
+    /// `value` rounded to `places` decimals, without Foundation.
+    public static func fixed(_ value: Double, _ places: Int) -> String {
+        guard value.isFinite else { return "0" }
+        var scale = 1.0
+        for _ in 0..<places { scale *= 10 }
+        let rounded = (abs(value) * scale).rounded()
+        let whole = UInt64(rounded / scale)
+        let frac = UInt64(rounded - Double(whole) * scale)
+        var s = (value < 0 && rounded > 0 ? "-" : "") + String(whole)
+        if places > 0 { s += "." + pad(Int64(frac), places) }
+        return s
+    }
+}
+
+/// Buffered writes to a file descriptor: rows are appended as bytes and
+/// written in large chunks.
+public final class OutputSink {
+    private let fd: Int32
+    private let ownsDescriptor: Bool
+    private var buffer: [UInt8] = []
+    public private(set) var failed = false
+
+    public init(fd: Int32, ownsDescriptor: Bool = false) {
+        self.fd = fd
+        self.ownsDescriptor = ownsDescriptor
+        buffer.reserveCapacity(1 << 16)
+    }
+
+    /// Creates or truncates `path` for writing.
+    public convenience init(path: String) throws(OutputError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw OutputError(path: path, errno: errno) }
+        self.init(fd: fd, ownsDescriptor: true)
+    }
+
+    deinit {
+        flush()
+        if ownsDescriptor { close(fd) }
+    }
+
+    public func write(_ s: String) {
+        buffer.append(contentsOf: s.utf8)
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    public func flush() {
+        var at = 0
+        while at < buffer.count && !failed {
+            let n = buffer.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + at, $0.count - at) }
+            if n > 0 { at += n } else if n < 0 && errno == EINTR { continue } else { failed = true }
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+public struct OutputError: Error, Sendable {
+    public var path: String
+    public var errno: Int32
+    public init(path: String, errno: Int32) {
+        self.path = path
+        self.errno = errno
+    }
+    public var message: String { "\(path): \(String(cString: strerror(errno)))" }
+}

@@ -1,0 +1,143 @@
+import PFlowCapture
+import PFlowFlows
+import PFlowWire
+
+/// The JSON report: one object, keys in a fixed order, as DESIGN.md lists.
+public enum JSONReport {
+    public static func render(_ result: AnalysisResult) -> String {
+        let s = result.summary
+        let d = s.timestampDigits
+        var w = JSONWriter()
+        w.open("{")
+        w.key("capture"); w.open("{")
+        w.key("packets"); w.number(s.packets)
+        w.key("bytes"); w.number(s.bytes)
+        w.key("first"); if let f = s.firstNs { w.string(Formatting.rfc3339(ns: f, digits: d)) } else { w.null() }
+        w.key("last"); if let l = s.lastNs { w.string(Formatting.rfc3339(ns: l, digits: d)) } else { w.null() }
+        w.key("duration_s"); w.raw(Formatting.seconds(ns: s.durationNs, digits: d))
+        w.key("link_types"); w.open("[")
+        for (type, _) in s.linkTypes.sorted(by: { $0.key < $1.key }) { w.string(type.name) }
+        w.close("]")
+        w.key("decode_errors"); w.open("{")
+        for (name, n) in s.decodeErrorCounts { w.key(name); w.number(n) }
+        w.close("}")
+        w.key("warnings"); w.open("[")
+        for warning in s.warnings { w.string(warning) }
+        w.close("]")
+        w.key("files"); w.open("[")
+        for file in s.files {
+            w.open("{")
+            w.key("path"); w.string(file.path)
+            w.key("format"); w.string(file.format)
+            w.key("records"); w.number(UInt64(file.records))
+            w.key("link_types"); w.open("[")
+            for t in file.linkTypes { w.string(t.name) }
+            w.close("]")
+            w.close("}")
+        }
+        w.close("]")
+        w.key("non_ip_packets"); w.number(s.nonIPPackets)
+        w.key("truncated_packets"); w.number(s.truncatedPackets)
+        w.close("}")
+
+        w.key("totals"); w.open("{")
+        w.key("flows"); w.number(UInt64(result.flows.count))
+        var byProto: [String: (UInt64, UInt64, UInt64)] = [:]
+        for f in result.flows {
+            var t = byProto[f.proto.name] ?? (0, 0, 0)
+            t.0 += 1; t.1 += f.packets; t.2 += f.bytes
+            byProto[f.proto.name] = t
+        }
+        w.key("by_proto"); w.open("{")
+        for (name, t) in byProto.sorted(by: { $0.key < $1.key }) {
+            w.key(name); w.open("{")
+            w.key("flows"); w.number(t.0)
+            w.key("packets"); w.number(t.1)
+            w.key("bytes"); w.number(t.2)
+            w.close("}")
+        }
+        w.close("}")
+        w.close("}")
+
+        w.key("services"); w.open("[")
+        for row in ServiceSummary.rows(result.flows) {
+            w.open("{")
+            w.key("service"); w.string(row.service)
+            w.key("proto"); w.string(row.proto.name)
+            w.key("port"); if let p = row.port { w.number(UInt64(p)) } else { w.null() }
+            w.key("flows"); w.number(row.flows)
+            w.key("packets"); w.number(row.packets)
+            w.key("bytes"); w.number(row.bytes)
+            w.key("clients"); w.number(UInt64(row.clients))
+            w.key("servers"); w.number(UInt64(row.servers))
+            w.close("}")
+        }
+        w.close("]")
+        w.close("}")
+        return w.text + "\n"
+    }
+}
+
+/// A minimal pretty-printing JSON writer that keeps keys in insertion order.
+struct JSONWriter {
+    private(set) var text = ""
+    private var depth = 0
+    private var needsComma = false
+    private var afterKey = false
+
+    private mutating func beforeValue() {
+        if afterKey {
+            afterKey = false
+            return
+        }
+        if needsComma { text += "," }
+        if depth > 0 { text += "\n" + String(repeating: "  ", count: depth) }
+    }
+
+    mutating func open(_ bracket: String) {
+        beforeValue()
+        text += bracket
+        depth += 1
+        needsComma = false
+    }
+
+    mutating func close(_ bracket: String) {
+        depth -= 1
+        if needsComma { text += "\n" + String(repeating: "  ", count: depth) }
+        text += bracket
+        needsComma = true
+    }
+
+    mutating func key(_ k: String) {
+        beforeValue()
+        text += Self.escape(k) + ": "
+        afterKey = true
+        needsComma = true
+    }
+
+    mutating func string(_ v: String) { beforeValue(); text += Self.escape(v); needsComma = true }
+    mutating func number(_ v: UInt64) { beforeValue(); text += String(v); needsComma = true }
+    mutating func raw(_ v: String) { beforeValue(); text += v; needsComma = true }
+    mutating func null() { beforeValue(); text += "null"; needsComma = true }
+
+    static func escape(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 {
+                    let hex = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,117 @@
+import PFlowCapture
+import PFlowFlows
+import PFlowWire
+
+/// The terminal report: a capture summary, then traffic by service.
+public struct TableReport {
+    /// ANSI styling; off unless writing to a terminal without NO_COLOR.
+    public var color = false
+    /// Rows in the services table; the rest are summed in one line.
+    public var top = 20
+
+    public init(color: Bool = false, top: Int = 20) {
+        self.color = color
+        self.top = top
+    }
+
+    private func bold(_ s: String) -> String { color ? "\u{1B}[1m" + s + "\u{1B}[0m" : s }
+    private func dim(_ s: String) -> String { color ? "\u{1B}[2m" + s + "\u{1B}[0m" : s }
+    private func cyan(_ s: String) -> String { color ? "\u{1B}[36m" + s + "\u{1B}[0m" : s }
+
+    public func render(_ result: AnalysisResult) -> String {
+        let s = result.summary
+        let d = s.timestampDigits
+        var out = bold("Capture") + "\n"
+        var facts: [(String, String)] = []
+        for f in s.files {
+            let types = f.linkTypes.map(\.name).joined(separator: ", ")
+            facts.append(("file", "\(f.path) (\(f.format), \(types.isEmpty ? "no interfaces" : types), \(Formatting.grouped(UInt64(f.records))) records)"))
+        }
+        let linkTypes = s.linkTypes.sorted { $0.key < $1.key }
+            .map { "\($0.key.name) \(Formatting.grouped($0.value))" }.joined(separator: ", ")
+        facts.append(("link types", linkTypes.isEmpty ? "none" : linkTypes))
+        facts.append(("packets", Formatting.grouped(s.packets)))
+        facts.append(("bytes", "\(Formatting.humanBytes(s.bytes)) (\(Formatting.grouped(s.bytes)) on the wire)"))
+        if let first = s.firstNs, let last = s.lastNs {
+            facts.append(("first", Formatting.rfc3339(ns: first, digits: d)))
+            facts.append(("last", Formatting.rfc3339(ns: last, digits: d)))
+            facts.append(("duration", Formatting.seconds(ns: s.durationNs, digits: min(d, 3)) + " s"))
+        }
+        let byProto = Dictionary(grouping: result.flows, by: { $0.proto.name })
+            .sorted { $0.key < $1.key }.map { "\($0.key) \(Formatting.grouped(UInt64($0.value.count)))" }
+        facts.append(("flows", Formatting.grouped(UInt64(result.flows.count))
+                      + (byProto.isEmpty ? "" : " (" + byProto.joined(separator: ", ") + ")")))
+        if s.nonIPPackets > 0 { facts.append(("non-IP", Formatting.grouped(s.nonIPPackets) + " packets")) }
+        if s.truncatedPackets > 0 {
+            facts.append(("snaplen-cut", Formatting.grouped(s.truncatedPackets) + " packets (headers complete, counted at wire length)"))
+        }
+        let errors = s.decodeErrorCounts
+        facts.append(("decode errors", errors.isEmpty ? "none"
+                      : errors.map { "\($0.0) \(Formatting.grouped($0.1))" }.joined(separator: ", ")))
+        let labelWidth = facts.map(\.0.count).max() ?? 0
+        for (label, value) in facts {
+            out += "  " + dim(label.padding(labelWidth)) + "  " + value + "\n"
+        }
+        for w in s.warnings { out += "  " + bold("warning") + "  " + w + "\n" }
+
+        out += "\n" + bold("Services") + dim(" by bytes") + "\n"
+        let rows = ServiceSummary.rows(result.flows)
+        if rows.isEmpty {
+            out += "  no flows\n"
+            return out
+        }
+        let total = max(1, rows.reduce(0) { $0 + $1.bytes })
+        let shown = rows.prefix(max(0, top))
+        var table: [[String]] = [["SERVICE", "PORT", "FLOWS", "PACKETS", "BYTES", "SHARE", "", "CLIENTS", "SERVERS"]]
+        for r in shown {
+            let share = Double(r.bytes) / Double(total)
+            table.append([
+                r.service.isEmpty ? "-" : r.service,
+                r.port.map { "\($0)/\(r.proto.name)" } ?? r.proto.name,
+                Formatting.grouped(r.flows), Formatting.grouped(r.packets), Formatting.humanBytes(r.bytes),
+                Formatting.fixed(share * 100, 1) + "%", bar(share),
+                Formatting.grouped(UInt64(r.clients)), Formatting.grouped(UInt64(r.servers)),
+            ])
+        }
+        let rightAligned: Set<Int> = [2, 3, 4, 5, 7, 8]
+        var widths = [Int](repeating: 0, count: table[0].count)
+        for row in table { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        for (n, row) in table.enumerated() {
+            var line = " "
+            for (i, cell) in row.enumerated() {
+                let padded = rightAligned.contains(i) ? cell.padding(left: widths[i]) : cell.padding(widths[i])
+                line += " " + (n == 0 ? dim(padded) : (i == 6 ? cyan(padded) : padded))
+            }
+            while line.last == " " { line.removeLast() }
+            out += line + "\n"
+        }
+        if rows.count > shown.count {
+            let rest = rows.dropFirst(shown.count)
+            let bytes = rest.reduce(0) { $0 + $1.bytes }
+            let flows = rest.reduce(0) { $0 + $1.flows }
+            out += "  … \(rest.count) more (\(Formatting.grouped(flows)) flows, \(Formatting.humanBytes(bytes))); --top shows more\n"
+        }
+        return out
+    }
+
+    /// A 10-cell bar of eighths for a share in 0...1.
+    func bar(_ share: Double) -> String {
+        let eighths = Int((max(0, min(1, share)) * 80).rounded())
+        let blocks = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"]
+        var s = String(repeating: "█", count: eighths / 8) + blocks[eighths % 8]
+        if s.isEmpty && share > 0 { s = "▏" }
+        return s
+    }
+}
+
+extension String {
+    /// Left-aligned in `width` columns (counting characters).
+    func padding(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+
+    /// Right-aligned in `width` columns.
+    func padding(left width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}

@@ -1,0 +1,107 @@
+/// Big-endian unaligned loads. Every caller has checked `offset + size <= p.count`.
+@inline(__always)
+func be16(_ p: UnsafeRawBufferPointer, _ offset: Int) -> UInt16 {
+    UInt16(bigEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+}
+
+@inline(__always)
+func be32(_ p: UnsafeRawBufferPointer, _ offset: Int) -> UInt32 {
+    UInt32(bigEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+}
+
+@inline(__always)
+func be64(_ p: UnsafeRawBufferPointer, _ offset: Int) -> UInt64 {
+    UInt64(bigEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+}
+
+/// An IP address in 128 bits; IPv4 is stored IPv4-mapped (::ffff:a.b.c.d) so
+/// that both versions share one fixed-size key.
+public struct IPAddress: Hashable, Sendable, Comparable {
+    public var high: UInt64
+    public var low: UInt64
+
+    public init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
+
+    public init(ipv4 value: UInt32) {
+        high = 0
+        low = 0x0000_FFFF_0000_0000 | UInt64(value)
+    }
+
+    public var isIPv4Mapped: Bool { high == 0 && (low >> 32) == 0x0000_FFFF }
+
+    public static func < (a: IPAddress, b: IPAddress) -> Bool {
+        a.high != b.high ? a.high < b.high : a.low < b.low
+    }
+
+    /// Text form: dotted quad for IPv4, RFC 5952 for IPv6.
+    public var description: String {
+        if isIPv4Mapped {
+            let v = UInt32(truncatingIfNeeded: low)
+            return "\(v >> 24).\((v >> 16) & 0xFF).\((v >> 8) & 0xFF).\(v & 0xFF)"
+        }
+        var groups = [UInt16](repeating: 0, count: 8)
+        for i in 0..<4 {
+            groups[i] = UInt16(truncatingIfNeeded: high >> UInt64(48 - 16 * i))
+            groups[i + 4] = UInt16(truncatingIfNeeded: low >> UInt64(48 - 16 * i))
+        }
+        // Longest run of two or more zero groups becomes "::" (first one wins a tie).
+        var bestStart = -1, bestLength = 0, i = 0
+        while i < 8 {
+            if groups[i] == 0 {
+                var j = i
+                while j < 8 && groups[j] == 0 { j += 1 }
+                if j - i > bestLength && j - i >= 2 { bestStart = i; bestLength = j - i }
+                i = j
+            } else {
+                i += 1
+            }
+        }
+        func hex(_ range: Range<Int>) -> String {
+            range.map { String(groups[$0], radix: 16) }.joined(separator: ":")
+        }
+        if bestStart < 0 { return hex(0..<8) }
+        return hex(0..<bestStart) + "::" + hex((bestStart + bestLength)..<8)
+    }
+}
+
+/// IP protocol numbers (open set).
+public struct IPProtocol: RawRepresentable, Hashable, Sendable {
+    public var rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    public static let icmp = IPProtocol(rawValue: 1)
+    public static let tcp = IPProtocol(rawValue: 6)
+    public static let udp = IPProtocol(rawValue: 17)
+    public static let icmpv6 = IPProtocol(rawValue: 58)
+
+    /// `tcp`, `udp`, `icmp`, `icmpv6`, or the number.
+    public var name: String {
+        switch rawValue {
+        case 1: return "icmp"
+        case 6: return "tcp"
+        case 17: return "udp"
+        case 58: return "icmpv6"
+        default: return String(rawValue)
+        }
+    }
+
+    /// Whether the protocol carries ports in the flow key.
+    public var hasPorts: Bool { self == .tcp || self == .udp }
+}
+
+/// TCP header flags.
+public struct TCPFlags: OptionSet, Hashable, Sendable {
+    public var rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let fin = TCPFlags(rawValue: 0x01)
+    public static let syn = TCPFlags(rawValue: 0x02)
+    public static let rst = TCPFlags(rawValue: 0x04)
+    public static let psh = TCPFlags(rawValue: 0x08)
+    public static let ack = TCPFlags(rawValue: 0x10)
+    public static let urg = TCPFlags(rawValue: 0x20)
+    public static let ece = TCPFlags(rawValue: 0x40)
+    public static let cwr = TCPFlags(rawValue: 0x80)
+}

@@ -1,0 +1,153 @@
+import ArgumentParser
+import PFlowCapture
+import PFlowFlows
+import PFlowLive
+import PFlowReport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The command line: parses options and hands off to the library.
+struct PFlowCommand: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "pflow",
+        abstract: "Report the services in packet captures, and who talks to them.",
+        discussion: """
+            Reads pcap and pcapng files (several files are one capture, in order; "-" is \
+            standard input), groups packets into bidirectional flows, decides which end of \
+            each flow is the client and which the service, and prints traffic by service.
+            """,
+        version: "pflow \(PFlowCommand.version) (\(Libpcap.version))"
+    )
+
+    @Argument(help: ArgumentHelp("Capture files (pcap or pcapng), analysed in order as one capture; - reads stdin.",
+                                 valueName: "file"))
+    var files: [String] = []
+
+    @Option(name: [.short, .long], help: ArgumentHelp("Keep only packets matching this BPF filter (tcpdump syntax).",
+                                                      valueName: "expr"))
+    var filter: String?
+
+    @Option(help: ArgumentHelp("Write one row per flow to this CSV file; - writes it to stdout instead of the table.",
+                               valueName: "path"))
+    var csv: String?
+
+    @Flag(help: "Print the report as JSON instead of a table.")
+    var json = false
+
+    @Option(help: ArgumentHelp("Rows in the services table.", valueName: "n"))
+    var top = 20
+
+    @Option(help: ArgumentHelp("Extra or overriding port names, in /etc/services format.", valueName: "file"))
+    var services: String?
+
+    func validate() throws {
+        if files.isEmpty { throw ValidationError("no capture file given (try: pflow capture.pcap)") }
+        if top < 0 { throw ValidationError("--top must be 0 or more") }
+        if json && csv == "-" { throw ValidationError("--json and --csv - both want stdout; give --csv a file") }
+        if files.filter({ $0 == "-" }).count > 1 { throw ValidationError("standard input (-) can be read only once") }
+    }
+
+    func run() throws {
+        var registry = ServiceRegistry.standard
+        if let path = services {
+            let text: String
+            do { text = try readTextFile(path) } catch { throw Failure(error.message) }
+            do { registry = try registry.overriding(withServicesText: text, source: path) } catch { throw Failure(error.message) }
+        }
+        var recordFilter: ((CaptureRecord) -> Bool)?
+        var bpf: BPFFilter?
+        if let expression = filter {
+            do { bpf = try BPFFilter(expression: expression) } catch { throw Failure(error.message) }
+            if let bpf {
+                recordFilter = { r in bpf.matches(r.bytes, originalLength: r.originalLength, linkType: r.linkType.rawValue) }
+            }
+        }
+        // Open the CSV first: an unwritable path should fail before the work.
+        var csvSink: OutputSink?
+        if let path = csv {
+            do { csvSink = path == "-" ? OutputSink(fd: 1) : try OutputSink(path: path) } catch { throw Failure(error.message) }
+        }
+        let result: AnalysisResult
+        do {
+            result = try Analyzer.analyze(paths: files, registry: registry, recordFilter: recordFilter)
+        } catch {
+            throw Failure(error.message)
+        }
+        var warnings = result.summary.warnings
+        if let bpf {
+            for (type, error) in bpf.failedLinkTypes.sorted(by: { $0.key < $1.key }) {
+                warnings.append("filter does not apply to link type \(type) (\(error)); its packets were left out")
+            }
+        }
+        for w in warnings { writeStderr("pflow: warning: \(w)\n") }
+        if let sink = csvSink {
+            FlowCSV.write(result.flows, digits: result.summary.timestampDigits, to: sink)
+            if sink.failed { throw Failure("\(csv ?? "-"): write failed") }
+        }
+        if csv == "-" { return }
+        let out = OutputSink(fd: 1)
+        if json {
+            out.write(JSONReport.render(result))
+        } else {
+            let noColor = getenv("NO_COLOR").map { $0.pointee != 0 } ?? false
+            out.write(TableReport(color: isatty(1) == 1 && !noColor, top: top).render(result))
+        }
+        out.flush()
+    }
+}
+
+/// An error already phrased for the user.
+struct Failure: Error {
+    var message: String
+    init(_ message: String) { self.message = message }
+}
+
+func readTextFile(_ path: String) throws(OutputError) -> String {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { throw OutputError(path: path, errno: errno) }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n > 0 { bytes.append(contentsOf: chunk[0..<n]) } else if n == 0 { break } else if errno != EINTR {
+            throw OutputError(path: path, errno: errno)
+        }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+/// Writes to standard error without touching C's shared `stderr` stream.
+func writeStderr(_ text: String) {
+    var bytes = Array(text.utf8)
+    var at = 0
+    while at < bytes.count {
+        let n = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress! + at, $0.count - at) }
+        if n > 0 { at += n } else if n < 0 && errno == EINTR { continue } else { return }
+    }
+}
+
+@main
+enum Main {
+    static func main() {
+        do {
+            var command = try PFlowCommand.parseAsRoot()
+            try command.run()
+        } catch let failure as Failure {
+            writeStderr("pflow: error: \(failure.message)\n")
+            exit(1)
+        } catch {
+            let code = PFlowCommand.exitCode(for: error)
+            if code == .success {
+                print(PFlowCommand.fullMessage(for: error))
+                exit(0)
+            }
+            let message = PFlowCommand.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            writeStderr("pflow: error: \(message) (pflow --help lists the options)\n")
+            exit(code.rawValue)
+        }
+    }
+}
