@@ -134,16 +134,50 @@ public struct FlowState: Sendable {
     }
 }
 
-/// Live flows by key. Flows end when the capture ends or, for TCP, when a
-/// new SYN arrives on a key whose connection has closed; ended flows are
-/// handed to `onEnd` in the order they end.
+/// When flows end in packet time. Defaults follow Zeek's inactivity
+/// timeouts (TCP 5 min, UDP and ICMP 1 min): the same conversation boundaries
+/// its users know. No active timeout unless asked for.
+public struct ExpiryPolicy: Sendable, Equatable {
+    public var tcpIdleNs: Int64 = 300_000_000_000
+    public var udpIdleNs: Int64 = 60_000_000_000
+    public var otherIdleNs: Int64 = 60_000_000_000
+    /// Split a flow that has lasted this long (nil: never).
+    public var activeNs: Int64? = nil
+
+    public init() {}
+
+    /// One idle timeout for every protocol.
+    public init(idleNs: Int64, activeNs: Int64? = nil) {
+        tcpIdleNs = idleNs
+        udpIdleNs = idleNs
+        otherIdleNs = idleNs
+        self.activeNs = activeNs
+    }
+
+    @inline(__always)
+    func idleNs(_ proto: IPProtocol) -> Int64 {
+        proto == .tcp ? tcpIdleNs : proto == .udp ? udpIdleNs : otherIdleNs
+    }
+}
+
+/// Live flows by key. A flow ends when it has been idle longer than its
+/// protocol's timeout, when it outlives the active timeout, when a new SYN
+/// arrives on a TCP key whose connection has closed (port reuse), or when the
+/// capture ends. Ended flows go to `onEnd` in the order they end.
 public final class FlowTable {
     private var index: [FlowKey: Int] = [:]
     private var flows: [FlowState] = []
     private var free: [Int] = []
     public private(set) var flowsCreated = 0
+    public let expiry: ExpiryPolicy
+    /// Packet time of the next sweep for idle flows.
+    private var nextSweepNs = Int64.min
+    private let sweepIntervalNs: Int64
 
-    public init(expectedFlows: Int = 1 << 16) {
+    public init(expiry: ExpiryPolicy = ExpiryPolicy(), expectedFlows: Int = 1 << 16) {
+        self.expiry = expiry
+        let shortest = min(expiry.tcpIdleNs, expiry.udpIdleNs, expiry.otherIdleNs, expiry.activeNs ?? .max)
+        sweepIntervalNs = max(1_000_000, shortest / 8)
         index.reserveCapacity(expectedFlows)
         flows.reserveCapacity(expectedFlows)
     }
@@ -154,12 +188,26 @@ public final class FlowTable {
     @inline(__always)
     public func add(_ p: DecodedPacket, timestampNs: Int64, wireLength: UInt32,
                     onEnd: (FlowState, EndReason) -> Void) {
+        if timestampNs >= nextSweepNs {
+            if nextSweepNs != Int64.min { sweep(now: timestampNs, onEnd: onEnd) }
+            nextSweepNs = timestampNs &+ sweepIntervalNs
+        }
         var forward = true
         let key = FlowKey(packet: p, forward: &forward)
         let direction: UInt8 = forward ? 0 : 1
         if let slot = index[key] {
-            if p.proto == .tcp, p.tcpFlags.contains(.syn), !p.tcpFlags.contains(.ack), flows[slot].isClosed {
-                onEnd(flows[slot], flows[slot].closeReason)
+            // Exact expiry on lookup; the sweep only frees memory.
+            var reason: EndReason? = nil
+            let old = flows[slot]
+            if timestampNs - old.lastNs > expiry.idleNs(p.proto) {
+                reason = old.isClosed ? old.closeReason : .idle
+            } else if let active = expiry.activeNs, timestampNs - old.firstNs >= active {
+                reason = .active
+            } else if p.proto == .tcp, p.tcpFlags.contains(.syn), !p.tcpFlags.contains(.ack), old.isClosed {
+                reason = old.closeReason
+            }
+            if let reason {
+                onEnd(old, reason)
                 flows[slot] = FlowState(key: key, ipVersion: p.ipVersion, timestampNs: timestampNs, direction: direction)
                 flowsCreated += 1
             }
@@ -178,6 +226,23 @@ public final class FlowTable {
         }
         index[key] = slot
         flowsCreated += 1
+    }
+
+    /// Ends flows idle for longer than their timeout at packet time `now`,
+    /// oldest first. A closed TCP flow ends as `fin`/`rst`, others as `idle`.
+    private func sweep(now: Int64, onEnd: (FlowState, EndReason) -> Void) {
+        var expired: [Int] = []
+        for (_, slot) in index where now - flows[slot].lastNs > expiry.idleNs(flows[slot].key.proto) {
+            expired.append(slot)
+        }
+        guard !expired.isEmpty else { return }
+        expired.sort { FlowRecord.startsBefore(flows[$0], flows[$1]) }
+        for slot in expired {
+            let f = flows[slot]
+            onEnd(f, f.isClosed ? f.closeReason : .idle)
+            index[f.key] = nil
+            free.append(slot)
+        }
     }
 
     /// Ends every live flow (capture end), oldest first.

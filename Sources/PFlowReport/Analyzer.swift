@@ -57,12 +57,13 @@ public final class Analyzer {
     /// Keeps a record only when this returns true (a BPF filter, say).
     public var recordFilter: ((CaptureRecord) -> Bool)?
 
-    private let table = FlowTable()
+    private let table: FlowTable
     private var summary = CaptureSummary()
     private var flows: [FlowRecord] = []
 
-    public init(registry: ServiceRegistry = .standard) {
+    public init(registry: ServiceRegistry = .standard, expiry: ExpiryPolicy = ExpiryPolicy()) {
         self.registry = registry
+        table = FlowTable(expiry: expiry)
     }
 
     /// Reads `file` to its end (or its damage) into the running analysis.
@@ -118,10 +119,11 @@ public final class Analyzer {
     /// Opens and analyses `paths` in order as one capture. Every file is
     /// opened (and its header checked) before any is read.
     public static func analyze(paths: [String], registry: ServiceRegistry = .standard,
+                               expiry: ExpiryPolicy = ExpiryPolicy(),
                                recordFilter: ((CaptureRecord) -> Bool)? = nil) throws(CaptureError) -> AnalysisResult {
         var files: [CaptureFile] = []
         for path in paths { files.append(try CaptureFile(path: path)) }
-        let analyzer = Analyzer(registry: registry)
+        let analyzer = Analyzer(registry: registry, expiry: expiry)
         analyzer.recordFilter = recordFilter
         for file in files { try analyzer.add(file) }
         return analyzer.finish()

@@ -43,7 +43,36 @@ struct PFlowCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Extra or overriding port names, in /etc/services format.", valueName: "file"))
     var services: String?
 
+    @Option(name: .customLong("idle-timeout"),
+            help: ArgumentHelp("End a flow after this many seconds without packets, for every protocol (default: TCP 300, UDP and ICMP 60).",
+                               valueName: "s"))
+    var idleTimeout: Double?
+
+    @Option(name: .customLong("active-timeout"),
+            help: ArgumentHelp("Split a flow into another row once it has lasted this many seconds (default: off).",
+                               valueName: "s"))
+    var activeTimeout: Double?
+
+    /// Seconds to nanoseconds, or nil when out of range.
+    static func nanoseconds(_ seconds: Double) -> Int64? {
+        guard seconds.isFinite, seconds > 0, seconds <= 1e9 else { return nil }
+        return Int64(seconds * 1e9)
+    }
+
+    var expiry: ExpiryPolicy {
+        var policy = ExpiryPolicy()
+        if let s = idleTimeout, let ns = Self.nanoseconds(s) { policy = ExpiryPolicy(idleNs: ns) }
+        if let s = activeTimeout { policy.activeNs = Self.nanoseconds(s) }
+        return policy
+    }
+
     func validate() throws {
+        if let s = idleTimeout, Self.nanoseconds(s) == nil {
+            throw ValidationError("--idle-timeout must be a number of seconds above 0")
+        }
+        if let s = activeTimeout, Self.nanoseconds(s) == nil {
+            throw ValidationError("--active-timeout must be a number of seconds above 0")
+        }
         if files.isEmpty { throw ValidationError("no capture file given (try: pflow capture.pcap)") }
         if top < 0 { throw ValidationError("--top must be 0 or more") }
         if json && csv == "-" { throw ValidationError("--json and --csv - both want stdout; give --csv a file") }
@@ -72,7 +101,7 @@ struct PFlowCommand: ParsableCommand {
         }
         let result: AnalysisResult
         do {
-            result = try Analyzer.analyze(paths: files, registry: registry, recordFilter: recordFilter)
+            result = try Analyzer.analyze(paths: files, registry: registry, expiry: expiry, recordFilter: recordFilter)
         } catch {
             throw Failure(error.message)
         }
