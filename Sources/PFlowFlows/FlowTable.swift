@@ -26,7 +26,10 @@ public struct FlowKey: Hashable, Sendable {
             addressA = p.destination; portA = p.destinationPort
             addressB = p.source; portB = p.sourcePort
         }
-        forward = sourceFirst
+        // Both ends the same socket (ping 127.0.0.1): addresses can't tell the
+        // direction, but an ICMP reply travels back.
+        forward = p.source == p.destination && p.sourcePort == p.destinationPort
+            ? !p.isICMPReply : sourceFirst
         proto = p.proto
         vlan = p.vlan ?? FlowKey.noVLAN
     }

@@ -262,7 +262,8 @@ public enum PacketDecoder {
             guard captured >= 20 else { return .error(.tcpTruncated) }
             let headerLength = Int(f[o + 12] >> 4) * 4
             guard headerLength >= 20, headerLength <= length else { return .error(.tcpBadLength) }
-            guard captured >= headerLength else { return .error(.tcpTruncated) }
+            // Options cut by the snaplen: the fixed header has all a flow needs.
+            if captured < headerLength { p.truncated = true }
             p.sourcePort = be16(f, o)
             p.destinationPort = be16(f, o + 2)
             p.tcpFlags = TCPFlags(rawValue: f[o + 13])

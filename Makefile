@@ -1,0 +1,38 @@
+# pflow: make run (build and analyse a sample), make test (everything CI runs).
+SWIFT   ?= swift
+SHARED  ?= ../shared
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SAMPLE  ?= Samples/http-dns-lo.pcap
+
+.PHONY: all deps build run test unit cli golden clean
+
+all: build
+
+# libpcap's headers and pkg-config file; installed once on a fresh machine.
+deps:
+	@pkg-config --exists libpcap 2>/dev/null || { \
+	  echo "installing libpcap-dev (apt-get)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libpcap-dev pkg-config; }
+
+build: deps
+	$(SWIFT) build -c release
+
+run: build
+	.build/release/pflow $(SAMPLE)
+
+# Unit, golden, truth and corpus tests (XCTest), then the command-line checks.
+test: unit cli
+
+unit: deps
+	PFLOW_SHARED=$(abspath $(SHARED)) $(SWIFT) test
+
+cli: deps
+	$(SWIFT) build
+	bash Tests/cli.sh .build/debug/pflow
+
+# Re-record the golden outputs after an intended change; review the diff.
+golden: deps
+	PFLOW_RECORD_GOLDEN=1 $(SWIFT) test --filter GoldenTests
+
+clean:
+	rm -rf .build
