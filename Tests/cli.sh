@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Command-line checks: exit statuses, one-line errors, outputs on the samples.
+# Usage: bash Tests/cli.sh path/to/pflow
+set -u
+pflow=${1:?usage: cli.sh path/to/pflow}
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+passed=0; failed=0
+ok()   { passed=$((passed + 1)); echo "ok   $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "     $2"; }
+
+# expect_error NAME STATUS STDERR-PATTERN -- ARGS...: exit STATUS, exactly one stderr line matching.
+expect_error() {
+  local name=$1 want=$2 pattern=$3; shift 4
+  "$pflow" "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
+  local lines; lines=$(wc -l <"$tmp/err")
+  if [ "$got" = "$want" ] && [ "$lines" = 1 ] && grep -qE "$pattern" "$tmp/err" && [ ! -s "$tmp/out" ]; then ok "$name"
+  else fail "$name" "status $got (want $want), stderr: $(head -c 300 "$tmp/err")"; fi
+}
+
+: >"$tmp/empty.pcap"
+printf 'this is not a capture\n' >"$tmp/text.pcap"
+head -c 100 Samples/http-dns-lo.pcap >"$tmp/cut.pcap"
+expect_error "missing file"   1 '^pflow: error: .*nope.pcap: No such file or directory$' -- "$tmp/nope.pcap"
+expect_error "directory"      1 '^pflow: error: .*: is a directory, not a capture file$' -- "$tmp"
+expect_error "empty file"     1 '^pflow: error: .*empty.pcap: empty file, not a capture file$' -- "$tmp/empty.pcap"
+expect_error "text file"      1 '^pflow: error: .*text.pcap: not a pcap or pcapng file' -- "$tmp/text.pcap"
+expect_error "no file"        64 '^pflow: error: no capture file given' --
+expect_error "unknown option" 64 '^pflow: error: Unknown option' -- --frobnicate Samples/http-dns-lo.pcap
+expect_error "bad top"        64 '^pflow: error: .*top' -- --top -3 Samples/http-dns-lo.pcap
+expect_error "bad timeout"    64 '^pflow: error: --idle-timeout' -- --idle-timeout 0 Samples/http-dns-lo.pcap
+expect_error "bad filter"     1 "^pflow: error: bad filter 'port banana'" -- -f 'port banana' Samples/http-dns-lo.pcap
+expect_error "json and csv stdout" 64 '^pflow: error: --json and --csv -' -- --json --csv - Samples/http-dns-lo.pcap
+printf 'svc 99999/tcp\n' >"$tmp/bad.services"
+expect_error "bad services file" 1 '^pflow: error: .*bad.services: line 1: bad port' -- --services "$tmp/bad.services" Samples/http-dns-lo.pcap
+
+# A file cut part-way: analysed up to the damage, a warning naming the offset, exit 0.
+if "$pflow" "$tmp/cut.pcap" >"$tmp/out" 2>"$tmp/err" && grep -q 'cut.pcap: file ends inside a record.*at byte offset 24' "$tmp/err" \
+   && grep -q 'warning' "$tmp/out"; then ok "damaged file warns and exits 0"; else fail "damaged file" "$(cat "$tmp/err")"; fi
+
+# Outputs.
+"$pflow" Samples/http-dns-lo.pcap >"$tmp/table" 2>"$tmp/err"
+if [ $? = 0 ] && [ ! -s "$tmp/err" ] && grep -q '^Services' "$tmp/table" && ! grep -q $'\e' "$tmp/table"; then
+  ok "table on a pipe has no colour"; else fail "table" "$(head -3 "$tmp/err")"; fi
+if "$pflow" --csv - Samples/http-dns-lo.pcap >"$tmp/csv" && head -1 "$tmp/csv" | grep -q '^start,end,start_ns,end_ns,duration_s,proto,ip_version,vlan,client_ip,client_port,server_ip,server_port,service,server_port_range,client_port_range,role_source,state,c2s_packets,c2s_bytes,s2c_packets,s2c_bytes,c2s_payload_bytes,s2c_payload_bytes,end_reason$' \
+   && [ "$(wc -l <"$tmp/csv")" = 10 ] && ! grep -q '^Services' "$tmp/csv"; then ok "csv to stdout replaces the table"; else fail "csv to stdout"; fi
+if "$pflow" --json --csv "$tmp/flows.csv" Samples/http-dns-lo.pcap >"$tmp/json" \
+   && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["totals"]["flows"]==9 and d["services"][0]["port"]==8000 and d["capture"]["packets"]==91' "$tmp/json" \
+   && cmp -s "$tmp/flows.csv" "$tmp/csv"; then ok "json to stdout with csv to a file"; else fail "json + csv file"; fi
+# Several files are one capture; stdin works.
+if "$pflow" --json Samples/http-dns-lo.pcap - <Samples/any-mixed.pcapng | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["capture"]["packets"]==130 and len(d["capture"]["files"])==2'; then
+  ok "several files and stdin"; else fail "several files and stdin"; fi
+# BPF filter on files.
+if [ "$("$pflow" --csv - -f 'udp port 53' Samples/http-dns-lo.pcap | tail -n +2 | wc -l)" = 3 ]; then ok "bpf filter on a file"; else fail "bpf filter"; fi
+# --services names a port; --top limits rows.
+printf 'pyhttp 8000/tcp\n' >"$tmp/my.services"
+if "$pflow" --services "$tmp/my.services" --top 1 Samples/http-dns-lo.pcap | grep -q 'pyhttp .*8000/tcp' \
+   && "$pflow" --top 1 Samples/http-dns-lo.pcap | grep -q '… 2 more'; then ok "--services and --top"; else fail "--services/--top"; fi
+# Colour only on a terminal, never with NO_COLOR (script(1) gives a pty).
+if command -v script >/dev/null; then
+  script -qc "$pflow Samples/http-dns-lo.pcap" /dev/null >"$tmp/tty" </dev/null
+  NO_COLOR=1 script -qc "$pflow Samples/http-dns-lo.pcap" /dev/null >"$tmp/tty-nc" </dev/null
+  if grep -q $'\e\[' "$tmp/tty" && ! grep -q $'\e\[' "$tmp/tty-nc"; then ok "colour on a tty, not with NO_COLOR"; else fail "colour"; fi
+else
+  echo "skip colour check: script(1) not installed"
+fi
+"$pflow" --version | grep -q '^pflow [0-9].*libpcap' && ok "--version" || fail "--version"
+"$pflow" --help | grep -q -- '--csv <path>' && ok "--help" || fail "--help"
+
+echo "cli: $passed passed, $failed failed"
+[ "$failed" = 0 ]
