@@ -32,13 +32,21 @@ public struct FlowRecord: Sendable {
     public var endNs: Int64
     public var endReason: EndReason
     public var truncatedPackets: UInt32
+    /// Zeek's history letters (TCP; empty otherwise).
+    public var history: String
+    /// Protocol recognised from the payload (`tls`, `http`, `dns`, …), or nil.
+    public var app: String?
 
     /// Whether the protocol has ports that name a service (TCP, UDP).
     public var hasServicePort: Bool { proto.hasPorts }
 
     /// Orients `state` by deciding roles from the strongest evidence present.
-    public init(_ s: FlowState, endReason: EndReason, registry: ServiceRegistry) {
-        let (clientIsA, source) = FlowRecord.roles(s, registry: registry)
+    public init(_ s: FlowState, endReason: EndReason, registry: ServiceRegistry,
+                knowledge: TrafficKnowledge = TrafficKnowledge()) {
+        let verdicts = (Signatures.classify(s.heads.0, proto: s.key.proto),
+                        Signatures.classify(s.heads.1, proto: s.key.proto))
+        let (clientIsA, source) = FlowRecord.roles(s, verdicts: verdicts, registry: registry, knowledge: knowledge)
+        app = clientIsA ? (verdicts.0?.app ?? verdicts.1?.app) : (verdicts.1?.app ?? verdicts.0?.app)
         let k = s.key
         proto = k.proto
         ipVersion = s.ipVersion
@@ -59,36 +67,86 @@ public struct FlowRecord: Sendable {
         self.endReason = endReason
         truncatedPackets = s.truncatedPackets
         let clientDirection: Int8 = clientIsA ? 0 : 1
+        history = s.history.letters(clientDirection: UInt8(clientDirection))
         state = proto == .tcp
             ? FlowRecord.tcpState(s, clientDirection: clientDirection,
                                   client: clientToServer, server: serverToClient)
             : (clientToServer.packets > 0 && serverToClient.packets > 0 ? "SF" : "S0")
     }
 
-    /// Roles from evidence, strongest first. Returns whether endpoint A is the client.
-    static func roles(_ s: FlowState, registry: ServiceRegistry) -> (Bool, RoleSource) {
+    /// Roles from evidence, strongest first (README: "Who is the client").
+    /// Returns whether endpoint A is the client, and the evidence used.
+    static func roles(_ s: FlowState, verdicts: (SignatureVerdict?, SignatureVerdict?),
+                      registry: ServiceRegistry, knowledge: TrafficKnowledge) -> (Bool, RoleSource) {
         let k = s.key
+        // 1. The handshake.
         if s.synDirection >= 0 { return (s.synDirection == 0, .syn) }
         if s.synAckDirection >= 0 { return (s.synAckDirection == 1, .synAck) }
-        if s.requestDirection >= 0 { return (s.requestDirection == 0, .signature) }
         let firstIsA = s.firstDirection == 0
-        guard k.proto.hasPorts, k.portA != k.portB else { return (firstIsA, .firstPacket) }
-        let namedA = registry.isNamed(port: k.portA, proto: k.proto)
-        let namedB = registry.isNamed(port: k.portB, proto: k.proto)
-        if namedA != namedB { return (namedB, .portTable) }  // the named port serves
+        let a = Endpoint(proto: k.proto, address: k.addressA, port: k.portA)
+        let b = Endpoint(proto: k.proto, address: k.addressB, port: k.portB)
+        let samePorts = k.portA == k.portB
+        // 2. Listeners learned from the rest of the traffic.
+        if k.proto.hasPorts && !samePorts {
+            let scoreA = knowledge.listenerScore(a), scoreB = knowledge.listenerScore(b)
+            if scoreA != scoreB { return (scoreB > scoreA, .listener) }
+        }
+        // 3. What the packets say: an ICMP request, a payload signature.
+        if s.requestDirection >= 0 { return (s.requestDirection == 0, .signature) }
+        if let clientIsA = signatureRoles(s, verdicts) { return (clientIsA, .signature) }
+        guard k.proto.hasPorts, !samePorts else { return (firstIsA, .firstPacket) }
+        // 4. The port registry; a named port inside the host's own learned
+        //    ephemeral range is not taken as a service.
+        func named(_ e: Endpoint) -> Bool {
+            guard registry.isNamed(port: e.port, proto: e.proto) else { return false }
+            if e.port >= 1024, let range = knowledge.range(of: e.address), range.covers(e.port) { return false }
+            return true
+        }
+        let namedA = named(a), namedB = named(b)
+        if namedA != namedB { return (namedB, .portTable) }
         if namedA {
             let wellKnownA = k.portA < 1024, wellKnownB = k.portB < 1024
             if wellKnownA != wellKnownB { return (wellKnownB, .portTable) }
             return (k.portB < k.portA, .portTable)
         }
+        // 5. Ephemeral ranges: the host's learned one, else the operating
+        //    systems' defaults (Linux 32768-60999, Windows/macOS/IANA 49152-65535).
+        func ephemeral(_ e: Endpoint) -> Bool {
+            if let range = knowledge.range(of: e.address), range.isLearned { return range.covers(e.port) }
+            return e.port >= 32768
+        }
+        let ephemeralA = ephemeral(a), ephemeralB = ephemeral(b)
+        if ephemeralA != ephemeralB { return (ephemeralA, .ephemeralRange) }
+        // Both ports could be ephemeral: a host seen opening connections
+        // is the likelier client of one never seen doing so.
+        let clientHostA = knowledge.range(of: k.addressA) != nil, clientHostB = knowledge.range(of: k.addressB) != nil
+        if ephemeralA && clientHostA != clientHostB { return (clientHostA, .ephemeralRange) }
+        // 6. The lower port serves.
         return (k.portB < k.portA, .lowerPort)
+    }
+
+    /// Roles from the two directions' payload signatures, when they agree.
+    static func signatureRoles(_ s: FlowState, _ v: (SignatureVerdict?, SignatureVerdict?)) -> Bool? {
+        let sayA = v.0?.senderIsClient  // true: A is the client
+        let sayB = v.1?.senderIsClient.map { !$0 }
+        switch (sayA, sayB) {
+        case (nil, nil): return nil
+        case (let x?, nil): return x
+        case (nil, let y?): return y
+        case (let x?, let y?):
+            if x == y { return x }
+            // Both claim to be the client (QUIC Initials both ways): the first to speak is.
+            if x && !y { return s.firstPayloadNs.0 <= s.firstPayloadNs.1 }
+            return nil
+        }
     }
 
     /// Zeek's conn_state from the flags each side sent (client = originator).
     static func tcpState(_ s: FlowState, clientDirection: Int8,
                          client c: DirectionCounters, server r: DirectionCounters) -> String {
         let originatorSYN = s.synDirection == clientDirection
-        let responderSYNACK = s.synAckDirection >= 0 && s.synAckDirection != clientDirection
+        // A responder's bare SYN (simultaneous open) answers the handshake too.
+        let responderSYNACK = r.tcpFlags.contains(.syn)
         let rstByOriginator = s.rstDirection == clientDirection
         let rstByResponder = s.rstDirection >= 0 && s.rstDirection != clientDirection
         let originatorFIN = c.tcpFlags.contains(.fin)

@@ -48,104 +48,20 @@ public enum EndReason: String, Sendable {
     case fin, rst, idle, active, end, capacity
 }
 
-/// Counters for one direction of a flow.
-public struct DirectionCounters: Sendable, Equatable {
-    public var packets: UInt64 = 0
-    /// Frame bytes on the wire (pcap `len`).
-    public var bytes: UInt64 = 0
-    /// Transport payload bytes, from the IP lengths.
-    public var payloadBytes: UInt64 = 0
-    /// Every TCP flag seen in this direction.
-    public var tcpFlags = TCPFlags()
-    public init() {}
-}
-
-/// What the tracker keeps per live flow. Directions are canonical: index 0
-/// is A→B, index 1 is B→A.
-public struct FlowState: Sendable {
-    public var key: FlowKey
-    public var ipVersion: UInt8
-    public var firstNs: Int64
-    public var lastNs: Int64
-    public var counters: (DirectionCounters, DirectionCounters)
-    /// Direction of the first packet seen.
-    public var firstDirection: UInt8
-    /// Direction of the first SYN without ACK, SYN-ACK, RST and ICMP request (-1: none).
-    public var synDirection: Int8 = -1
-    public var synAckDirection: Int8 = -1
-    public var rstDirection: Int8 = -1
-    public var requestDirection: Int8 = -1
-    public var truncatedPackets: UInt32 = 0
-
-    init(key: FlowKey, ipVersion: UInt8, timestampNs: Int64, direction: UInt8) {
-        self.key = key
-        self.ipVersion = ipVersion
-        firstNs = timestampNs
-        lastNs = timestampNs
-        counters = (DirectionCounters(), DirectionCounters())
-        firstDirection = direction
-    }
-
-    /// TCP: both sides sent FIN, or someone sent RST. A SYN after this starts
-    /// a new flow on the same key (port reuse).
-    public var isClosed: Bool {
-        guard key.proto == .tcp else { return false }
-        if rstDirection >= 0 { return true }
-        return counters.0.tcpFlags.contains(.fin) && counters.1.tcpFlags.contains(.fin)
-    }
-
-    /// Why the flow ended, given that the capture ended now or it was reused.
-    public var closeReason: EndReason {
-        guard key.proto == .tcp else { return .end }
-        if rstDirection >= 0 { return .rst }
-        if counters.0.tcpFlags.contains(.fin) && counters.1.tcpFlags.contains(.fin) { return .fin }
-        return .end
-    }
-
-    @inline(__always)
-    mutating func add(_ p: DecodedPacket, direction: UInt8, timestampNs: Int64, wireLength: UInt32) {
-        if timestampNs < firstNs { firstNs = timestampNs }
-        if timestampNs > lastNs { lastNs = timestampNs }
-        let d = Int8(direction)
-        if direction == 0 {
-            Self.count(&counters.0, p, wireLength)
-        } else {
-            Self.count(&counters.1, p, wireLength)
-        }
-        if p.truncated { truncatedPackets &+= 1 }
-        if p.proto == .tcp {
-            let f = p.tcpFlags
-            if f.contains(.syn) {
-                if f.contains(.ack) {
-                    if synAckDirection < 0 { synAckDirection = d }
-                } else if synDirection < 0 {
-                    synDirection = d
-                }
-            }
-            if f.contains(.rst), rstDirection < 0 { rstDirection = d }
-        } else if requestDirection < 0, p.isICMPRequest {
-            requestDirection = d
-        }
-    }
-
-    @inline(__always)
-    static func count(_ c: inout DirectionCounters, _ p: DecodedPacket, _ wireLength: UInt32) {
-        c.packets &+= 1
-        c.bytes &+= UInt64(wireLength)
-        c.payloadBytes &+= UInt64(p.payloadLength)
-        c.tcpFlags.formUnion(p.tcpFlags)
-    }
-}
-
-/// When flows end in packet time. Defaults follow Zeek's inactivity
-/// timeouts (TCP 5 min, UDP and ICMP 1 min): the same conversation boundaries
-/// its users know. No active timeout unless asked for.
+/// When flows end in packet time. Idle defaults follow Zeek's inactivity
+/// timeouts (TCP 5 min, UDP and ICMP 1 min), so conversation boundaries
+/// match what its users know; a closed TCP connection lingers 5 s (Zeek's
+/// tcp_close_delay) for stragglers. No active timeout unless asked for.
 public struct ExpiryPolicy: Sendable, Equatable {
     public var tcpIdleNs: Int64 = 300_000_000_000
     public var udpIdleNs: Int64 = 60_000_000_000
     public var otherIdleNs: Int64 = 60_000_000_000
+    /// How long a TCP flow that closed (FIN both ways, or RST) waits for stragglers.
+    public var closeLingerNs: Int64 = 5_000_000_000
     /// Split a flow that has lasted this long (nil: never).
     public var activeNs: Int64? = nil
+    /// Most live flows; beyond it the least recently seen one ends (nil: no limit).
+    public var maxFlows: Int? = nil
 
     public init() {}
 
@@ -154,42 +70,56 @@ public struct ExpiryPolicy: Sendable, Equatable {
         tcpIdleNs = idleNs
         udpIdleNs = idleNs
         otherIdleNs = idleNs
+        closeLingerNs = min(closeLingerNs, idleNs)
         self.activeNs = activeNs
     }
 
     @inline(__always)
-    func idleNs(_ proto: IPProtocol) -> Int64 {
-        proto == .tcp ? tcpIdleNs : proto == .udp ? udpIdleNs : otherIdleNs
+    func idleNs(_ s: FlowState) -> Int64 {
+        switch s.key.proto {
+        case .tcp: return s.isClosed ? closeLingerNs : tcpIdleNs
+        case .udp: return udpIdleNs
+        default: return otherIdleNs
+        }
     }
 }
 
 /// Live flows by key. A flow ends when it has been idle longer than its
-/// protocol's timeout, when it outlives the active timeout, when a new SYN
-/// arrives on a TCP key whose connection has closed (port reuse), or when the
-/// capture ends. Ended flows go to `onEnd` in the order they end.
+/// protocol's timeout (a closed TCP flow: longer than the linger), when it
+/// outlives the active timeout, when a new SYN arrives on a TCP key whose
+/// connection has closed (port reuse), when the table is full and it is the
+/// least recently seen, or when the capture ends. Ended flows go to `onEnd`
+/// in the order they end; `knowledge` learns from each first.
 public final class FlowTable {
     private var index: [FlowKey: Int] = [:]
     private var flows: [FlowState] = []
     private var free: [Int] = []
+    // Least-recently-seen order, kept only when there is a capacity limit.
+    private var oldest: Int32 = -1
+    private var newest: Int32 = -1
     public private(set) var flowsCreated = 0
     public let expiry: ExpiryPolicy
+    public let knowledge: TrafficKnowledge
     /// Packet time of the next sweep for idle flows.
     private var nextSweepNs = Int64.min
     private let sweepIntervalNs: Int64
 
-    public init(expiry: ExpiryPolicy = ExpiryPolicy(), expectedFlows: Int = 1 << 16) {
+    public init(expiry: ExpiryPolicy = ExpiryPolicy(), knowledge: TrafficKnowledge = TrafficKnowledge(),
+                expectedFlows: Int = 1 << 16) {
         self.expiry = expiry
-        let shortest = min(expiry.tcpIdleNs, expiry.udpIdleNs, expiry.otherIdleNs, expiry.activeNs ?? .max)
-        sweepIntervalNs = max(1_000_000, shortest / 8)
-        index.reserveCapacity(expectedFlows)
-        flows.reserveCapacity(expectedFlows)
+        self.knowledge = knowledge
+        let shortest = min(expiry.tcpIdleNs, expiry.udpIdleNs, expiry.otherIdleNs, expiry.closeLingerNs,
+                           expiry.activeNs ?? .max)
+        sweepIntervalNs = max(1_000_000, shortest / 4)
+        index.reserveCapacity(min(expectedFlows, expiry.maxFlows ?? expectedFlows))
+        flows.reserveCapacity(min(expectedFlows, expiry.maxFlows ?? expectedFlows))
     }
 
     public var liveCount: Int { index.count }
 
-    /// Accounts `p` to its flow, creating or restarting it as needed.
+    /// Accounts `p` (decoded from `frame`) to its flow, creating or restarting it as needed.
     @inline(__always)
-    public func add(_ p: DecodedPacket, timestampNs: Int64, wireLength: UInt32,
+    public func add(_ p: DecodedPacket, frame: UnsafeRawBufferPointer, timestampNs: Int64, wireLength: UInt32,
                     onEnd: (FlowState, EndReason) -> Void) {
         if timestampNs >= nextSweepNs {
             if nextSweepNs != Int64.min { sweep(now: timestampNs, onEnd: onEnd) }
@@ -198,11 +128,12 @@ public final class FlowTable {
         var forward = true
         let key = FlowKey(packet: p, forward: &forward)
         let direction: UInt8 = forward ? 0 : 1
+        let isSYN = p.proto == .tcp && p.tcpFlags.contains(.syn) && !p.tcpFlags.contains(.ack)
         if let slot = index[key] {
             // Exact expiry on lookup; the sweep only frees memory.
             var reason: EndReason? = nil
             let old = flows[slot]
-            if timestampNs - old.lastNs > expiry.idleNs(p.proto) {
+            if timestampNs - old.lastNs > expiry.idleNs(old) {
                 reason = old.isClosed ? old.closeReason : .idle
             } else if let active = expiry.activeNs, timestampNs - old.firstNs >= active {
                 reason = .active
@@ -210,15 +141,29 @@ public final class FlowTable {
                 reason = old.closeReason
             }
             if let reason {
-                onEnd(old, reason)
+                end(old, reason, onEnd)
+                let (older, newer) = (old.older, old.newer)
                 flows[slot] = FlowState(key: key, ipVersion: p.ipVersion, timestampNs: timestampNs, direction: direction)
+                flows[slot].older = older
+                flows[slot].newer = newer
                 flowsCreated += 1
             }
-            flows[slot].add(p, direction: direction, timestampNs: timestampNs, wireLength: wireLength)
+            // One connection attempt per flow, not per retransmitted SYN.
+            if isSYN && flows[slot].synDirection < 0 {
+                knowledge.sawConnectionAttempt(from: p.source, port: p.sourcePort)
+            }
+            flows[slot].add(p, frame: frame, direction: direction, timestampNs: timestampNs, wireLength: wireLength)
+            if expiry.maxFlows != nil { touch(slot) }
             return
         }
+        if let limit = expiry.maxFlows, index.count >= max(1, limit), oldest >= 0 {
+            let victim = Int(oldest)
+            end(flows[victim], .capacity, onEnd)
+            release(victim)
+        }
+        if isSYN { knowledge.sawConnectionAttempt(from: p.source, port: p.sourcePort) }
         var state = FlowState(key: key, ipVersion: p.ipVersion, timestampNs: timestampNs, direction: direction)
-        state.add(p, direction: direction, timestampNs: timestampNs, wireLength: wireLength)
+        state.add(p, frame: frame, direction: direction, timestampNs: timestampNs, wireLength: wireLength)
         let slot: Int
         if let reused = free.popLast() {
             flows[reused] = state
@@ -228,33 +173,74 @@ public final class FlowTable {
             flows.append(state)
         }
         index[key] = slot
+        if expiry.maxFlows != nil { link(slot) }
         flowsCreated += 1
+    }
+
+    @inline(__always)
+    private func end(_ s: FlowState, _ reason: EndReason, _ onEnd: (FlowState, EndReason) -> Void) {
+        knowledge.learn(from: s)
+        onEnd(s, reason)
+    }
+
+    private func release(_ slot: Int) {
+        if expiry.maxFlows != nil { unlink(slot) }
+        index[flows[slot].key] = nil
+        free.append(slot)
+    }
+
+    // MARK: least-recently-seen list
+
+    private func link(_ slot: Int) {
+        flows[slot].older = newest
+        flows[slot].newer = -1
+        if newest >= 0 { flows[Int(newest)].newer = Int32(slot) } else { oldest = Int32(slot) }
+        newest = Int32(slot)
+    }
+
+    private func unlink(_ slot: Int) {
+        let older = flows[slot].older, newer = flows[slot].newer
+        if older >= 0 { flows[Int(older)].newer = newer } else { oldest = newer }
+        if newer >= 0 { flows[Int(newer)].older = older } else { newest = older }
+        flows[slot].older = -1
+        flows[slot].newer = -1
+    }
+
+    @inline(__always)
+    private func touch(_ slot: Int) {
+        guard newest != Int32(slot) else { return }
+        unlink(slot)
+        link(slot)
     }
 
     /// Ends flows idle for longer than their timeout at packet time `now`,
     /// oldest first. A closed TCP flow ends as `fin`/`rst`, others as `idle`.
     private func sweep(now: Int64, onEnd: (FlowState, EndReason) -> Void) {
         var expired: [Int] = []
-        for (_, slot) in index where now - flows[slot].lastNs > expiry.idleNs(flows[slot].key.proto) {
+        for (_, slot) in index where now - flows[slot].lastNs > expiry.idleNs(flows[slot]) {
             expired.append(slot)
         }
         guard !expired.isEmpty else { return }
         expired.sort { FlowRecord.startsBefore(flows[$0], flows[$1]) }
         for slot in expired {
             let f = flows[slot]
-            onEnd(f, f.isClosed ? f.closeReason : .idle)
-            index[f.key] = nil
-            free.append(slot)
+            end(f, f.isClosed ? f.closeReason : .idle, onEnd)
+            release(slot)
         }
     }
 
-    /// Ends every live flow (capture end), oldest first.
+    /// Ends every live flow (capture end), oldest first. Every live flow is
+    /// learned from before any is reported, so each is judged with all the
+    /// capture knows.
     public func finish(onEnd: (FlowState, EndReason) -> Void) {
         var live = index.values.map { flows[$0] }
         live.sort { FlowRecord.startsBefore($0, $1) }
+        for f in live { knowledge.learn(from: f) }
         for f in live { onEnd(f, f.closeReason) }
         index.removeAll()
         flows.removeAll()
         free.removeAll()
+        oldest = -1
+        newest = -1
     }
 }

@@ -49,6 +49,20 @@ public struct AnalysisResult: Sendable {
     public var summary: CaptureSummary
     /// Flows in the order they ended (capture end: by start time).
     public var flows: [FlowRecord]
+    /// Hosts seen opening connections, most connections first.
+    public var clients: [ClientHost] = []
+}
+
+/// A host seen as a client, and how it picks its ephemeral ports.
+public struct ClientHost: Sendable {
+    public var address: IPAddress
+    public var range: EphemeralRange
+
+    static func table(_ knowledge: TrafficKnowledge) -> [ClientHost] {
+        knowledge.clientRanges.map { ClientHost(address: $0.key, range: $0.value) }
+            .sorted { $0.range.connections != $1.range.connections ? $0.range.connections > $1.range.connections
+                                                                    : $0.address < $1.address }
+    }
 }
 
 /// Drives records from capture files through the decoder into the flow table.
@@ -73,6 +87,7 @@ public final class Analyzer {
         let registry = self.registry
         let filter = recordFilter
         let table = self.table
+        let knowledge = table.knowledge
         var ended: [FlowRecord] = []
         var first = s.firstNs ?? Int64.max, last = s.lastNs ?? Int64.min
         let read = try file.forEachRecord { record in
@@ -86,8 +101,8 @@ public final class Analyzer {
             switch PacketDecoder.decode(record.bytes, linkType: record.linkType.rawValue, into: &packet) {
             case .packet:
                 if packet.truncated { s.truncatedPackets &+= 1 }
-                table.add(packet, timestampNs: ts, wireLength: record.originalLength) { state, reason in
-                    ended.append(FlowRecord(state, endReason: reason, registry: registry))
+                table.add(packet, frame: record.bytes, timestampNs: ts, wireLength: record.originalLength) { state, reason in
+                    ended.append(FlowRecord(state, endReason: reason, registry: registry, knowledge: knowledge))
                 }
             case .notIP:
                 s.nonIPPackets &+= 1
@@ -108,12 +123,13 @@ public final class Analyzer {
     /// Ends every live flow and returns the analysis.
     public func finish() -> AnalysisResult {
         let registry = self.registry
+        let knowledge = table.knowledge
         var ended: [FlowRecord] = []
         table.finish { state, reason in
-            ended.append(FlowRecord(state, endReason: reason, registry: registry))
+            ended.append(FlowRecord(state, endReason: reason, registry: registry, knowledge: knowledge))
         }
         flows.append(contentsOf: ended)
-        return AnalysisResult(summary: summary, flows: flows)
+        return AnalysisResult(summary: summary, flows: flows, clients: ClientHost.table(knowledge))
     }
 
     /// Opens and analyses `paths` in order as one capture. Every file is

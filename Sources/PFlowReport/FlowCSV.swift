@@ -9,7 +9,7 @@ public enum FlowCSV {
         "client_ip", "client_port", "server_ip", "server_port", "service",
         "server_port_range", "client_port_range", "role_source", "state",
         "c2s_packets", "c2s_bytes", "s2c_packets", "s2c_bytes",
-        "c2s_payload_bytes", "s2c_payload_bytes", "end_reason",
+        "c2s_payload_bytes", "s2c_payload_bytes", "end_reason", "history", "app",
     ]
 
     public static var header: String { columns.joined(separator: ",") + "\n" }
@@ -41,6 +41,8 @@ public enum FlowCSV {
         s += ","; s += String(f.clientToServer.payloadBytes)
         s += ","; s += String(f.serverToClient.payloadBytes)
         s += ","; s += f.endReason.rawValue
+        s += ","; s += f.history
+        s += ","; s += quoted(f.app ?? "")
         s += "\n"
         return s
     }

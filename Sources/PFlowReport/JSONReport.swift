@@ -73,6 +73,20 @@ public enum JSONReport {
             w.close("}")
         }
         w.close("]")
+
+        w.key("clients"); w.open("[")
+        for c in result.clients {
+            let r = c.range
+            w.open("{")
+            w.key("address"); w.string(c.address.description)
+            w.key("connections"); w.number(UInt64(r.connections))
+            w.key("port_min"); w.number(UInt64(r.lowest))
+            w.key("port_max"); w.number(UInt64(r.highest))
+            w.key("pattern"); w.string(r.pattern.rawValue)
+            w.key("range"); w.string(r.isLearned ? r.family.rawValue : "unknown")
+            w.close("}")
+        }
+        w.close("]")
         w.close("}")
         return w.text + "\n"
     }

@@ -73,23 +73,46 @@ public struct TableReport {
                 Formatting.grouped(UInt64(r.clients)), Formatting.grouped(UInt64(r.servers)),
             ])
         }
-        let rightAligned: Set<Int> = [2, 3, 4, 5, 7, 8]
-        var widths = [Int](repeating: 0, count: table[0].count)
-        for row in table { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-        for (n, row) in table.enumerated() {
-            var line = " "
-            for (i, cell) in row.enumerated() {
-                let padded = rightAligned.contains(i) ? cell.padding(left: widths[i]) : cell.padding(widths[i])
-                line += " " + (n == 0 ? dim(padded) : (i == 6 ? cyan(padded) : padded))
-            }
-            while line.last == " " { line.removeLast() }
-            out += line + "\n"
-        }
+        out += columns(table, rightAligned: [2, 3, 4, 5, 7, 8], accent: 6)
         if rows.count > shown.count {
             let rest = rows.dropFirst(shown.count)
             let bytes = rest.reduce(0) { $0 + $1.bytes }
             let flows = rest.reduce(0) { $0 + $1.flows }
             out += "  … \(rest.count) more (\(Formatting.grouped(flows)) flows, \(Formatting.humanBytes(bytes))); --top shows more\n"
+        }
+        out += clients(result.clients)
+        return out
+    }
+
+    /// Hosts seen opening connections, and the ephemeral ports they use.
+    func clients(_ hosts: [ClientHost]) -> String {
+        guard !hosts.isEmpty else { return "" }
+        var out = "\n" + bold("Clients") + dim(" by connections opened (SYN)") + "\n"
+        var table = [["CLIENT", "CONNECTIONS", "SOURCE PORTS", "PATTERN", "EPHEMERAL RANGE"]]
+        for h in hosts.prefix(max(0, top)) {
+            let r = h.range
+            table.append([h.address.description, Formatting.grouped(UInt64(r.connections)),
+                          r.lowest == r.highest ? "\(r.lowest)" : "\(r.lowest)-\(r.highest)",
+                          r.pattern.rawValue, r.isLearned ? r.family.rawValue : "unknown (under 4)"])
+        }
+        out += columns(table, rightAligned: [1], accent: nil)
+        if hosts.count > top { out += "  … \(hosts.count - top) more clients\n" }
+        return out
+    }
+
+    /// Aligned columns; the first row is the header.
+    func columns(_ table: [[String]], rightAligned: Set<Int>, accent: Int?) -> String {
+        var widths = [Int](repeating: 0, count: table.first?.count ?? 0)
+        for row in table { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
+        var out = ""
+        for (n, row) in table.enumerated() {
+            var line = " "
+            for (i, cell) in row.enumerated() where i < widths.count {
+                let padded = rightAligned.contains(i) ? cell.padding(left: widths[i]) : cell.padding(widths[i])
+                line += " " + (n == 0 ? dim(padded) : (i == accent ? cyan(padded) : padded))
+            }
+            while line.last == " " { line.removeLast() }
+            out += line + "\n"
         }
         return out
     }

@@ -64,6 +64,7 @@ public struct DecodedPacket: Sendable {
     public var sourcePort: UInt16 = 0
     public var destinationPort: UInt16 = 0
     public var tcpFlags = TCPFlags()
+    public var tcpSequence: UInt32 = 0
     public var icmpType: UInt8 = 0
     public var icmpCode: UInt8 = 0
     /// Outermost VLAN id, or nil.
@@ -267,6 +268,7 @@ public enum PacketDecoder {
             p.sourcePort = be16(f, o)
             p.destinationPort = be16(f, o + 2)
             p.tcpFlags = TCPFlags(rawValue: f[o + 13])
+            p.tcpSequence = be32(f, o + 4)
             setPayload(at: o + headerLength, length: length - headerLength, end: end, &p)
         case .udp:
             guard length >= 8 else { return .error(.udpBadLength) }

@@ -53,6 +53,11 @@ struct PFlowCommand: ParsableCommand {
                                valueName: "s"))
     var activeTimeout: Double?
 
+    @Option(name: .customLong("max-flows"),
+            help: ArgumentHelp("Most flows tracked at once; beyond it the least recently seen flow ends with end_reason capacity (default: no limit).",
+                               valueName: "n"))
+    var maxFlows: Int?
+
     /// Seconds to nanoseconds, or nil when out of range.
     static func nanoseconds(_ seconds: Double) -> Int64? {
         guard seconds.isFinite, seconds > 0, seconds <= 1e9 else { return nil }
@@ -63,6 +68,7 @@ struct PFlowCommand: ParsableCommand {
         var policy = ExpiryPolicy()
         if let s = idleTimeout, let ns = Self.nanoseconds(s) { policy = ExpiryPolicy(idleNs: ns) }
         if let s = activeTimeout { policy.activeNs = Self.nanoseconds(s) }
+        policy.maxFlows = maxFlows
         return policy
     }
 
@@ -75,6 +81,7 @@ struct PFlowCommand: ParsableCommand {
         }
         if files.isEmpty { throw ValidationError("no capture file given (try: pflow capture.pcap)") }
         if top < 0 { throw ValidationError("--top must be 0 or more") }
+        if let n = maxFlows, n < 1 { throw ValidationError("--max-flows must be 1 or more") }
         if json && csv == "-" { throw ValidationError("--json and --csv - both want stdout; give --csv a file") }
         if files.filter({ $0 == "-" }).count > 1 { throw ValidationError("standard input (-) can be read only once") }
     }

@@ -8,12 +8,14 @@ final class FlowTests: XCTestCase {
 
     /// A packet from `from` to the other host.
     static func packet(_ proto: IPProtocol = .tcp, fromClient: Bool, cport: UInt16 = 40000, sport: UInt16 = 443,
-                       flags: TCPFlags = [], payload: Int = 0, icmpType: UInt8 = 0) -> DecodedPacket {
+                       flags: TCPFlags = [], payload: Int = 0, icmpType: UInt8 = 0, seq: UInt32 = 0,
+                       client: IPAddress = FlowTests.client) -> DecodedPacket {
         var p = DecodedPacket()
         p.ipVersion = 4
         p.proto = proto
         p.source = fromClient ? client : server
         p.destination = fromClient ? server : client
+        p.tcpSequence = seq
         p.sourcePort = fromClient ? cport : sport
         p.destinationPort = fromClient ? sport : cport
         p.tcpFlags = flags
@@ -24,17 +26,25 @@ final class FlowTests: XCTestCase {
 
     /// Runs packets (fromClient, flags, payload) through a table, one per millisecond.
     static func run(_ packets: [DecodedPacket], expiry: ExpiryPolicy = ExpiryPolicy(), gapNs: Int64 = 1_000_000,
-                    registry: ServiceRegistry = .standard) -> [FlowRecord] {
+                    registry: ServiceRegistry = .standard, payloads: [Int: [UInt8]] = [:]) -> [FlowRecord] {
         let table = FlowTable(expiry: expiry)
         var out: [FlowRecord] = []
         var ts: Int64 = 1_767_225_600_000_000_000
-        for p in packets {
-            table.add(p, timestampNs: ts, wireLength: UInt32(60 + p.payloadLength)) { s, r in
-                out.append(FlowRecord(s, endReason: r, registry: registry))
+        for (i, var p) in packets.enumerated() {
+            let frame = payloads[i] ?? []
+            if !frame.isEmpty {
+                p.payloadOffset = 0
+                p.capturedPayloadLength = frame.count
+                p.payloadLength = max(p.payloadLength, frame.count)
+            }
+            frame.withUnsafeBytes { bytes in
+                table.add(p, frame: bytes, timestampNs: ts, wireLength: UInt32(60 + p.payloadLength)) { s, r in
+                    out.append(FlowRecord(s, endReason: r, registry: registry, knowledge: table.knowledge))
+                }
             }
             ts += gapNs
         }
-        table.finish { s, r in out.append(FlowRecord(s, endReason: r, registry: registry)) }
+        table.finish { s, r in out.append(FlowRecord(s, endReason: r, registry: registry, knowledge: table.knowledge)) }
         return out
     }
 
@@ -201,5 +211,103 @@ final class FlowTests: XCTestCase {
         XCTAssertEqual(PortRange(port: 1023), .wellKnown)
         XCTAssertEqual(PortRange(port: 49151), .registered)
         XCTAssertEqual(PortRange(port: 49152), .dynamic)
+    }
+
+    func testHistoryLettersAndRetransmission() {
+        let data = [P.packet(fromClient: true, flags: [.psh, .ack], payload: 100, seq: 1),
+                    P.packet(fromClient: false, flags: [.psh, .ack], payload: 1000, seq: 1),
+                    P.packet(fromClient: false, flags: [.psh, .ack], payload: 1000, seq: 1)]  // retransmitted
+        let f = P.run(P.handshake() + data + P.finClose())[0]
+        XCTAssertEqual(f.history, "ShADdtFf")
+        XCTAssertEqual(P.run([P.packet(fromClient: true, flags: .syn)])[0].history, "S")
+    }
+
+    func testSimultaneousOpenAndHalfOpen() {
+        let simultaneous = [P.packet(fromClient: true, flags: .syn), P.packet(fromClient: false, flags: .syn),
+                            P.packet(fromClient: true, flags: [.syn, .ack]), P.packet(fromClient: false, flags: [.syn, .ack])]
+        let f = P.run(simultaneous)[0]
+        XCTAssertEqual(f.clientPort, 40000)
+        XCTAssertEqual(f.roleSource, .syn)
+        XCTAssertEqual(f.state, "S1")
+        // SYN then FIN with no reply: half-open.
+        XCTAssertEqual(P.run([P.packet(fromClient: true, flags: .syn), P.packet(fromClient: true, flags: .fin)])[0].state, "SH")
+        // A SYN-ACK then RST, the SYN never seen.
+        XCTAssertEqual(P.run([P.packet(fromClient: false, flags: [.syn, .ack]), P.packet(fromClient: false, flags: .rst)])[0].state, "RSTRH")
+    }
+
+    func testListenerLearnedFromAnotherConnection() {
+        // 10.0.0.2:55000 answered a handshake from port 41000; a flow to it seen
+        // mid-stream from port 50000 is a client of it, although 50000 < 55000.
+        let learned = P.handshake(cport: 41000, sport: 55000)
+        let midstream = [P.packet(fromClient: false, cport: 50000, sport: 55000, flags: .ack, payload: 500),
+                         P.packet(fromClient: true, cport: 50000, sport: 55000, flags: .ack)]
+        let flows = P.run(learned + midstream)
+        let f = flows.first { $0.clientPort == 50000 || $0.serverPort == 50000 }
+        XCTAssertEqual(f?.serverPort, 55000)
+        XCTAssertEqual(f?.roleSource, .listener)
+        // Without the other connection, the lower port would have been taken.
+        XCTAssertEqual(P.run(midstream)[0].serverPort, 50000)
+    }
+
+    func testPayloadSignaturesDecideAndNameTheApp() {
+        // A DNS response seen alone, between two unnamed high ports.
+        let response: [UInt8] = [0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 1, 0x61, 0]
+        let dns = P.run([P.packet(.udp, fromClient: false, cport: 61001, sport: 61000)], payloads: [0: response])[0]
+        XCTAssertEqual(dns.serverPort, 61000)
+        XCTAssertEqual(dns.roleSource, .signature)
+        XCTAssertEqual(dns.app, "dns")
+        // A TLS ClientHello from the higher port, mid-stream: its sender is the client.
+        let hello: [UInt8] = [0x16, 0x03, 0x01, 0x00, 0x40, 0x01, 0, 0, 0x3C, 0x03, 0x03]
+        let tls = P.run([P.packet(fromClient: true, cport: 60123, sport: 50443, flags: [.psh, .ack])], payloads: [0: hello])[0]
+        XCTAssertEqual(tls.serverPort, 50443)
+        XCTAssertEqual(tls.roleSource, .signature)
+        XCTAssertEqual(tls.app, "tls")
+        // An HTTP response from port 8000 names the app even when the SYN decided the roles.
+        let http = P.run(P.handshake(cport: 40001, sport: 8000)
+                         + [P.packet(fromClient: false, cport: 40001, sport: 8000, flags: .ack)], payloads: [3: Array("HTTP/1.0 200 OK\r\n".utf8)])[0]
+        XCTAssertEqual(http.app, "http")
+        XCTAssertEqual(http.roleSource, .syn)
+    }
+
+    func testEphemeralRangesLearnedPerHost() {
+        // 10.0.0.1 opens connections from 61000-61005 (sequential): the IANA range.
+        var packets: [DecodedPacket] = []
+        for i in 0..<6 { packets.append(P.packet(fromClient: true, cport: 61000 + UInt16(i), sport: 80, flags: .syn)) }
+        let table = FlowTable()
+        for p in packets { table.add(p, frame: UnsafeRawBufferPointer(start: nil, count: 0), timestampNs: 1, wireLength: 60) { _, _ in } }
+        let r = table.knowledge.range(of: P.client)
+        XCTAssertEqual(r?.connections, 6)
+        XCTAssertEqual(r?.pattern, .sequential)
+        XCTAssertEqual(r?.family, .windowsIANA)
+        XCTAssertTrue(r?.covers(65000) ?? false)
+        XCTAssertFalse(r?.covers(40000) ?? true)
+        var linux = EphemeralRange()
+        for port: UInt16 in [33000, 58000, 41000, 36000, 52000] { linux.add(port) }
+        XCTAssertEqual(linux.pattern, .random)
+        XCTAssertEqual(linux.family, .linux)
+    }
+
+    func testCapacityEvictsTheLeastRecentlySeen() {
+        var limit = ExpiryPolicy()
+        limit.maxFlows = 2
+        let flows = P.run([P.packet(fromClient: true, cport: 1001, flags: .syn),
+                           P.packet(fromClient: true, cport: 1002, flags: .syn),
+                           P.packet(fromClient: true, cport: 1001, flags: .syn),   // 1001 is now the newer
+                           P.packet(fromClient: true, cport: 1003, flags: .syn)], expiry: limit)
+        XCTAssertEqual(flows.first?.clientPort, 1002)
+        XCTAssertEqual(flows.first?.endReason, .capacity)
+        XCTAssertEqual(flows.count, 3)
+    }
+
+    func testClosedConnectionLingersThenEnds() {
+        let closed = P.handshake() + P.finClose()
+        // A straggler 2 s after the close joins the flow; one 10 s after starts another.
+        XCTAssertEqual(P.run(closed + [P.packet(fromClient: false, flags: .ack)], gapNs: 2_000_000_000).count, 1)
+        // Packets 10 s apart: the handshake and both FINs are one flow; the last
+        // ACK comes after the 5 s linger and starts another, which the straggler joins.
+        let late = P.run(closed + [P.packet(fromClient: false, flags: .ack)], gapNs: 10_000_000_000)
+        XCTAssertEqual(late.map(\.packets), [5, 2])
+        XCTAssertEqual(late.map(\.endReason), [.fin, .end])
+        XCTAssertEqual(late.last?.state, "OTH")
     }
 }

@@ -1,0 +1,144 @@
+import PFlowWire
+
+/// The first bytes of the first payload one direction sent, kept inline in
+/// the flow (no allocation) for protocol signatures.
+public struct PayloadHead: Sendable {
+    public static let capacity = 32
+    var storage: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    /// Bytes held (0 = no payload seen yet).
+    public private(set) var count: UInt8 = 0
+    /// The whole payload length of that packet, as the IP header says.
+    public private(set) var payloadLength: UInt32 = 0
+
+    public init() {}
+
+    /// Copies up to 32 captured payload bytes.
+    mutating func fill(from frame: UnsafeRawBufferPointer, offset: Int, captured: Int, payloadLength: Int) {
+        let n = max(0, min(Self.capacity, captured, frame.count - offset))
+        self.payloadLength = UInt32(clamping: payloadLength)
+        count = UInt8(n)
+        guard n > 0, offset >= 0 else { return }
+        withUnsafeMutableBytes(of: &storage) { dst in
+            dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: frame[offset..<(offset + n)]))
+        }
+    }
+
+    /// Whether a payload was seen (even if none of it was captured).
+    public var seen: Bool { payloadLength > 0 }
+
+    public subscript(i: Int) -> UInt8 {
+        withUnsafeBytes(of: storage) { $0[i] }
+    }
+
+    /// Whether the held bytes start with `prefix`.
+    func starts(with prefix: StaticString) -> Bool {
+        let n = prefix.utf8CodeUnitCount
+        guard n <= Int(count) else { return false }
+        return withUnsafeBytes(of: storage) { held in
+            prefix.withUTF8Buffer { p in (0..<n).allSatisfy { held[$0] == p[$0] } }
+        }
+    }
+
+    /// Whether `needle` occurs anywhere in the held bytes.
+    func contains(_ needle: StaticString) -> Bool {
+        let n = needle.utf8CodeUnitCount
+        guard n > 0, n <= Int(count) else { return false }
+        return withUnsafeBytes(of: storage) { held in
+            needle.withUTF8Buffer { p in
+                (0...(Int(count) - n)).contains { start in (0..<n).allSatisfy { held[start + $0] == p[$0] } }
+            }
+        }
+    }
+}
+
+/// What one direction's first payload says.
+public struct SignatureVerdict: Sendable, Equatable {
+    /// Protocol recognised (`tls`, `http`, `ssh`, …).
+    public var app: String
+    /// true: the sender is the client; false: the server; nil: either.
+    public var senderIsClient: Bool?
+}
+
+/// Payload signatures in the first bytes of each direction. Only shapes that
+/// a protocol's first message must have are used, so a match is strong
+/// evidence; anything unsure returns nil.
+public enum Signatures {
+    static let httpMethods: [StaticString] = ["GET ", "POST ", "HEAD ", "PUT ", "DELETE ", "OPTIONS ",
+                                              "CONNECT ", "PATCH ", "TRACE "]
+
+    public static func classify(_ h: PayloadHead, proto: IPProtocol) -> SignatureVerdict? {
+        guard h.count > 0 else { return nil }
+        if proto == .tcp { return tcp(h) }
+        if proto == .udp { return udp(h) }
+        return nil
+    }
+
+    static func tcp(_ h: PayloadHead) -> SignatureVerdict? {
+        let n = Int(h.count)
+        // TLS record: handshake (22), version 3.x, then the handshake type.
+        if n >= 6, h[0] == 0x16, h[1] == 0x03, h[2] <= 0x04 {
+            if h[5] == 1 { return SignatureVerdict(app: "tls", senderIsClient: true) }
+            if h[5] == 2 { return SignatureVerdict(app: "tls", senderIsClient: false) }
+        }
+        for method in httpMethods where h.starts(with: method) {
+            return SignatureVerdict(app: "http", senderIsClient: true)
+        }
+        if h.starts(with: "HTTP/1.") || h.starts(with: "HTTP/2 ") {
+            return SignatureVerdict(app: "http", senderIsClient: false)
+        }
+        // Both ends of SSH send an identification string: it names the
+        // protocol, not the roles.
+        if h.starts(with: "SSH-") { return SignatureVerdict(app: "ssh", senderIsClient: nil) }
+        if h.starts(with: "220 ") || h.starts(with: "220-") {
+            let app = h.contains("SMTP") ? "smtp" : h.contains("FTP") ? "ftp" : "smtp/ftp"
+            return SignatureVerdict(app: app, senderIsClient: false)
+        }
+        if h.starts(with: "+OK") { return SignatureVerdict(app: "pop3", senderIsClient: false) }
+        if h.starts(with: "* OK") { return SignatureVerdict(app: "imap", senderIsClient: false) }
+        // Redis RESP: a client sends an array of bulk strings: "*<n>\r\n$".
+        if n >= 5, h[0] == UInt8(ascii: "*"), isDigit(h[1]) {
+            var i = 1
+            while i < n, isDigit(h[i]) { i += 1 }
+            if i + 2 < n, h[i] == 0x0D, h[i + 1] == 0x0A, h[i + 2] == UInt8(ascii: "$") {
+                return SignatureVerdict(app: "redis", senderIsClient: true)
+            }
+        }
+        return nil
+    }
+
+    static func udp(_ h: PayloadHead) -> SignatureVerdict? {
+        let n = Int(h.count)
+        // QUIC long header (RFC 9000 §17.2): form and fixed bits set, a known version.
+        if n >= 5, h[0] & 0xC0 == 0xC0 {
+            let version = UInt32(h[1]) << 24 | UInt32(h[2]) << 16 | UInt32(h[3]) << 8 | UInt32(h[4])
+            if version == 0 { return SignatureVerdict(app: "quic", senderIsClient: false) }  // version negotiation
+            if version == 1 || version == 0x6B33_43CF || version >> 8 == 0xFF_0000 {
+                let initial = version == 0x6B33_43CF ? (h[0] >> 4) & 3 == 1 : (h[0] >> 4) & 3 == 0
+                // A client's first datagram is an Initial padded to 1200 bytes.
+                return SignatureVerdict(app: "quic", senderIsClient: initial && h.payloadLength >= 1200 ? true : nil)
+            }
+        }
+        // NTP (RFC 5905): 48-byte header, version 1-4, mode 3 client / 4 server.
+        if h.payloadLength >= 48, n >= 1 {
+            let version = (h[0] >> 3) & 7, mode = h[0] & 7
+            if (1...4).contains(version) {
+                if mode == 3 { return SignatureVerdict(app: "ntp", senderIsClient: true) }
+                if mode == 4 { return SignatureVerdict(app: "ntp", senderIsClient: false) }
+                if mode == 1 || mode == 2 { return SignatureVerdict(app: "ntp", senderIsClient: nil) }
+            }
+        }
+        // DNS (RFC 1035): 12-byte header, a standard opcode, one to a few questions.
+        if n >= 12 {
+            let opcode = (h[2] >> 3) & 0x0F
+            let questions = UInt16(h[4]) << 8 | UInt16(h[5])
+            let zeroBitClear = h[3] & 0x40 == 0
+            if (opcode == 0 || opcode == 2 || opcode == 4 || opcode == 5), (1...4).contains(questions), zeroBitClear {
+                return SignatureVerdict(app: "dns", senderIsClient: h[2] & 0x80 == 0)
+            }
+        }
+        return nil
+    }
+
+    @inline(__always)
+    static func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
+}

@@ -1,0 +1,132 @@
+import PFlowWire
+
+/// One socket: protocol, address, port.
+public struct Endpoint: Hashable, Sendable {
+    public var proto: IPProtocol
+    public var address: IPAddress
+    public var port: UInt16
+}
+
+/// How a host allocates its ephemeral ports, learned from the connections it
+/// opened (those whose client is known from a SYN).
+public struct EphemeralRange: Sendable {
+    public var connections = 0
+    public var lowest: UInt16 = .max
+    public var highest: UInt16 = 0
+    /// Successive source ports (in packet order) that went up by 1 to 16.
+    var sequentialSteps = 0
+    var lastPort: UInt16 = 0
+
+    public enum Pattern: String, Sendable { case sequential, random, unknown }
+    /// `linux` (32768-60999), `windows/iana` (49152-65535), or `other`.
+    public enum Family: String, Sendable {
+        case linux
+        case windowsIANA = "windows/iana"
+        case other
+    }
+
+    mutating func add(_ port: UInt16) {
+        if connections > 0 {
+            let step = Int(port) - Int(lastPort)
+            if step >= 1 && step <= 16 { sequentialSteps += 1 }
+        }
+        connections += 1
+        lowest = min(lowest, port)
+        highest = max(highest, port)
+        lastPort = port
+    }
+
+    /// Enough connections to tell a pattern from chance.
+    public var isLearned: Bool { connections >= 4 }
+
+    /// Sequential allocators (Windows) leave their ports packed close
+    /// together even when connections start out of order; random ones
+    /// (Linux, macOS) spread them over thousands of ports.
+    public var pattern: Pattern {
+        guard connections >= 3 else { return .unknown }
+        let span = Int(highest) - Int(lowest) + 1
+        if span <= 8 * connections { return .sequential }
+        return sequentialSteps * 10 >= (connections - 1) * 7 ? .sequential : .random
+    }
+
+    public var family: Family {
+        // All ports at 49152 or above fit both ranges, but a random draw from
+        // Linux's 32768-60999 lands below 49152 more than half the time, so
+        // even two such ports favour the IANA range of Windows and macOS.
+        if lowest >= 49152 { return .windowsIANA }
+        if lowest >= 32768 && highest <= 60999 { return .linux }
+        return .other
+    }
+
+    /// Whether `port` looks like one this host would pick as a client.
+    public func covers(_ port: UInt16) -> Bool {
+        guard isLearned else { return false }
+        switch family {
+        case .linux: return (32768...60999).contains(port)
+        case .windowsIANA: return port >= 49152
+        case .other:
+            // The observed span, widened a little: the next allocations fall near it.
+            let margin = max(64, (Int(highest) - Int(lowest)) / 4)
+            return Int(port) >= Int(lowest) - margin && Int(port) <= Int(highest) + margin
+        }
+    }
+}
+
+/// What the traffic itself teaches about sockets and hosts: listeners
+/// (sockets that answered a handshake, or that many peers talk to) and each
+/// client host's ephemeral range. Fed as flows start and end; asked when a
+/// flow is reported, with all that is known by then.
+public final class TrafficKnowledge {
+    /// Sockets that sent a SYN-ACK.
+    private var answered: Set<Endpoint> = []
+    /// Distinct peer addresses per socket, counted up to `peerCap`.
+    private var peers: [Endpoint: PeerSample] = [:]
+    public private(set) var clientRanges: [IPAddress: EphemeralRange] = [:]
+    /// Distinct peers that make a socket a listener.
+    public static let manyPeers = 3
+
+    /// Up to three distinct peer addresses, inline (no allocation per socket).
+    struct PeerSample {
+        var first = IPAddress(high: 0, low: 0), second = IPAddress(high: 0, low: 0)
+        var count = 0
+        mutating func add(_ a: IPAddress) {
+            switch count {
+            case 0: first = a; count = 1
+            case 1: if a != first { second = a; count = 2 }
+            case 2: if a != first && a != second { count = 3 }
+            default: break
+            }
+        }
+    }
+
+    public init() {}
+
+    /// A SYN without ACK from `client`:`port` (packet order matters for the pattern).
+    func sawConnectionAttempt(from client: IPAddress, port: UInt16) {
+        clientRanges[client, default: EphemeralRange()].add(port)
+    }
+
+    /// Learns from a flow that ended (or is about to be reported).
+    func learn(from s: FlowState) {
+        let k = s.key
+        let a = Endpoint(proto: k.proto, address: k.addressA, port: k.portA)
+        let b = Endpoint(proto: k.proto, address: k.addressB, port: k.portB)
+        if s.synAckDirection == 0 { answered.insert(a) }
+        if s.synAckDirection == 1 { answered.insert(b) }
+        guard k.proto.hasPorts else { return }
+        peers[a, default: PeerSample()].add(k.addressB)
+        peers[b, default: PeerSample()].add(k.addressA)
+    }
+
+    /// How strongly the traffic says `e` is a service: 2 = it answered a
+    /// handshake, 1 = many distinct peers talk to it, 0 = nothing known.
+    public func listenerScore(_ e: Endpoint) -> Int {
+        if answered.contains(e) { return 2 }
+        if (peers[e]?.count ?? 0) >= Self.manyPeers { return 1 }
+        return 0
+    }
+
+    public func distinctPeers(_ e: Endpoint) -> Int { peers[e]?.count ?? 0 }
+
+    public func range(of host: IPAddress) -> EphemeralRange? { clientRanges[host] }
+}
