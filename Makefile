@@ -8,11 +8,11 @@ SAMPLE  ?= Samples/http-dns-lo.pcap
 
 all: build
 
-# libpcap's headers and pkg-config file; installed once on a fresh machine.
+# libpcap's and zlib's headers and pkg-config files; installed once on a fresh machine.
 deps:
-	@pkg-config --exists libpcap 2>/dev/null || { \
-	  echo "installing libpcap-dev (apt-get)"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libpcap-dev pkg-config; }
+	@pkg-config --exists libpcap zlib 2>/dev/null || { \
+	  echo "installing libpcap-dev and zlib1g-dev (apt-get)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libpcap-dev zlib1g-dev pkg-config; }
 
 build: deps
 	$(SWIFT) build -c release

@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Module graph, one way only:
-//   PFlowCapture (files) ─┐
+//   CZlib ─► PFlowCapture (files) ─┐
 //   PFlowWire (decoder) ──┼─► PFlowFlows ─► PFlowReport ─► pflow (CLI)
 //   CPcap ─► PFlowLive (libpcap) ───────────────────────────┘
 // Only the CLI imports ArgumentParser; capture, wire and flow code build and
@@ -22,7 +22,12 @@ let package = Package(
             pkgConfig: "libpcap",
             providers: [.apt(["libpcap-dev"])]
         ),
-        .target(name: "PFlowCapture"),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .target(name: "PFlowCapture", dependencies: ["CZlib"]),
         .target(name: "PFlowWire"),
         .target(name: "PFlowFlows", dependencies: ["PFlowWire"]),
         .target(name: "PFlowReport", dependencies: ["PFlowCapture", "PFlowWire", "PFlowFlows"]),

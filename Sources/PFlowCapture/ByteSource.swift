@@ -1,8 +1,85 @@
+import CZlib
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+/// Inflates a gzip stream read from a file descriptor (concatenated members
+/// too), for capture files that were compressed.
+final class Inflater {
+    private var stream = z_stream()
+    private let input: UnsafeMutableRawBufferPointer
+    private var inputEOF = false
+    private var finished = false
+    /// A member ended and no byte of another has been seen yet.
+    private var betweenMembers = false
+    /// Why inflation stopped early, if it did.
+    private(set) var failure: String?
+
+    /// Starts with `pending`: compressed bytes already read from `fd`.
+    init(pending: UnsafeRawBufferPointer) {
+        input = .allocate(byteCount: max(1 << 20, pending.count), alignment: 16)
+        if pending.count > 0, let base = pending.baseAddress {
+            input.baseAddress!.copyMemory(from: base, byteCount: pending.count)
+        }
+        stream.next_in = input.baseAddress!.assumingMemoryBound(to: Bytef.self)
+        stream.avail_in = uInt(pending.count)
+        // 15 + 32: a 32 KiB window, gzip or zlib header detected automatically.
+        if inflateInit2_(&stream, 15 + 32, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) != Z_OK {
+            failure = "zlib could not start"
+            finished = true
+        }
+    }
+
+    deinit {
+        inflateEnd(&stream)
+        input.deallocate()
+    }
+
+    /// Fills `dst` with up to `capacity` inflated bytes; 0 at the end.
+    func read(fd: Int32, into dst: UnsafeMutableRawPointer, capacity: Int) -> Int {
+        guard !finished, capacity > 0 else { return 0 }
+        stream.next_out = dst.assumingMemoryBound(to: Bytef.self)
+        stream.avail_out = uInt(min(capacity, Int(UInt32.max)))
+        while stream.avail_out > 0 && !finished {
+            if stream.avail_in == 0 && !inputEOF {
+                var got: Int
+                repeat { got = Glibc.read(fd, input.baseAddress!, input.count) } while got < 0 && errno == EINTR
+                if got <= 0 {
+                    inputEOF = true
+                    if betweenMembers {
+                        finished = true
+                        break
+                    }
+                } else {
+                    stream.next_in = input.baseAddress!.assumingMemoryBound(to: Bytef.self)
+                    stream.avail_in = uInt(got)
+                }
+            }
+            if betweenMembers && stream.avail_in > 0 { betweenMembers = false }
+            let status = inflate(&stream, Z_NO_FLUSH)
+            if status == Z_STREAM_END {
+                // Another gzip member may follow (cat a.gz b.gz).
+                if stream.avail_in == 0 && inputEOF {
+                    finished = true
+                } else {
+                    inflateReset(&stream)
+                    betweenMembers = stream.avail_in == 0
+                }
+            } else if status == Z_BUF_ERROR {
+                if stream.avail_in == 0 && inputEOF {
+                    failure = "gzip stream ends early"
+                    finished = true
+                }
+            } else if status != Z_OK {
+                failure = "gzip data is corrupt" + (stream.msg.map { " (" + String(cString: $0) + ")" } ?? "")
+                finished = true
+            }
+        }
+        return capacity - Int(stream.avail_out)
+    }
+}
 
 /// A file descriptor read through one large, reused buffer.
 ///
@@ -21,6 +98,11 @@ final class ByteSource {
     private(set) var offset: UInt64 = 0
     /// Largest single span a caller may require; bigger claims are damage.
     let maximumSpan: Int
+    /// Set once the input turned out to be gzip-compressed.
+    private var inflater: Inflater?
+    /// Why decompression stopped early, if it did.
+    var streamFailure: String? { inflater?.failure }
+    var isCompressed: Bool { inflater != nil }
 
     init(fd: Int32, ownsDescriptor: Bool, initialCapacity: Int = 4 << 20, maximumSpan: Int = 64 << 20) {
         self.fd = fd
@@ -70,7 +152,8 @@ final class ByteSource {
             end = pending
         }
         while end - start < count && !eof {
-            let got = read(fd, storage.baseAddress! + end, storage.count - end)
+            let got = inflater.map { $0.read(fd: fd, into: storage.baseAddress! + end, capacity: storage.count - end) }
+                ?? read(fd, storage.baseAddress! + end, storage.count - end)
             if got > 0 {
                 end += got
             } else if got == 0 {
@@ -92,9 +175,14 @@ final class ByteSource {
         offset += UInt64(count)
     }
 
-    /// Bytes left before the end of the input (reads to the end to find out).
-    func remainingAtEnd() throws(CaptureError) -> Int {
-        _ = try requireSlow(min(storage.count, maximumSpan))
-        return end - start
+    /// From here on, the input is a gzip stream: the bytes buffered so far
+    /// are its start. Offsets count decompressed bytes from then on.
+    func startInflating() {
+        let pending = UnsafeRawBufferPointer(rebasing: storage[start..<end])
+        inflater = Inflater(pending: pending)
+        start = 0
+        end = 0
+        eof = false
+        offset = 0
     }
 }

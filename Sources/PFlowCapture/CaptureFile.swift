@@ -30,6 +30,8 @@ public final class CaptureFile {
     public let format: Format
     /// Decimal digits of the finest timestamp resolution seen (6 = µs, 9 = ns).
     public private(set) var timestampDigits: Int
+    /// gzip-compressed; byte offsets in warnings count decompressed bytes.
+    public private(set) var compressed = false
 
     private let source: ByteSource
     // pcap header facts
@@ -60,7 +62,16 @@ public final class CaptureFile {
             if source.buffered == 0 { throw .empty(path: path) }
             throw .truncatedHeader(path: path)
         }
-        let magic = load32(head, 0, bigEndian: false)
+        var magic = load32(head, 0, bigEndian: false)
+        if magic & 0xFFFF == 0x8B1F {
+            // gzip: read through zlib, then look at the capture inside.
+            source.startInflating()
+            guard let inner = try source.require(4) else {
+                throw .badGzip(path: path, reason: source.streamFailure ?? "it holds less than a capture header")
+            }
+            magic = load32(inner, 0, bigEndian: false)
+            compressed = true
+        }
         switch magic {
         case 0x0A0D_0D0A:
             format = .pcapng
@@ -68,7 +79,6 @@ public final class CaptureFile {
             format = .pcap
             try readPcapHeader(magic: magic)
         default:
-            if magic & 0xFFFF == 0x8B1F { throw .gzipNotSupported(path: path) }
             throw .notACapture(path: path, magic: UInt32(bigEndian: magic))
         }
     }
@@ -99,10 +109,24 @@ public final class CaptureFile {
     /// Calls `body` with every record in file order. Stops at the first damage
     /// and reports it in the summary; throws only when reading itself fails.
     public func forEachRecord(_ body: (CaptureRecord) -> Void) throws(CaptureError) -> ReadSummary {
+        var summary: ReadSummary
         switch format {
-        case .pcap: return try walkPcap(body)
-        case .pcapng: return try walkPcapng(body)
+        case .pcap: summary = try walkPcap(body)
+        case .pcapng: summary = try walkPcapng(body)
         }
+        if let failure = source.streamFailure {
+            if var damage = summary.damage {
+                damage.reason += " (\(failure))"
+                summary.damage = damage
+            } else {
+                summary.damage = CaptureDamage(path: path, offset: source.offset, reason: failure)
+            }
+        }
+        if compressed, var damage = summary.damage {
+            damage.reason += "; offset in the decompressed data"
+            summary.damage = damage
+        }
+        return summary
     }
 
     // MARK: pcap

@@ -62,7 +62,7 @@ public enum CaptureError: Error, Equatable, Sendable {
     case isDirectory(path: String)
     case empty(path: String)
     case notACapture(path: String, magic: UInt32)
-    case gzipNotSupported(path: String)
+    case badGzip(path: String, reason: String)
     case unsupportedVersion(path: String, major: UInt16, minor: UInt16)
     case truncatedHeader(path: String)
     case readFailed(errno: Int32)
@@ -79,8 +79,8 @@ public enum CaptureError: Error, Equatable, Sendable {
         case .notACapture(let path, let magic):
             let hex = String(magic, radix: 16)
             return "\(path): not a pcap or pcapng file (starts with 0x\(String(repeating: "0", count: max(0, 8 - hex.count)))\(hex))"
-        case .gzipNotSupported(let path):
-            return "\(path): gzip-compressed capture; decompress it first (gunzip -c \(path) | pflow -)"
+        case .badGzip(let path, let reason):
+            return "\(path): gzip-compressed, but \(reason)"
         case .unsupportedVersion(let path, let major, let minor):
             return "\(path): unsupported capture format version \(major).\(minor)"
         case .truncatedHeader(let path):

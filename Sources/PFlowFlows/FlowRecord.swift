@@ -36,6 +36,8 @@ public struct FlowRecord: Sendable {
     public var history: String
     /// Protocol recognised from the payload (`tls`, `http`, `dns`, …), or nil.
     public var app: String?
+    /// ICMP errors quoting this flow's header.
+    public var icmpErrors: UInt32
 
     /// Whether the protocol has ports that name a service (TCP, UDP).
     public var hasServicePort: Bool { proto.hasPorts }
@@ -66,6 +68,7 @@ public struct FlowRecord: Sendable {
         endNs = s.lastNs
         self.endReason = endReason
         truncatedPackets = s.truncatedPackets
+        icmpErrors = s.icmpErrors
         let clientDirection: Int8 = clientIsA ? 0 : 1
         history = s.history.letters(clientDirection: UInt8(clientDirection))
         state = proto == .tcp

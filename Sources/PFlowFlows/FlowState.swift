@@ -60,6 +60,8 @@ public struct FlowState: Sendable {
     public var rstDirection: Int8 = -1
     public var requestDirection: Int8 = -1
     public var truncatedPackets: UInt32 = 0
+    /// ICMP errors that quote this flow's header (not in its packets or bytes).
+    public var icmpErrors: UInt32 = 0
     /// First payload bytes of each direction, and when each first carried payload.
     public var heads = (PayloadHead(), PayloadHead())
     public var firstPayloadNs: (Int64, Int64) = (.max, .max)

@@ -103,6 +103,18 @@ public final class FlowTable {
     /// Packet time of the next sweep for idle flows.
     private var nextSweepNs = Int64.min
     private let sweepIntervalNs: Int64
+    /// Ports of fragmented datagrams, from their first fragment, so later
+    /// fragments (which carry no transport header) join the same flow.
+    private var fragmentPorts: [FragmentKey: FragmentPorts] = [:]
+    /// How long a datagram's fragments are awaited (as Linux's ipfrag_time).
+    static let fragmentLifetimeNs: Int64 = 30_000_000_000
+
+    struct FragmentKey: Hashable {
+        var source: IPAddress, destination: IPAddress, proto: UInt8, id: UInt32
+    }
+    struct FragmentPorts {
+        var source: UInt16, destination: UInt16, seenNs: Int64
+    }
 
     public init(expiry: ExpiryPolicy = ExpiryPolicy(), knowledge: TrafficKnowledge = TrafficKnowledge(),
                 expectedFlows: Int = 1 << 16) {
@@ -119,12 +131,15 @@ public final class FlowTable {
 
     /// Accounts `p` (decoded from `frame`) to its flow, creating or restarting it as needed.
     @inline(__always)
-    public func add(_ p: DecodedPacket, frame: UnsafeRawBufferPointer, timestampNs: Int64, wireLength: UInt32,
+    public func add(_ packet: DecodedPacket, frame: UnsafeRawBufferPointer, timestampNs: Int64, wireLength: UInt32,
                     onEnd: (FlowState, EndReason) -> Void) {
         if timestampNs >= nextSweepNs {
             if nextSweepNs != Int64.min { sweep(now: timestampNs, onEnd: onEnd) }
             nextSweepNs = timestampNs &+ sweepIntervalNs
         }
+        var p = packet
+        if p.fragmented && p.proto.hasPorts { joinFragments(&p, timestampNs) }
+        if p.hasQuote { countICMPError(p) }
         var forward = true
         let key = FlowKey(packet: p, forward: &forward)
         let direction: UInt8 = forward ? 0 : 1
@@ -177,6 +192,33 @@ public final class FlowTable {
         flowsCreated += 1
     }
 
+    /// First fragments lend their ports to the later ones of the same datagram.
+    private func joinFragments(_ p: inout DecodedPacket, _ now: Int64) {
+        let key = FragmentKey(source: p.source, destination: p.destination, proto: p.proto.rawValue, id: p.fragmentID)
+        if !p.laterFragment {
+            fragmentPorts[key] = FragmentPorts(source: p.sourcePort, destination: p.destinationPort, seenNs: now)
+        } else if let ports = fragmentPorts[key], now - ports.seenNs <= Self.fragmentLifetimeNs {
+            p.sourcePort = ports.source
+            p.destinationPort = ports.destination
+        }
+    }
+
+    /// An ICMP error quoting a live TCP/UDP flow's header is counted on that
+    /// flow; it never creates one.
+    private func countICMPError(_ p: DecodedPacket) {
+        var quoted = DecodedPacket()
+        quoted.proto = p.quotedProto
+        quoted.source = p.quotedSource
+        quoted.destination = p.quotedDestination
+        quoted.sourcePort = p.quotedSourcePort
+        quoted.destinationPort = p.quotedDestinationPort
+        quoted.vlan = p.vlan
+        var forward = true
+        if let slot = index[FlowKey(packet: quoted, forward: &forward)] {
+            flows[slot].icmpErrors &+= 1
+        }
+    }
+
     @inline(__always)
     private func end(_ s: FlowState, _ reason: EndReason, _ onEnd: (FlowState, EndReason) -> Void) {
         knowledge.learn(from: s)
@@ -219,6 +261,9 @@ public final class FlowTable {
         var expired: [Int] = []
         for (_, slot) in index where now - flows[slot].lastNs > expiry.idleNs(flows[slot]) {
             expired.append(slot)
+        }
+        if !fragmentPorts.isEmpty {
+            fragmentPorts = fragmentPorts.filter { now - $0.value.seenNs <= Self.fragmentLifetimeNs }
         }
         guard !expired.isEmpty else { return }
         expired.sort { FlowRecord.startsBefore(flows[$0], flows[$1]) }

@@ -29,6 +29,8 @@ public struct CaptureSummary: Sendable {
     public var warnings: [String] = []
     /// Decimal digits of the finest timestamp resolution across files.
     public var timestampDigits = 6
+    /// Tunnels opened, most bytes first.
+    public var tunnels: [TunnelSummary] = []
 
     public var durationNs: Int64 {
         guard let f = firstNs, let l = lastNs else { return 0 }
@@ -42,6 +44,16 @@ public struct CaptureSummary: Sendable {
             return n > 0 ? (e.name, n) : nil
         }
     }
+}
+
+/// One tunnel: its kind and outer endpoints, and what travelled inside.
+public struct TunnelSummary: Sendable {
+    public var kind: TunnelKind
+    public var endpointA: IPAddress
+    public var endpointB: IPAddress
+    public var packets: UInt64 = 0
+    public var bytes: UInt64 = 0
+    public var innerFlows = 0
 }
 
 /// The outcome of analysing a capture: the summary and every flow.
@@ -70,6 +82,13 @@ public final class Analyzer {
     public let registry: ServiceRegistry
     /// Keeps a record only when this returns true (a BPF filter, say).
     public var recordFilter: ((CaptureRecord) -> Bool)?
+    /// Open tunnels and track the inner flows (false: `--no-decap`).
+    public var decapsulate = true
+
+    struct TunnelKey: Hashable {
+        var kind: TunnelKind, a: IPAddress, b: IPAddress
+    }
+    private var tunnels: [TunnelKey: (summary: TunnelSummary, inner: Set<FlowKey>)] = [:]
 
     private let table: FlowTable
     private var summary = CaptureSummary()
@@ -83,7 +102,9 @@ public final class Analyzer {
     /// Reads `file` to its end (or its damage) into the running analysis.
     public func add(_ file: CaptureFile) throws(CaptureError) {
         var packet = DecodedPacket()
+        packet.decapsulate = decapsulate
         var s = summary
+        var tunnels = self.tunnels
         let registry = self.registry
         let filter = recordFilter
         let table = self.table
@@ -101,6 +122,17 @@ public final class Analyzer {
             switch PacketDecoder.decode(record.bytes, linkType: record.linkType.rawValue, into: &packet) {
             case .packet:
                 if packet.truncated { s.truncatedPackets &+= 1 }
+                if let kind = packet.tunnel {
+                    let (a, b) = packet.tunnelSource < packet.tunnelDestination
+                        ? (packet.tunnelSource, packet.tunnelDestination) : (packet.tunnelDestination, packet.tunnelSource)
+                    let key = TunnelKey(kind: kind, a: a, b: b)
+                    var entry = tunnels[key] ?? (TunnelSummary(kind: kind, endpointA: a, endpointB: b), [])
+                    entry.summary.packets &+= 1
+                    entry.summary.bytes &+= UInt64(record.originalLength)
+                    var forward = true
+                    entry.inner.insert(FlowKey(packet: packet, forward: &forward))
+                    tunnels[key] = entry
+                }
                 table.add(packet, frame: record.bytes, timestampNs: ts, wireLength: record.originalLength) { state, reason in
                     ended.append(FlowRecord(state, endReason: reason, registry: registry, knowledge: knowledge))
                 }
@@ -111,6 +143,12 @@ public final class Analyzer {
             }
         }
         flows.append(contentsOf: ended)
+        self.tunnels = tunnels
+        s.tunnels = tunnels.values.map { entry in
+            var t = entry.summary
+            t.innerFlows = entry.inner.count
+            return t
+        }.sorted { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : ($0.endpointA, $0.endpointB) < ($1.endpointA, $1.endpointB) }
         if first <= last { s.firstNs = first; s.lastNs = last }
         s.files.append(.init(path: file.path, format: file.format.rawValue, records: read.records,
                              linkTypes: file.linkTypes))
@@ -135,12 +173,13 @@ public final class Analyzer {
     /// Opens and analyses `paths` in order as one capture. Every file is
     /// opened (and its header checked) before any is read.
     public static func analyze(paths: [String], registry: ServiceRegistry = .standard,
-                               expiry: ExpiryPolicy = ExpiryPolicy(),
+                               expiry: ExpiryPolicy = ExpiryPolicy(), decapsulate: Bool = true,
                                recordFilter: ((CaptureRecord) -> Bool)? = nil) throws(CaptureError) -> AnalysisResult {
         var files: [CaptureFile] = []
         for path in paths { files.append(try CaptureFile(path: path)) }
         let analyzer = Analyzer(registry: registry, expiry: expiry)
         analyzer.recordFilter = recordFilter
+        analyzer.decapsulate = decapsulate
         for file in files { try analyzer.add(file) }
         return analyzer.finish()
     }

@@ -9,7 +9,7 @@ public enum FlowCSV {
         "client_ip", "client_port", "server_ip", "server_port", "service",
         "server_port_range", "client_port_range", "role_source", "state",
         "c2s_packets", "c2s_bytes", "s2c_packets", "s2c_bytes",
-        "c2s_payload_bytes", "s2c_payload_bytes", "end_reason", "history", "app",
+        "c2s_payload_bytes", "s2c_payload_bytes", "end_reason", "history", "app", "icmp_errors",
     ]
 
     public static var header: String { columns.joined(separator: ",") + "\n" }
@@ -43,6 +43,7 @@ public enum FlowCSV {
         s += ","; s += f.endReason.rawValue
         s += ","; s += f.history
         s += ","; s += quoted(f.app ?? "")
+        s += ","; s += String(f.icmpErrors)
         s += "\n"
         return s
     }

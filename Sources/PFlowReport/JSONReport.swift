@@ -36,6 +36,19 @@ public enum JSONReport {
             w.close("}")
         }
         w.close("]")
+        w.key("tunnels"); w.open("[")
+        for t in s.tunnels {
+            w.open("{")
+            w.key("kind"); w.string(t.kind.name)
+            w.key("endpoints"); w.open("[")
+            w.string(t.endpointA.description); w.string(t.endpointB.description)
+            w.close("]")
+            w.key("inner_flows"); w.number(UInt64(t.innerFlows))
+            w.key("packets"); w.number(t.packets)
+            w.key("bytes"); w.number(t.bytes)
+            w.close("}")
+        }
+        w.close("]")
         w.key("non_ip_packets"); w.number(s.nonIPPackets)
         w.key("truncated_packets"); w.number(s.truncatedPackets)
         w.close("}")

@@ -80,7 +80,22 @@ public struct TableReport {
             let flows = rest.reduce(0) { $0 + $1.flows }
             out += "  … \(rest.count) more (\(Formatting.grouped(flows)) flows, \(Formatting.humanBytes(bytes))); --top shows more\n"
         }
+        out += tunnels(s.tunnels)
         out += clients(result.clients)
+        return out
+    }
+
+    /// Tunnels opened, with what travelled inside them.
+    func tunnels(_ list: [TunnelSummary]) -> String {
+        guard !list.isEmpty else { return "" }
+        var out = "\n" + bold("Tunnels") + dim(" (inner flows are reported as the flows; --no-decap keeps the outer view)") + "\n"
+        var table = [["KIND", "ENDPOINTS", "INNER FLOWS", "PACKETS", "BYTES"]]
+        for t in list.prefix(max(0, top)) {
+            table.append([t.kind.name, "\(t.endpointA.description) <-> \(t.endpointB.description)",
+                          Formatting.grouped(UInt64(t.innerFlows)), Formatting.grouped(t.packets), Formatting.humanBytes(t.bytes)])
+        }
+        out += columns(table, rightAligned: [2, 3, 4], accent: nil)
+        if list.count > top { out += "  … \(list.count - top) more tunnels\n" }
         return out
     }
 

@@ -58,6 +58,10 @@ struct PFlowCommand: ParsableCommand {
                                valueName: "n"))
     var maxFlows: Int?
 
+    @Flag(name: .customLong("no-decap"),
+          help: "Keep the outer view of tunnels (GRE, IP-in-IP, VXLAN, Geneve, GTP-U, Teredo) instead of tracking their inner flows.")
+    var noDecap = false
+
     /// Seconds to nanoseconds, or nil when out of range.
     static func nanoseconds(_ seconds: Double) -> Int64? {
         guard seconds.isFinite, seconds > 0, seconds <= 1e9 else { return nil }
@@ -108,7 +112,8 @@ struct PFlowCommand: ParsableCommand {
         }
         let result: AnalysisResult
         do {
-            result = try Analyzer.analyze(paths: files, registry: registry, expiry: expiry, recordFilter: recordFilter)
+            result = try Analyzer.analyze(paths: files, registry: registry, expiry: expiry, decapsulate: !noDecap,
+                                           recordFilter: recordFilter)
         } catch {
             throw Failure(error.message)
         }

@@ -89,7 +89,9 @@ final class CaptureTests: XCTestCase {
             XCTAssertEqual((e as? CaptureError)?.message, "\(text): not a pcap or pcapng file (starts with 0x68656c6c)")
         }
         let gz = F.file([0x1F, 0x8B, 8, 0, 0, 0, 0, 0])
-        XCTAssertThrowsError(try CaptureFile(path: gz)) { e in XCTAssertEqual(e as? CaptureError, .gzipNotSupported(path: gz)) }
+        XCTAssertThrowsError(try CaptureFile(path: gz)) { e in
+            XCTAssertEqual(e as? CaptureError, .badGzip(path: gz, reason: "gzip stream ends early"))
+        }
         var v1 = F.pcap([])
         v1[4] = 1
         let v1path = F.file(v1)
@@ -158,5 +160,44 @@ final class CaptureTests: XCTestCase {
                 try? FileManager.default.removeItem(atPath: path)
             }
         }
+    }
+
+    /// gzip-compressed captures are read transparently, concatenated members
+    /// too; a cut stream is damage at a decompressed offset.
+    func testGzipCaptures() throws {
+        let packets = (0..<50).map { F.Packet(seconds: UInt32($0), fraction: 0, bytes: Self.frameA) }
+        let plain = F.pcap(packets)
+        let path = F.file(plain)
+        func gzip(_ input: String, _ output: String) throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", "gzip -c '\(input)' > '\(output)'"]
+            try p.run()
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0)
+        }
+        let gz = path + ".gz"
+        try gzip(path, gz)
+        let file = try CaptureFile(path: gz)
+        XCTAssertTrue(file.compressed)
+        let (records, summary) = try F.records(gz)
+        XCTAssertEqual(records.count, 50)
+        XCTAssertNil(summary.damage)
+        XCTAssertEqual(records.last?.ts, 49_000_000_000)
+        // Two members: the second's bytes continue the first's capture.
+        let half = F.file(Array(plain[0..<(24 + 10 * (16 + Self.frameA.count))]))
+        let rest = F.file(Array(plain[(24 + 10 * (16 + Self.frameA.count))...]))
+        try gzip(half, half + ".gz")
+        try gzip(rest, rest + ".gz")
+        let joined = F.file(Array(FileManager.default.contents(atPath: half + ".gz")!)
+                            + Array(FileManager.default.contents(atPath: rest + ".gz")!), name: "two.pcap.gz")
+        XCTAssertEqual(try F.records(joined).0.count, 50)
+        // Cut in the middle of the compressed stream.
+        let compressed = Array(FileManager.default.contents(atPath: gz)!)
+        let cut = F.file(Array(compressed[0..<(compressed.count / 2)]), name: "cut.pcap.gz")
+        let (some, damaged) = try F.records(cut)
+        XCTAssertLessThan(some.count, 50)
+        XCTAssertTrue(damaged.damage?.reason.contains("gzip stream ends early") ?? false, "\(String(describing: damaged.damage))")
+        XCTAssertTrue(damaged.damage?.reason.contains("decompressed") ?? false)
     }
 }

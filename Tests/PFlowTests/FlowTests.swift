@@ -310,4 +310,43 @@ final class FlowTests: XCTestCase {
         XCTAssertEqual(late.map(\.endReason), [.fin, .end])
         XCTAssertEqual(late.last?.state, "OTH")
     }
+
+    func testLaterFragmentsJoinTheFirstFragmentsFlow() {
+        var first = P.packet(.udp, fromClient: false, cport: 789, sport: 2049, payload: 1472)
+        first.fragmented = true
+        first.fragmentID = 7
+        var later = P.packet(.udp, fromClient: false, cport: 0, sport: 0, payload: 1480)
+        later.sourcePort = 0
+        later.destinationPort = 0
+        later.fragmented = true
+        later.laterFragment = true
+        later.fragmentID = 7
+        var other = later
+        other.fragmentID = 8  // its first fragment was never seen
+        let flows = P.run([first, later, later, other])
+        XCTAssertEqual(flows.count, 2)
+        let nfs = flows.first { $0.serverPort == 2049 }
+        XCTAssertEqual(nfs?.packets, 3)
+        XCTAssertEqual(nfs?.serverToClient.payloadBytes, 1472 + 2 * 1480)
+    }
+
+    func testICMPErrorsAreCountedOnTheQuotedFlowOnly() {
+        let probe = P.packet(.udp, fromClient: true, cport: 40000, sport: 33434)
+        var unreachable = P.packet(.icmp, fromClient: false, cport: 0, sport: 0, icmpType: 3)
+        unreachable.hasQuote = true
+        unreachable.quotedProto = .udp
+        unreachable.quotedSource = P.client
+        unreachable.quotedDestination = P.server
+        unreachable.quotedSourcePort = 40000
+        unreachable.quotedDestinationPort = 33434
+        var stray = unreachable
+        stray.quotedSourcePort = 40001  // quotes a flow that doesn't exist
+        let flows = P.run([probe, unreachable, stray])
+        let udp = flows.first { $0.proto == .udp }
+        XCTAssertEqual(udp?.icmpErrors, 1)
+        XCTAssertEqual(udp?.packets, 1, "errors never add to the quoted flow's packets")
+        XCTAssertEqual(udp?.state, "S0")
+        XCTAssertEqual(flows.filter { $0.proto == .udp }.count, 1, "an error never creates a TCP/UDP flow")
+        XCTAssertEqual(flows.first { $0.proto == .icmp }?.packets, 2)
+    }
 }

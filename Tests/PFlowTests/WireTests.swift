@@ -203,4 +203,110 @@ final class WireTests: XCTestCase {
         XCTAssertEqual(IPAddress(high: 0xfe80_0000_0000_0000, low: 0x00fc_00ff_fe00_0001).description, "fe80::fc:ff:fe00:1")
         XCTAssertEqual(IPAddress(ipv4: 0xC000_0250).description, "192.0.2.80")
     }
+
+    // MARK: encapsulations
+
+    static let innerTCP = F.ipv4(src: [172, 16, 0, 1], dst: [172, 16, 0, 2], proto: 6,
+                                 F.tcp(sport: 45000, dport: 22, flags: 0x18, payload: Array("SSH-2.0-x\r\n".utf8)))
+    static let outer = (src: [UInt8]([198, 51, 100, 1]), dst: [UInt8]([198, 51, 100, 2]))
+
+    /// Tunnelled fixtures: the inner packet is 172.16.0.1:45000 -> 172.16.0.2:22.
+    static var tunnels: [(name: String, link: UInt32, frame: [UInt8], kind: TunnelKind?)] {
+        let innerEthernet = F.ethernet(type: 0x0800, innerTCP)
+        let o = outer
+        return [
+            ("mpls/ipv4", 1, F.ethernet(type: 0x8847, [0, 0x10, 0x00, 0x40] + [0, 0x20, 0x01, 0x40] + innerTCP), nil),
+            ("mpls pseudowire/ethernet", 1, F.ethernet(type: 0x8847, [0, 0x10, 0x01, 0x40, 0, 0, 0, 0] + innerEthernet), nil),
+            ("pppoe/ipv4", 1, F.ethernet(type: 0x8864, [0x11, 0, 0x12, 0x34] + F.be16(UInt16(innerTCP.count + 2)) + [0, 0x21] + innerTCP), nil),
+            ("arista/vlan/ipv4", 1, F.ethernet(type: 0xD28B, [0, 1, 0, 0x10] + [UInt8](repeating: 9, count: 8) + [0x81, 0, 0, 7, 0x08, 0] + innerTCP), nil),
+            ("ipip", 1, F.ethernet(type: 0x0800, F.ipv4(src: o.src, dst: o.dst, proto: 4, innerTCP)), .ipip),
+            ("6in4", 101, F.ipv4(src: o.src, dst: o.dst, proto: 41,
+                                 F.ipv6(src: F.v6addr(1), dst: F.v6addr(2), next: 6, F.tcp(sport: 45000, dport: 22, flags: 0x02))), .ipip),
+            ("gre/ipv4", 1, F.ethernet(type: 0x0800, F.ipv4(src: o.src, dst: o.dst, proto: 47,
+                                                            [0x20, 0, 0x08, 0] + [0, 0, 0, 1] + innerTCP)), .gre),
+            ("gre/ethernet", 1, F.ethernet(type: 0x0800, F.ipv4(src: o.src, dst: o.dst, proto: 47, [0, 0, 0x65, 0x58] + innerEthernet)), .gre),
+            ("pptp gre/ppp/ipv4", 1, F.ethernet(type: 0x0800, F.ipv4(src: o.src, dst: o.dst, proto: 47,
+                [0x30, 0x81, 0x88, 0x0B] + F.be16(UInt16(innerTCP.count + 4)) + [0, 7] + F.be32(5) + F.be32(4)
+                + [0xFF, 0x03, 0x00, 0x21] + innerTCP)), .pptp),
+            ("vxlan", 1, F.ethernet(type: 0x0800, F.ipv4(src: o.src, dst: o.dst, proto: 17,
+                F.udp(sport: 51000, dport: 4789, payload: [0x08, 0, 0, 0, 0, 0, 0x2A, 0] + innerEthernet))), .vxlan),
+            ("geneve", 1, F.ethernet(type: 0x0800, F.ipv4(src: o.src, dst: o.dst, proto: 17,
+                F.udp(sport: 51000, dport: 6081, payload: [0x01, 0, 0x65, 0x58, 0, 0, 0x2A, 0] + [0, 0, 0, 0] + innerEthernet))), .geneve),
+            ("gtp-u", 1, F.ethernet(type: 0x0800, F.ipv4(src: o.src, dst: o.dst, proto: 17,
+                F.udp(sport: 2152, dport: 2152, payload: [0x30, 0xFF] + F.be16(UInt16(innerTCP.count)) + F.be32(1) + innerTCP))), .gtpu),
+            ("teredo", 1, F.ethernet(type: 0x0800, F.ipv4(src: o.src, dst: o.dst, proto: 17,
+                F.udp(sport: 3544, dport: 51000, payload: [0, 0, 0x12, 0x34, 1, 2, 3, 4]
+                      + F.ipv6(src: F.v6addr(1), dst: F.v6addr(2), next: 6, F.tcp(sport: 45000, dport: 22, flags: 0x02))))), .teredo),
+        ]
+    }
+
+    func testEncapsulationsReachTheInnerPacket() {
+        for (name, link, frame, kind) in Self.tunnels {
+            let (outcome, p) = F.decode(frame, linkType: link)
+            XCTAssertEqual(outcome, .packet, name)
+            XCTAssertEqual(p.proto, .tcp, name)
+            XCTAssertEqual(p.sourcePort, 45000, name)
+            XCTAssertEqual(p.destinationPort, 22, name)
+            XCTAssertEqual(p.tunnel, kind, name)
+            if kind != nil {
+                XCTAssertEqual(p.tunnelSource.description, "198.51.100.1", name)
+                XCTAssertEqual(p.tunnelDestination.description, "198.51.100.2", name)
+            }
+        }
+        let (_, arista) = F.decode(Self.tunnels[3].frame)
+        XCTAssertEqual(arista.vlan, 7)
+    }
+
+    func testNoDecapKeepsTheOuterPacket() {
+        var p = DecodedPacket()
+        p.decapsulate = false
+        let vxlan = Self.tunnels[9].frame
+        let outcome = vxlan.withUnsafeBytes { PacketDecoder.decode($0, linkType: 1, into: &p) }
+        XCTAssertEqual(outcome, .packet)
+        XCTAssertEqual(p.proto, .udp)
+        XCTAssertEqual(p.destinationPort, 4789)
+        XCTAssertNil(p.tunnel)
+    }
+
+    /// Every prefix of every tunnelled fixture: never a trap, never an
+    /// inner packet read past the outer one; a cut inner packet leaves the
+    /// outer one standing.
+    func testEncapsulationTruncationSweep() {
+        for (name, link, frame, kind) in Self.tunnels {
+            for n in 0...frame.count {
+                let (outcome, p) = F.decode(Array(frame[0..<n]), linkType: link)
+                if outcome == .packet, kind != nil, p.tunnel == nil {
+                    XCTAssertNotEqual(p.sourcePort, 45000, "\(name) prefix \(n)")
+                }
+                if p.tunnel != nil { XCTAssertEqual(p.sourcePort, 45000, "\(name) prefix \(n)") }
+            }
+        }
+    }
+
+    func testICMPErrorQuotesTheOffendingHeader() {
+        let probe = F.ipv4(src: Self.a4, dst: Self.b4, proto: 17, F.udp(sport: 40000, dport: 33434, payload: [1, 2, 3, 4]))
+        let unreachable = F.ipv4(src: Self.b4, dst: Self.a4, proto: 1, [3, 3, 0, 0, 0, 0, 0, 0] + probe)
+        let (outcome, p) = F.decode(unreachable, linkType: 101)
+        XCTAssertEqual(outcome, .packet)
+        XCTAssertTrue(p.isICMPError)
+        XCTAssertTrue(p.hasQuote)
+        XCTAssertEqual(p.quotedProto, .udp)
+        XCTAssertEqual(p.quotedSource, IPAddress(ipv4: 0x0A00_0001))
+        XCTAssertEqual(p.quotedSourcePort, 40000)
+        XCTAssertEqual(p.quotedDestinationPort, 33434)
+        XCTAssertEqual(p.sourcePort, 0, "an ICMP error is ICMP traffic between the two hosts")
+        // A quote cut before the ports is no quote.
+        let (_, cut) = F.decode(Array(unreachable[0..<(20 + 8 + 20 + 2)]), linkType: 101)
+        XCTAssertFalse(cut.hasQuote)
+    }
+
+    func testFragmentIdentification() {
+        let first = F.ipv4(src: Self.a4, dst: Self.b4, proto: 17, F.udp(sport: 2049, dport: 789, payload: [UInt8](repeating: 0, count: 64)),
+                           moreFragments: true, id: 0x4242)
+        let (_, p) = F.decode(first, linkType: 101)
+        XCTAssertTrue(p.fragmented)
+        XCTAssertFalse(p.laterFragment)
+        XCTAssertEqual(p.fragmentID, 0x4242)
+        XCTAssertEqual(p.sourcePort, 2049)
+    }
 }
