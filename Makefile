@@ -4,7 +4,7 @@ SHARED  ?= ../shared
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SAMPLE  ?= Samples/http-dns-lo.pcap
 
-.PHONY: all deps build run test unit cli golden clean
+.PHONY: all deps build run test unit cli golden fuzz clean
 
 all: build
 
@@ -34,5 +34,12 @@ cli: deps
 golden: deps
 	PFLOW_RECORD_GOLDEN=1 $(SWIFT) test --filter GoldenTests
 
+# libFuzzer + AddressSanitizer over the reader, decoder, flow tracker and
+# reports, seeded from the samples and the corpus; bounded, not part of test.
+FUZZ_SECONDS ?= 120
+FUZZ_RUNS ?= 0
+fuzz: deps
+	bash Scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_RUNS)
+
 clean:
-	rm -rf .build
+	rm -rf .build fuzz-out

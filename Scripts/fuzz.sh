@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer target (reader + decoder + flow tracker + reports) with
+# address sanitizer, seeds it from the corpus and the samples, and runs it for
+# a bounded time. Usage: Scripts/fuzz.sh [seconds] [runs]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+runs=${2:-0}
+out=${FUZZ_OUT:-fuzz-out}
+shared=${SHARED:-../shared}
+mkdir -p "$out/src" "$out/corpus"
+# One module: the library sources with their inter-module imports removed.
+for dir in PFlowCapture PFlowWire PFlowFlows PFlowReport; do
+  for f in Sources/$dir/*.swift; do
+    sed -E '/^import PFlow(Capture|Wire|Flows|Report)$/d' "$f" > "$out/src/${dir}_$(basename "$f")"
+  done
+done
+swiftc -O -g -sanitize=fuzzer,address -parse-as-library -swift-version 6 \
+  -Xcc -fmodule-map-file=Sources/CZlib/module.modulemap -I Sources/CZlib \
+  "$out"/src/*.swift Fuzz/FuzzTarget.swift -lz -o "$out/pflow-fuzz"
+cp Samples/*.pcap* "$out/corpus/" 2>/dev/null || true
+if [ -d "$shared/corpus/pcaps" ]; then
+  find "$shared/corpus/pcaps" -type f -size -200k -exec cp {} "$out/corpus/" \;
+fi
+args=(-max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=4096)
+[ "$runs" != 0 ] && args+=(-runs="$runs")
+"$out/pflow-fuzz" "${args[@]}" "$out/corpus"
