@@ -81,7 +81,8 @@ final class Inflater {
     }
 }
 
-/// A file descriptor read through one large, reused buffer.
+/// A file descriptor read through one large, reused buffer, or, for a
+/// regular file, mapped into memory whole (no copy at all).
 ///
 /// Callers ask for `n` bytes at the current position with `require(_:)`; the
 /// bytes stay valid until the next `require`/`consume`. Nothing is copied per
@@ -103,16 +104,34 @@ final class ByteSource {
     /// Why decompression stopped early, if it did.
     var streamFailure: String? { inflater?.failure }
     var isCompressed: Bool { inflater != nil }
+    /// `storage` is a read-only mapping of the whole file.
+    private var mapped = false
+    private let initialCapacity: Int
 
     init(fd: Int32, ownsDescriptor: Bool, initialCapacity: Int = 4 << 20, maximumSpan: Int = 64 << 20) {
         self.fd = fd
         self.ownsDescriptor = ownsDescriptor
         self.maximumSpan = maximumSpan
-        self.storage = .allocate(byteCount: initialCapacity, alignment: 16)
+        self.initialCapacity = initialCapacity
+        var info = stat()
+        if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size > 0,
+           let map = mmap(nil, Int(info.st_size), PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED {
+            madvise(map, Int(info.st_size), MADV_SEQUENTIAL)
+            storage = UnsafeMutableRawBufferPointer(start: map, count: Int(info.st_size))
+            end = Int(info.st_size)
+            eof = true
+            mapped = true
+        } else {
+            storage = .allocate(byteCount: initialCapacity, alignment: 16)
+        }
     }
 
     deinit {
-        storage.deallocate()
+        if mapped {
+            munmap(storage.baseAddress, storage.count)
+        } else {
+            storage.deallocate()
+        }
         if ownsDescriptor { close(fd) }
     }
 
@@ -131,7 +150,7 @@ final class ByteSource {
     }
 
     private func requireSlow(_ count: Int) throws(CaptureError) -> UnsafeRawBufferPointer? {
-        guard count >= 0, count <= maximumSpan else { return nil }
+        guard count >= 0, count <= maximumSpan, !mapped else { return nil }
         if count > storage.count {
             var newCapacity = storage.count
             while newCapacity < count { newCapacity *= 2 }
@@ -178,8 +197,15 @@ final class ByteSource {
     /// From here on, the input is a gzip stream: the bytes buffered so far
     /// are its start. Offsets count decompressed bytes from then on.
     func startInflating() {
-        let pending = UnsafeRawBufferPointer(rebasing: storage[start..<end])
-        inflater = Inflater(pending: pending)
+        if mapped {
+            // Nothing was read from the descriptor: zlib starts at its beginning.
+            munmap(storage.baseAddress, storage.count)
+            mapped = false
+            storage = .allocate(byteCount: initialCapacity, alignment: 16)
+            inflater = Inflater(pending: UnsafeRawBufferPointer(start: nil, count: 0))
+        } else {
+            inflater = Inflater(pending: UnsafeRawBufferPointer(rebasing: storage[start..<end]))
+        }
         start = 0
         end = 0
         eof = false

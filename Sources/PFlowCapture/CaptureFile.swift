@@ -75,6 +75,7 @@ public final class CaptureFile {
         switch magic {
         case 0x0A0D_0D0A:
             format = .pcapng
+            try peekPcapngResolution()
         case 0xA1B2_C3D4, 0xD4C3_B2A1, 0xA1B2_3C4D, 0x4D3C_B2A1, 0xA1B2_CD34, 0x34CD_B2A1:
             format = .pcap
             try readPcapHeader(magic: magic)
@@ -101,6 +102,41 @@ public final class CaptureFile {
         pcapLinkType = LinkType(rawValue: load32(h, 20, bigEndian: bigEndian) & 0x0FFF_FFFF)
         timestampDigits = nanosecond ? 9 : 6
         source.consume(24)
+    }
+
+    /// Looks ahead (without consuming) at the interface descriptions before
+    /// the first packet, so the timestamp precision is known before any
+    /// flow is written.
+    private func peekPcapngResolution() throws(CaptureError) {
+        guard let shb = try source.require(12) else { return }
+        let bigEndian = load32(shb, 8, bigEndian: false) == 0x4D3C_2B1A
+        var at = 0
+        var digits = 0
+        for _ in 0..<64 {
+            guard let head = try source.require(at + 8) else { break }
+            let type = load32(head, at, bigEndian: bigEndian)
+            let length = Int(load32(head, at + 4, bigEndian: bigEndian))
+            guard length >= 12, length % 4 == 0, at + length <= 1 << 20,
+                  let block = try source.require(at + length) else { break }
+            if type == 2 || type == 3 || type == 6 { break }
+            if type == 1, length >= 20 {
+                var option = at + 16
+                var resolution = 6
+                while option + 4 <= at + length - 4 {
+                    let code = load16(block, option, bigEndian: bigEndian)
+                    let size = Int(load16(block, option + 2, bigEndian: bigEndian))
+                    if code == 0 || option + 4 + size > at + length - 4 { break }
+                    if code == 9, size >= 1 {
+                        let v = block[option + 4]
+                        resolution = v & 0x80 != 0 ? min(9, (Int(v & 0x7F) * 30103 + 99_999) / 100_000) : min(9, Int(v))
+                    }
+                    option += 4 + ((size + 3) & ~3)
+                }
+                digits = max(digits, resolution)
+            }
+            at += length
+        }
+        if digits > 0 { timestampDigits = digits }
     }
 
     /// Link types declared by the file so far (pcap: the header's; pcapng: every IDB read).
@@ -330,7 +366,7 @@ public final class CaptureFile {
             if summary.damage != nil { break }
             source.consume(total)
         }
-        if digits > 0 { timestampDigits = digits }
+        if digits > 0 { timestampDigits = max(timestampDigits, digits) }
         if unknownInterfaceRecords > 0 {
             summary.notes.append("\(path): \(unknownInterfaceRecords) packet block(s) name an interface that was never described; skipped")
         }

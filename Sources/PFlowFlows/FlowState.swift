@@ -72,6 +72,8 @@ public struct FlowState: Sendable {
     // Least-recently-seen list links (slot indices, -1: none).
     var older: Int32 = -1
     var newer: Int32 = -1
+    /// The slot holds a live flow (the table's sweep walks slots).
+    var live = true
 
     init(key: FlowKey, ipVersion: UInt8, timestampNs: Int64, direction: UInt8) {
         self.key = key

@@ -90,10 +90,12 @@ public struct ExpiryPolicy: Sendable, Equatable {
 /// connection has closed (port reuse), when the table is full and it is the
 /// least recently seen, or when the capture ends. Ended flows go to `onEnd`
 /// in the order they end; `knowledge` learns from each first.
+///
+/// The per-packet path touches one index probe and one flow slot in place:
+/// no allocation, no reference counting, no copy of the flow.
 public final class FlowTable {
-    private var index: [FlowKey: Int] = [:]
-    private var flows: [FlowState] = []
-    private var free: [Int] = []
+    private var index: FlowIndex
+    private var store: FlowStore
     // Least-recently-seen order, kept only when there is a capacity limit.
     private var oldest: Int32 = -1
     private var newest: Int32 = -1
@@ -120,16 +122,23 @@ public final class FlowTable {
                 expectedFlows: Int = 1 << 16) {
         self.expiry = expiry
         self.knowledge = knowledge
-        let shortest = min(expiry.tcpIdleNs, expiry.udpIdleNs, expiry.otherIdleNs, expiry.closeLingerNs,
-                           expiry.activeNs ?? .max)
-        sweepIntervalNs = max(1_000_000, shortest / 4)
-        index.reserveCapacity(min(expectedFlows, expiry.maxFlows ?? expectedFlows))
-        flows.reserveCapacity(min(expectedFlows, expiry.maxFlows ?? expectedFlows))
+        // Exact expiry happens on lookup; the sweep only frees slots, so it
+        // can run a few times per idle timeout rather than per linger.
+        let shortest = min(expiry.tcpIdleNs, expiry.udpIdleNs, expiry.otherIdleNs, expiry.activeNs ?? .max)
+        sweepIntervalNs = max(1_000_000_000, shortest / 4)
+        let capacity = min(expectedFlows, expiry.maxFlows ?? expectedFlows)
+        index = FlowIndex(capacity: capacity)
+        store = FlowStore(capacity: capacity)
+    }
+
+    deinit {
+        index.deallocate()
+        store.deallocate()
     }
 
     public var liveCount: Int { index.count }
 
-    /// Accounts `p` (decoded from `frame`) to its flow, creating or restarting it as needed.
+    /// Accounts `packet` (decoded from `frame`) to its flow, creating or restarting it as needed.
     @inline(__always)
     public func add(_ packet: DecodedPacket, frame: UnsafeRawBufferPointer, timestampNs: Int64, wireLength: UInt32,
                     onEnd: (FlowState, EndReason) -> Void) {
@@ -137,57 +146,61 @@ public final class FlowTable {
             if nextSweepNs != Int64.min { sweep(now: timestampNs, onEnd: onEnd) }
             nextSweepNs = timestampNs &+ sweepIntervalNs
         }
-        var p = packet
-        if p.fragmented && p.proto.hasPorts { joinFragments(&p, timestampNs) }
-        if p.hasQuote { countICMPError(p) }
+        if packet.hasQuote { countICMPError(packet) }
+        if packet.fragmented && packet.proto.hasPorts {
+            var p = packet
+            joinFragments(&p, timestampNs)
+            account(p, frame: frame, timestampNs: timestampNs, wireLength: wireLength, onEnd: onEnd)
+        } else {
+            account(packet, frame: frame, timestampNs: timestampNs, wireLength: wireLength, onEnd: onEnd)
+        }
+    }
+
+    @inline(__always)
+    private func account(_ p: DecodedPacket, frame: UnsafeRawBufferPointer, timestampNs: Int64, wireLength: UInt32,
+                         onEnd: (FlowState, EndReason) -> Void) {
         var forward = true
         let key = FlowKey(packet: p, forward: &forward)
+        let hash = key.fastHash
         let direction: UInt8 = forward ? 0 : 1
         let isSYN = p.proto == .tcp && p.tcpFlags.contains(.syn) && !p.tcpFlags.contains(.ack)
-        if let slot = index[key] {
+        if let slot = index.find(key, hash: hash, in: store) {
+            let flow = store.base + slot
             // Exact expiry on lookup; the sweep only frees memory.
             var reason: EndReason? = nil
-            let old = flows[slot]
-            if timestampNs - old.lastNs > expiry.idleNs(old) {
-                reason = old.isClosed ? old.closeReason : .idle
-            } else if let active = expiry.activeNs, timestampNs - old.firstNs >= active {
+            if timestampNs - flow.pointee.lastNs > expiry.idleNs(flow.pointee) {
+                reason = flow.pointee.isClosed ? flow.pointee.closeReason : .idle
+            } else if let active = expiry.activeNs, timestampNs - flow.pointee.firstNs >= active {
                 reason = .active
-            } else if p.proto == .tcp, p.tcpFlags.contains(.syn), !p.tcpFlags.contains(.ack), old.isClosed {
-                reason = old.closeReason
+            } else if isSYN, flow.pointee.isClosed {
+                reason = flow.pointee.closeReason
             }
             if let reason {
-                end(old, reason, onEnd)
-                let (older, newer) = (old.older, old.newer)
-                flows[slot] = FlowState(key: key, ipVersion: p.ipVersion, timestampNs: timestampNs, direction: direction)
-                flows[slot].older = older
-                flows[slot].newer = newer
+                end(flow.pointee, reason, onEnd)
+                let (older, newer) = (flow.pointee.older, flow.pointee.newer)
+                flow.pointee = FlowState(key: key, ipVersion: p.ipVersion, timestampNs: timestampNs, direction: direction)
+                flow.pointee.older = older
+                flow.pointee.newer = newer
                 flowsCreated += 1
             }
             // One connection attempt per flow, not per retransmitted SYN.
-            if isSYN && flows[slot].synDirection < 0 {
+            if isSYN && flow.pointee.synDirection < 0 {
                 knowledge.sawConnectionAttempt(from: p.source, port: p.sourcePort)
             }
-            flows[slot].add(p, frame: frame, direction: direction, timestampNs: timestampNs, wireLength: wireLength)
+            flow.pointee.add(p, frame: frame, direction: direction, timestampNs: timestampNs, wireLength: wireLength)
             if expiry.maxFlows != nil { touch(slot) }
             return
         }
         if let limit = expiry.maxFlows, index.count >= max(1, limit), oldest >= 0 {
             let victim = Int(oldest)
-            end(flows[victim], .capacity, onEnd)
+            end(store[victim], .capacity, onEnd)
             release(victim)
         }
         if isSYN { knowledge.sawConnectionAttempt(from: p.source, port: p.sourcePort) }
         var state = FlowState(key: key, ipVersion: p.ipVersion, timestampNs: timestampNs, direction: direction)
         state.add(p, frame: frame, direction: direction, timestampNs: timestampNs, wireLength: wireLength)
-        let slot: Int
-        if let reused = free.popLast() {
-            flows[reused] = state
-            slot = reused
-        } else {
-            slot = flows.count
-            flows.append(state)
-        }
-        index[key] = slot
+        let slot = store.insert(state)
+        index.insert(hash: hash, slot: slot)
         if expiry.maxFlows != nil { link(slot) }
         flowsCreated += 1
     }
@@ -214,8 +227,9 @@ public final class FlowTable {
         quoted.destinationPort = p.quotedDestinationPort
         quoted.vlan = p.vlan
         var forward = true
-        if let slot = index[FlowKey(packet: quoted, forward: &forward)] {
-            flows[slot].icmpErrors &+= 1
+        let key = FlowKey(packet: quoted, forward: &forward)
+        if let slot = index.find(key, hash: key.fastHash, in: store) {
+            store[slot].icmpErrors &+= 1
         }
     }
 
@@ -227,25 +241,25 @@ public final class FlowTable {
 
     private func release(_ slot: Int) {
         if expiry.maxFlows != nil { unlink(slot) }
-        index[flows[slot].key] = nil
-        free.append(slot)
+        index.remove(hash: store[slot].key.fastHash, slot: slot)
+        store.remove(slot)
     }
 
     // MARK: least-recently-seen list
 
     private func link(_ slot: Int) {
-        flows[slot].older = newest
-        flows[slot].newer = -1
-        if newest >= 0 { flows[Int(newest)].newer = Int32(slot) } else { oldest = Int32(slot) }
+        store[slot].older = newest
+        store[slot].newer = -1
+        if newest >= 0 { store[Int(newest)].newer = Int32(slot) } else { oldest = Int32(slot) }
         newest = Int32(slot)
     }
 
     private func unlink(_ slot: Int) {
-        let older = flows[slot].older, newer = flows[slot].newer
-        if older >= 0 { flows[Int(older)].newer = newer } else { oldest = newer }
-        if newer >= 0 { flows[Int(newer)].older = older } else { newest = older }
-        flows[slot].older = -1
-        flows[slot].newer = -1
+        let older = store[slot].older, newer = store[slot].newer
+        if older >= 0 { store[Int(older)].newer = newer } else { oldest = newer }
+        if newer >= 0 { store[Int(newer)].older = older } else { newest = older }
+        store[slot].older = -1
+        store[slot].newer = -1
     }
 
     @inline(__always)
@@ -258,17 +272,18 @@ public final class FlowTable {
     /// Ends flows idle for longer than their timeout at packet time `now`,
     /// oldest first. A closed TCP flow ends as `fin`/`rst`, others as `idle`.
     private func sweep(now: Int64, onEnd: (FlowState, EndReason) -> Void) {
-        var expired: [Int] = []
-        for (_, slot) in index where now - flows[slot].lastNs > expiry.idleNs(flows[slot]) {
-            expired.append(slot)
-        }
         if !fragmentPorts.isEmpty {
             fragmentPorts = fragmentPorts.filter { now - $0.value.seenNs <= Self.fragmentLifetimeNs }
         }
+        var expired: [Int] = []
+        let base = store.base
+        for slot in 0..<store.used where base[slot].live && now - base[slot].lastNs > expiry.idleNs(base[slot]) {
+            expired.append(slot)
+        }
         guard !expired.isEmpty else { return }
-        expired.sort { FlowRecord.startsBefore(flows[$0], flows[$1]) }
+        expired.sort { FlowRecord.startsBefore(base[$0], base[$1]) }
         for slot in expired {
-            let f = flows[slot]
+            let f = store[slot]
             end(f, f.isClosed ? f.closeReason : .idle, onEnd)
             release(slot)
         }
@@ -278,13 +293,16 @@ public final class FlowTable {
     /// learned from before any is reported, so each is judged with all the
     /// capture knows.
     public func finish(onEnd: (FlowState, EndReason) -> Void) {
-        var live = index.values.map { flows[$0] }
+        var live: [FlowState] = []
+        live.reserveCapacity(index.count)
+        for slot in 0..<store.used where store[slot].live { live.append(store[slot]) }
         live.sort { FlowRecord.startsBefore($0, $1) }
         for f in live { knowledge.learn(from: f) }
         for f in live { onEnd(f, f.closeReason) }
-        index.removeAll()
-        flows.removeAll()
-        free.removeAll()
+        for slot in 0..<store.used where store[slot].live {
+            index.remove(hash: store[slot].key.fastHash, slot: slot)
+            store.remove(slot)
+        }
         oldest = -1
         newest = -1
     }

@@ -56,11 +56,15 @@ public struct TunnelSummary: Sendable {
     public var innerFlows = 0
 }
 
-/// The outcome of analysing a capture: the summary and every flow.
+/// The outcome of analysing a capture: the summary, the service table and,
+/// when asked for, every flow.
 public struct AnalysisResult: Sendable {
     public var summary: CaptureSummary
-    /// Flows in the order they ended (capture end: by start time).
+    /// Flows in the order they ended (capture end: by start time); empty
+    /// unless the analyzer was asked to keep them.
     public var flows: [FlowRecord]
+    /// Services, flow counts and per-protocol totals of every flow.
+    public var tally: ServiceTally
     /// Hosts seen opening connections, most connections first.
     public var clients: [ClientHost] = []
 }
@@ -93,10 +97,23 @@ public final class Analyzer {
     private let table: FlowTable
     private var summary = CaptureSummary()
     private var flows: [FlowRecord] = []
+    private var tally = ServiceTally()
+    /// Keep every FlowRecord in the result (tests, small captures); the CLI
+    /// streams them to `onFlow` instead, so memory holds only live flows.
+    public var keepFlows = true
+    /// Called with each flow as it ends.
+    public var onFlow: ((FlowRecord) -> Void)?
 
     public init(registry: ServiceRegistry = .standard, expiry: ExpiryPolicy = ExpiryPolicy()) {
         self.registry = registry
         table = FlowTable(expiry: expiry)
+    }
+
+    /// Hands an ended flow to the tally, the sink and (if kept) the list.
+    private func report(_ f: FlowRecord) {
+        tally.add(f)
+        onFlow?(f)
+        if keepFlows { flows.append(f) }
     }
 
     /// Reads `file` to its end (or its damage) into the running analysis.
@@ -109,7 +126,6 @@ public final class Analyzer {
         let filter = recordFilter
         let table = self.table
         let knowledge = table.knowledge
-        var ended: [FlowRecord] = []
         var first = s.firstNs ?? Int64.max, last = s.lastNs ?? Int64.min
         let read = try file.forEachRecord { record in
             if let filter, !filter(record) { return }
@@ -134,7 +150,7 @@ public final class Analyzer {
                     tunnels[key] = entry
                 }
                 table.add(packet, frame: record.bytes, timestampNs: ts, wireLength: record.originalLength) { state, reason in
-                    ended.append(FlowRecord(state, endReason: reason, registry: registry, knowledge: knowledge))
+                    self.report(FlowRecord(state, endReason: reason, registry: registry, knowledge: knowledge))
                 }
             case .notIP:
                 s.nonIPPackets &+= 1
@@ -142,7 +158,6 @@ public final class Analyzer {
                 s.decodeErrors[kind.rawValue] &+= 1
             }
         }
-        flows.append(contentsOf: ended)
         self.tunnels = tunnels
         s.tunnels = tunnels.values.map { entry in
             var t = entry.summary
@@ -162,24 +177,25 @@ public final class Analyzer {
     public func finish() -> AnalysisResult {
         let registry = self.registry
         let knowledge = table.knowledge
-        var ended: [FlowRecord] = []
         table.finish { state, reason in
-            ended.append(FlowRecord(state, endReason: reason, registry: registry, knowledge: knowledge))
+            self.report(FlowRecord(state, endReason: reason, registry: registry, knowledge: knowledge))
         }
-        flows.append(contentsOf: ended)
-        return AnalysisResult(summary: summary, flows: flows, clients: ClientHost.table(knowledge))
+        return AnalysisResult(summary: summary, flows: flows, tally: tally, clients: ClientHost.table(knowledge))
     }
 
     /// Opens and analyses `paths` in order as one capture. Every file is
     /// opened (and its header checked) before any is read.
     public static func analyze(paths: [String], registry: ServiceRegistry = .standard,
                                expiry: ExpiryPolicy = ExpiryPolicy(), decapsulate: Bool = true,
-                               recordFilter: ((CaptureRecord) -> Bool)? = nil) throws(CaptureError) -> AnalysisResult {
+                               recordFilter: ((CaptureRecord) -> Bool)? = nil,
+                               onFlow: ((FlowRecord) -> Void)? = nil, keepFlows: Bool = true) throws(CaptureError) -> AnalysisResult {
         var files: [CaptureFile] = []
         for path in paths { files.append(try CaptureFile(path: path)) }
         let analyzer = Analyzer(registry: registry, expiry: expiry)
         analyzer.recordFilter = recordFilter
         analyzer.decapsulate = decapsulate
+        analyzer.onFlow = onFlow
+        analyzer.keepFlows = keepFlows
         for file in files { try analyzer.add(file) }
         return analyzer.finish()
     }

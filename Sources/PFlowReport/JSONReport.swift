@@ -54,26 +54,20 @@ public enum JSONReport {
         w.close("}")
 
         w.key("totals"); w.open("{")
-        w.key("flows"); w.number(UInt64(result.flows.count))
-        var byProto: [String: (UInt64, UInt64, UInt64)] = [:]
-        for f in result.flows {
-            var t = byProto[f.proto.name] ?? (0, 0, 0)
-            t.0 += 1; t.1 += f.packets; t.2 += f.bytes
-            byProto[f.proto.name] = t
-        }
+        w.key("flows"); w.number(result.tally.flows)
         w.key("by_proto"); w.open("{")
-        for (name, t) in byProto.sorted(by: { $0.key < $1.key }) {
+        for (name, t) in result.tally.byProto.sorted(by: { $0.key < $1.key }) {
             w.key(name); w.open("{")
-            w.key("flows"); w.number(t.0)
-            w.key("packets"); w.number(t.1)
-            w.key("bytes"); w.number(t.2)
+            w.key("flows"); w.number(t.flows)
+            w.key("packets"); w.number(t.packets)
+            w.key("bytes"); w.number(t.bytes)
             w.close("}")
         }
         w.close("}")
         w.close("}")
 
         w.key("services"); w.open("[")
-        for row in ServiceSummary.rows(result.flows) {
+        for row in result.tally.sortedRows {
             w.open("{")
             w.key("service"); w.string(row.service)
             w.key("proto"); w.string(row.proto.name)

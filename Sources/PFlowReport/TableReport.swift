@@ -37,9 +37,9 @@ public struct TableReport {
             facts.append(("last", Formatting.rfc3339(ns: last, digits: d)))
             facts.append(("duration", Formatting.seconds(ns: s.durationNs, digits: min(d, 3)) + " s"))
         }
-        let byProto = Dictionary(grouping: result.flows, by: { $0.proto.name })
-            .sorted { $0.key < $1.key }.map { "\($0.key) \(Formatting.grouped(UInt64($0.value.count)))" }
-        facts.append(("flows", Formatting.grouped(UInt64(result.flows.count))
+        let byProto = result.tally.byProto
+            .sorted { $0.key < $1.key }.map { "\($0.key) \(Formatting.grouped($0.value.flows))" }
+        facts.append(("flows", Formatting.grouped(result.tally.flows)
                       + (byProto.isEmpty ? "" : " (" + byProto.joined(separator: ", ") + ")")))
         if s.nonIPPackets > 0 { facts.append(("non-IP", Formatting.grouped(s.nonIPPackets) + " packets")) }
         if s.truncatedPackets > 0 {
@@ -55,7 +55,7 @@ public struct TableReport {
         for w in s.warnings { out += "  " + bold("warning") + "  " + w + "\n" }
 
         out += "\n" + bold("Services") + dim(" by bytes") + "\n"
-        let rows = ServiceSummary.rows(result.flows)
+        let rows = result.tally.sortedRows
         if rows.isEmpty {
             out += "  no flows\n"
             return out

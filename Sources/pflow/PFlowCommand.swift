@@ -110,10 +110,28 @@ struct PFlowCommand: ParsableCommand {
         if let path = csv {
             do { csvSink = path == "-" ? OutputSink(fd: 1) : try OutputSink(path: path) } catch { throw Failure(error.message) }
         }
+        // CSV rows stream out as flows end; memory holds only live flows.
+        let digits = DigitsBox()
+        var onFlow: ((FlowRecord) -> Void)?
+        if let sink = csvSink {
+            sink.write(FlowCSV.header)
+            onFlow = { f in sink.write(FlowCSV.row(f, digits: digits.value)) }
+        }
         let result: AnalysisResult
         do {
-            result = try Analyzer.analyze(paths: files, registry: registry, expiry: expiry, decapsulate: !noDecap,
-                                           recordFilter: recordFilter)
+            var files: [CaptureFile] = []
+            for path in self.files { files.append(try CaptureFile(path: path)) }
+            digits.value = files.map(\.timestampDigits).max() ?? 6
+            let analyzer = Analyzer(registry: registry, expiry: expiry)
+            analyzer.decapsulate = !noDecap
+            analyzer.recordFilter = recordFilter
+            analyzer.onFlow = onFlow
+            analyzer.keepFlows = false
+            for file in files {
+                try analyzer.add(file)
+                digits.value = max(digits.value, file.timestampDigits)
+            }
+            result = analyzer.finish()
         } catch {
             throw Failure(error.message)
         }
@@ -125,7 +143,7 @@ struct PFlowCommand: ParsableCommand {
         }
         for w in warnings { writeStderr("pflow: warning: \(w)\n") }
         if let sink = csvSink {
-            FlowCSV.write(result.flows, digits: result.summary.timestampDigits, to: sink)
+            sink.flush()
             if sink.failed { throw Failure("\(csv ?? "-"): write failed") }
         }
         if csv == "-" { return }
@@ -138,6 +156,11 @@ struct PFlowCommand: ParsableCommand {
         }
         out.flush()
     }
+}
+
+/// The CSV's timestamp precision, known once the files are open.
+final class DigitsBox {
+    var value = 6
 }
 
 /// An error already phrased for the user.

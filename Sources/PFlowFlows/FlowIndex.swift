@@ -1,0 +1,162 @@
+import PFlowWire
+
+extension FlowKey {
+    /// A fast, direction-free hash (the key is already canonical): the five
+    /// words folded with multiply-xorshift steps. Not for hostile-collision
+    /// resistance: the table grows and probes linearly either way.
+    @inline(__always)
+    var fastHash: UInt64 {
+        var h = (addressA.high ^ (addressA.low &* 0x9E37_79B9_7F4A_7C15)) &* 0xBF58_476D_1CE4_E5B9
+        h ^= (addressB.high ^ (addressB.low &* 0xC2B2_AE3D_27D4_EB4F)) &* 0x94D0_49BB_1331_11EB
+        h ^= (UInt64(portA) << 40 | UInt64(portB) << 24 | UInt64(proto.rawValue) << 16 | UInt64(vlan)) &* 0xD6E8_FEB8_6659_FD93
+        h ^= h >> 32
+        h &*= 0x9E37_79B9_7F4A_7C15
+        return h ^ (h >> 29)
+    }
+}
+
+/// Fixed-size flow states in one manually managed buffer: no ARC, no
+/// uniqueness checks, no copy-on-write in the per-packet path. Slots of
+/// ended flows are reused.
+struct FlowStore {
+    private(set) var base: UnsafeMutablePointer<FlowState>
+    private(set) var capacity: Int
+    private(set) var used = 0          // slots ever handed out
+    private var free: [Int32] = []
+
+    init(capacity: Int) {
+        self.capacity = max(16, capacity)
+        base = .allocate(capacity: self.capacity)
+    }
+
+    func deallocate() {
+        base.deinitialize(count: used)
+        base.deallocate()
+    }
+
+    /// Stores `state` in a free slot and returns it.
+    mutating func insert(_ state: FlowState) -> Int {
+        if let slot = free.popLast() {
+            (base + Int(slot)).initialize(to: state)
+            return Int(slot)
+        }
+        if used == capacity {
+            let bigger = UnsafeMutablePointer<FlowState>.allocate(capacity: capacity * 2)
+            bigger.moveInitialize(from: base, count: used)
+            base.deallocate()
+            base = bigger
+            capacity *= 2
+        }
+        (base + used).initialize(to: state)
+        used += 1
+        return used - 1
+    }
+
+    mutating func remove(_ slot: Int) {
+        base[slot].live = false
+        free.append(Int32(slot))
+    }
+
+    @inline(__always)
+    subscript(slot: Int) -> FlowState {
+        get { base[slot] }
+        nonmutating _modify { yield &base[slot] }
+    }
+}
+
+/// Open addressing with linear probing over (hash, slot) pairs; deletion
+/// shifts later entries back, so there are no tombstones to slow lookups.
+struct FlowIndex {
+    private var entries: UnsafeMutablePointer<UInt64>   // hash high 32 bits | slot + 1 (0 = empty)
+    private var mask: Int
+    private(set) var count = 0
+
+    init(capacity: Int) {
+        var size = 1024
+        while size < capacity * 2 { size <<= 1 }
+        mask = size - 1
+        entries = .allocate(capacity: size)
+        entries.initialize(repeating: 0, count: size)
+    }
+
+    func deallocate() { entries.deallocate() }
+
+    @inline(__always)
+    private static func tag(_ hash: UInt64) -> UInt64 { hash & 0xFFFF_FFFF_0000_0000 }
+
+    /// The slot holding `key`, or nil.
+    @inline(__always)
+    func find(_ key: FlowKey, hash: UInt64, in store: FlowStore) -> Int? {
+        let tag = Self.tag(hash)
+        var i = Int(truncatingIfNeeded: hash >> 32) & mask
+        while true {
+            let e = entries[i]
+            if e == 0 { return nil }
+            if e & 0xFFFF_FFFF_0000_0000 == tag {
+                let slot = Int(e & 0xFFFF_FFFF) - 1
+                if store.base[slot].key == key { return slot }
+            }
+            i = (i + 1) & mask
+        }
+    }
+
+    mutating func insert(hash: UInt64, slot: Int) {
+        if (count + 1) * 2 > mask + 1 { grow() }
+        var i = Int(truncatingIfNeeded: hash >> 32) & mask
+        while entries[i] != 0 { i = (i + 1) & mask }
+        entries[i] = Self.tag(hash) | UInt64(slot + 1)
+        count += 1
+    }
+
+    /// Removes the entry for `slot` (whose key hashes to `hash`).
+    mutating func remove(hash: UInt64, slot: Int) {
+        var i = Int(truncatingIfNeeded: hash >> 32) & mask
+        let wanted = Self.tag(hash) | UInt64(slot + 1)
+        while entries[i] != wanted {
+            if entries[i] == 0 { return }
+            i = (i + 1) & mask
+        }
+        // Backward-shift deletion: pull later entries of the run into the gap
+        // when their home position allows it.
+        var gap = i
+        var j = i
+        while true {
+            j = (j + 1) & mask
+            let e = entries[j]
+            if e == 0 { break }
+            let homeOfE = homeIndex(e)
+            // e may move to the gap if the gap lies cyclically in [homeOfE, j).
+            let distanceToGap = (gap - homeOfE) & mask
+            let distanceToJ = (j - homeOfE) & mask
+            if distanceToGap < distanceToJ {
+                entries[gap] = e
+                gap = j
+            }
+        }
+        entries[gap] = 0
+        count -= 1
+    }
+
+    /// Entries keep only the hash's high half, and that half places them,
+    /// so an entry's home is known without its key.
+    @inline(__always)
+    private func homeIndex(_ e: UInt64) -> Int {
+        Int(truncatingIfNeeded: e >> 32) & mask
+    }
+
+    private mutating func grow() {
+        let oldEntries = entries
+        let oldSize = mask + 1
+        let size = oldSize * 2
+        entries = .allocate(capacity: size)
+        entries.initialize(repeating: 0, count: size)
+        mask = size - 1
+        for k in 0..<oldSize where oldEntries[k] != 0 {
+            let e = oldEntries[k]
+            var i = homeIndex(e)
+            while entries[i] != 0 { i = (i + 1) & mask }
+            entries[i] = e
+        }
+        oldEntries.deallocate()
+    }
+}
