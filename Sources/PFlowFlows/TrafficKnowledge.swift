@@ -5,6 +5,12 @@ public struct Endpoint: Hashable, Sendable {
     public var proto: IPProtocol
     public var address: IPAddress
     public var port: UInt16
+
+    // One pre-mixed word through Hasher instead of four fields.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine((address.high &* 0x9E37_79B9_7F4A_7C15) ^ address.low
+                       ^ (UInt64(port) << 8 | UInt64(proto.rawValue)) &* 0xC2B2_AE3D_27D4_EB4F)
+    }
 }
 
 /// How a host allocates its ephemeral ports, learned from the connections it
@@ -114,6 +120,13 @@ public final class TrafficKnowledge {
         if s.synAckDirection == 0 { answered.insert(a) }
         if s.synAckDirection == 1 { answered.insert(b) }
         guard k.proto.hasPorts else { return }
+        // When the handshake named the server, only its socket gathers peers
+        // (the client's ephemeral socket would never become a listener).
+        if s.synDirection >= 0 {
+            let server = s.synDirection == 0 ? b : a
+            peers[server, default: PeerSample()].add(s.synDirection == 0 ? k.addressA : k.addressB)
+            return
+        }
         peers[a, default: PeerSample()].add(k.addressB)
         peers[b, default: PeerSample()].add(k.addressA)
     }

@@ -127,11 +127,18 @@ public final class Analyzer {
         let table = self.table
         let knowledge = table.knowledge
         var first = s.firstNs ?? Int64.max, last = s.lastNs ?? Int64.min
+        var runType = LinkType(rawValue: 0), runCount: UInt64 = 0
         let read = try file.forEachRecord { record in
             if let filter, !filter(record) { return }
             s.packets &+= 1
             s.bytes &+= UInt64(record.originalLength)
-            s.linkTypes[record.linkType, default: 0] &+= 1
+            // Link types change rarely: count runs, not packets, in the dictionary.
+            if record.linkType != runType {
+                if runCount > 0 { s.linkTypes[runType, default: 0] &+= runCount }
+                runType = record.linkType
+                runCount = 0
+            }
+            runCount &+= 1
             let ts = record.timestampNs
             if ts < first { first = ts }
             if ts > last { last = ts }
@@ -158,6 +165,7 @@ public final class Analyzer {
                 s.decodeErrors[kind.rawValue] &+= 1
             }
         }
+        if runCount > 0 { s.linkTypes[runType, default: 0] &+= runCount }
         self.tunnels = tunnels
         s.tunnels = tunnels.values.map { entry in
             var t = entry.summary

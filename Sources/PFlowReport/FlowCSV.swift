@@ -16,36 +16,57 @@ public enum FlowCSV {
 
     /// The row for `f`; times with `digits` fractional digits.
     public static func row(_ f: FlowRecord, digits: Int) -> String {
+        var out = ByteText(capacity: 512)
+        append(f, digits: digits, to: &out)
+        return String(decoding: out.bytes, as: UTF8.self)
+    }
+
+    /// Appends the row for `f` to `out`, without building Strings.
+    public static func append(_ f: FlowRecord, digits: Int, to out: inout ByteText) {
         let ports = f.hasServicePort
-        var s = Formatting.rfc3339(ns: f.startNs, digits: digits)
-        s += ","; s += Formatting.rfc3339(ns: f.endNs, digits: digits)
-        s += ","; s += String(f.startNs)
-        s += ","; s += String(f.endNs)
-        s += ","; s += Formatting.seconds(ns: f.durationNs, digits: digits)
-        s += ","; s += f.proto.name
-        s += ","; s += String(f.ipVersion)
-        s += ","; if let v = f.vlan { s += String(v) }
-        s += ","; s += f.clientAddress.description
-        s += ","; if ports { s += String(f.clientPort) }
-        s += ","; s += f.serverAddress.description
-        s += ","; if ports { s += String(f.serverPort) }
-        s += ","; s += quoted(f.service ?? "")
-        s += ","; if ports { s += PortRange(port: f.serverPort).rawValue }
-        s += ","; if ports { s += PortRange(port: f.clientPort).rawValue }
-        s += ","; s += f.roleSource.rawValue
-        s += ","; s += f.state
-        s += ","; s += String(f.clientToServer.packets)
-        s += ","; s += String(f.clientToServer.bytes)
-        s += ","; s += String(f.serverToClient.packets)
-        s += ","; s += String(f.serverToClient.bytes)
-        s += ","; s += String(f.clientToServer.payloadBytes)
-        s += ","; s += String(f.serverToClient.payloadBytes)
-        s += ","; s += f.endReason.rawValue
-        s += ","; s += f.history
-        s += ","; s += quoted(f.app ?? "")
-        s += ","; s += String(f.icmpErrors)
-        s += "\n"
-        return s
+        let comma: UInt8 = 0x2C
+        out.rfc3339(ns: f.startNs, digits: digits); out.byte(comma)
+        out.rfc3339(ns: f.endNs, digits: digits); out.byte(comma)
+        out.decimal(f.startNs); out.byte(comma)
+        out.decimal(f.endNs); out.byte(comma)
+        out.seconds(ns: f.durationNs, digits: digits); out.byte(comma)
+        switch f.proto {
+        case .tcp: out.ascii("tcp")
+        case .udp: out.ascii("udp")
+        case .icmp: out.ascii("icmp")
+        case .icmpv6: out.ascii("icmpv6")
+        default: out.decimal(UInt64(f.proto.rawValue))
+        }
+        out.byte(comma)
+        out.decimal(UInt64(f.ipVersion)); out.byte(comma)
+        if let v = f.vlan { out.decimal(UInt64(v)) }
+        out.byte(comma)
+        out.address(f.clientAddress); out.byte(comma)
+        if ports { out.decimal(UInt64(f.clientPort)) }
+        out.byte(comma)
+        out.address(f.serverAddress); out.byte(comma)
+        if ports { out.decimal(UInt64(f.serverPort)) }
+        out.byte(comma)
+        if let service = f.service { out.text(quoted(service)) }
+        out.byte(comma)
+        if ports { out.text(PortRange(port: f.serverPort).rawValue) }
+        out.byte(comma)
+        if ports { out.text(PortRange(port: f.clientPort).rawValue) }
+        out.byte(comma)
+        out.text(f.roleSource.rawValue); out.byte(comma)
+        out.text(f.state); out.byte(comma)
+        out.decimal(f.clientToServer.packets); out.byte(comma)
+        out.decimal(f.clientToServer.bytes); out.byte(comma)
+        out.decimal(f.serverToClient.packets); out.byte(comma)
+        out.decimal(f.serverToClient.bytes); out.byte(comma)
+        out.decimal(f.clientToServer.payloadBytes); out.byte(comma)
+        out.decimal(f.serverToClient.payloadBytes); out.byte(comma)
+        out.text(f.endReason.rawValue); out.byte(comma)
+        out.text(f.history); out.byte(comma)
+        if let app = f.app { out.text(quoted(app)) }
+        out.byte(comma)
+        out.decimal(UInt64(f.icmpErrors))
+        out.byte(0x0A)
     }
 
     /// RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled.
@@ -60,7 +81,7 @@ public enum FlowCSV {
 
     public static func write(_ flows: [FlowRecord], digits: Int, to sink: OutputSink) {
         sink.write(header)
-        for f in flows { sink.write(row(f, digits: digits)) }
+        for f in flows { sink.append(f, digits: digits) }
         sink.flush()
     }
 }

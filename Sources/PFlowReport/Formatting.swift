@@ -4,6 +4,8 @@ import Glibc
 import Darwin
 #endif
 
+import PFlowFlows
+
 /// Text forms shared by the table, CSV and JSON outputs.
 public enum Formatting {
     /// RFC 3339 UTC with `digits` fractional digits (0...9):
@@ -28,7 +30,7 @@ public enum Formatting {
     }
 
     /// Howard Hinnant's days-from-civil inverse: proleptic Gregorian date.
-    static func civil(fromDays z0: Int64) -> (Int64, Int64, Int64) {
+    public static func civil(fromDays z0: Int64) -> (Int64, Int64, Int64) {
         let z = z0 + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097
@@ -102,13 +104,12 @@ public enum Formatting {
 public final class OutputSink {
     private let fd: Int32
     private let ownsDescriptor: Bool
-    private var buffer: [UInt8] = []
+    private var text = ByteText(capacity: 1 << 17)
     public private(set) var failed = false
 
     public init(fd: Int32, ownsDescriptor: Bool = false) {
         self.fd = fd
         self.ownsDescriptor = ownsDescriptor
-        buffer.reserveCapacity(1 << 16)
     }
 
     /// Creates or truncates `path` for writing.
@@ -124,17 +125,23 @@ public final class OutputSink {
     }
 
     public func write(_ s: String) {
-        buffer.append(contentsOf: s.utf8)
-        if buffer.count >= 1 << 16 { flush() }
+        text.text(s)
+        if text.bytes.count >= 1 << 16 { flush() }
+    }
+
+    /// Appends the CSV row of `f` in place.
+    public func append(_ f: FlowRecord, digits: Int) {
+        FlowCSV.append(f, digits: digits, to: &text)
+        if text.bytes.count >= 1 << 16 { flush() }
     }
 
     public func flush() {
         var at = 0
-        while at < buffer.count && !failed {
-            let n = buffer.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + at, $0.count - at) }
+        while at < text.bytes.count && !failed {
+            let n = text.bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + at, $0.count - at) }
             if n > 0 { at += n } else if n < 0 && errno == EINTR { continue } else { failed = true }
         }
-        buffer.removeAll(keepingCapacity: true)
+        text.bytes.removeAll(keepingCapacity: true)
     }
 }
 

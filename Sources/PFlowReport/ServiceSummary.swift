@@ -26,38 +26,54 @@ public struct ProtocolTotals: Sendable {
 /// Aggregates flows as they end, so the report needs no list of flows.
 public struct ServiceTally: Sendable {
     struct Key: Hashable { var proto: UInt8; var port: Int32 }
-    private var rows: [Key: ServiceRow] = [:]
-    private var clients: [Key: Set<IPAddress>] = [:]
-    private var servers: [Key: Set<IPAddress>] = [:]
-    /// Totals per protocol name (`tcp`, `udp`, `icmp`, …).
-    public private(set) var byProto: [String: ProtocolTotals] = [:]
+    private var rowIndex: [Key: Int] = [:]
+    private var rows: [ServiceRow] = []
+    private var clients: [Set<IPAddress>] = []
+    private var servers: [Set<IPAddress>] = []
+    private var protocols = [ProtocolTotals](repeating: ProtocolTotals(), count: 256)
     public private(set) var flows: UInt64 = 0
 
     public init() {}
 
+    /// Totals per protocol name (`tcp`, `udp`, `icmp`, …).
+    public var byProto: [String: ProtocolTotals] {
+        var out: [String: ProtocolTotals] = [:]
+        for (number, t) in protocols.enumerated() where t.flows > 0 {
+            out[IPProtocol(rawValue: UInt8(number)).name] = t
+        }
+        return out
+    }
+
     public mutating func add(_ f: FlowRecord) {
         flows += 1
         let key = Key(proto: f.proto.rawValue, port: f.hasServicePort ? Int32(f.serverPort) : -1)
-        if rows[key] == nil {
-            rows[key] = ServiceRow(service: f.service ?? "", proto: f.proto, port: f.hasServicePort ? f.serverPort : nil)
+        let i: Int
+        if let known = rowIndex[key] {
+            i = known
+        } else {
+            i = rows.count
+            rowIndex[key] = i
+            rows.append(ServiceRow(service: f.service ?? "", proto: f.proto, port: f.hasServicePort ? f.serverPort : nil))
+            clients.append([])
+            servers.append([])
         }
-        rows[key]?.flows += 1
-        rows[key]?.packets += f.packets
-        rows[key]?.bytes += f.bytes
-        clients[key, default: []].insert(f.clientAddress)
-        servers[key, default: []].insert(f.serverAddress)
-        byProto[f.proto.name, default: ProtocolTotals()].flows += 1
-        byProto[f.proto.name, default: ProtocolTotals()].packets += f.packets
-        byProto[f.proto.name, default: ProtocolTotals()].bytes += f.bytes
+        rows[i].flows += 1
+        rows[i].packets += f.packets
+        rows[i].bytes += f.bytes
+        clients[i].insert(f.clientAddress)
+        servers[i].insert(f.serverAddress)
+        let p = Int(f.proto.rawValue)
+        protocols[p].flows += 1
+        protocols[p].packets += f.packets
+        protocols[p].bytes += f.bytes
     }
 
     /// Every row, largest byte count first.
     public var sortedRows: [ServiceRow] {
-        var out = Array(rows.values)
+        var out = rows
         for i in out.indices {
-            let key = Key(proto: out[i].proto.rawValue, port: out[i].port.map { Int32($0) } ?? -1)
-            out[i].clients = clients[key]?.count ?? 0
-            out[i].servers = servers[key]?.count ?? 0
+            out[i].clients = clients[i].count
+            out[i].servers = servers[i].count
         }
         out.sort { a, b in
             if a.bytes != b.bytes { return a.bytes > b.bytes }

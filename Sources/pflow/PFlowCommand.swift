@@ -115,7 +115,7 @@ struct PFlowCommand: ParsableCommand {
         var onFlow: ((FlowRecord) -> Void)?
         if let sink = csvSink {
             sink.write(FlowCSV.header)
-            onFlow = { f in sink.write(FlowCSV.row(f, digits: digits.value)) }
+            onFlow = { f in sink.append(f, digits: digits.value) }
         }
         let result: AnalysisResult
         do {
