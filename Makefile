@@ -4,7 +4,7 @@ SHARED  ?= ../shared
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SAMPLE  ?= Samples/http-dns-lo.pcap
 
-.PHONY: all deps build run test unit cli golden fuzz clean
+.PHONY: all deps build run test unit cli alloc golden fuzz bench clean
 
 all: build
 
@@ -21,7 +21,7 @@ run: build
 	.build/release/pflow $(SAMPLE)
 
 # Unit, golden, truth and corpus tests (XCTest), then the command-line checks.
-test: unit cli
+test: unit cli alloc
 
 unit: deps
 	PFLOW_SHARED=$(abspath $(SHARED)) $(SWIFT) test
@@ -29,6 +29,14 @@ unit: deps
 cli: deps
 	$(SWIFT) build
 	bash Tests/cli.sh .build/debug/pflow
+
+# Heap allocations per packet (must be 0) and per new flow, with an interposed malloc counter.
+alloc: build
+	python3 Bench/alloc_check.py .build/release/pflow
+
+# pflow against ../shared/bench/flowtrack.c on generated captures (cached in ~/.cache/pflow-bench).
+bench: build
+	SHARED=$(abspath $(SHARED)) python3 Bench/bench.py .build/release/pflow
 
 # Re-record the golden outputs after an intended change; review the diff.
 golden: deps

@@ -192,6 +192,19 @@ final class ByteSource {
     func consume(_ count: Int) {
         start += count
         offset += UInt64(count)
+        if mapped && start - released >= 32 << 20 { releaseConsumed() }
+    }
+
+    /// Mapped pages already read: handed back, so resident memory stays a
+    /// window over the file instead of the whole file.
+    private var released = 0
+
+    private func releaseConsumed() {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let upTo = (start / page) * page
+        guard upTo > released, let base = storage.baseAddress else { return }
+        madvise(base + released, upTo - released, MADV_DONTNEED)
+        released = upTo
     }
 
     /// From here on, the input is a gzip stream: the bytes buffered so far

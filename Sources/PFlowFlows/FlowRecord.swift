@@ -45,10 +45,9 @@ public struct FlowRecord: Sendable {
     /// Orients `state` by deciding roles from the strongest evidence present.
     public init(_ s: FlowState, endReason: EndReason, registry: ServiceRegistry,
                 knowledge: TrafficKnowledge = TrafficKnowledge()) {
-        let verdicts = (Signatures.classify(s.heads.0, proto: s.key.proto),
-                        Signatures.classify(s.heads.1, proto: s.key.proto))
+        let verdicts = s.verdicts
         let (clientIsA, source) = FlowRecord.roles(s, verdicts: verdicts, registry: registry, knowledge: knowledge)
-        app = clientIsA ? (verdicts.0?.app ?? verdicts.1?.app) : (verdicts.1?.app ?? verdicts.0?.app)
+        app = (clientIsA ? (verdicts.0?.app ?? verdicts.1?.app) : (verdicts.1?.app ?? verdicts.0?.app))?.name
         let k = s.key
         proto = k.proto
         ipVersion = s.ipVersion
@@ -139,7 +138,7 @@ public struct FlowRecord: Sendable {
         case (let x?, let y?):
             if x == y { return x }
             // Both claim to be the client (QUIC Initials both ways): the first to speak is.
-            if x && !y { return s.firstPayloadNs.0 <= s.firstPayloadNs.1 }
+            if x && !y { return s.firstPayloadDirection == 0 }
             return nil
         }
     }

@@ -62,9 +62,11 @@ public struct FlowState: Sendable {
     public var truncatedPackets: UInt32 = 0
     /// ICMP errors that quote this flow's header (not in its packets or bytes).
     public var icmpErrors: UInt32 = 0
-    /// First payload bytes of each direction, and when each first carried payload.
-    public var heads = (PayloadHead(), PayloadHead())
-    public var firstPayloadNs: (Int64, Int64) = (.max, .max)
+    /// What each direction's first payload said (read when it arrived), and
+    /// which direction carried payload first (-1: none yet).
+    public var verdicts: (SignatureVerdict?, SignatureVerdict?) = (nil, nil)
+    var payloadSeen: (Bool, Bool) = (false, false)
+    public var firstPayloadDirection: Int8 = -1
     public var history = TCPHistory()
     /// Next expected TCP sequence number per direction (for retransmissions).
     var nextSequence: (UInt32, UInt32) = (0, 0)
@@ -112,18 +114,8 @@ public struct FlowState: Sendable {
             Self.count(&counters.1, p, wireLength)
         }
         if p.truncated { truncatedPackets &+= 1 }
-        if p.payloadLength > 0 {
-            if direction == 0 {
-                if !heads.0.seen {
-                    heads.0.fill(from: frame, offset: p.payloadOffset, captured: p.capturedPayloadLength,
-                                 payloadLength: p.payloadLength)
-                    firstPayloadNs.0 = timestampNs
-                }
-            } else if !heads.1.seen {
-                heads.1.fill(from: frame, offset: p.payloadOffset, captured: p.capturedPayloadLength,
-                             payloadLength: p.payloadLength)
-                firstPayloadNs.1 = timestampNs
-            }
+        if p.payloadLength > 0 && !(direction == 0 ? payloadSeen.0 : payloadSeen.1) {
+            firstPayload(p, frame: frame, direction: direction)
         }
         if p.proto == .tcp {
             let f = p.tcpFlags
@@ -150,6 +142,21 @@ public struct FlowState: Sendable {
         } else if requestDirection < 0, p.isICMPRequest {
             requestDirection = d
         }
+    }
+
+    /// Reads the signature of a direction's first payload, once.
+    mutating func firstPayload(_ p: DecodedPacket, frame: UnsafeRawBufferPointer, direction: UInt8) {
+        var head = PayloadHead()
+        head.fill(from: frame, offset: p.payloadOffset, captured: p.capturedPayloadLength, payloadLength: p.payloadLength)
+        let verdict = Signatures.classify(head, proto: p.proto)
+        if direction == 0 {
+            payloadSeen.0 = true
+            verdicts.0 = verdict
+        } else {
+            payloadSeen.1 = true
+            verdicts.1 = verdict
+        }
+        if firstPayloadDirection < 0 { firstPayloadDirection = Int8(direction) }
     }
 
     /// A payload that ends at or before data already seen is a retransmission.

@@ -137,6 +137,8 @@ public final class FlowTable {
     }
 
     public var liveCount: Int { index.count }
+    /// The most flows live at once so far.
+    public private(set) var peakLiveCount = 0
 
     /// Accounts `packet` (decoded from `frame`) to its flow, creating or restarting it as needed.
     @inline(__always)
@@ -201,6 +203,7 @@ public final class FlowTable {
         state.add(p, frame: frame, direction: direction, timestampNs: timestampNs, wireLength: wireLength)
         let slot = store.insert(state)
         index.insert(hash: hash, slot: slot)
+        if index.count > peakLiveCount { peakLiveCount = index.count }
         if expiry.maxFlows != nil { link(slot) }
         flowsCreated += 1
     }

@@ -1,7 +1,7 @@
 import PFlowWire
 
-/// The first bytes of the first payload one direction sent, kept inline in
-/// the flow (no allocation) for protocol signatures.
+/// The first bytes of the first payload one direction sent, copied onto the
+/// stack (no allocation) while its signature is read.
 public struct PayloadHead: Sendable {
     public static let capacity = 32
     var storage: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
@@ -51,10 +51,33 @@ public struct PayloadHead: Sendable {
     }
 }
 
-/// What one direction's first payload says.
+/// Protocols the payload signatures recognise.
+public enum AppProtocol: UInt8, Sendable {
+    case tls = 1, http, ssh, smtp, ftp, smtpOrFTP, pop3, imap, redis, dns, ntp, quic
+
+    /// The `app` column's word.
+    public var name: String {
+        switch self {
+        case .tls: return "tls"
+        case .http: return "http"
+        case .ssh: return "ssh"
+        case .smtp: return "smtp"
+        case .ftp: return "ftp"
+        case .smtpOrFTP: return "smtp/ftp"
+        case .pop3: return "pop3"
+        case .imap: return "imap"
+        case .redis: return "redis"
+        case .dns: return "dns"
+        case .ntp: return "ntp"
+        case .quic: return "quic"
+        }
+    }
+}
+
+/// What one direction's first payload says: two bytes, kept in the flow.
 public struct SignatureVerdict: Sendable, Equatable {
-    /// Protocol recognised (`tls`, `http`, `ssh`, …).
-    public var app: String
+    /// Protocol recognised.
+    public var app: AppProtocol
     /// true: the sender is the client; false: the server; nil: either.
     public var senderIsClient: Bool?
 }
@@ -77,30 +100,30 @@ public enum Signatures {
         let n = Int(h.count)
         // TLS record: handshake (22), version 3.x, then the handshake type.
         if n >= 6, h[0] == 0x16, h[1] == 0x03, h[2] <= 0x04 {
-            if h[5] == 1 { return SignatureVerdict(app: "tls", senderIsClient: true) }
-            if h[5] == 2 { return SignatureVerdict(app: "tls", senderIsClient: false) }
+            if h[5] == 1 { return SignatureVerdict(app: .tls, senderIsClient: true) }
+            if h[5] == 2 { return SignatureVerdict(app: .tls, senderIsClient: false) }
         }
         for method in httpMethods where h.starts(with: method) {
-            return SignatureVerdict(app: "http", senderIsClient: true)
+            return SignatureVerdict(app: .http, senderIsClient: true)
         }
         if h.starts(with: "HTTP/1.") || h.starts(with: "HTTP/2 ") {
-            return SignatureVerdict(app: "http", senderIsClient: false)
+            return SignatureVerdict(app: .http, senderIsClient: false)
         }
         // Both ends of SSH send an identification string: it names the
         // protocol, not the roles.
-        if h.starts(with: "SSH-") { return SignatureVerdict(app: "ssh", senderIsClient: nil) }
+        if h.starts(with: "SSH-") { return SignatureVerdict(app: .ssh, senderIsClient: nil) }
         if h.starts(with: "220 ") || h.starts(with: "220-") {
-            let app = h.contains("SMTP") ? "smtp" : h.contains("FTP") ? "ftp" : "smtp/ftp"
+            let app: AppProtocol = h.contains("SMTP") ? .smtp : h.contains("FTP") ? .ftp : .smtpOrFTP
             return SignatureVerdict(app: app, senderIsClient: false)
         }
-        if h.starts(with: "+OK") { return SignatureVerdict(app: "pop3", senderIsClient: false) }
-        if h.starts(with: "* OK") { return SignatureVerdict(app: "imap", senderIsClient: false) }
+        if h.starts(with: "+OK") { return SignatureVerdict(app: .pop3, senderIsClient: false) }
+        if h.starts(with: "* OK") { return SignatureVerdict(app: .imap, senderIsClient: false) }
         // Redis RESP: a client sends an array of bulk strings: "*<n>\r\n$".
         if n >= 5, h[0] == UInt8(ascii: "*"), isDigit(h[1]) {
             var i = 1
             while i < n, isDigit(h[i]) { i += 1 }
             if i + 2 < n, h[i] == 0x0D, h[i + 1] == 0x0A, h[i + 2] == UInt8(ascii: "$") {
-                return SignatureVerdict(app: "redis", senderIsClient: true)
+                return SignatureVerdict(app: .redis, senderIsClient: true)
             }
         }
         return nil
@@ -111,20 +134,20 @@ public enum Signatures {
         // QUIC long header (RFC 9000 §17.2): form and fixed bits set, a known version.
         if n >= 5, h[0] & 0xC0 == 0xC0 {
             let version = UInt32(h[1]) << 24 | UInt32(h[2]) << 16 | UInt32(h[3]) << 8 | UInt32(h[4])
-            if version == 0 { return SignatureVerdict(app: "quic", senderIsClient: false) }  // version negotiation
+            if version == 0 { return SignatureVerdict(app: .quic, senderIsClient: false) }  // version negotiation
             if version == 1 || version == 0x6B33_43CF || version >> 8 == 0xFF_0000 {
                 let initial = version == 0x6B33_43CF ? (h[0] >> 4) & 3 == 1 : (h[0] >> 4) & 3 == 0
                 // A client's first datagram is an Initial padded to 1200 bytes.
-                return SignatureVerdict(app: "quic", senderIsClient: initial && h.payloadLength >= 1200 ? true : nil)
+                return SignatureVerdict(app: .quic, senderIsClient: initial && h.payloadLength >= 1200 ? true : nil)
             }
         }
         // NTP (RFC 5905): 48-byte header, version 1-4, mode 3 client / 4 server.
         if h.payloadLength >= 48, n >= 1 {
             let version = (h[0] >> 3) & 7, mode = h[0] & 7
             if (1...4).contains(version) {
-                if mode == 3 { return SignatureVerdict(app: "ntp", senderIsClient: true) }
-                if mode == 4 { return SignatureVerdict(app: "ntp", senderIsClient: false) }
-                if mode == 1 || mode == 2 { return SignatureVerdict(app: "ntp", senderIsClient: nil) }
+                if mode == 3 { return SignatureVerdict(app: .ntp, senderIsClient: true) }
+                if mode == 4 { return SignatureVerdict(app: .ntp, senderIsClient: false) }
+                if mode == 1 || mode == 2 { return SignatureVerdict(app: .ntp, senderIsClient: nil) }
             }
         }
         // DNS (RFC 1035): 12-byte header, a standard opcode, one to a few questions.
@@ -133,7 +156,7 @@ public enum Signatures {
             let questions = UInt16(h[4]) << 8 | UInt16(h[5])
             let zeroBitClear = h[3] & 0x40 == 0
             if (opcode == 0 || opcode == 2 || opcode == 4 || opcode == 5), (1...4).contains(questions), zeroBitClear {
-                return SignatureVerdict(app: "dns", senderIsClient: h[2] & 0x80 == 0)
+                return SignatureVerdict(app: .dns, senderIsClient: h[2] & 0x80 == 0)
             }
         }
         return nil

@@ -31,6 +31,8 @@ public struct CaptureSummary: Sendable {
     public var timestampDigits = 6
     /// Tunnels opened, most bytes first.
     public var tunnels: [TunnelSummary] = []
+    /// The most flows tracked at once.
+    public var peakLiveFlows = 0
 
     public var durationNs: Int64 {
         guard let f = firstNs, let l = lastNs else { return 0 }
@@ -135,6 +137,7 @@ public final class Analyzer {
             // Link types change rarely: count runs, not packets, in the dictionary.
             if record.linkType != runType {
                 if runCount > 0 { s.linkTypes[runType, default: 0] &+= runCount }
+        s.peakLiveFlows = table.peakLiveCount
                 runType = record.linkType
                 runCount = 0
             }
@@ -166,6 +169,7 @@ public final class Analyzer {
             }
         }
         if runCount > 0 { s.linkTypes[runType, default: 0] &+= runCount }
+        s.peakLiveFlows = table.peakLiveCount
         self.tunnels = tunnels
         s.tunnels = tunnels.values.map { entry in
             var t = entry.summary

@@ -55,6 +55,7 @@ public enum JSONReport {
 
         w.key("totals"); w.open("{")
         w.key("flows"); w.number(result.tally.flows)
+        w.key("peak_live_flows"); w.number(UInt64(s.peakLiveFlows))
         w.key("by_proto"); w.open("{")
         for (name, t) in result.tally.byProto.sorted(by: { $0.key < $1.key }) {
             w.key(name); w.open("{")

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""make bench: pflow against the C flow tracker in ../shared/bench.
+
+Generates the 1,000,000-packet capture (synthtraffic.py --seed 7) and the
+5,000,000-packet one (--seed 8) once, in a cache outside the repository,
+builds ../shared/bench/flowtrack.c, then runs pflow (report), pflow --csv and
+flowtrack -m alternately and prints median wall time, the ratio to
+flowtrack, packets/s, MB/s and peak RSS. Skips with a message when
+../shared is absent.
+
+    Bench/bench.py path/to/pflow [--runs 5] [--no-5m]
+"""
+import argparse, os, resource, statistics, subprocess, sys, time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("pflow")
+ap.add_argument("--runs", type=int, default=5)
+ap.add_argument("--no-5m", action="store_true", help="skip the 5,000,000-packet capture")
+args = ap.parse_args()
+
+here = os.path.dirname(os.path.abspath(__file__))
+shared = os.path.abspath(os.environ.get("SHARED", os.path.join(here, "..", "..", "shared")))
+if not os.path.exists(os.path.join(shared, "tools", "synthtraffic.py")):
+    print(f"bench: skipped: {shared} is absent (it holds synthtraffic.py and the C reference)")
+    sys.exit(0)
+cache = os.environ.get("PFLOW_BENCH_CACHE", os.path.expanduser("~/.cache/pflow-bench"))
+os.makedirs(cache, exist_ok=True)
+
+def capture(packets, seed):
+    path = os.path.join(cache, f"synth-{packets}-seed{seed}.pcap")
+    if not os.path.exists(path):
+        print(f"bench: generating {path} (once)", flush=True)
+        subprocess.run([sys.executable, os.path.join(shared, "tools", "synthtraffic.py"), "--packets", str(packets),
+                        "--seed", str(seed), "--out", path + ".tmp"], check=True)
+        os.rename(path + ".tmp", path)
+    return path
+
+flowtrack = os.path.join(cache, "flowtrack")
+subprocess.run(["cc", "-O2", "-o", flowtrack, os.path.join(shared, "bench", "flowtrack.c"), "-lpcap"], check=True)
+pflow = os.path.abspath(args.pflow)
+csv_out = os.path.join(cache, "flows.csv")
+
+def run(cmd):
+    """Wall seconds and peak RSS (MB) of one run."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if status != 0:
+        sys.exit(f"bench: {' '.join(cmd)} failed ({status})")
+    return wall, usage.ru_maxrss / 1024
+
+def measure(path, runs, with_csv=True):
+    commands = {"pflow (report)": [pflow, path]}
+    if with_csv:
+        commands["pflow --csv"] = [pflow, "--csv", csv_out, path]
+    commands["flowtrack -m"] = [flowtrack, "-m", path]
+    # Warm the page cache, then alternate so drift hits every tool alike.
+    subprocess.run(["cat", path], stdout=subprocess.DEVNULL)
+    results = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, cmd in commands.items():
+            results[name].append(run(cmd))
+    return {name: (statistics.median(w for w, _ in r), max(m for _, m in r)) for name, r in results.items()}
+
+def table(title, path, packets, results):
+    size_mb = os.path.getsize(path) / 1e6
+    ref = results["flowtrack -m"][0]
+    print(f"\n{title}: {os.path.basename(path)}, {packets:,} packets, {size_mb:.0f} MB, median of {args.runs} alternating runs")
+    print(f"{'command':<16} {'wall s':>8} {'vs C':>6} {'Mpkt/s':>7} {'MB/s':>7} {'peak RSS MB':>12}")
+    for name, (wall, rss) in results.items():
+        print(f"{name:<16} {wall:8.3f} {wall / ref:6.2f} {packets / wall / 1e6:7.2f} {size_mb / wall:7.0f} {rss:12.0f}")
+
+one = capture(1_000_000, 7)
+r1 = measure(one, args.runs)
+table("1M", one, 1_000_000, r1)
+if not args.no_5m:
+    five = capture(5_000_000, 8)
+    r5 = measure(five, max(3, args.runs // 2), with_csv=False)
+    table("5M", five, 5_000_000, r5)
+    print(f"\npflow 5M / 1M wall: {r5['pflow (report)'][0] / r1['pflow (report)'][0]:.2f} (linear: 5.0)")
