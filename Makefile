@@ -4,7 +4,7 @@ SHARED  ?= ../shared
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SAMPLE  ?= Samples/http-dns-lo.pcap
 
-.PHONY: all deps build run test unit cli alloc golden fuzz bench clean
+.PHONY: all deps build run test unit cli live alloc golden fuzz bench load clean
 
 all: build
 
@@ -20,8 +20,9 @@ build: deps
 run: build
 	.build/release/pflow $(SAMPLE)
 
-# Unit, golden, truth and corpus tests (XCTest), then the command-line checks.
-test: unit cli alloc
+# Unit, golden, truth and corpus tests (XCTest), the command-line checks,
+# live capture on lo, and the allocation check.
+test: unit cli live alloc
 
 unit: deps
 	PFLOW_SHARED=$(abspath $(SHARED)) $(SWIFT) test
@@ -29,6 +30,15 @@ unit: deps
 cli: deps
 	$(SWIFT) build
 	bash Tests/cli.sh .build/debug/pflow
+
+# Live capture on lo with real connections (skips without capture rights).
+live: deps
+	$(SWIFT) build
+	bash Tests/live.sh .build/debug/pflow
+
+# Loopback load, pflow and tcpdump side by side (root; not part of test).
+load: build
+	bash Bench/live_load.sh .build/release/pflow 10
 
 # Heap allocations per packet (must be 0) and per new flow, with an interposed malloc counter.
 alloc: build

@@ -63,19 +63,20 @@ def measure(path, runs, with_csv=True):
             results[name].append(run(cmd))
     return {name: (statistics.median(w for w, _ in r), max(m for _, m in r)) for name, r in results.items()}
 
-def table(title, path, packets, results):
+def table(title, path, packets, results, runs):
     size_mb = os.path.getsize(path) / 1e6
     ref = results["flowtrack -m"][0]
-    print(f"\n{title}: {os.path.basename(path)}, {packets:,} packets, {size_mb:.0f} MB, median of {args.runs} alternating runs")
+    print(f"\n{title}: {os.path.basename(path)}, {packets:,} packets, {size_mb:.0f} MB, median of {runs} alternating runs")
     print(f"{'command':<16} {'wall s':>8} {'vs C':>6} {'Mpkt/s':>7} {'MB/s':>7} {'peak RSS MB':>12}")
     for name, (wall, rss) in results.items():
         print(f"{name:<16} {wall:8.3f} {wall / ref:6.2f} {packets / wall / 1e6:7.2f} {size_mb / wall:7.0f} {rss:12.0f}")
 
 one = capture(1_000_000, 7)
 r1 = measure(one, args.runs)
-table("1M", one, 1_000_000, r1)
+table("1M", one, 1_000_000, r1, args.runs)
 if not args.no_5m:
     five = capture(5_000_000, 8)
-    r5 = measure(five, max(3, args.runs // 2), with_csv=False)
-    table("5M", five, 5_000_000, r5)
+    runs5 = max(3, args.runs // 2)
+    r5 = measure(five, runs5, with_csv=False)
+    table("5M", five, 5_000_000, r5, runs5)
     print(f"\npflow 5M / 1M wall: {r5['pflow (report)'][0] / r1['pflow (report)'][0]:.2f} (linear: 5.0)")

@@ -62,6 +62,10 @@ public struct ExpiryPolicy: Sendable, Equatable {
     public var activeNs: Int64? = nil
     /// Most live flows; beyond it the least recently seen one ends (nil: no limit).
     public var maxFlows: Int? = nil
+    /// How often idle flows are swept out (nil: a quarter of the shortest
+    /// timeout). Live capture sweeps every second so ended flows reach the
+    /// CSV promptly.
+    public var sweepIntervalNs: Int64? = nil
 
     public init() {}
 
@@ -125,7 +129,7 @@ public final class FlowTable {
         // Exact expiry happens on lookup; the sweep only frees slots, so it
         // can run a few times per idle timeout rather than per linger.
         let shortest = min(expiry.tcpIdleNs, expiry.udpIdleNs, expiry.otherIdleNs, expiry.activeNs ?? .max)
-        sweepIntervalNs = max(1_000_000_000, shortest / 4)
+        sweepIntervalNs = expiry.sweepIntervalNs ?? max(1_000_000_000, shortest / 4)
         let capacity = min(expectedFlows, expiry.maxFlows ?? expectedFlows)
         index = FlowIndex(capacity: capacity)
         store = FlowStore(capacity: capacity)
@@ -290,6 +294,19 @@ public final class FlowTable {
             end(f, f.isClosed ? f.closeReason : .idle, onEnd)
             release(slot)
         }
+    }
+
+    /// Lets time pass without a packet (live capture: the clock runs on
+    /// while the link is quiet), ending flows that have gone idle.
+    public func tick(now: Int64, onEnd: (FlowState, EndReason) -> Void) {
+        guard now >= nextSweepNs, nextSweepNs != Int64.min else { return }
+        sweep(now: now, onEnd: onEnd)
+        nextSweepNs = now &+ sweepIntervalNs
+    }
+
+    /// Visits every live flow (for a live view; nothing ends).
+    public func forEachLive(_ body: (FlowState) -> Void) {
+        for slot in 0..<store.used where store[slot].live { body(store[slot]) }
     }
 
     /// Ends every live flow (capture end), oldest first. Every live flow is

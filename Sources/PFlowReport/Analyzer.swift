@@ -33,6 +33,8 @@ public struct CaptureSummary: Sendable {
     public var tunnels: [TunnelSummary] = []
     /// The most flows tracked at once.
     public var peakLiveFlows = 0
+    /// Live capture: packets the kernel (and the interface) dropped.
+    public var kernelDrops: UInt64? = nil
 
     public var durationNs: Int64 {
         guard let f = firstNs, let l = lastNs else { return 0 }
@@ -120,69 +122,89 @@ public final class Analyzer {
 
     /// Reads `file` to its end (or its damage) into the running analysis.
     public func add(_ file: CaptureFile) throws(CaptureError) {
-        var packet = DecodedPacket()
-        packet.decapsulate = decapsulate
-        var s = summary
-        var tunnels = self.tunnels
+        var ingest = Ingest(summary: summary, tunnels: tunnels, decapsulate: decapsulate)
         let registry = self.registry
         let filter = recordFilter
         let table = self.table
         let knowledge = table.knowledge
-        var first = s.firstNs ?? Int64.max, last = s.lastNs ?? Int64.min
-        var runType = LinkType(rawValue: 0), runCount: UInt64 = 0
         let read = try file.forEachRecord { record in
             if let filter, !filter(record) { return }
-            s.packets &+= 1
-            s.bytes &+= UInt64(record.originalLength)
-            // Link types change rarely: count runs, not packets, in the dictionary.
-            if record.linkType != runType {
-                if runCount > 0 { s.linkTypes[runType, default: 0] &+= runCount }
-        s.peakLiveFlows = table.peakLiveCount
-                runType = record.linkType
-                runCount = 0
-            }
-            runCount &+= 1
-            let ts = record.timestampNs
-            if ts < first { first = ts }
-            if ts > last { last = ts }
-            switch PacketDecoder.decode(record.bytes, linkType: record.linkType.rawValue, into: &packet) {
-            case .packet:
-                if packet.truncated { s.truncatedPackets &+= 1 }
-                if let kind = packet.tunnel {
-                    let (a, b) = packet.tunnelSource < packet.tunnelDestination
-                        ? (packet.tunnelSource, packet.tunnelDestination) : (packet.tunnelDestination, packet.tunnelSource)
-                    let key = TunnelKey(kind: kind, a: a, b: b)
-                    var entry = tunnels[key] ?? (TunnelSummary(kind: kind, endpointA: a, endpointB: b), [])
-                    entry.summary.packets &+= 1
-                    entry.summary.bytes &+= UInt64(record.originalLength)
-                    var forward = true
-                    entry.inner.insert(FlowKey(packet: packet, forward: &forward))
-                    tunnels[key] = entry
-                }
-                table.add(packet, frame: record.bytes, timestampNs: ts, wireLength: record.originalLength) { state, reason in
-                    self.report(FlowRecord(state, endReason: reason, registry: registry, knowledge: knowledge))
-                }
-            case .notIP:
-                s.nonIPPackets &+= 1
-            case .error(let kind):
-                s.decodeErrors[kind.rawValue] &+= 1
+            ingest.take(record, table: table) { state, reason in
+                self.report(FlowRecord(state, endReason: reason, registry: registry, knowledge: knowledge))
             }
         }
-        if runCount > 0 { s.linkTypes[runType, default: 0] &+= runCount }
-        s.peakLiveFlows = table.peakLiveCount
-        self.tunnels = tunnels
-        s.tunnels = tunnels.values.map { entry in
-            var t = entry.summary
-            t.innerFlows = entry.inner.count
-            return t
-        }.sorted { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : ($0.endpointA, $0.endpointB) < ($1.endpointA, $1.endpointB) }
-        if first <= last { s.firstNs = first; s.lastNs = last }
+        ingest.close(table: table)
+        var s = ingest.summary
+        tunnels = ingest.tunnels
         s.files.append(.init(path: file.path, format: file.format.rawValue, records: read.records,
                              linkTypes: file.linkTypes))
         s.timestampDigits = s.files.count == 1 ? file.timestampDigits : max(s.timestampDigits, file.timestampDigits)
         s.warnings.append(contentsOf: read.notes)
         if let damage = read.damage { s.warnings.append(damage.description) }
         summary = s
+    }
+
+    // MARK: live capture
+
+    private var live: Ingest?
+
+    /// Starts taking records one at a time (live capture).
+    public func beginLive(timestampDigits: Int) {
+        summary.timestampDigits = timestampDigits
+        live = Ingest(summary: summary, tunnels: tunnels, decapsulate: decapsulate)
+    }
+
+    /// Takes one live record (after `beginLive`).
+    public func take(_ record: CaptureRecord) {
+        let registry = self.registry
+        let knowledge = table.knowledge
+        live?.take(record, table: table) { state, reason in
+            self.report(FlowRecord(state, endReason: reason, registry: registry, knowledge: knowledge))
+        }
+    }
+
+    /// Live capture: packet time has reached `nowNs` even if no packet says
+    /// so (a quiet link); flows idle since then end.
+    public func tick(nowNs: Int64) {
+        let registry = self.registry
+        let knowledge = table.knowledge
+        table.tick(now: nowNs) { state, reason in
+            self.report(FlowRecord(state, endReason: reason, registry: registry, knowledge: knowledge))
+        }
+    }
+
+    /// Ends live intake, folding what it counted into the summary.
+    public func endLive(interface: String, linkType: LinkType, warnings: [String]) {
+        guard var ingest = live else { return }
+        ingest.close(table: table)
+        var s = ingest.summary
+        tunnels = ingest.tunnels
+        s.files.append(.init(path: interface, format: "live", records: Int(s.packets), linkTypes: [linkType]))
+        s.warnings.append(contentsOf: warnings)
+        summary = s
+        live = nil
+    }
+
+    /// Records the kernel's drop count of a live capture.
+    public func setKernelDrops(_ drops: UInt64) { summary.kernelDrops = drops }
+
+    /// Timestamp precision of what has been read.
+    public var timestampDigits: Int { summary.timestampDigits }
+
+    /// Flows live now and the totals so far, for a refreshing view.
+    public var liveFlows: Int { table.liveCount }
+    public var packetsSoFar: UInt64 { live?.summary.packets ?? summary.packets }
+    public var bytesSoFar: UInt64 { live?.summary.bytes ?? summary.bytes }
+
+    /// Services of the flows that ended and of those still live, right now.
+    public func servicesNow() -> [ServiceRow] {
+        var now = tally
+        let registry = self.registry
+        let knowledge = table.knowledge
+        table.forEachLive { state in
+            now.add(FlowRecord(state, endReason: .end, registry: registry, knowledge: knowledge))
+        }
+        return now.sortedRows
     }
 
     /// Ends every live flow and returns the analysis.
@@ -210,5 +232,78 @@ public final class Analyzer {
         analyzer.keepFlows = keepFlows
         for file in files { try analyzer.add(file) }
         return analyzer.finish()
+    }
+}
+
+/// The per-record work shared by files and live capture: count, decode,
+/// track. Kept in a local value while a file is read, so the hot loop works
+/// on the stack.
+struct Ingest {
+    var packet = DecodedPacket()
+    var summary: CaptureSummary
+    var tunnels: [Analyzer.TunnelKey: (summary: TunnelSummary, inner: Set<FlowKey>)]
+    var first: Int64
+    var last: Int64
+    var runType = LinkType(rawValue: 0)
+    var runCount: UInt64 = 0
+
+    init(summary: CaptureSummary, tunnels: [Analyzer.TunnelKey: (summary: TunnelSummary, inner: Set<FlowKey>)],
+         decapsulate: Bool) {
+        self.summary = summary
+        self.tunnels = tunnels
+        packet.decapsulate = decapsulate
+        first = summary.firstNs ?? Int64.max
+        last = summary.lastNs ?? Int64.min
+    }
+
+    @inline(__always)
+    mutating func take(_ record: CaptureRecord, table: FlowTable, onEnd: (FlowState, EndReason) -> Void) {
+        summary.packets &+= 1
+        summary.bytes &+= UInt64(record.originalLength)
+        // Link types change rarely: count runs, not packets, in the dictionary.
+        if record.linkType != runType {
+            if runCount > 0 { summary.linkTypes[runType, default: 0] &+= runCount }
+            runType = record.linkType
+            runCount = 0
+        }
+        runCount &+= 1
+        let ts = record.timestampNs
+        if ts < first { first = ts }
+        if ts > last { last = ts }
+        switch PacketDecoder.decode(record.bytes, linkType: record.linkType.rawValue, into: &packet) {
+        case .packet:
+            if packet.truncated { summary.truncatedPackets &+= 1 }
+            if let kind = packet.tunnel { countTunnel(kind, wireLength: record.originalLength) }
+            table.add(packet, frame: record.bytes, timestampNs: ts, wireLength: record.originalLength, onEnd: onEnd)
+        case .notIP:
+            summary.nonIPPackets &+= 1
+        case .error(let kind):
+            summary.decodeErrors[kind.rawValue] &+= 1
+        }
+    }
+
+    mutating func countTunnel(_ kind: TunnelKind, wireLength: UInt32) {
+        let (a, b) = packet.tunnelSource < packet.tunnelDestination
+            ? (packet.tunnelSource, packet.tunnelDestination) : (packet.tunnelDestination, packet.tunnelSource)
+        let key = Analyzer.TunnelKey(kind: kind, a: a, b: b)
+        var entry = tunnels[key] ?? (TunnelSummary(kind: kind, endpointA: a, endpointB: b), [])
+        entry.summary.packets &+= 1
+        entry.summary.bytes &+= UInt64(wireLength)
+        var forward = true
+        entry.inner.insert(FlowKey(packet: packet, forward: &forward))
+        tunnels[key] = entry
+    }
+
+    /// Folds the running counts into the summary.
+    mutating func close(table: FlowTable) {
+        if runCount > 0 { summary.linkTypes[runType, default: 0] &+= runCount }
+        runCount = 0
+        summary.peakLiveFlows = table.peakLiveCount
+        summary.tunnels = tunnels.values.map { entry in
+            var t = entry.summary
+            t.innerFlows = entry.inner.count
+            return t
+        }.sorted { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : ($0.endpointA, $0.endpointB) < ($1.endpointA, $1.endpointB) }
+        if first <= last { summary.firstNs = first; summary.lastNs = last }
     }
 }

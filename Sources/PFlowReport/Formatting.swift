@@ -42,7 +42,7 @@ public enum Formatting {
         return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
     }
 
-    static func pad(_ v: Int64, _ width: Int) -> String {
+    public static func pad(_ v: Int64, _ width: Int) -> String {
         let s = String(v)
         return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
     }

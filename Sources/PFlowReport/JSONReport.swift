@@ -49,6 +49,7 @@ public enum JSONReport {
             w.close("}")
         }
         w.close("]")
+        if let drops = s.kernelDrops { w.key("kernel_drops"); w.number(drops) }
         w.key("non_ip_packets"); w.number(s.nonIPPackets)
         w.key("truncated_packets"); w.number(s.truncatedPackets)
         w.close("}")

@@ -41,6 +41,7 @@ public struct TableReport {
             .sorted { $0.key < $1.key }.map { "\($0.key) \(Formatting.grouped($0.value.flows))" }
         facts.append(("flows", Formatting.grouped(result.tally.flows)
                       + (byProto.isEmpty ? "" : " (" + byProto.joined(separator: ", ") + ")")))
+        if let drops = s.kernelDrops { facts.append(("kernel drops", Formatting.grouped(drops))) }
         if s.nonIPPackets > 0 { facts.append(("non-IP", Formatting.grouped(s.nonIPPackets) + " packets")) }
         if s.truncatedPackets > 0 {
             facts.append(("snaplen-cut", Formatting.grouped(s.truncatedPackets) + " packets (headers complete, counted at wire length)"))
@@ -60,20 +61,8 @@ public struct TableReport {
             out += "  no flows\n"
             return out
         }
-        let total = max(1, rows.reduce(0) { $0 + $1.bytes })
         let shown = rows.prefix(max(0, top))
-        var table: [[String]] = [["SERVICE", "PORT", "FLOWS", "PACKETS", "BYTES", "SHARE", "", "CLIENTS", "SERVERS"]]
-        for r in shown {
-            let share = Double(r.bytes) / Double(total)
-            table.append([
-                r.service.isEmpty ? "-" : r.service,
-                r.port.map { "\($0)/\(r.proto.name)" } ?? r.proto.name,
-                Formatting.grouped(r.flows), Formatting.grouped(r.packets), Formatting.humanBytes(r.bytes),
-                Formatting.fixed(share * 100, 1) + "%", bar(share),
-                Formatting.grouped(UInt64(r.clients)), Formatting.grouped(UInt64(r.servers)),
-            ])
-        }
-        out += columns(table, rightAligned: [2, 3, 4, 5, 7, 8], accent: 6)
+        out += servicesTable(rows, limit: top)
         if rows.count > shown.count {
             let rest = rows.dropFirst(shown.count)
             let bytes = rest.reduce(0) { $0 + $1.bytes }
@@ -83,6 +72,24 @@ public struct TableReport {
         out += tunnels(s.tunnels)
         out += clients(result.clients)
         return out
+    }
+
+    /// The services table alone, at most `rows` rows (for the live view).
+    public func servicesTable(_ rows: [ServiceRow], limit: Int) -> String {
+        guard !rows.isEmpty else { return "  no flows yet\n" }
+        let total = max(1, rows.reduce(0) { $0 + $1.bytes })
+        var table: [[String]] = [["SERVICE", "PORT", "FLOWS", "PACKETS", "BYTES", "SHARE", "", "CLIENTS", "SERVERS"]]
+        for r in rows.prefix(max(0, limit)) {
+            let share = Double(r.bytes) / Double(total)
+            table.append([
+                r.service.isEmpty ? "-" : r.service,
+                r.port.map { "\($0)/\(r.proto.name)" } ?? r.proto.name,
+                Formatting.grouped(r.flows), Formatting.grouped(r.packets), Formatting.humanBytes(r.bytes),
+                Formatting.fixed(share * 100, 1) + "%", bar(share),
+                Formatting.grouped(UInt64(r.clients)), Formatting.grouped(UInt64(r.servers)),
+            ])
+        }
+        return columns(table, rightAligned: [2, 3, 4, 5, 7, 8], accent: 6)
     }
 
     /// Tunnels opened, with what travelled inside them.

@@ -22,6 +22,32 @@ struct PFlowCommand: ParsableCommand {
         version: "pflow \(PFlowCommand.version) (\(Libpcap.version))"
     )
 
+    @Option(name: [.short, .customLong("interface")],
+            help: ArgumentHelp("Capture live on this interface until Ctrl-C, --duration or --count.", valueName: "interface"))
+    var interface: String?
+
+    @Flag(name: [.customShort("D"), .customLong("list-interfaces")], help: "List the interfaces pflow can capture on.")
+    var listInterfaces = false
+
+    @Option(help: ArgumentHelp("Live: stop after this many seconds.", valueName: "s"))
+    var duration: Double?
+
+    @Option(help: ArgumentHelp("Live: stop after this many packets.", valueName: "n"))
+    var count: Int?
+
+    @Option(help: ArgumentHelp("Live: seconds between redraws of the on-screen view.", valueName: "s"))
+    var interval: Double = 1
+
+    @Option(help: ArgumentHelp("Live: bytes kept per packet (default 256: flows count wire lengths, only signatures read payload).",
+                               valueName: "n"))
+    var snaplen: Int32?
+
+    @Flag(name: .customLong("no-promisc"), help: "Live: don't put the interface into promiscuous mode.")
+    var noPromisc = false
+
+    @Option(name: .customLong("buffer-size"), help: ArgumentHelp("Live: kernel capture buffer in KiB (default 8192).", valueName: "KiB"))
+    var bufferSize: Int32?
+
     @Argument(help: ArgumentHelp("Capture files (pcap or pcapng), analysed in order as one capture; - reads stdin.",
                                  valueName: "file"))
     var files: [String] = []
@@ -83,7 +109,22 @@ struct PFlowCommand: ParsableCommand {
         if let s = activeTimeout, Self.nanoseconds(s) == nil {
             throw ValidationError("--active-timeout must be a number of seconds above 0")
         }
-        if files.isEmpty { throw ValidationError("no capture file given (try: pflow capture.pcap)") }
+        if listInterfaces { return }
+        if let interface {
+            if !files.isEmpty { throw ValidationError("give capture files or -i \(interface), not both") }
+            if let d = duration, Self.nanoseconds(d) == nil { throw ValidationError("--duration must be a number of seconds above 0") }
+            if let n = count, n < 1 { throw ValidationError("--count must be 1 or more") }
+            if Self.nanoseconds(interval) == nil || interval < 0.05 { throw ValidationError("--interval must be at least 0.05 seconds") }
+            if let n = snaplen, n < 64 || n > 262_144 { throw ValidationError("--snaplen must be 64 to 262144") }
+            if let n = bufferSize, n < 64 || n > 4_194_304 { throw ValidationError("--buffer-size must be 64 to 4194304 KiB") }
+        } else {
+            let liveOnly = [("--duration", duration != nil), ("--count", count != nil), ("--snaplen", snaplen != nil),
+                            ("--no-promisc", noPromisc), ("--buffer-size", bufferSize != nil), ("--interval", interval != 1)]
+            if let (name, _) = liveOnly.first(where: { $0.1 }) {
+                throw ValidationError("\(name) applies to live capture: add -i <interface>")
+            }
+            if files.isEmpty { throw ValidationError("no capture file given (try: pflow capture.pcap, or pflow -i eth0)") }
+        }
         if top < 0 { throw ValidationError("--top must be 0 or more") }
         if let n = maxFlows, n < 1 { throw ValidationError("--max-flows must be 1 or more") }
         if json && csv == "-" { throw ValidationError("--json and --csv - both want stdout; give --csv a file") }
@@ -91,6 +132,14 @@ struct PFlowCommand: ParsableCommand {
     }
 
     func run() throws {
+        if listInterfaces {
+            do {
+                let list = try CaptureInterface.all()
+                if list.isEmpty { throw Failure("no interfaces to capture on (capture may need root)") }
+                writeStdout(CaptureInterface.listing(list).joined(separator: "\n") + "\n")
+            } catch let error as LiveError { throw Failure(error.message) }
+            return
+        }
         var registry = ServiceRegistry.standard
         if let path = services {
             let text: String
@@ -99,7 +148,7 @@ struct PFlowCommand: ParsableCommand {
         }
         var recordFilter: ((CaptureRecord) -> Bool)?
         var bpf: BPFFilter?
-        if let expression = filter {
+        if let expression = filter, interface == nil {
             do { bpf = try BPFFilter(expression: expression) } catch { throw Failure(error.message) }
             if let bpf {
                 recordFilter = { r in bpf.matches(r.bytes, originalLength: r.originalLength, linkType: r.linkType.rawValue) }
@@ -118,6 +167,36 @@ struct PFlowCommand: ParsableCommand {
             onFlow = { f in sink.append(f, digits: digits.value) }
         }
         let result: AnalysisResult
+        var exitCode: Int32 = 0
+        if let interface {
+            var options = LiveOptions()
+            if let n = snaplen { options.snaplen = n }
+            if let n = bufferSize { options.bufferKiB = n }
+            options.promiscuous = !noPromisc
+            options.filter = filter
+            let noColor = getenv("NO_COLOR").map { $0.pointee != 0 } ?? false
+            let session = LiveSession(interface: interface, options: options,
+                                      durationNs: duration.flatMap { Self.nanoseconds($0) }, count: count,
+                                      intervalNs: Self.nanoseconds(interval) ?? 1_000_000_000, top: top,
+                                      color: !noColor, view: isatty(1) == 1 && !json && csv != "-")
+            var liveExpiry = expiry
+            liveExpiry.sweepIntervalNs = 1_000_000_000
+            let analyzer = Analyzer(registry: registry, expiry: liveExpiry)
+            analyzer.decapsulate = !noDecap
+            analyzer.onFlow = onFlow
+            analyzer.keepFlows = false
+            do {
+                if let failure = try session.run(analyzer, csv: csvSink, onStart: { digits.value = $0 }) {
+                    writeStderr("pflow: error: \(failure.message)\n")
+                    exitCode = 1
+                }
+            } catch {
+                writeStderr("pflow: error: \(error.message)\n")
+                for line in error.detail { writeStderr(line + "\n") }
+                throw ExitCode(1)
+            }
+            result = analyzer.finish()
+        } else {
         do {
             var files: [CaptureFile] = []
             for path in self.files { files.append(try CaptureFile(path: path)) }
@@ -134,6 +213,7 @@ struct PFlowCommand: ParsableCommand {
             result = analyzer.finish()
         } catch {
             throw Failure(error.message)
+        }
         }
         var warnings = result.summary.warnings
         if let bpf {
@@ -155,6 +235,7 @@ struct PFlowCommand: ParsableCommand {
             out.write(TableReport(color: isatty(1) == 1 && !noColor, top: top).render(result))
         }
         out.flush()
+        if exitCode != 0 { throw ExitCode(exitCode) }
     }
 }
 
@@ -200,6 +281,8 @@ enum Main {
         do {
             var command = try PFlowCommand.parseAsRoot()
             try command.run()
+        } catch let code as ExitCode {
+            exit(code.rawValue)
         } catch let failure as Failure {
             writeStderr("pflow: error: \(failure.message)\n")
             exit(1)

@@ -1,0 +1,165 @@
+import Dispatch
+import PFlowCapture
+import PFlowFlows
+import PFlowLive
+import PFlowReport
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Counts stop requests (Ctrl-C, SIGTERM) from the signal queue.
+final class StopRequests: Sendable {
+    let count = Atomic<Int>(0)
+}
+
+/// `pflow -i <interface>`: capture until Ctrl-C, SIGTERM, --duration or
+/// --count; on a terminal, a view redrawn in place every --interval seconds.
+struct LiveSession {
+    var interface: String
+    var options: LiveOptions
+    var durationNs: Int64?
+    var count: Int?
+    var intervalNs: Int64
+    var top: Int
+    var color: Bool
+    /// Redraw a view on the terminal (stdout is a TTY and gets the report).
+    var view: Bool
+
+    /// Runs the capture into `analyzer`; flushes `csv` at least once a second.
+    /// Returns the failure that ended it early, if any (the report still follows).
+    func run(_ analyzer: Analyzer, csv: OutputSink?, onStart: (Int) -> Void) throws(LiveError) -> LiveError? {
+        let capture = try LiveCapture(interface: interface, options: options)
+        for w in capture.warnings { writeStderr("pflow: warning: \(w)\n") }
+        onStart(capture.timestampDigits)
+        let linkType = LinkType(rawValue: capture.linkType)
+        analyzer.beginLive(timestampDigits: capture.timestampDigits)
+
+        // Signals arrive on a queue of their own: the first asks the loop to
+        // stop (and wakes it), a second exits at once.
+        let stops = StopRequests()
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let queue = DispatchQueue(label: "pflow.signals")
+        let sources = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler {
+                if stops.count.add(1, ordering: .sequentiallyConsistent).newValue >= 2 { _exit(130) }
+                capture.breakLoop()
+            }
+            source.resume()
+            return source
+        }
+        defer { for s in sources { s.cancel() } }
+
+        let start = Self.monotonicNs()
+        var nextDraw = start + intervalNs
+        var nextFlush = start + 1_000_000_000
+        var lastDraw = (ns: start, packets: UInt64(0), bytes: UInt64(0))
+        var rates = (packets: 0.0, bits: 0.0)
+        var packets = 0
+        var failure: LiveError?
+        // Packet time of the last packet, and when (on the monotonic clock) it came.
+        var lastPacket = (ts: Int64.min, at: start)
+        if view { writeStdout("\u{1B}[?25l\u{1B}[H\u{1B}[2J") }
+        while stops.count.load(ordering: .sequentiallyConsistent) == 0 {
+            let remaining = count.map { Int32(clamping: $0 - packets) } ?? -1
+            if remaining == 0 { break }
+            do {
+                let got = try capture.dispatch(limit: remaining) { bytes, length, ts in
+                    analyzer.take(CaptureRecord(bytes: bytes, originalLength: length, timestampNs: ts,
+                                                linkType: linkType, interface: 0))
+                    lastPacket.ts = max(lastPacket.ts, ts)
+                }
+                packets += got
+                if got > 0 { lastPacket.at = Self.monotonicNs() }
+            } catch {
+                failure = error
+                break
+            }
+            let now = Self.monotonicNs()
+            if let durationNs, now - start >= durationNs { break }
+            if now >= nextFlush {
+                // A quiet link: packet time runs on with the clock, so flows end.
+                if lastPacket.ts != Int64.min { analyzer.tick(nowNs: lastPacket.ts + (now - lastPacket.at)) }
+                csv?.flush()
+                nextFlush = now + 1_000_000_000
+            }
+            if view && now >= nextDraw {
+                let seconds = Double(now - lastDraw.ns) / 1e9
+                let p = analyzer.packetsSoFar, b = analyzer.bytesSoFar
+                rates = (Double(p - lastDraw.packets) / seconds, Double(b - lastDraw.bytes) * 8 / seconds)
+                lastDraw = (now, p, b)
+                draw(analyzer, capture: capture, elapsedNs: now - start, rates: rates)
+                nextDraw = now + intervalNs
+            }
+        }
+        if view { writeStdout("\u{1B}[H\u{1B}[2J\u{1B}[?25h") }
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+
+        let stats = capture.statistics
+        let drops = stats.dropped + stats.interfaceDropped
+        var warnings: [String] = []
+        if drops > 0 {
+            warnings.append("the kernel dropped \(drops) of \(stats.received + stats.interfaceDropped) packets on \(interface); "
+                            + "a larger --buffer-size, a --filter or a shorter --snaplen helps")
+        }
+        if let failure { warnings.append(failure.message) }
+        analyzer.endLive(interface: interface, linkType: linkType, warnings: warnings)
+        analyzer.setKernelDrops(drops)
+        return failure
+    }
+
+    /// One frame of the view, written in one piece: home, lines each cleared
+    /// to their end, then everything below cleared: no flicker, no scrolling.
+    func draw(_ analyzer: Analyzer, capture: LiveCapture, elapsedNs: Int64, rates: (packets: Double, bits: Double)) {
+        var size = winsize()
+        let haveSize = ioctl(1, UInt(TIOCGWINSZ), &size) == 0 && size.ws_col > 0
+        let width = haveSize ? Int(size.ws_col) : 100
+        let height = haveSize ? Int(size.ws_row) : 30
+        let stats = capture.statistics
+        let seconds = elapsedNs / 1_000_000_000
+        let clock = Formatting.pad(seconds / 3600, 2) + ":" + Formatting.pad(seconds / 60 % 60, 2) + ":" + Formatting.pad(seconds % 60, 2)
+        var lines = [
+            "pflow on \(interface)" + (options.filter.map { "  filter: \($0)" } ?? "") + "   elapsed \(clock)   Ctrl-C stops",
+            "packets \(Formatting.grouped(analyzer.packetsSoFar)) (\(Formatting.fixed(rates.packets, 0))/s)   "
+                + "\(Self.bitRate(rates.bits))   live flows \(Formatting.grouped(UInt64(analyzer.liveFlows)))   "
+                + "kernel drops \(Formatting.grouped(stats.dropped + stats.interfaceDropped))",
+            "",
+        ]
+        let report = TableReport(color: false, top: top)
+        let room = max(1, height - lines.count - 2)
+        lines += report.servicesTable(analyzer.servicesNow(), limit: min(top, room)).split(separator: "\n").map(String.init)
+        var frame = "\u{1B}[H"
+        for (i, line) in lines.prefix(height - 1).enumerated() {
+            let fitted = String(line.prefix(width))
+            frame += (i == 0 && color ? "\u{1B}[1m" + fitted + "\u{1B}[0m" : fitted) + "\u{1B}[K\n"
+        }
+        frame += "\u{1B}[J"
+        writeStdout(frame)
+    }
+
+    static func bitRate(_ bits: Double) -> String {
+        let units = ["b/s", "kb/s", "Mb/s", "Gb/s", "Tb/s"]
+        var v = bits, i = 0
+        while v >= 1000 && i < units.count - 1 { v /= 1000; i += 1 }
+        return Formatting.fixed(v, 1) + " " + units[i]
+    }
+
+    static func monotonicNs() -> Int64 {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec)
+    }
+}
+
+/// Writes to standard output directly (the view and its escape sequences).
+func writeStdout(_ text: String) {
+    var bytes = Array(text.utf8)
+    var at = 0
+    while at < bytes.count {
+        let n = bytes.withUnsafeMutableBytes { write(1, $0.baseAddress! + at, $0.count - at) }
+        if n > 0 { at += n } else if n < 0 && errno == EINTR { continue } else { return }
+    }
+}
