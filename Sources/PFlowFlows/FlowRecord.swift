@@ -34,8 +34,10 @@ public struct FlowRecord: Sendable {
     public var truncatedPackets: UInt32
     /// Zeek's history letters (TCP; empty otherwise).
     public var history: String
-    /// Protocol recognised from the payload (`tls`, `http`, `dns`, …), or nil.
-    public var app: String?
+    /// Protocol recognised from the payload, or nil.
+    public var appProtocol: AppProtocol?
+    /// Its name (`tls`, `http`, `dns`, …), or nil.
+    public var app: String? { appProtocol?.name }
     /// ICMP errors quoting this flow's header.
     public var icmpErrors: UInt32
 
@@ -47,7 +49,7 @@ public struct FlowRecord: Sendable {
                 knowledge: TrafficKnowledge = TrafficKnowledge()) {
         let verdicts = s.verdicts
         let (clientIsA, source) = FlowRecord.roles(s, verdicts: verdicts, registry: registry, knowledge: knowledge)
-        app = (clientIsA ? (verdicts.0?.app ?? verdicts.1?.app) : (verdicts.1?.app ?? verdicts.0?.app))?.name
+        appProtocol = clientIsA ? (verdicts.0?.app ?? verdicts.1?.app) : (verdicts.1?.app ?? verdicts.0?.app)
         let k = s.key
         proto = k.proto
         ipVersion = s.ipVersion

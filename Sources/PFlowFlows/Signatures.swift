@@ -141,15 +141,6 @@ public enum Signatures {
                 return SignatureVerdict(app: .quic, senderIsClient: initial && h.payloadLength >= 1200 ? true : nil)
             }
         }
-        // NTP (RFC 5905): 48-byte header, version 1-4, mode 3 client / 4 server.
-        if h.payloadLength >= 48, n >= 1 {
-            let version = (h[0] >> 3) & 7, mode = h[0] & 7
-            if (1...4).contains(version) {
-                if mode == 3 { return SignatureVerdict(app: .ntp, senderIsClient: true) }
-                if mode == 4 { return SignatureVerdict(app: .ntp, senderIsClient: false) }
-                if mode == 1 || mode == 2 { return SignatureVerdict(app: .ntp, senderIsClient: nil) }
-            }
-        }
         // DNS (RFC 1035): 12-byte header, a standard opcode, one to a few questions.
         if n >= 12 {
             let opcode = (h[2] >> 3) & 0x0F
@@ -157,6 +148,17 @@ public enum Signatures {
             let zeroBitClear = h[3] & 0x40 == 0
             if (opcode == 0 || opcode == 2 || opcode == 4 || opcode == 5), (1...4).contains(questions), zeroBitClear {
                 return SignatureVerdict(app: .dns, senderIsClient: h[2] & 0x80 == 0)
+            }
+        }
+        // NTP (RFC 5905): 48-byte header, version 1-4, mode 3 client / 4 server.
+        // Checked after DNS, and only at NTP's message sizes (48 bytes, or
+        // with a key id and MAC), with a sane poll exponent.
+        if [48, 68, 72, 120].contains(h.payloadLength), n >= 3, h[2] <= 17 {
+            let version = (h[0] >> 3) & 7, mode = h[0] & 7
+            if (1...4).contains(version) {
+                if mode == 3 { return SignatureVerdict(app: .ntp, senderIsClient: true) }
+                if mode == 4 { return SignatureVerdict(app: .ntp, senderIsClient: false) }
+                if mode == 1 || mode == 2 { return SignatureVerdict(app: .ntp, senderIsClient: nil) }
             }
         }
         return nil

@@ -22,6 +22,10 @@ public struct EphemeralRange: Sendable {
     /// Successive source ports (in packet order) that went up by 1 to 16.
     var sequentialSteps = 0
     var lastPort: UInt16 = 0
+    /// Ports only Linux's default range holds (32768-49151), and ports only
+    /// the IANA range of Windows and macOS holds (61000-65535).
+    public private(set) var linuxOnly = 0
+    public private(set) var ianaOnly = 0
 
     public enum Pattern: String, Sendable { case sequential, random, unknown }
     /// `linux` (32768-60999), `windows/iana` (49152-65535), or `other`.
@@ -37,10 +41,16 @@ public struct EphemeralRange: Sendable {
             if step >= 1 && step <= 16 { sequentialSteps += 1 }
         }
         connections += 1
+        if (32768...49151).contains(port) { linuxOnly += 1 }
+        if port >= 61000 { ianaOnly += 1 }
         lowest = min(lowest, port)
         highest = max(highest, port)
         lastPort = port
     }
+
+    /// Two allocators no one system has: several ports only Linux would pick
+    /// and several only Windows/macOS would: likely hosts behind a NAT.
+    public var looksLikeTwoAllocators: Bool { linuxOnly >= 3 && ianaOnly >= 3 }
 
     /// Enough connections to tell a pattern from chance.
     public var isLearned: Bool { connections >= 4 }

@@ -71,6 +71,8 @@ public struct AnalysisResult: Sendable {
     public var tally: ServiceTally
     /// Hosts seen opening connections, most connections first.
     public var clients: [ClientHost] = []
+    /// Scans, knocks, services on unexpected ports, likely NATs.
+    public var findings: [Finding] = []
 }
 
 /// A host seen as a client, and how it picks its ephemeral ports.
@@ -102,6 +104,7 @@ public final class Analyzer {
     private var summary = CaptureSummary()
     private var flows: [FlowRecord] = []
     private var tally = ServiceTally()
+    private var detector = FindingsDetector()
     /// Keep every FlowRecord in the result (tests, small captures); the CLI
     /// streams them to `onFlow` instead, so memory holds only live flows.
     public var keepFlows = true
@@ -116,6 +119,7 @@ public final class Analyzer {
     /// Hands an ended flow to the tally, the sink and (if kept) the list.
     private func report(_ f: FlowRecord) {
         tally.add(f)
+        detector.add(f)
         onFlow?(f)
         if keepFlows { flows.append(f) }
     }
@@ -214,7 +218,9 @@ public final class Analyzer {
         table.finish { state, reason in
             self.report(FlowRecord(state, endReason: reason, registry: registry, knowledge: knowledge))
         }
-        return AnalysisResult(summary: summary, flows: flows, tally: tally, clients: ClientHost.table(knowledge))
+        let clients = ClientHost.table(knowledge)
+        return AnalysisResult(summary: summary, flows: flows, tally: tally, clients: clients,
+                              findings: detector.findings(clients: clients))
     }
 
     /// Opens and analyses `paths` in order as one capture. Every file is

@@ -79,6 +79,30 @@ public enum JSONReport {
             w.key("bytes"); w.number(row.bytes)
             w.key("clients"); w.number(UInt64(row.clients))
             w.key("servers"); w.number(UInt64(row.servers))
+            w.key("unanswered"); w.number(row.unanswered)
+            w.key("rejected"); w.number(row.rejected)
+            w.close("}")
+        }
+        w.close("]")
+
+        w.key("findings"); w.open("[")
+        for f in result.findings {
+            w.open("{")
+            w.key("kind"); w.string(f.kind)
+            w.key("source"); w.string(f.source?.description ?? "")
+            w.key("target"); w.string(f.target?.description ?? "")
+            if f.target == nil && !f.targets.isEmpty {
+                w.key("targets"); w.open("[")
+                for t in f.targets { w.string(t.description) }
+                w.close("]")
+            }
+            w.key("proto"); w.string(f.proto?.name ?? "")
+            w.key("ports"); w.open("[")
+            for p in f.ports { w.number(UInt64(p)) }
+            w.close("]")
+            w.key("first"); if let t = f.firstNs { w.string(Formatting.rfc3339(ns: t, digits: d)) } else { w.null() }
+            w.key("last"); if let t = f.lastNs { w.string(Formatting.rfc3339(ns: t, digits: d)) } else { w.null() }
+            w.key("detail"); w.string(f.detail)
             w.close("}")
         }
         w.close("]")

@@ -14,6 +14,9 @@ public struct ServiceRow: Sendable {
     /// Distinct client and server addresses.
     public var clients = 0
     public var servers = 0
+    /// Connection attempts left unanswered (S0) and rejected (REJ).
+    public var unanswered: UInt64 = 0
+    public var rejected: UInt64 = 0
 }
 
 /// Flows, packets and bytes of one protocol.
@@ -60,6 +63,8 @@ public struct ServiceTally: Sendable {
         rows[i].flows += 1
         rows[i].packets += f.packets
         rows[i].bytes += f.bytes
+        if f.state == "S0" { rows[i].unanswered += 1 }
+        if f.state == "REJ" { rows[i].rejected += 1 }
         clients[i].insert(f.clientAddress)
         servers[i].insert(f.serverAddress)
         let p = Int(f.proto.rawValue)

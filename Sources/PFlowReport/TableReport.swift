@@ -69,8 +69,42 @@ public struct TableReport {
             let flows = rest.reduce(0) { $0 + $1.flows }
             out += "  … \(rest.count) more (\(Formatting.grouped(flows)) flows, \(Formatting.humanBytes(bytes))); --top shows more\n"
         }
+        out += failedConnections(rows)
         out += tunnels(s.tunnels)
+        out += findings(result.findings, digits: d)
         out += clients(result.clients)
+        return out
+    }
+
+    /// Services whose connection attempts went unanswered or were rejected.
+    func failedConnections(_ rows: [ServiceRow]) -> String {
+        let failing = rows.filter { $0.unanswered + $0.rejected > 0 }
+            .sorted { ($0.unanswered + $0.rejected) > ($1.unanswered + $1.rejected) }
+        guard !failing.isEmpty else { return "" }
+        var out = "\n" + bold("Failed connections") + dim(" by service (S0 unanswered, REJ rejected)") + "\n"
+        var table = [["SERVICE", "PORT", "ATTEMPTS", "UNANSWERED", "REJECTED"]]
+        for r in failing.prefix(max(0, top)) {
+            table.append([r.service.isEmpty ? "-" : r.service, r.port.map { "\($0)/\(r.proto.name)" } ?? r.proto.name,
+                          Formatting.grouped(r.flows), Formatting.grouped(r.unanswered), Formatting.grouped(r.rejected)])
+        }
+        out += columns(table, rightAligned: [2, 3, 4], accent: nil)
+        if failing.count > top { out += "  … \(failing.count - top) more services\n" }
+        return out
+    }
+
+    /// Scans, knocks, services on unexpected ports, likely NATs.
+    func findings(_ list: [Finding], digits: Int) -> String {
+        guard !list.isEmpty else { return "" }
+        var out = "\n" + bold("Findings") + "\n"
+        for f in list.prefix(max(0, top)) {
+            var who = f.source.map { $0.description } ?? ""
+            if let t = f.target { who += (who.isEmpty ? "" : " -> ") + t.description }
+            if f.target == nil, !f.targets.isEmpty { who += " -> \(f.targets.count) hosts" }
+            if let p = f.proto, !f.ports.isEmpty, f.kind == "nonstandard-port" { who += ":\(f.ports[0])/\(p.name)" }
+            let when = f.firstNs.map { " at " + Formatting.rfc3339(ns: $0, digits: 0) } ?? ""
+            out += "  " + bold(f.kind) + "  " + who + when + "\n      " + f.detail + "\n"
+        }
+        if list.count > top { out += "  … \(list.count - top) more findings\n" }
         return out
     }
 

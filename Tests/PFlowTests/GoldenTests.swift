@@ -5,7 +5,7 @@ import XCTest
 /// Whole-capture golden outputs for the recorded Samples. After an intended
 /// change, `make golden` re-records them; review the diff before committing.
 final class GoldenTests: XCTestCase {
-    static let samples = ["http-dns-lo.pcap", "any-mixed.pcapng"]
+    static let samples = ["http-dns-lo.pcap", "any-mixed.pcapng", "findings-netns.pcap"]
 
     func render(_ sample: String) throws -> [(String, String)] {
         let path = Fixture.repositoryRoot.appendingPathComponent("Samples").appendingPathComponent(sample).path
