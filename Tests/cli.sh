@@ -67,6 +67,10 @@ fi
 # --max-flows ends the least recently seen flow when the table is full.
 if [ "$("$pflow" --csv - --max-flows 2 Samples/http-dns-lo.pcap | grep -c ',capacity,')" -ge 1 ]; then ok "--max-flows"; else fail "--max-flows"; fi
 expect_error "bad max-flows" 64 '^pflow: error: --max-flows' -- --max-flows 0 Samples/http-dns-lo.pcap
+# The same file gives the same answer every run (hash seeds differ per process).
+"$pflow" --json --csv "$tmp/r1.csv" Samples/findings-netns.pcap >"$tmp/r1.json"
+"$pflow" --json --csv "$tmp/r2.csv" Samples/findings-netns.pcap >"$tmp/r2.json"
+cmp -s "$tmp/r1.json" "$tmp/r2.json" && cmp -s "$tmp/r1.csv" "$tmp/r2.csv" && ok "same answer every run" || fail "same answer every run"
 "$pflow" --version | grep -q '^pflow [0-9].*libpcap' && ok "--version" || fail "--version"
 "$pflow" --help | grep -q -- '--csv <path>' && ok "--help" || fail "--help"
 

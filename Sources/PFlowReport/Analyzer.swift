@@ -309,7 +309,10 @@ struct Ingest {
             var t = entry.summary
             t.innerFlows = entry.inner.count
             return t
-        }.sorted { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : ($0.endpointA, $0.endpointB) < ($1.endpointA, $1.endpointB) }
+        }.sorted {
+            $0.bytes != $1.bytes ? $0.bytes > $1.bytes
+                : ($0.endpointA, $0.endpointB, $0.kind.rawValue) < ($1.endpointA, $1.endpointB, $1.kind.rawValue)
+        }
         if first <= last { summary.firstNs = first; summary.lastNs = last }
     }
 }

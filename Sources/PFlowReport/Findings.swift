@@ -102,28 +102,33 @@ public struct FindingsDetector: Sendable {
         }
     }
 
+    /// The most distinct values seen within any scan window, for items in
+    /// time order (a sliding window over the times).
+    static func mostDistinctInWindow<T: Hashable>(_ items: [(T, Int64)]) -> Int {
+        var best = 0, lo = 0
+        var counts: [T: Int] = [:]
+        for hi in items.indices {
+            counts[items[hi].0, default: 0] += 1
+            while items[hi].1 - items[lo].1 > scanWindowNs {
+                counts[items[lo].0, default: 1] -= 1
+                if counts[items[lo].0] == 0 { counts[items[lo].0] = nil }
+                lo += 1
+            }
+            best = max(best, counts.count)
+        }
+        return best
+    }
+
     /// Every finding, scans first, each list in a stable order.
     public func findings(clients: [ClientHost]) -> [Finding] {
         var out: [Finding] = []
         var scanners: Set<PairKey> = []
         // Vertical scans.
-        for (pair, attempts) in pairs.sorted(by: { ($0.key.source, $0.key.target) < ($1.key.source, $1.key.target) }) {
+        for (pair, attempts) in pairs.sorted(by: { ($0.key.source, $0.key.target, $0.key.proto) < ($1.key.source, $1.key.target, $1.key.proto) }) {
             let sorted = attempts.sorted { $0.startNs < $1.startNs }
             let failed = sorted.filter { $0.outcome != .open }
             guard Set(failed.map(\.port)).count >= Self.verticalPorts else { continue }
-            // The densest 5-minute window of failed attempts.
-            var best = 0, lo = 0
-            var counts: [UInt16: Int] = [:]
-            for hi in failed.indices {
-                counts[failed[hi].port, default: 0] += 1
-                while failed[hi].startNs - failed[lo].startNs > Self.scanWindowNs {
-                    counts[failed[lo].port, default: 1] -= 1
-                    if counts[failed[lo].port] == 0 { counts[failed[lo].port] = nil }
-                    lo += 1
-                }
-                best = max(best, counts.count)
-            }
-            guard best >= Self.verticalPorts else { continue }
+            guard Self.mostDistinctInWindow(failed.map { ($0.port, $0.startNs) }) >= Self.verticalPorts else { continue }
             scanners.insert(pair)
             let first = sorted.first?.startNs ?? 0, last = sorted.last?.startNs ?? 0
             let open = Set(sorted.filter { $0.outcome == .open }.map(\.port)).sorted()
@@ -136,21 +141,10 @@ public struct FindingsDetector: Sendable {
                                detail: "\(probed.count) ports probed, \(open.count) open" + (open.isEmpty ? "" : " (" + open.map(String.init).joined(separator: ", ") + ")") + "; \(how)"))
         }
         // Horizontal scans.
-        for (key, hits) in horizontal.sorted(by: { ($0.key.source, $0.key.port) < ($1.key.source, $1.key.port) }) {
+        for (key, hits) in horizontal.sorted(by: { ($0.key.source, $0.key.port, $0.key.proto) < ($1.key.source, $1.key.port, $1.key.proto) }) {
             let sorted = hits.sorted { $0.startNs < $1.startNs }
-            guard Set(sorted.map(\.target)).count >= Self.horizontalTargets else { continue }
-            var best = 0, lo = 0
-            var counts: [IPAddress: Int] = [:]
-            for hi in sorted.indices {
-                counts[sorted[hi].target, default: 0] += 1
-                while sorted[hi].startNs - sorted[lo].startNs > Self.scanWindowNs {
-                    counts[sorted[lo].target, default: 1] -= 1
-                    if counts[sorted[lo].target] == 0 { counts[sorted[lo].target] = nil }
-                    lo += 1
-                }
-                best = max(best, counts.count)
-            }
-            guard best >= Self.horizontalTargets else { continue }
+            guard Set(sorted.map(\.target)).count >= Self.horizontalTargets,
+                  Self.mostDistinctInWindow(sorted.map { ($0.target, $0.startNs) }) >= Self.horizontalTargets else { continue }
             let targets = Set(sorted.map(\.target)).sorted()
             out.append(Finding(kind: "port-scan", source: key.source, target: nil, targets: targets,
                                proto: IPProtocol(rawValue: key.proto), ports: [key.port],
@@ -158,7 +152,7 @@ public struct FindingsDetector: Sendable {
                                detail: "port \(key.port) probed on \(targets.count) hosts without success"))
         }
         // Knocks: failed attempts on a few other ports, then a connection that works.
-        for (pair, attempts) in pairs.sorted(by: { ($0.key.source, $0.key.target) < ($1.key.source, $1.key.target) })
+        for (pair, attempts) in pairs.sorted(by: { ($0.key.source, $0.key.target, $0.key.proto) < ($1.key.source, $1.key.target, $1.key.proto) })
         where !scanners.contains(pair) {
             let sorted = attempts.sorted { $0.startNs < $1.startNs }
             var reported: Set<UInt16> = []
@@ -183,7 +177,7 @@ public struct FindingsDetector: Sendable {
             }
         }
         // Services on ports the registry gives to something else, or to nothing.
-        for (key, entry) in unexpected.sorted(by: { ($0.key.server, $0.key.port) < ($1.key.server, $1.key.port) }) {
+        for (key, entry) in unexpected.sorted(by: { ($0.key.server, $0.key.port, $0.key.proto, $0.key.app.rawValue) < ($1.key.server, $1.key.port, $1.key.proto, $1.key.app.rawValue) }) {
             out.append(Finding(kind: "nonstandard-port", source: nil, target: key.server,
                                proto: IPProtocol(rawValue: key.proto), ports: [key.port],
                                firstNs: entry.first, lastNs: entry.last,

@@ -11,22 +11,9 @@ public enum Formatting {
     /// RFC 3339 UTC with `digits` fractional digits (0...9):
     /// `2026-01-01T00:00:01.123456Z`.
     public static func rfc3339(ns: Int64, digits: Int) -> String {
-        var seconds = ns / 1_000_000_000
-        var fraction = ns % 1_000_000_000
-        if fraction < 0 { fraction += 1_000_000_000; seconds -= 1 }
-        var days = seconds / 86_400
-        var secondOfDay = seconds % 86_400
-        if secondOfDay < 0 { secondOfDay += 86_400; days -= 1 }
-        let (y, m, d) = civil(fromDays: days)
-        var s = pad(y, 4) + "-" + pad(m, 2) + "-" + pad(d, 2) + "T"
-        s += pad(secondOfDay / 3600, 2) + ":" + pad(secondOfDay / 60 % 60, 2) + ":" + pad(secondOfDay % 60, 2)
-        let n = max(0, min(9, digits))
-        if n > 0 {
-            var f = fraction
-            for _ in 0..<(9 - n) { f /= 10 }
-            s += "." + pad(f, n)
-        }
-        return s + "Z"
+        var text = ByteText(capacity: 40)
+        text.rfc3339(ns: ns, digits: digits)
+        return String(decoding: text.bytes, as: UTF8.self)
     }
 
     /// Howard Hinnant's days-from-civil inverse: proleptic Gregorian date.
@@ -49,16 +36,9 @@ public enum Formatting {
 
     /// Seconds as a decimal with `digits` fractional digits: `1.250000`.
     public static func seconds(ns: Int64, digits: Int) -> String {
-        let negative = ns < 0
-        let magnitude = ns.magnitude
-        var s = (negative ? "-" : "") + String(magnitude / 1_000_000_000)
-        let n = max(0, min(9, digits))
-        if n > 0 {
-            var f = Int64(magnitude % 1_000_000_000)
-            for _ in 0..<(9 - n) { f /= 10 }
-            s += "." + pad(f, n)
-        }
-        return s
+        var text = ByteText(capacity: 24)
+        text.seconds(ns: ns, digits: digits)
+        return String(decoding: text.bytes, as: UTF8.self)
     }
 
     /// Bytes in SI units with one decimal: `950 B`, `12.3 kB`, `4.1 MB`.

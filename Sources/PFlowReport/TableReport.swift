@@ -78,8 +78,12 @@ public struct TableReport {
 
     /// Services whose connection attempts went unanswered or were rejected.
     func failedConnections(_ rows: [ServiceRow]) -> String {
-        let failing = rows.filter { $0.unanswered + $0.rejected > 0 }
-            .sorted { ($0.unanswered + $0.rejected) > ($1.unanswered + $1.rejected) }
+        // Most failures first; ties keep the services table's order.
+        let failing = rows.enumerated().filter { $0.element.unanswered + $0.element.rejected > 0 }
+            .sorted { a, b in
+                let x = a.element.unanswered + a.element.rejected, y = b.element.unanswered + b.element.rejected
+                return x != y ? x > y : a.offset < b.offset
+            }.map(\.element)
         guard !failing.isEmpty else { return "" }
         var out = "\n" + bold("Failed connections") + dim(" by service (S0 unanswered, REJ rejected)") + "\n"
         var table = [["SERVICE", "PORT", "ATTEMPTS", "UNANSWERED", "REJECTED"]]

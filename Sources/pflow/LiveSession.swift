@@ -155,11 +155,4 @@ struct LiveSession {
 }
 
 /// Writes to standard output directly (the view and its escape sequences).
-func writeStdout(_ text: String) {
-    var bytes = Array(text.utf8)
-    var at = 0
-    while at < bytes.count {
-        let n = bytes.withUnsafeMutableBytes { write(1, $0.baseAddress! + at, $0.count - at) }
-        if n > 0 { at += n } else if n < 0 && errno == EINTR { continue } else { return }
-    }
-}
+func writeStdout(_ text: String) { writeAll(1, text) }

@@ -266,11 +266,14 @@ func readTextFile(_ path: String) throws(OutputError) -> String {
 }
 
 /// Writes to standard error without touching C's shared `stderr` stream.
-func writeStderr(_ text: String) {
+func writeStderr(_ text: String) { writeAll(2, text) }
+
+/// Writes all of `text` to `fd`, retrying short and interrupted writes.
+func writeAll(_ fd: Int32, _ text: String) {
     var bytes = Array(text.utf8)
     var at = 0
     while at < bytes.count {
-        let n = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress! + at, $0.count - at) }
+        let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + at, $0.count - at) }
         if n > 0 { at += n } else if n < 0 && errno == EINTR { continue } else { return }
     }
 }
