@@ -54,8 +54,21 @@ public struct FindingsDetector: Sendable {
         var outcome: Outcome
     }
 
-    struct PairKey: Hashable { var source: IPAddress; var target: IPAddress; var proto: UInt8 }
-    struct PortKey: Hashable { var source: IPAddress; var port: UInt16; var proto: UInt8 }
+    struct PairKey: Hashable {
+        var source: IPAddress; var target: IPAddress; var proto: UInt8
+        // One pre-mixed word through Hasher instead of five fields.
+        func hash(into hasher: inout Hasher) {
+            hasher.combine((source.high ^ source.low &* 0x9E37_79B9_7F4A_7C15)
+                           ^ (target.high ^ target.low &* 0xC2B2_AE3D_27D4_EB4F) &* 0xBF58_476D_1CE4_E5B9
+                           ^ UInt64(proto))
+        }
+    }
+    struct PortKey: Hashable {
+        var source: IPAddress; var port: UInt16; var proto: UInt8
+        func hash(into hasher: inout Hasher) {
+            hasher.combine((source.high ^ source.low &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(port) << 8 | UInt64(proto)) &* 0xC2B2_AE3D_27D4_EB4F)
+        }
+    }
     struct ServiceKey: Hashable { var server: IPAddress; var port: UInt16; var proto: UInt8; var app: AppProtocol }
 
     private var pairs: [PairKey: [Attempt]] = [:]
@@ -124,7 +137,14 @@ public struct FindingsDetector: Sendable {
         var out: [Finding] = []
         var scanners: Set<PairKey> = []
         // Vertical scans.
-        for (pair, attempts) in pairs.sorted(by: { ($0.key.source, $0.key.target, $0.key.proto) < ($1.key.source, $1.key.target, $1.key.proto) }) {
+        // Only pairs with enough failed attempts can be scans, and only pairs
+        // with a failure and a success can be knocks: most pairs are neither.
+        let candidates = pairs.filter { entry in
+            let failures = entry.value.reduce(0) { $0 + ($1.outcome == .open ? 0 : 1) }
+            return failures >= Self.knockPorts.lowerBound && (failures >= Self.verticalPorts || failures < entry.value.count)
+        }.sorted { ($0.key.source, $0.key.target, $0.key.proto) < ($1.key.source, $1.key.target, $1.key.proto) }
+        for (pair, attempts) in candidates {
+            guard attempts.count >= Self.verticalPorts else { continue }
             let sorted = attempts.sorted { $0.startNs < $1.startNs }
             let failed = sorted.filter { $0.outcome != .open }
             guard Set(failed.map(\.port)).count >= Self.verticalPorts else { continue }
@@ -141,7 +161,8 @@ public struct FindingsDetector: Sendable {
                                detail: "\(probed.count) ports probed, \(open.count) open" + (open.isEmpty ? "" : " (" + open.map(String.init).joined(separator: ", ") + ")") + "; \(how)"))
         }
         // Horizontal scans.
-        for (key, hits) in horizontal.sorted(by: { ($0.key.source, $0.key.port, $0.key.proto) < ($1.key.source, $1.key.port, $1.key.proto) }) {
+        for (key, hits) in horizontal.filter({ $0.value.count >= Self.horizontalTargets })
+            .sorted(by: { ($0.key.source, $0.key.port, $0.key.proto) < ($1.key.source, $1.key.port, $1.key.proto) }) {
             let sorted = hits.sorted { $0.startNs < $1.startNs }
             guard Set(sorted.map(\.target)).count >= Self.horizontalTargets,
                   Self.mostDistinctInWindow(sorted.map { ($0.target, $0.startNs) }) >= Self.horizontalTargets else { continue }
@@ -152,8 +173,7 @@ public struct FindingsDetector: Sendable {
                                detail: "port \(key.port) probed on \(targets.count) hosts without success"))
         }
         // Knocks: failed attempts on a few other ports, then a connection that works.
-        for (pair, attempts) in pairs.sorted(by: { ($0.key.source, $0.key.target, $0.key.proto) < ($1.key.source, $1.key.target, $1.key.proto) })
-        where !scanners.contains(pair) {
+        for (pair, attempts) in candidates where !scanners.contains(pair) {
             let sorted = attempts.sorted { $0.startNs < $1.startNs }
             var reported: Set<UInt16> = []
             for (i, success) in sorted.enumerated() where success.outcome == .open && !reported.contains(success.port) {
