@@ -16,7 +16,7 @@ public struct DirectionCounters: Sendable, Equatable {
 /// event) pair first happened: up to 16 four-bit codes in one integer.
 public struct TCPHistory: Sendable, Equatable {
     enum Event: UInt8 { case syn = 1, synAck, ack, data, fin, rst, retransmit }
-    static let letters: [Character] = [" ", "s", "h", "a", "d", "f", "r", "t"]
+    static let letters: StaticString = " shadfrt"
 
     var codes: UInt64 = 0
     var count: UInt8 = 0
@@ -33,13 +33,17 @@ public struct TCPHistory: Sendable, Equatable {
 
     /// Zeek's letters: upper case for the originator (client), lower for the responder.
     public func letters(clientDirection: UInt8) -> String {
-        var out = ""
-        for i in 0..<Int(count) {
-            let code = UInt8((codes >> (UInt64(i) * 4)) & 0xF)
-            let letter = Self.letters[Int(code & 7)]
-            out.append(code >> 3 == clientDirection ? Character(letter.uppercased()) : letter)
+        var bytes: (UInt64, UInt64) = (0, 0)  // up to 16 letters, on the stack
+        return withUnsafeMutableBytes(of: &bytes) { out in
+            Self.letters.withUTF8Buffer { alphabet in
+                for i in 0..<Int(count) {
+                    let code = UInt8((codes >> (UInt64(i) * 4)) & 0xF)
+                    let letter = alphabet[Int(code & 7)]
+                    out[i] = code >> 3 == clientDirection ? letter - 0x20 : letter  // upper case for the client
+                }
+            }
+            return String(decoding: UnsafeRawBufferPointer(rebasing: out[0..<Int(count)]), as: UTF8.self)
         }
-        return out
     }
 }
 

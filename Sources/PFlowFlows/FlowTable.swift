@@ -97,21 +97,25 @@ public struct ExpiryPolicy: Sendable, Equatable {
 ///
 /// The per-packet path touches one index probe and one flow slot in place:
 /// no allocation, no reference counting, no copy of the flow.
+///
+/// The table is used from one thread and never re-entered from `onEnd`, so
+/// its per-packet state skips the runtime's dynamic exclusivity checks
+/// (`@exclusivity(unchecked)`), which otherwise cost more than a lookup.
 public final class FlowTable {
-    private var index: FlowIndex
-    private var store: FlowStore
+    @exclusivity(unchecked) private var index: FlowIndex
+    @exclusivity(unchecked) private var store: FlowStore
     // Least-recently-seen order, kept only when there is a capacity limit.
-    private var oldest: Int32 = -1
-    private var newest: Int32 = -1
-    public private(set) var flowsCreated = 0
+    @exclusivity(unchecked) private var oldest: Int32 = -1
+    @exclusivity(unchecked) private var newest: Int32 = -1
+    @exclusivity(unchecked) public private(set) var flowsCreated = 0
     public let expiry: ExpiryPolicy
     public let knowledge: TrafficKnowledge
     /// Packet time of the next sweep for idle flows.
-    private var nextSweepNs = Int64.min
+    @exclusivity(unchecked) private var nextSweepNs = Int64.min
     private let sweepIntervalNs: Int64
     /// Ports of fragmented datagrams, from their first fragment, so later
     /// fragments (which carry no transport header) join the same flow.
-    private var fragmentPorts: [FragmentKey: FragmentPorts] = [:]
+    @exclusivity(unchecked) private var fragmentPorts: [FragmentKey: FragmentPorts] = [:]
     /// How long a datagram's fragments are awaited (as Linux's ipfrag_time).
     static let fragmentLifetimeNs: Int64 = 30_000_000_000
 
@@ -142,7 +146,7 @@ public final class FlowTable {
 
     public var liveCount: Int { index.count }
     /// The most flows live at once so far.
-    public private(set) var peakLiveCount = 0
+    @exclusivity(unchecked) public private(set) var peakLiveCount = 0
 
     /// Accounts `packet` (decoded from `frame`) to its flow, creating or restarting it as needed.
     @inline(__always)

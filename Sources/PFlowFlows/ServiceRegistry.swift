@@ -10,9 +10,8 @@ public final class ServiceRegistry: Sendable {
     /// The IANA registry with the names users expect where it is odd or silent.
     public static let standard: ServiceRegistry = {
         var builder = Builder()
-        for line in ianaServiceTable.split(separator: "\n") {
-            builder.addCompact(line)
-        }
+        var table = ianaServiceTable
+        table.withUTF8 { builder.addCompactTable($0) }
         for (port, name) in ServiceRegistry.overlayTCP { builder.set(name, port: port, tcp: true, udp: false) }
         for (port, name) in ServiceRegistry.overlayUDP { builder.set(name, port: port, tcp: false, udp: true) }
         return builder.build()
@@ -118,6 +117,35 @@ public final class ServiceRegistry: Sendable {
             let i = intern(name)
             if onTCP { tcp[Int(port)] = i }
             if onUDP { udp[Int(port)] = i }
+        }
+
+        /// The generated table's lines, parsed straight from its bytes (this
+        /// runs at every start, so no String splitting).
+        mutating func addCompactTable(_ bytes: UnsafeBufferPointer<UInt8>) {
+            var i = 0
+            let n = bytes.count
+            while i < n {
+                var port = 0
+                var digits = 0
+                while i < n, bytes[i] >= 0x30, bytes[i] <= 0x39 {
+                    port = port * 10 + Int(bytes[i] - 0x30)
+                    digits += 1
+                    i += 1
+                }
+                var onTCP = true, onUDP = true
+                if i + 1 < n, bytes[i] == 0x2F {  // "/t" or "/u"
+                    onUDP = bytes[i + 1] != 0x74
+                    onTCP = bytes[i + 1] != 0x75
+                    i += 2
+                }
+                let nameStart = i + 1
+                while i < n, bytes[i] != 0x0A { i += 1 }
+                if digits > 0, port <= 65535, nameStart < i {
+                    let name = String(decoding: UnsafeBufferPointer(rebasing: bytes[nameStart..<i]), as: UTF8.self)
+                    set(name, port: UInt16(port), tcp: onTCP, udp: onUDP)
+                }
+                i += 1
+            }
         }
 
         /// "port name", "port/t name" or "port/u name" from the generated table.
