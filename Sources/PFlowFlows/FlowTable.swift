@@ -294,8 +294,7 @@ public final class FlowTable {
         guard !expired.isEmpty else { return }
         expired.sort { FlowRecord.startsBefore(base[$0], base[$1]) }
         for slot in expired {
-            let f = store[slot]
-            end(f, f.isClosed ? f.closeReason : .idle, onEnd)
+            end(base[slot], base[slot].isClosed ? base[slot].closeReason : .idle, onEnd)
             release(slot)
         }
     }
@@ -317,14 +316,16 @@ public final class FlowTable {
     /// learned from before any is reported, so each is judged with all the
     /// capture knows.
     public func finish(onEnd: (FlowState, EndReason) -> Void) {
-        var live: [FlowState] = []
+        // Sort slot numbers, not the (large) states themselves.
+        let base = store.base
+        var live: [Int] = []
         live.reserveCapacity(index.count)
-        for slot in 0..<store.used where store[slot].live { live.append(store[slot]) }
-        live.sort { FlowRecord.startsBefore($0, $1) }
-        for f in live { knowledge.learn(from: f) }
-        for f in live { onEnd(f, f.closeReason) }
-        for slot in 0..<store.used where store[slot].live {
-            index.remove(hash: store[slot].key.fastHash, slot: slot)
+        for slot in 0..<store.used where base[slot].live { live.append(slot) }
+        live.sort { FlowRecord.startsBefore(base[$0], base[$1]) }
+        for slot in live { knowledge.learn(from: base[slot]) }
+        for slot in live { onEnd(base[slot], base[slot].closeReason) }
+        for slot in live {
+            index.remove(hash: base[slot].key.fastHash, slot: slot)
             store.remove(slot)
         }
         oldest = -1

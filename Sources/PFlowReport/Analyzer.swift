@@ -131,11 +131,13 @@ public final class Analyzer {
         let filter = recordFilter
         let table = self.table
         let knowledge = table.knowledge
+        // One handler for the whole file, not a closure per packet.
+        let onEnd: (FlowState, EndReason) -> Void = { [unowned self] state, reason in
+            self.report(FlowRecord(state, endReason: reason, registry: registry, knowledge: knowledge))
+        }
         let read = try file.forEachRecord { record in
             if let filter, !filter(record) { return }
-            ingest.take(record, table: table) { state, reason in
-                self.report(FlowRecord(state, endReason: reason, registry: registry, knowledge: knowledge))
-            }
+            ingest.take(record, table: table, onEnd: onEnd)
         }
         ingest.close(table: table)
         var s = ingest.summary

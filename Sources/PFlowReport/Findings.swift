@@ -30,21 +30,24 @@ public struct FindingsDetector: Sendable {
     public static let knockWindowNs: Int64 = 30_000_000_000
     public static let knockPorts = 2...10
 
-    /// The ports each app is registered or customary on; elsewhere it is a finding.
-    static let customaryPorts: [AppProtocol: Set<UInt16>] = [
-        .tls: [443, 8443, 993, 995, 465, 636, 853, 990, 5061, 5223, 6697, 8883],
-        .http: [80, 8080, 3128, 8008, 591],
-        .ssh: [22],
-        .smtp: [25, 587, 465, 2525],
-        .ftp: [21],
-        .smtpOrFTP: [21, 25, 587, 2525],
-        .pop3: [110],
-        .imap: [143],
-        .redis: [6379],
-        .dns: [53, 5353, 5355],
-        .ntp: [123],
-        .quic: [443],
-    ]
+    /// Whether `port` is one `app` is registered or customary on; elsewhere
+    /// it is a finding.
+    static func isCustomary(_ port: UInt16, for app: AppProtocol) -> Bool {
+        switch app {
+        case .tls: return [443, 8443, 993, 995, 465, 636, 853, 990, 5061, 5223, 6697, 8883].contains(port)
+        case .http: return [80, 8080, 3128, 8008, 591].contains(port)
+        case .ssh: return port == 22
+        case .smtp: return [25, 587, 465, 2525].contains(port)
+        case .ftp: return port == 21
+        case .smtpOrFTP: return [21, 25, 587, 2525].contains(port)
+        case .pop3: return port == 110
+        case .imap: return port == 143
+        case .redis: return port == 6379
+        case .dns: return [53, 5353, 5355].contains(port)
+        case .ntp: return port == 123
+        case .quic: return port == 443
+        }
+    }
 
     enum Outcome: UInt8 { case failed, open, silent }
 
@@ -98,7 +101,7 @@ public struct FindingsDetector: Sendable {
 
     public mutating func add(_ f: FlowRecord) {
         let app = f.appProtocol
-        if let app, f.hasServicePort, !(Self.customaryPorts[app]?.contains(f.serverPort) ?? true) {
+        if let app, f.hasServicePort, !Self.isCustomary(f.serverPort, for: app) {
             let key = ServiceKey(server: f.serverAddress, port: f.serverPort, proto: f.proto.rawValue, app: app)
             var entry = unexpected[key] ?? (0, f.startNs, f.endNs, f.service)
             entry.flows += 1
