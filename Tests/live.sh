@@ -92,6 +92,22 @@ kill -INT $pid; wait $pid
 if [ $rc = 1 ] && head -1 "$tmp/n.err" | grep -q '^pflow: error: nosuchif0: no such interface$' && grep -q 'lo' "$tmp/n.err"; then
   ok "unknown interface lists the interfaces"; else fail "unknown interface" "rc=$rc $(cat "$tmp/n.err")"; fi
 
+# 6. The interface goes down mid-capture: the report of what was seen, then exit 1.
+if ip link add pflow-live0 type veth peer name pflow-live1 2>/dev/null; then
+  ip link set pflow-live0 up; ip link set pflow-live1 up
+  "$pflow" -i pflow-live0 --json >"$tmp/down.json" 2>"$tmp/down.err" &
+  pid=$!
+  sleep 1.5; ip link set pflow-live0 down
+  wait $pid; rc=$?
+  ip link del pflow-live0 2>/dev/null
+  if [ $rc = 1 ] && grep -q 'pflow: error: pflow-live0: the interface went down' "$tmp/down.err" \
+     && python3 -c 'import json,sys; json.load(open(sys.argv[1]))["capture"]' "$tmp/down.json"; then
+    ok "interface down: report, then exit 1"
+  else fail "interface down" "rc=$rc $(cat "$tmp/down.err")"; fi
+else
+  echo "skip interface-down check: cannot create a veth pair here"
+fi
+
 "$pflow" -D | grep -qE '^[0-9]+\.lo( |$)' && ok "-D lists lo" || fail "-D"
 
 echo "live: $passed passed, $failed failed"

@@ -8,6 +8,11 @@ public struct LiveError: Error, Sendable {
     public var message: String
     /// Lines to print after the message (the interface list, a hint).
     public var detail: [String] = []
+
+    public init(message: String, detail: [String] = []) {
+        self.message = message
+        self.detail = detail
+    }
 }
 
 /// Settings of a live capture; defaults as the README documents them.
@@ -208,6 +213,23 @@ public final class LiveCapture: @unchecked Sendable {
 
     /// Makes a `dispatch` in progress return early (safe from a signal handler).
     public func breakLoop() { pcap_breakloop(handle) }
+
+    /// Whether the interface still exists and is up (nil: can't tell, or a
+    /// pseudo-interface such as `any`). The kernel does not always wake a
+    /// capture whose interface went away, so the loop asks once a second.
+    public func interfaceIsUp() -> Bool? {
+        guard interface != "any" else { return nil }
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var request = ifreq()
+        let name = Array(interface.utf8.prefix(Int(IFNAMSIZ) - 1))
+        withUnsafeMutableBytes(of: &request.ifr_ifrn.ifrn_name) { raw in
+            for (i, byte) in name.enumerated() { raw[i] = byte }
+        }
+        if ioctl(fd, UInt(SIOCGIFFLAGS), &request) != 0 { return errno == ENODEV ? false : nil }
+        return Int32(request.ifr_ifru.ifru_flags) & Int32(IFF_UP) != 0
+    }
 
     public var statistics: CaptureStatistics {
         var s = pcap_stat()

@@ -83,6 +83,10 @@ struct LiveSession {
                 // A quiet link: packet time runs on with the clock, so flows end.
                 if lastPacket.ts != Int64.min { analyzer.tick(nowNs: lastPacket.ts + (now - lastPacket.at)) }
                 csv?.flush()
+                if capture.interfaceIsUp() == false {
+                    failure = LiveError(message: "\(interface): the interface went down; capture stopped")
+                    break
+                }
                 nextFlush = now + 1_000_000_000
             }
             if view && now >= nextDraw {

@@ -168,6 +168,7 @@ struct PFlowCommand: ParsableCommand {
         }
         let result: AnalysisResult
         var exitCode: Int32 = 0
+        var liveFailure: String?
         if let interface {
             var options = LiveOptions()
             if let n = snaplen { options.snaplen = n }
@@ -187,7 +188,7 @@ struct PFlowCommand: ParsableCommand {
             analyzer.keepFlows = false
             do {
                 if let failure = try session.run(analyzer, csv: csvSink, onStart: { digits.value = $0 }) {
-                    writeStderr("pflow: error: \(failure.message)\n")
+                    liveFailure = failure.message
                     exitCode = 1
                 }
             } catch {
@@ -221,7 +222,7 @@ struct PFlowCommand: ParsableCommand {
                 warnings.append("filter does not apply to link type \(type) (\(error)); its packets were left out")
             }
         }
-        for w in warnings { writeStderr("pflow: warning: \(w)\n") }
+        for w in warnings where w != liveFailure { writeStderr("pflow: warning: \(w)\n") }
         if let sink = csvSink {
             sink.flush()
             if sink.failed { throw Failure("\(csv ?? "-"): write failed") }
@@ -235,6 +236,8 @@ struct PFlowCommand: ParsableCommand {
             out.write(TableReport(color: isatty(1) == 1 && !noColor, top: top).render(result))
         }
         out.flush()
+        // The report of what was seen comes first; then why it ended early.
+        if let liveFailure { writeStderr("pflow: error: \(liveFailure)\n") }
         if exitCode != 0 { throw ExitCode(exitCode) }
     }
 }
