@@ -103,7 +103,6 @@ final class ByteSource {
     private var inflater: Inflater?
     /// Why decompression stopped early, if it did.
     var streamFailure: String? { inflater?.failure }
-    var isCompressed: Bool { inflater != nil }
     /// `storage` is a read-only mapping of the whole file.
     private var mapped = false
     private let initialCapacity: Int

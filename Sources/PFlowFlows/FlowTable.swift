@@ -107,7 +107,6 @@ public final class FlowTable {
     // Least-recently-seen order, kept only when there is a capacity limit.
     @exclusivity(unchecked) private var oldest: Int32 = -1
     @exclusivity(unchecked) private var newest: Int32 = -1
-    @exclusivity(unchecked) public private(set) var flowsCreated = 0
     public let expiry: ExpiryPolicy
     public let knowledge: TrafficKnowledge
     /// Packet time of the next sweep for idle flows.
@@ -191,7 +190,6 @@ public final class FlowTable {
                 flow.pointee = FlowState(key: key, ipVersion: p.ipVersion, timestampNs: timestampNs, direction: direction)
                 flow.pointee.older = older
                 flow.pointee.newer = newer
-                flowsCreated += 1
             }
             // One connection attempt per flow, not per retransmitted SYN.
             if isSYN && flow.pointee.synDirection < 0 {
@@ -213,7 +211,6 @@ public final class FlowTable {
         index.insert(hash: hash, slot: slot)
         if index.count > peakLiveCount { peakLiveCount = index.count }
         if expiry.maxFlows != nil { link(slot) }
-        flowsCreated += 1
     }
 
     /// First fragments lend their ports to the later ones of the same datagram.

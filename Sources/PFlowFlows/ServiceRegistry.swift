@@ -148,19 +148,6 @@ public final class ServiceRegistry: Sendable {
             }
         }
 
-        /// "port name", "port/t name" or "port/u name" from the generated table.
-        mutating func addCompact(_ line: Substring) {
-            let fields = line.split(separator: " ", maxSplits: 1)
-            guard fields.count == 2 else { return }
-            let portField = fields[0]
-            var onTCP = true, onUDP = true
-            var digits = portField
-            if portField.hasSuffix("/t") { onUDP = false; digits = portField.dropLast(2) }
-            if portField.hasSuffix("/u") { onTCP = false; digits = portField.dropLast(2) }
-            guard let port = UInt16(digits) else { return }
-            set(String(fields[1]), port: port, tcp: onTCP, udp: onUDP)
-        }
-
         func build() -> ServiceRegistry { ServiceRegistry(names: names, tcp: tcp, udp: udp) }
     }
 }

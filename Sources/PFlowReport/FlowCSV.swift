@@ -78,10 +78,4 @@ public enum FlowCSV {
         for c in field { out += c == "\"" ? "\"\"" : String(c) }
         return out + "\""
     }
-
-    public static func write(_ flows: [FlowRecord], digits: Int, to sink: OutputSink) {
-        sink.write(header)
-        for f in flows { sink.append(f, digits: digits) }
-        sink.flush()
-    }
 }
