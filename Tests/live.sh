@@ -108,6 +108,18 @@ else
   echo "skip interface-down check: cannot create a veth pair here"
 fi
 
+# 7. Without capture rights: one line naming root, the capabilities and setcap; exit 1.
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+  cp "$pflow" "$tmp/pflow-unprivileged" && chmod 755 "$tmp" "$tmp/pflow-unprivileged"
+  su nobody -s /bin/sh -c "$tmp/pflow-unprivileged -i lo --duration 1" >"$tmp/np.out" 2>"$tmp/np.err"; rc=$?
+  if [ $rc = 1 ] && [ "$(wc -l <"$tmp/np.err")" = 1 ] \
+     && grep -q '^pflow: error: capturing on lo needs root, or the CAP_NET_RAW and CAP_NET_ADMIN capabilities (grant them once with: sudo setcap cap_net_raw,cap_net_admin=eip ' "$tmp/np.err"; then
+    ok "no capture rights: one line with the setcap command"
+  else fail "no capture rights" "rc=$rc $(cat "$tmp/np.err")"; fi
+else
+  echo "skip no-permission check: needs root and a 'nobody' user"
+fi
+
 "$pflow" -D | grep -qE '^[0-9]+\.lo( |$)' && ok "-D lists lo" || fail "-D"
 
 echo "live: $passed passed, $failed failed"

@@ -151,8 +151,8 @@ public final class LiveCapture: @unchecked Sendable {
     static func activationError(interface: String, status: Int32, reason: String) -> LiveError {
         switch status {
         case PCAP_ERROR_PERM_DENIED, PCAP_ERROR_PROMISC_PERM_DENIED:
-            return LiveError(message: "capturing on \(interface) needs root, or the CAP_NET_RAW and CAP_NET_ADMIN capabilities",
-                             detail: ["grant them once with: sudo setcap cap_net_raw,cap_net_admin=eip \(executablePath())"])
+            return LiveError(message: "capturing on \(interface) needs root, or the CAP_NET_RAW and CAP_NET_ADMIN capabilities "
+                             + "(grant them once with: sudo setcap cap_net_raw,cap_net_admin=eip \(executablePath()))")
         case PCAP_ERROR_NO_SUCH_DEVICE:
             var detail = ["interfaces you can capture on (pflow -D):"]
             if let list = try? CaptureInterface.all() { detail += CaptureInterface.listing(list).map { "  " + $0 } }
