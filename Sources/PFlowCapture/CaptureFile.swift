@@ -159,7 +159,7 @@ public final class CaptureFile {
             }
         }
         if compressed, var damage = summary.damage {
-            damage.reason += "; offset in the decompressed data"
+            damage.inDecompressedData = true
             summary.damage = damage
         }
         return summary

@@ -102,7 +102,11 @@ public struct CaptureDamage: Sendable, Equatable {
     public var path: String
     public var offset: UInt64
     public var reason: String
-    public var description: String { "\(path): \(reason) at byte offset \(offset); analysed up to there" }
+    /// The offset counts decompressed bytes (a gzip file).
+    public var inDecompressedData = false
+    public var description: String {
+        "\(path): \(reason) at byte offset \(offset)\(inDecompressedData ? " of the decompressed data" : ""); analysed up to there"
+    }
 }
 
 /// What a reader found besides its records.
