@@ -141,13 +141,21 @@ public enum Signatures {
                 return SignatureVerdict(app: .quic, senderIsClient: initial && h.payloadLength >= 1200 ? true : nil)
             }
         }
-        // DNS (RFC 1035): 12-byte header, a standard opcode, one to a few questions.
+        // DNS (RFC 1035): 12-byte header, a standard opcode, one to a few
+        // questions; a query carries no answers or authority and at most an
+        // OPT record or two; a response's counts stay modest. (RIP and other
+        // small UDP headers fail these counts.)
         if n >= 12 {
             let opcode = (h[2] >> 3) & 0x0F
-            let questions = UInt16(h[4]) << 8 | UInt16(h[5])
+            let isQuery = h[2] & 0x80 == 0
+            func count(_ at: Int) -> Int { Int(h[at]) << 8 | Int(h[at + 1]) }
+            let questions = count(4), answers = count(6), authority = count(8), additional = count(10)
             let zeroBitClear = h[3] & 0x40 == 0
-            if (opcode == 0 || opcode == 2 || opcode == 4 || opcode == 5), (1...4).contains(questions), zeroBitClear {
-                return SignatureVerdict(app: .dns, senderIsClient: h[2] & 0x80 == 0)
+            let countsFit = isQuery ? answers == 0 && authority <= 1 && additional <= 2
+                                    : answers <= 256 && authority <= 64 && additional <= 64
+            if (opcode == 0 || opcode == 2 || opcode == 4 || opcode == 5), (1...4).contains(questions), zeroBitClear, countsFit,
+               questionFits(h) {
+                return SignatureVerdict(app: .dns, senderIsClient: isQuery)
             }
         }
         // NTP (RFC 5905): 48-byte header, version 1-4, mode 3 client / 4 server.
@@ -162,6 +170,25 @@ public enum Signatures {
             }
         }
         return nil
+    }
+
+    /// The first question's name is labels of 1-63 bytes ending in a root
+    /// label, followed by a known class, as far as the held bytes show it.
+    static func questionFits(_ h: PayloadHead) -> Bool {
+        let n = Int(h.count)
+        var at = 12
+        while at < n {
+            let length = Int(h[at])
+            if length == 0 {
+                // QTYPE then QCLASS: IN, CHAOS, HESIOD, NONE, ANY (mDNS may set the top bit).
+                guard at + 5 <= n else { return true }
+                let qclass = (Int(h[at + 3]) << 8 | Int(h[at + 4])) & 0x7FFF
+                return [1, 3, 4, 254, 255].contains(qclass)
+            }
+            guard length <= 63 else { return false }  // compression pointers can't start a question
+            at += 1 + length
+        }
+        return at > 12  // the name runs past the held bytes
     }
 
     @inline(__always)

@@ -43,7 +43,7 @@ public struct FindingsDetector: Sendable {
         case .pop3: return port == 110
         case .imap: return port == 143
         case .redis: return port == 6379
-        case .dns: return [53, 5353, 5355].contains(port)
+        case .dns: return [53, 137, 5353, 5355].contains(port)  // NetBIOS names use DNS's format
         case .ntp: return port == 123
         case .quic: return port == 443
         }

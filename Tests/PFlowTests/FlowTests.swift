@@ -349,4 +349,19 @@ final class FlowTests: XCTestCase {
         XCTAssertEqual(flows.filter { $0.proto == .udp }.count, 1, "an error never creates a TCP/UDP flow")
         XCTAssertEqual(flows.first { $0.proto == .icmp }?.packets, 2)
     }
+
+    /// Shapes that resemble a DNS header but are not DNS: a RIP response
+    /// (default route, 0.0.0.0) and a truncated header.
+    func testDNSSignatureIsStrict() {
+        func verdict(_ bytes: [UInt8]) -> SignatureVerdict? {
+            var head = PayloadHead()
+            bytes.withUnsafeBytes { head.fill(from: $0, offset: 0, captured: bytes.count, payloadLength: bytes.count) }
+            return Signatures.classify(head, proto: .udp)
+        }
+        let rip: [UInt8] = [2, 2, 0, 0, 0, 2, 0, 0] + [0, 0, 0, 0] + [0, 0, 0, 0] + [0, 0, 0, 0] + [0, 0, 0, 1]
+        XCTAssertNil(verdict(rip))
+        let query: [UInt8] = [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0] + [3] + Array("www".utf8) + [4] + Array("test".utf8) + [0, 0, 1, 0, 1]
+        XCTAssertEqual(verdict(query), SignatureVerdict(app: .dns, senderIsClient: true))
+        XCTAssertNil(verdict(Array(query[0..<11])))
+    }
 }
