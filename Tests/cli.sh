@@ -71,6 +71,14 @@ expect_error "bad max-flows" 64 '^pflow: error: --max-flows' -- --max-flows 0 Sa
 "$pflow" --json --csv "$tmp/r1.csv" Samples/findings-netns.pcap >"$tmp/r1.json"
 "$pflow" --json --csv "$tmp/r2.csv" Samples/findings-netns.pcap >"$tmp/r2.json"
 cmp -s "$tmp/r1.json" "$tmp/r2.json" && cmp -s "$tmp/r1.csv" "$tmp/r2.csv" && ok "same answer every run" || fail "same answer every run"
+# The two-thread pipeline gives the single thread's answer, byte for byte.
+same=1
+for f in Samples/*.pcap Samples/*.pcapng "$tmp/cut.pcap"; do
+  "$pflow" --threads 1 --json --csv "$tmp/t1.csv" "$f" >"$tmp/t1.json" 2>"$tmp/t1.err"
+  "$pflow" --threads 2 --json --csv "$tmp/t2.csv" "$f" >"$tmp/t2.json" 2>"$tmp/t2.err"
+  cmp -s "$tmp/t1.json" "$tmp/t2.json" && cmp -s "$tmp/t1.csv" "$tmp/t2.csv" && cmp -s "$tmp/t1.err" "$tmp/t2.err" || same=0
+done
+[ $same = 1 ] && ok "--threads 2 gives the --threads 1 answer" || fail "--threads 2 differs from --threads 1"
 "$pflow" --version | grep -q '^pflow [0-9].*libpcap' && ok "--version" || fail "--version"
 # --help is a contract too: a change to it shows up here (re-record with
 # .build/debug/pflow --help > Tests/help.golden.txt after an intended change).

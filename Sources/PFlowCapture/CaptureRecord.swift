@@ -111,6 +111,7 @@ public struct CaptureDamage: Sendable, Equatable {
 
 /// What a reader found besides its records.
 public struct ReadSummary: Sendable {
+    public init() {}
     public var records: Int = 0
     public var damage: CaptureDamage?
     /// Non-fatal notes (skipped sections, unknown blocks…).

@@ -94,14 +94,17 @@ public final class Analyzer {
     public var recordFilter: ((CaptureRecord) -> Bool)?
     /// Open tunnels and track the inner flows (false: `--no-decap`).
     public var decapsulate = true
+    /// 2 or more: read and decode on a thread of their own while this one
+    /// tracks flows (a two-stage pipeline; packets keep their order).
+    public var threads = 1
 
     struct TunnelKey: Hashable {
         var kind: TunnelKind, a: IPAddress, b: IPAddress
     }
-    private var tunnels: [TunnelKey: (summary: TunnelSummary, inner: Set<FlowKey>)] = [:]
+    var tunnels: [TunnelKey: (summary: TunnelSummary, inner: Set<FlowKey>)] = [:]
 
-    private let table: FlowTable
-    private var summary = CaptureSummary()
+    let table: FlowTable
+    var summary = CaptureSummary()
     private var flows: [FlowRecord] = []
     private var tally = ServiceTally()
     private var detector = FindingsDetector()
@@ -117,7 +120,7 @@ public final class Analyzer {
     }
 
     /// Hands an ended flow to the tally, the sink and (if kept) the list.
-    private func report(_ f: FlowRecord) {
+    func report(_ f: FlowRecord) {
         tally.add(f)
         detector.add(f)
         onFlow?(f)
@@ -126,6 +129,7 @@ public final class Analyzer {
 
     /// Reads `file` to its end (or its damage) into the running analysis.
     public func add(_ file: CaptureFile) throws(CaptureError) {
+        if threads > 1 { return try addPipelined(file) }
         var ingest = Ingest(summary: summary, tunnels: tunnels, decapsulate: decapsulate)
         let registry = self.registry
         let filter = recordFilter
@@ -139,6 +143,11 @@ public final class Analyzer {
             if let filter, !filter(record) { return }
             ingest.take(record, table: table, onEnd: onEnd)
         }
+        finishFile(file, ingest: &ingest, read: read)
+    }
+
+    /// Folds one file's counts, warnings and identity into the summary.
+    func finishFile(_ file: CaptureFile, ingest: inout Ingest, read: ReadSummary) {
         ingest.close(table: table)
         var s = ingest.summary
         tunnels = ingest.tunnels
@@ -230,7 +239,8 @@ public final class Analyzer {
     public static func analyze(paths: [String], registry: ServiceRegistry = .standard,
                                expiry: ExpiryPolicy = ExpiryPolicy(), decapsulate: Bool = true,
                                recordFilter: ((CaptureRecord) -> Bool)? = nil,
-                               onFlow: ((FlowRecord) -> Void)? = nil, keepFlows: Bool = true) throws(CaptureError) -> AnalysisResult {
+                               onFlow: ((FlowRecord) -> Void)? = nil, keepFlows: Bool = true,
+                               threads: Int = 1) throws(CaptureError) -> AnalysisResult {
         var files: [CaptureFile] = []
         for path in paths { files.append(try CaptureFile(path: path)) }
         let analyzer = Analyzer(registry: registry, expiry: expiry)
@@ -238,6 +248,7 @@ public final class Analyzer {
         analyzer.decapsulate = decapsulate
         analyzer.onFlow = onFlow
         analyzer.keepFlows = keepFlows
+        analyzer.threads = threads
         for file in files { try analyzer.add(file) }
         return analyzer.finish()
     }
@@ -266,6 +277,16 @@ struct Ingest {
 
     @inline(__always)
     mutating func take(_ record: CaptureRecord, table: FlowTable, onEnd: (FlowState, EndReason) -> Void) {
+        if decode(record) {
+            table.add(packet, frame: record.bytes, timestampNs: record.timestampNs, wireLength: record.originalLength,
+                      onEnd: onEnd)
+        }
+    }
+
+    /// Counts and decodes one record; true when `packet` now holds an IP
+    /// packet for the flow table.
+    @inline(__always)
+    mutating func decode(_ record: CaptureRecord) -> Bool {
         summary.packets &+= 1
         summary.bytes &+= UInt64(record.originalLength)
         // Link types change rarely: count runs, not packets, in the dictionary.
@@ -282,12 +303,13 @@ struct Ingest {
         case .packet:
             if packet.truncated { summary.truncatedPackets &+= 1 }
             if let kind = packet.tunnel { countTunnel(kind, wireLength: record.originalLength) }
-            table.add(packet, frame: record.bytes, timestampNs: ts, wireLength: record.originalLength, onEnd: onEnd)
+            return true
         case .notIP:
             summary.nonIPPackets &+= 1
         case .error(let kind):
             summary.decodeErrors[kind.rawValue] &+= 1
         }
+        return false
     }
 
     mutating func countTunnel(_ kind: TunnelKind, wireLength: UInt32) {

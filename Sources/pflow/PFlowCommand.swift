@@ -84,6 +84,10 @@ struct PFlowCommand: ParsableCommand {
                                valueName: "n"))
     var maxFlows: Int?
 
+    @Option(help: ArgumentHelp("Threads for files: 1 reads, decodes and tracks on one; 2 or more read and decode on one while another tracks (default: the number of cores).",
+                               valueName: "n"))
+    var threads: Int?
+
     @Flag(name: .customLong("no-decap"),
           help: "Keep the outer view of tunnels (GRE, IP-in-IP, VXLAN, Geneve, GTP-U, Teredo) instead of tracking their inner flows.")
     var noDecap = false
@@ -126,6 +130,7 @@ struct PFlowCommand: ParsableCommand {
             if files.isEmpty { throw ValidationError("no capture file given (try: pflow capture.pcap, or pflow -i eth0)") }
         }
         if top < 0 { throw ValidationError("--top must be 0 or more") }
+        if let n = threads, n < 1 || n > 1024 { throw ValidationError("--threads must be 1 to 1024") }
         if let n = maxFlows, n < 1 { throw ValidationError("--max-flows must be 1 or more") }
         if json && csv == "-" { throw ValidationError("--json and --csv - both want stdout; give --csv a file") }
         if files.filter({ $0 == "-" }).count > 1 { throw ValidationError("standard input (-) can be read only once") }
@@ -204,6 +209,7 @@ struct PFlowCommand: ParsableCommand {
             digits.value = files.map(\.timestampDigits).max() ?? 6
             let analyzer = Analyzer(registry: registry, expiry: expiry)
             analyzer.decapsulate = !noDecap
+            analyzer.threads = threads ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
             analyzer.recordFilter = recordFilter
             analyzer.onFlow = onFlow
             analyzer.keepFlows = false

@@ -51,13 +51,13 @@ final class TruthTests: XCTestCase {
     }
 
     /// Matches every truth flow to pflow's by its two sockets, whichever way round.
-    func compare(_ args: [String], name: String) throws -> Outcome {
+    func compare(_ args: [String], name: String, threads: Int = 1) throws -> Outcome {
         var (pcap, truth) = try generate(args, name: name)
         // The generator tags frames with 802.1Q only on Ethernet; its truth keeps the tag anyway.
         if args.contains("--linktype") && !args.contains("en10mb") {
             for i in truth.indices { truth[i].vlan = "0" }
         }
-        let result = try Analyzer.analyze(paths: [pcap])
+        let result = try Analyzer.analyze(paths: [pcap], threads: threads)
         func pairKey(_ proto: String, _ a: String, _ ap: String, _ b: String, _ bp: String, _ vlan: String) -> String {
             let x = a + "|" + ap, y = b + "|" + bp
             return "\(proto)|\(min(x, y))|\(max(x, y))|\(vlan)"
@@ -118,7 +118,9 @@ final class TruthTests: XCTestCase {
 
     /// Other encodings of the same kind of traffic.
     func testPcapngNanosecondsCookedAndRaw() throws {
-        _ = try compare(["--packets", "20000", "--seed", "11", "--format", "pcapng", "--nanos", "--linktype", "sll"], name: "ng-sll")
+        // The two-thread pipeline (--threads 2) must give the same flows.
+        _ = try compare(["--packets", "20000", "--seed", "11", "--format", "pcapng", "--nanos", "--linktype", "sll"], name: "ng-sll",
+                        threads: 2)
         _ = try compare(["--packets", "20000", "--seed", "12", "--linktype", "raw", "--ipv6", "0.6"], name: "raw")
         _ = try compare(["--packets", "20000", "--seed", "13", "--vlan", "0.5", "--snaplen", "96"], name: "snap")
     }
