@@ -51,7 +51,7 @@ def run(cmd):
     return wall, usage.ru_maxrss / 1024
 
 def measure(path, runs, with_csv=True):
-    commands = {"pflow (report)": [pflow, path]}
+    commands = {"pflow (report)": [pflow, path], "pflow --threads 1": [pflow, "--threads", "1", path]}
     if with_csv:
         commands["pflow --csv"] = [pflow, "--csv", csv_out, path]
     commands["flowtrack -m"] = [flowtrack, "-m", path]
@@ -80,3 +80,4 @@ if not args.no_5m:
     r5 = measure(five, runs5, with_csv=False)
     table("5M", five, 5_000_000, r5, runs5)
     print(f"\npflow 5M / 1M wall: {r5['pflow (report)'][0] / r1['pflow (report)'][0]:.2f} (linear: 5.0)")
+print(f"two threads against one (1M): {r1['pflow --threads 1'][0] / r1['pflow (report)'][0]:.2f}x")
