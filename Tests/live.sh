@@ -83,7 +83,7 @@ else fail "--count" "rc=$rc $(head -3 "$tmp/c.err")"; fi
 "$pflow" -i lo -f "tcp port $port" --csv "$tmp/s.csv" >/dev/null 2>"$tmp/s.err" &
 pid=$!
 sleep 1; requests 2
-sleep 8   # the 5 s close linger, then the once-a-second sweep and flush
+sleep 9   # the 5 s close linger, then the once-a-second sweep and flush
 if out=$(check_csv "$tmp/s.csv" 2 2>&1); then ok "CSV rows stream out while capturing"; else fail "CSV streaming" "$out"; fi
 kill -INT $pid; wait $pid
 
