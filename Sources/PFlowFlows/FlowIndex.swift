@@ -5,7 +5,7 @@ extension FlowKey {
     /// words folded with multiply-xorshift steps. Not for hostile-collision
     /// resistance: the table grows and probes linearly either way.
     @inline(__always)
-    var fastHash: UInt64 {
+    public var fastHash: UInt64 {
         var h = (addressA.high ^ (addressA.low &* 0x9E37_79B9_7F4A_7C15)) &* 0xBF58_476D_1CE4_E5B9
         h ^= (addressB.high ^ (addressB.low &* 0xC2B2_AE3D_27D4_EB4F)) &* 0x94D0_49BB_1331_11EB
         h ^= (UInt64(portA) << 40 | UInt64(portB) << 24 | UInt64(proto.rawValue) << 16 | UInt64(vlan)) &* 0xD6E8_FEB8_6659_FD93

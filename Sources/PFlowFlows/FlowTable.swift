@@ -14,6 +14,15 @@ public struct FlowKey: Hashable, Sendable {
 
     public static let noVLAN: UInt16 = 0xFFFF
 
+    public init(addressA: IPAddress, addressB: IPAddress, portA: UInt16, portB: UInt16, proto: IPProtocol, vlan: UInt16) {
+        self.addressA = addressA
+        self.addressB = addressB
+        self.portA = portA
+        self.portB = portB
+        self.proto = proto
+        self.vlan = vlan
+    }
+
     /// The key of `p` and whether `p` travels from A to B.
     @inline(__always)
     public init(packet p: DecodedPacket, forward: inout Bool) {
@@ -165,12 +174,31 @@ public final class FlowTable {
         }
     }
 
+    /// `add` for a packet whose key and hash another thread already worked
+    /// out (not a fragment, not an ICMP error with a quote).
+    @inline(__always)
+    public func add(_ packet: DecodedPacket, key: FlowKey, forward: Bool, hash: UInt64, frame: UnsafeRawBufferPointer,
+                    timestampNs: Int64, wireLength: UInt32, onEnd: (FlowState, EndReason) -> Void) {
+        if timestampNs >= nextSweepNs {
+            if nextSweepNs != Int64.min { sweep(now: timestampNs, onEnd: onEnd) }
+            nextSweepNs = timestampNs &+ sweepIntervalNs
+        }
+        account(packet, key: key, forward: forward, hash: hash, frame: frame, timestampNs: timestampNs,
+                wireLength: wireLength, onEnd: onEnd)
+    }
+
     @inline(__always)
     private func account(_ p: DecodedPacket, frame: UnsafeRawBufferPointer, timestampNs: Int64, wireLength: UInt32,
                          onEnd: (FlowState, EndReason) -> Void) {
         var forward = true
         let key = FlowKey(packet: p, forward: &forward)
-        let hash = key.fastHash
+        account(p, key: key, forward: forward, hash: key.fastHash, frame: frame, timestampNs: timestampNs,
+                wireLength: wireLength, onEnd: onEnd)
+    }
+
+    @inline(__always)
+    private func account(_ p: DecodedPacket, key: FlowKey, forward: Bool, hash: UInt64, frame: UnsafeRawBufferPointer,
+                         timestampNs: Int64, wireLength: UInt32, onEnd: (FlowState, EndReason) -> Void) {
         let direction: UInt8 = forward ? 0 : 1
         let isSYN = p.proto == .tcp && p.tcpFlags.contains(.syn) && !p.tcpFlags.contains(.ack)
         if let slot = index.find(key, hash: hash, in: store) {

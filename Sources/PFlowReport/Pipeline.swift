@@ -15,6 +15,13 @@ struct PipelineSlot {
     var head: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
     var timestampNs: Int64 = 0
     var wireLength: UInt32 = 0
+    /// The flow key and hash, worked out by the reader when the packet needs
+    /// nothing the tracker keeps (fragment ports, quoted flows).
+    var key = FlowKey(addressA: IPAddress(high: 0, low: 0), addressB: IPAddress(high: 0, low: 0),
+                      portA: 0, portB: 0, proto: IPProtocol(rawValue: 0), vlan: 0)
+    var hash: UInt64 = 0
+    var forward = true
+    var keyed = false
 }
 
 /// A single-producer, single-consumer ring of slots. Indices only grow;
@@ -87,8 +94,14 @@ extension Analyzer {
             while next < available {
                 let slot = ring.slots + (next & (PacketRing.capacity - 1))
                 withUnsafeBytes(of: &slot.pointee.head) { head in
-                    table.add(slot.pointee.packet, frame: head, timestampNs: slot.pointee.timestampNs,
-                              wireLength: slot.pointee.wireLength, onEnd: onEnd)
+                    if slot.pointee.keyed {
+                        table.add(slot.pointee.packet, key: slot.pointee.key, forward: slot.pointee.forward,
+                                  hash: slot.pointee.hash, frame: head, timestampNs: slot.pointee.timestampNs,
+                                  wireLength: slot.pointee.wireLength, onEnd: onEnd)
+                    } else {
+                        table.add(slot.pointee.packet, frame: head, timestampNs: slot.pointee.timestampNs,
+                                  wireLength: slot.pointee.wireLength, onEnd: onEnd)
+                    }
                 }
                 next += 1
                 if next & 63 == 0 { ring.taken.store(next, ordering: .releasing) }
@@ -128,6 +141,13 @@ extension Analyzer {
                 slot.pointee.packet.capturedPayloadLength = copied
                 slot.pointee.timestampNs = record.timestampNs
                 slot.pointee.wireLength = record.originalLength
+                slot.pointee.keyed = !p.hasQuote && !(p.fragmented && p.proto.hasPorts)
+                if slot.pointee.keyed {
+                    var forward = true
+                    slot.pointee.key = FlowKey(packet: p, forward: &forward)
+                    slot.pointee.forward = forward
+                    slot.pointee.hash = slot.pointee.key.fastHash
+                }
                 written += 1
                 if written & 63 == 0 { ring.written.store(written, ordering: .releasing) }
             }
