@@ -31,7 +31,6 @@ public struct FlowRecord: Sendable {
     public var startNs: Int64
     public var endNs: Int64
     public var endReason: EndReason
-    public var truncatedPackets: UInt32
     /// Zeek's history letters (TCP; empty otherwise).
     public var history: String
     /// Protocol recognised from the payload, or nil.
@@ -68,7 +67,6 @@ public struct FlowRecord: Sendable {
         startNs = s.firstNs
         endNs = s.lastNs
         self.endReason = endReason
-        truncatedPackets = s.truncatedPackets
         icmpErrors = s.icmpErrors
         let clientDirection: Int8 = clientIsA ? 0 : 1
         history = s.history.letters(clientDirection: UInt8(clientDirection))

@@ -63,7 +63,6 @@ public struct FlowState: Sendable {
     public var synAckDirection: Int8 = -1
     public var rstDirection: Int8 = -1
     public var requestDirection: Int8 = -1
-    public var truncatedPackets: UInt32 = 0
     /// ICMP errors that quote this flow's header (not in its packets or bytes).
     public var icmpErrors: UInt32 = 0
     /// What each direction's first payload said (read when it arrived), and
@@ -117,7 +116,6 @@ public struct FlowState: Sendable {
         } else {
             Self.count(&counters.1, p, wireLength)
         }
-        if p.truncated { truncatedPackets &+= 1 }
         if p.payloadLength > 0 && !(direction == 0 ? payloadSeen.0 : payloadSeen.1) {
             firstPayload(p, frame: frame, direction: direction)
         }

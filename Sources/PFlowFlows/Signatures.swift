@@ -23,9 +23,6 @@ public struct PayloadHead: Sendable {
         }
     }
 
-    /// Whether a payload was seen (even if none of it was captured).
-    public var seen: Bool { payloadLength > 0 }
-
     public subscript(i: Int) -> UInt8 {
         withUnsafeBytes(of: storage) { $0[i] }
     }

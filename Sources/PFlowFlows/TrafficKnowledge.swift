@@ -149,7 +149,6 @@ public final class TrafficKnowledge {
         return 0
     }
 
-    public func distinctPeers(_ e: Endpoint) -> Int { peers[e]?.count ?? 0 }
 
     public func range(of host: IPAddress) -> EphemeralRange? { clientRanges[host] }
 }
