@@ -6,10 +6,10 @@ public struct Endpoint: Hashable, Sendable {
     public var address: IPAddress
     public var port: UInt16
 
-    // One pre-mixed word through Hasher instead of four fields.
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine((address.high &* 0x9E37_79B9_7F4A_7C15) ^ address.low
-                       ^ (UInt64(port) << 8 | UInt64(proto.rawValue)) &* 0xC2B2_AE3D_27D4_EB4F)
+    public init(proto: IPProtocol, address: IPAddress, port: UInt16) {
+        self.proto = proto
+        self.address = address
+        self.port = port
     }
 }
 
@@ -94,22 +94,32 @@ public struct EphemeralRange: Sendable {
 /// flow is reported, with all that is known by then.
 public final class TrafficKnowledge {
     /// Sockets that sent a SYN-ACK.
-    private var answered: Set<Endpoint> = []
-    /// Distinct peer addresses per socket, counted up to `peerCap`.
-    private var peers: [Endpoint: PeerSample] = [:]
-    public private(set) var clientRanges: [IPAddress: EphemeralRange] = [:]
+    private var answered = FastSet<Endpoint>()
+    /// Distinct peer addresses per socket, counted up to `manyPeers`.
+    private var peers = FastMap<Endpoint, PeerSample>()
+    private var ranges = FastMap<IPAddress, EphemeralRange>()
     /// Distinct peers that make a socket a listener.
     public static let manyPeers = 3
 
-    /// Up to three distinct peer addresses, inline (no allocation per socket).
+    /// Every host that opened a connection, with its ephemeral range, in the
+    /// order they were first seen.
+    public var clientRanges: [(address: IPAddress, range: EphemeralRange)] {
+        zip(ranges.keys, ranges.values).map { (address: $0.0, range: $0.1) }
+    }
+
+    /// Up to three distinct peers, inline (no allocation per socket). Peers
+    /// are told apart by 32 bits of their address hash: two peers would have
+    /// to collide on those bits to count as one.
     struct PeerSample {
-        var first = IPAddress(high: 0, low: 0), second = IPAddress(high: 0, low: 0)
-        var count = 0
+        var first: UInt32 = 0, second: UInt32 = 0
+        var count: UInt8 = 0
+        @inline(__always)
         mutating func add(_ a: IPAddress) {
+            let h = UInt32(truncatingIfNeeded: a.fastHash)
             switch count {
-            case 0: first = a; count = 1
-            case 1: if a != first { second = a; count = 2 }
-            case 2: if a != first && a != second { count = 3 }
+            case 0: first = h; count = 1
+            case 1: if h != first { second = h; count = 2 }
+            case 2: if h != first && h != second { count = 3 }
             default: break
             }
         }
@@ -119,7 +129,8 @@ public final class TrafficKnowledge {
 
     /// A SYN without ACK from `client`:`port` (packet order matters for the pattern).
     func sawConnectionAttempt(from client: IPAddress, port: UInt16) {
-        clientRanges[client, default: EphemeralRange()].add(port)
+        let i = ranges.insert(client) { EphemeralRange() }.index
+        ranges[entry: i].add(port)
     }
 
     /// Learns from a flow that ended (or is about to be reported).
@@ -134,21 +145,26 @@ public final class TrafficKnowledge {
         // (the client's ephemeral socket would never become a listener).
         if s.synDirection >= 0 {
             let server = s.synDirection == 0 ? b : a
-            peers[server, default: PeerSample()].add(s.synDirection == 0 ? k.addressA : k.addressB)
+            addPeer(s.synDirection == 0 ? k.addressA : k.addressB, to: server)
             return
         }
-        peers[a, default: PeerSample()].add(k.addressB)
-        peers[b, default: PeerSample()].add(k.addressA)
+        addPeer(k.addressB, to: a)
+        addPeer(k.addressA, to: b)
+    }
+
+    @inline(__always)
+    private func addPeer(_ peer: IPAddress, to socket: Endpoint) {
+        let i = peers.insert(socket) { PeerSample() }.index
+        peers[entry: i].add(peer)
     }
 
     /// How strongly the traffic says `e` is a service: 2 = it answered a
     /// handshake, 1 = many distinct peers talk to it, 0 = nothing known.
     public func listenerScore(_ e: Endpoint) -> Int {
         if answered.contains(e) { return 2 }
-        if (peers[e]?.count ?? 0) >= Self.manyPeers { return 1 }
+        if let i = peers.index(of: e), peers[entry: i].count >= Self.manyPeers { return 1 }
         return 0
     }
 
-
-    public func range(of host: IPAddress) -> EphemeralRange? { clientRanges[host] }
+    public func range(of host: IPAddress) -> EphemeralRange? { ranges[host] }
 }

@@ -81,7 +81,7 @@ public struct ClientHost: Sendable {
     public var range: EphemeralRange
 
     static func table(_ knowledge: TrafficKnowledge) -> [ClientHost] {
-        knowledge.clientRanges.map { ClientHost(address: $0.key, range: $0.value) }
+        knowledge.clientRanges.map { ClientHost(address: $0.address, range: $0.range) }
             .sorted { $0.range.connections != $1.range.connections ? $0.range.connections > $1.range.connections
                                                                     : $0.address < $1.address }
     }

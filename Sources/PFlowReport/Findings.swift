@@ -34,16 +34,21 @@ public struct FindingsDetector: Sendable {
     /// it is a finding.
     static func isCustomary(_ port: UInt16, for app: AppProtocol) -> Bool {
         switch app {
-        case .tls: return [443, 8443, 993, 995, 465, 636, 853, 990, 5061, 5223, 6697, 8883].contains(port)
-        case .http: return [80, 8080, 3128, 8008, 591].contains(port)
+        case .tls:
+            switch port { case 443, 8443, 993, 995, 465, 636, 853, 990, 5061, 5223, 6697, 8883: return true; default: return false }
+        case .http:
+            switch port { case 80, 8080, 3128, 8008, 591: return true; default: return false }
         case .ssh: return port == 22
-        case .smtp: return [25, 587, 465, 2525].contains(port)
+        case .smtp:
+            switch port { case 25, 587, 465, 2525: return true; default: return false }
         case .ftp: return port == 21
-        case .smtpOrFTP: return [21, 25, 587, 2525].contains(port)
+        case .smtpOrFTP:
+            switch port { case 21, 25, 587, 2525: return true; default: return false }
         case .pop3: return port == 110
         case .imap: return port == 143
         case .redis: return port == 6379
-        case .dns: return [53, 137, 5353, 5355].contains(port)  // NetBIOS names use DNS's format
+        case .dns:
+            switch port { case 53, 137, 5353, 5355: return true; default: return false }  // NetBIOS names use DNS's format
         case .ntp: return port == 123
         case .quic: return port == 443
         }
@@ -52,30 +57,50 @@ public struct FindingsDetector: Sendable {
     enum Outcome: UInt8 { case failed, open, silent }
 
     struct Attempt {
-        var port: UInt16
         var startNs: Int64
+        /// The pair's attempt added before this one (index + 1; 0: none).
+        var previous: UInt32
+        var port: UInt16
         var outcome: Outcome
     }
+    /// One client-server pair's attempts: a chain through `attempts`.
+    struct PairEvidence {
+        var last: UInt32 = 0
+        var count: UInt32 = 0
+        var failures: UInt32 = 0
+    }
+    struct Hit {
+        var target: IPAddress
+        var startNs: Int64
+        var previous: UInt32
+    }
+    struct HitChain {
+        var last: UInt32 = 0
+        var count: UInt32 = 0
+    }
 
-    struct PairKey: Hashable {
+    struct PairKey: FastHashable, Hashable, Sendable {
         var source: IPAddress; var target: IPAddress; var proto: UInt8
-        // One pre-mixed word through Hasher instead of five fields.
-        func hash(into hasher: inout Hasher) {
-            hasher.combine((source.high ^ source.low &* 0x9E37_79B9_7F4A_7C15)
-                           ^ (target.high ^ target.low &* 0xC2B2_AE3D_27D4_EB4F) &* 0xBF58_476D_1CE4_E5B9
-                           ^ UInt64(proto))
+        var fastHash: UInt64 {
+            mixBits((source.high ^ source.low &* 0x9E37_79B9_7F4A_7C15)
+                    ^ (target.high ^ target.low &* 0xC2B2_AE3D_27D4_EB4F) &* 0xBF58_476D_1CE4_E5B9
+                    ^ UInt64(proto))
         }
     }
-    struct PortKey: Hashable {
+    struct PortKey: FastHashable, Sendable {
         var source: IPAddress; var port: UInt16; var proto: UInt8
-        func hash(into hasher: inout Hasher) {
-            hasher.combine((source.high ^ source.low &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(port) << 8 | UInt64(proto)) &* 0xC2B2_AE3D_27D4_EB4F)
+        var fastHash: UInt64 {
+            mixBits((source.high ^ source.low &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(port) << 8 | UInt64(proto)) &* 0xC2B2_AE3D_27D4_EB4F)
         }
     }
     struct ServiceKey: Hashable { var server: IPAddress; var port: UInt16; var proto: UInt8; var app: AppProtocol }
 
-    private var pairs: [PairKey: [Attempt]] = [:]
-    private var horizontal: [PortKey: [(target: IPAddress, startNs: Int64)]] = [:]
+    // Evidence in flat arrays chained per key: 16 bytes per attempt, no
+    // allocation per pair.
+    private var pairs = FastMap<PairKey, PairEvidence>()
+    private var attempts: [Attempt] = []
+    private var horizontal = FastMap<PortKey, HitChain>()
+    private var hits: [Hit] = []
     private var unexpected: [ServiceKey: (flows: Int, first: Int64, last: Int64, registry: String?)] = [:]
 
     public init() {}
@@ -111,10 +136,17 @@ public struct FindingsDetector: Sendable {
         }
         guard let outcome = Self.outcome(f) else { return }
         let pair = PairKey(source: f.clientAddress, target: f.serverAddress, proto: f.proto.rawValue)
-        pairs[pair, default: []].append(Attempt(port: f.serverPort, startNs: f.startNs, outcome: outcome))
+        let p = pairs.insert(pair) { PairEvidence() }.index
+        attempts.append(Attempt(startNs: f.startNs, previous: pairs[entry: p].last, port: f.serverPort, outcome: outcome))
+        pairs[entry: p].last = UInt32(truncatingIfNeeded: attempts.count)
+        pairs[entry: p].count &+= 1
         if outcome != .open {
+            pairs[entry: p].failures &+= 1
             let key = PortKey(source: f.clientAddress, port: f.serverPort, proto: f.proto.rawValue)
-            horizontal[key, default: []].append((f.serverAddress, f.startNs))
+            let h = horizontal.insert(key) { HitChain() }.index
+            hits.append(Hit(target: f.serverAddress, startNs: f.startNs, previous: horizontal[entry: h].last))
+            horizontal[entry: h].last = UInt32(truncatingIfNeeded: hits.count)
+            horizontal[entry: h].count &+= 1
         }
     }
 
@@ -135,6 +167,17 @@ public struct FindingsDetector: Sendable {
         return best
     }
 
+    /// A key's items in the order they were added, from its chain through `items`.
+    static func chain<T>(from last: UInt32, in items: [T], previous: KeyPath<T, UInt32>) -> [T] {
+        var out: [T] = []
+        var at = Int(last)
+        while at > 0 {
+            out.append(items[at - 1])
+            at = Int(items[at - 1][keyPath: previous])
+        }
+        return out.reversed()
+    }
+
     /// Every finding, scans first, each list in a stable order.
     public func findings(clients: [ClientHost]) -> [Finding] {
         var out: [Finding] = []
@@ -142,10 +185,13 @@ public struct FindingsDetector: Sendable {
         // Vertical scans.
         // Only pairs with enough failed attempts can be scans, and only pairs
         // with a failure and a success can be knocks: most pairs are neither.
-        let candidates = pairs.filter { entry in
-            let failures = entry.value.reduce(0) { $0 + ($1.outcome == .open ? 0 : 1) }
-            return failures >= Self.knockPorts.lowerBound && (failures >= Self.verticalPorts || failures < entry.value.count)
-        }.sorted { ($0.key.source, $0.key.target, $0.key.proto) < ($1.key.source, $1.key.target, $1.key.proto) }
+        var candidates: [(key: PairKey, value: [Attempt])] = []
+        for (key, evidence) in zip(pairs.keys, pairs.values)
+        where evidence.failures >= Self.knockPorts.lowerBound
+            && (evidence.failures >= Self.verticalPorts || evidence.failures < evidence.count) {
+            candidates.append((key, Self.chain(from: evidence.last, in: attempts, previous: \.previous)))
+        }
+        candidates.sort { ($0.key.source, $0.key.target, $0.key.proto) < ($1.key.source, $1.key.target, $1.key.proto) }
         for (pair, attempts) in candidates {
             guard attempts.count >= Self.verticalPorts else { continue }
             let sorted = attempts.sorted { $0.startNs < $1.startNs }
@@ -164,8 +210,12 @@ public struct FindingsDetector: Sendable {
                                detail: "\(probed.count) ports probed, \(open.count) open" + (open.isEmpty ? "" : " (" + open.map(String.init).joined(separator: ", ") + ")") + "; \(how)"))
         }
         // Horizontal scans.
-        for (key, hits) in horizontal.filter({ $0.value.count >= Self.horizontalTargets })
-            .sorted(by: { ($0.key.source, $0.key.port, $0.key.proto) < ($1.key.source, $1.key.port, $1.key.proto) }) {
+        var wide: [(key: PortKey, value: [Hit])] = []
+        for (key, chain) in zip(horizontal.keys, horizontal.values) where chain.count >= Self.horizontalTargets {
+            wide.append((key, Self.chain(from: chain.last, in: hits, previous: \.previous)))
+        }
+        wide.sort { ($0.key.source, $0.key.port, $0.key.proto) < ($1.key.source, $1.key.port, $1.key.proto) }
+        for (key, hits) in wide {
             let sorted = hits.sorted { $0.startNs < $1.startNs }
             guard Set(sorted.map(\.target)).count >= Self.horizontalTargets,
                   Self.mostDistinctInWindow(sorted.map { ($0.target, $0.startNs) }) >= Self.horizontalTargets else { continue }

@@ -28,11 +28,20 @@ public struct ProtocolTotals: Sendable {
 
 /// Aggregates flows as they end, so the report needs no list of flows.
 public struct ServiceTally: Sendable {
-    struct Key: Hashable { var proto: UInt8; var port: Int32 }
-    private var rowIndex: [Key: Int] = [:]
+    struct Key: FastHashable, Sendable {
+        var proto: UInt8; var port: Int32
+        var fastHash: UInt64 { mixBits(UInt64(proto) << 32 | UInt64(UInt32(bitPattern: port))) }
+    }
+    /// An address in one row's client (side 0) or server (side 1) column.
+    struct Party: FastHashable, Sendable {
+        var address: IPAddress; var row: UInt32; var side: UInt8
+        var fastHash: UInt64 { mixBits(address.fastHash ^ (UInt64(row) << 1 | UInt64(side))) }
+    }
+    /// Entry i is row i.
+    private var rowIndex = FastMap<Key, Void>()
     private var rows: [ServiceRow] = []
-    private var clients: [Set<IPAddress>] = []
-    private var servers: [Set<IPAddress>] = []
+    /// Distinct (row, side, address) triples: counted into the rows as added.
+    private var parties = FastSet<Party>()
     private var protocols = [ProtocolTotals](repeating: ProtocolTotals(), count: 256)
     public private(set) var flows: UInt64 = 0
 
@@ -50,23 +59,17 @@ public struct ServiceTally: Sendable {
     public mutating func add(_ f: FlowRecord) {
         flows += 1
         let key = Key(proto: f.proto.rawValue, port: f.hasServicePort ? Int32(f.serverPort) : -1)
-        let i: Int
-        if let known = rowIndex[key] {
-            i = known
-        } else {
-            i = rows.count
-            rowIndex[key] = i
+        let (i, inserted) = rowIndex.insert(key) { () }
+        if inserted {
             rows.append(ServiceRow(service: f.service ?? "", proto: f.proto, port: f.hasServicePort ? f.serverPort : nil))
-            clients.append([])
-            servers.append([])
         }
         rows[i].flows += 1
         rows[i].packets += f.packets
         rows[i].bytes += f.bytes
         if f.state == "S0" { rows[i].unanswered += 1 }
         if f.state == "REJ" { rows[i].rejected += 1 }
-        clients[i].insert(f.clientAddress)
-        servers[i].insert(f.serverAddress)
+        if parties.insert(Party(address: f.clientAddress, row: UInt32(i), side: 0)) { rows[i].clients += 1 }
+        if parties.insert(Party(address: f.serverAddress, row: UInt32(i), side: 1)) { rows[i].servers += 1 }
         let p = Int(f.proto.rawValue)
         protocols[p].flows += 1
         protocols[p].packets += f.packets
@@ -76,10 +79,6 @@ public struct ServiceTally: Sendable {
     /// Every row, largest byte count first.
     public var sortedRows: [ServiceRow] {
         var out = rows
-        for i in out.indices {
-            out[i].clients = clients[i].count
-            out[i].servers = servers[i].count
-        }
         out.sort { a, b in
             if a.bytes != b.bytes { return a.bytes > b.bytes }
             if a.flows != b.flows { return a.flows > b.flows }
