@@ -4,6 +4,7 @@ import PackageDescription
 // Module graph, one way only:
 //   CZlib ─► PFlowCapture (files) ─┐
 //   PFlowWire (decoder) ──┼─► PFlowFlows ─► PFlowReport ─► pflow (CLI)
+//   CPrefetch (one C inline) ─┘
 //   CPcap ─► PFlowLive (libpcap) ───────────────────────────┘
 // Only the CLI imports ArgumentParser; capture, wire and flow code build and
 // test without libpcap.
@@ -29,7 +30,8 @@ let package = Package(
         ),
         .target(name: "PFlowCapture", dependencies: ["CZlib"]),
         .target(name: "PFlowWire"),
-        .target(name: "PFlowFlows", dependencies: ["PFlowWire"]),
+        .target(name: "CPrefetch"),
+        .target(name: "PFlowFlows", dependencies: ["PFlowWire", "CPrefetch"]),
         .target(name: "PFlowReport", dependencies: ["PFlowCapture", "PFlowWire", "PFlowFlows"]),
         .target(name: "PFlowLive", dependencies: ["CPcap"]),
         .executableTarget(

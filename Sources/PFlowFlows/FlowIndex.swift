@@ -1,3 +1,4 @@
+import CPrefetch
 import PFlowWire
 
 extension FlowKey {
@@ -83,6 +84,22 @@ struct FlowIndex {
 
     @inline(__always)
     private static func tag(_ hash: UInt64) -> UInt64 { hash & 0xFFFF_FFFF_0000_0000 }
+
+    /// Asks the CPU to fetch the entry `hash` starts probing at.
+    @inline(__always)
+    func prefetchEntry(hash: UInt64) {
+        pflow_prefetch(entries + (Int(truncatingIfNeeded: hash >> 32) & mask))
+    }
+
+    /// If the home entry of `hash` (fetched before) holds a flow with the
+    /// same tag, asks the CPU to fetch that flow's state.
+    @inline(__always)
+    func prefetchState(hash: UInt64, in store: FlowStore) {
+        let e = entries[Int(truncatingIfNeeded: hash >> 32) & mask]
+        if e != 0 && e & 0xFFFF_FFFF_0000_0000 == Self.tag(hash) {
+            pflow_prefetch(store.base + (Int(e & 0xFFFF_FFFF) - 1))
+        }
+    }
 
     /// The slot holding `key`, or nil.
     @inline(__always)

@@ -18,17 +18,21 @@ public struct TCPHistory: Sendable, Equatable {
     enum Event: UInt8 { case syn = 1, synAck, ack, data, fin, rst, retransmit }
     static let letters: StaticString = " shadfrt"
 
+    // Every code is non-zero (events start at 1), so the count is where
+    // the highest non-zero nibble ends: no separate counter to store.
     var codes: UInt64 = 0
-    var count: UInt8 = 0
     var seen: UInt16 = 0
+
+    var count: Int { (64 - codes.leadingZeroBitCount + 3) / 4 }
 
     @inline(__always)
     mutating func record(_ e: Event, direction: UInt8) {
         let bit = UInt16(1) << (UInt16(e.rawValue) * 2 + UInt16(direction))
-        guard seen & bit == 0, count < 16 else { return }
+        guard seen & bit == 0 else { return }
+        let n = count
+        guard n < 16 else { return }
         seen |= bit
-        codes |= UInt64(e.rawValue | direction << 3) << (UInt64(count) * 4)
-        count += 1
+        codes |= UInt64(e.rawValue | direction << 3) << (UInt64(n) * 4)
     }
 
     /// Zeek's letters: upper case for the originator (client), lower for the responder.
@@ -36,72 +40,130 @@ public struct TCPHistory: Sendable, Equatable {
         var bytes: (UInt64, UInt64) = (0, 0)  // up to 16 letters, on the stack
         return withUnsafeMutableBytes(of: &bytes) { out in
             Self.letters.withUTF8Buffer { alphabet in
-                for i in 0..<Int(count) {
+                for i in 0..<count {
                     let code = UInt8((codes >> (UInt64(i) * 4)) & 0xF)
                     let letter = alphabet[Int(code & 7)]
                     out[i] = code >> 3 == clientDirection ? letter - 0x20 : letter  // upper case for the client
                 }
             }
-            return String(decoding: UnsafeRawBufferPointer(rebasing: out[0..<Int(count)]), as: UTF8.self)
+            return String(decoding: UnsafeRawBufferPointer(rebasing: out[0..<count]), as: UTF8.self)
         }
     }
 }
 
 /// What the tracker keeps per live flow. Directions are canonical: index 0
-/// is A→B, index 1 is B→A. Fixed size, no references: a flow costs no
-/// allocation beyond its slot.
+/// is A→B, index 1 is B→A. Fixed size (128 bytes, two cache lines), no
+/// references: a flow costs no allocation beyond its slot. Small fields are
+/// packed into bits behind accessors; the stored order keeps the padding out.
 public struct FlowState: Sendable {
-    public var key: FlowKey
-    public var ipVersion: UInt8
+    public var key: FlowKey                  // 39 bytes; the next byte fills its tail
+    /// payloadSeen.0/.1, sequenceKnown.0/.1, live, IPv6.
+    var bits: UInt8 = Self.liveBit
+    /// Six directions of 2 bits each (0: none, 1: A→B, 2: B→A).
+    var directions: UInt16 = 0
+    var flags: (TCPFlags, TCPFlags) = (TCPFlags(), TCPFlags())
+    /// What each direction's first payload said (read when it arrived).
+    public var verdicts: (SignatureVerdict?, SignatureVerdict?) = (nil, nil)
     public var firstNs: Int64
     public var lastNs: Int64
-    public var counters: (DirectionCounters, DirectionCounters)
-    /// Direction of the first packet seen.
-    public var firstDirection: UInt8
-    /// Direction of the first SYN without ACK, SYN-ACK, RST and ICMP request (-1: none).
-    public var synDirection: Int8 = -1
-    public var synAckDirection: Int8 = -1
-    public var rstDirection: Int8 = -1
-    public var requestDirection: Int8 = -1
-    /// ICMP errors that quote this flow's header (not in its packets or bytes).
-    public var icmpErrors: UInt32 = 0
-    /// What each direction's first payload said (read when it arrived), and
-    /// which direction carried payload first (-1: none yet).
-    public var verdicts: (SignatureVerdict?, SignatureVerdict?) = (nil, nil)
-    var payloadSeen: (Bool, Bool) = (false, false)
-    public var firstPayloadDirection: Int8 = -1
-    public var history = TCPHistory()
+    /// Frame bytes on the wire (pcap `len`), transport payload bytes, packets.
+    var bytes: (UInt64, UInt64) = (0, 0)
+    var payloadBytes: (UInt64, UInt64) = (0, 0)
+    /// 32 bits: a direction that reaches `UInt32.max` packets ends the flow
+    /// (as an active timeout would), so counts never wrap.
+    var packets: (UInt32, UInt32) = (0, 0)
     /// Next expected TCP sequence number per direction (for retransmissions).
     var nextSequence: (UInt32, UInt32) = (0, 0)
-    var sequenceKnown: (Bool, Bool) = (false, false)
-    // Least-recently-seen list links (slot indices, -1: none).
-    var older: Int32 = -1
-    var newer: Int32 = -1
-    /// The slot holds a live flow (the table's sweep walks slots).
-    var live = true
+    public var history = TCPHistory()
+    /// ICMP errors that quote this flow's header (not in its packets or bytes).
+    public var icmpErrors: UInt32 = 0
+
+    static let liveBit: UInt8 = 16
+    static let ipv6Bit: UInt8 = 32
 
     init(key: FlowKey, ipVersion: UInt8, timestampNs: Int64, direction: UInt8) {
         self.key = key
-        self.ipVersion = ipVersion
         firstNs = timestampNs
         lastNs = timestampNs
-        counters = (DirectionCounters(), DirectionCounters())
-        firstDirection = direction
+        bits = Self.liveBit | (ipVersion == 6 ? Self.ipv6Bit : 0)
+        directions = UInt16(direction) + 1
     }
+
+    // MARK: packed fields
+
+    @inline(__always)
+    func direction(_ field: Int) -> Int8 { Int8((directions >> UInt16(field * 2)) & 3) - 1 }
+
+    @inline(__always)
+    mutating func setDirection(_ field: Int, _ value: Int8) {
+        let shift = UInt16(field * 2)
+        directions = directions & ~(3 << shift) | UInt16(UInt8(bitPattern: value + 1) & 3) << shift
+    }
+
+    @inline(__always)
+    func bit(_ mask: UInt8) -> Bool { bits & mask != 0 }
+
+    @inline(__always)
+    mutating func setBit(_ mask: UInt8, _ on: Bool) { bits = on ? bits | mask : bits & ~mask }
+
+    public var ipVersion: UInt8 { bit(Self.ipv6Bit) ? 6 : 4 }
+    /// Direction of the first packet seen.
+    public var firstDirection: UInt8 { UInt8(max(0, direction(0))) }
+    /// Direction of the first SYN without ACK, SYN-ACK, RST and ICMP request (-1: none).
+    public var synDirection: Int8 {
+        get { direction(1) }
+        set { setDirection(1, newValue) }
+    }
+    public var synAckDirection: Int8 {
+        get { direction(2) }
+        set { setDirection(2, newValue) }
+    }
+    public var rstDirection: Int8 {
+        get { direction(3) }
+        set { setDirection(3, newValue) }
+    }
+    public var requestDirection: Int8 {
+        get { direction(4) }
+        set { setDirection(4, newValue) }
+    }
+    /// Which direction carried payload first (-1: none yet).
+    public var firstPayloadDirection: Int8 {
+        get { direction(5) }
+        set { setDirection(5, newValue) }
+    }
+    /// The slot holds a live flow (the table's sweep walks slots).
+    var live: Bool {
+        get { bit(Self.liveBit) }
+        set { setBit(Self.liveBit, newValue) }
+    }
+
+    /// Both directions' counters.
+    public var counters: (DirectionCounters, DirectionCounters) {
+        var a = DirectionCounters(), b = DirectionCounters()
+        a.packets = UInt64(packets.0); b.packets = UInt64(packets.1)
+        a.bytes = bytes.0; b.bytes = bytes.1
+        a.payloadBytes = payloadBytes.0; b.payloadBytes = payloadBytes.1
+        a.tcpFlags = flags.0; b.tcpFlags = flags.1
+        return (a, b)
+    }
+
+    /// A direction's packet count can't grow further.
+    @inline(__always)
+    var packetCountFull: Bool { packets.0 == .max || packets.1 == .max }
 
     /// TCP: both sides sent FIN, or someone sent RST. A SYN after this starts
     /// a new flow on the same key (port reuse).
     public var isClosed: Bool {
         guard key.proto == .tcp else { return false }
         if rstDirection >= 0 { return true }
-        return counters.0.tcpFlags.contains(.fin) && counters.1.tcpFlags.contains(.fin)
+        return flags.0.contains(.fin) && flags.1.contains(.fin)
     }
 
     /// How a flow ends when nothing else ended it first.
     public var closeReason: EndReason {
         guard key.proto == .tcp else { return .end }
         if rstDirection >= 0 { return .rst }
-        if counters.0.tcpFlags.contains(.fin) && counters.1.tcpFlags.contains(.fin) { return .fin }
+        if flags.0.contains(.fin) && flags.1.contains(.fin) { return .fin }
         return .end
     }
 
@@ -111,12 +173,15 @@ public struct FlowState: Sendable {
         if timestampNs < firstNs { firstNs = timestampNs }
         if timestampNs > lastNs { lastNs = timestampNs }
         let d = Int8(direction)
+        let payload = UInt64(p.payloadLength)
         if direction == 0 {
-            Self.count(&counters.0, p, wireLength)
+            packets.0 &+= 1; bytes.0 &+= UInt64(wireLength); payloadBytes.0 &+= payload
+            flags.0.formUnion(p.tcpFlags)
         } else {
-            Self.count(&counters.1, p, wireLength)
+            packets.1 &+= 1; bytes.1 &+= UInt64(wireLength); payloadBytes.1 &+= payload
+            flags.1.formUnion(p.tcpFlags)
         }
-        if p.payloadLength > 0 && !(direction == 0 ? payloadSeen.0 : payloadSeen.1) {
+        if p.payloadLength > 0 && !bit(direction == 0 ? 1 : 2) {
             firstPayload(p, frame: frame, direction: direction)
         }
         if p.proto == .tcp {
@@ -152,10 +217,10 @@ public struct FlowState: Sendable {
         head.fill(from: frame, offset: p.payloadOffset, captured: p.capturedPayloadLength, payloadLength: p.payloadLength)
         let verdict = Signatures.classify(head, proto: p.proto)
         if direction == 0 {
-            payloadSeen.0 = true
+            bits |= 1
             verdicts.0 = verdict
         } else {
-            payloadSeen.1 = true
+            bits |= 2
             verdicts.1 = verdict
         }
         if firstPayloadDirection < 0 { firstPayloadDirection = Int8(direction) }
@@ -165,24 +230,16 @@ public struct FlowState: Sendable {
     @inline(__always)
     mutating func trackSequence(_ p: DecodedPacket, direction: UInt8) {
         let end = p.tcpSequence &+ UInt32(truncatingIfNeeded: p.payloadLength)
-        let known = direction == 0 ? sequenceKnown.0 : sequenceKnown.1
+        let known = bit(direction == 0 ? 4 : 8)
         let next = direction == 0 ? nextSequence.0 : nextSequence.1
         if known && Int32(bitPattern: end &- next) <= 0 {
             history.record(.retransmit, direction: direction)
             return
         }
         if direction == 0 {
-            nextSequence.0 = end; sequenceKnown.0 = true
+            nextSequence.0 = end; bits |= 4
         } else {
-            nextSequence.1 = end; sequenceKnown.1 = true
+            nextSequence.1 = end; bits |= 8
         }
-    }
-
-    @inline(__always)
-    static func count(_ c: inout DirectionCounters, _ p: DecodedPacket, _ wireLength: UInt32) {
-        c.packets &+= 1
-        c.bytes &+= UInt64(wireLength)
-        c.payloadBytes &+= UInt64(p.payloadLength)
-        c.tcpFlags.formUnion(p.tcpFlags)
     }
 }

@@ -8,9 +8,10 @@ public struct FlowKey: Hashable, Sendable {
     public var addressB: IPAddress
     public var portA: UInt16
     public var portB: UInt16
-    public var proto: IPProtocol
     /// VLAN id, or `FlowKey.noVLAN`.
     public var vlan: UInt16
+    // Last, so the key is 39 bytes and a flow's next byte fills its tail.
+    public var proto: IPProtocol
 
     public static let noVLAN: UInt16 = 0xFFFF
 
@@ -113,7 +114,10 @@ public struct ExpiryPolicy: Sendable, Equatable {
 public final class FlowTable {
     @exclusivity(unchecked) private var index: FlowIndex
     @exclusivity(unchecked) private var store: FlowStore
-    // Least-recently-seen order, kept only when there is a capacity limit.
+    // Least-recently-seen order, kept only when there is a capacity limit:
+    // links per store slot, beside the states so they cost nothing otherwise.
+    struct Link { var older: Int32 = -1; var newer: Int32 = -1 }
+    @exclusivity(unchecked) private var links: [Link] = []
     @exclusivity(unchecked) private var oldest: Int32 = -1
     @exclusivity(unchecked) private var newest: Int32 = -1
     public let expiry: ExpiryPolicy
@@ -174,6 +178,15 @@ public final class FlowTable {
         }
     }
 
+    /// Prefetching for a packet a few places ahead: first the index entry
+    /// its hash starts at, then (once that has arrived) its flow's state, so
+    /// the lookup finds both in cache.
+    @inline(__always)
+    public func prefetchIndex(hash: UInt64) { index.prefetchEntry(hash: hash) }
+
+    @inline(__always)
+    public func prefetchState(hash: UInt64) { index.prefetchState(hash: hash, in: store) }
+
     /// `add` for a packet whose key and hash another thread already worked
     /// out (not a fragment, not an ICMP error with a quote).
     @inline(__always)
@@ -211,13 +224,12 @@ public final class FlowTable {
                 reason = .active
             } else if isSYN, flow.pointee.isClosed {
                 reason = flow.pointee.closeReason
+            } else if flow.pointee.packetCountFull {
+                reason = .active
             }
             if let reason {
                 end(flow.pointee, reason, onEnd)
-                let (older, newer) = (flow.pointee.older, flow.pointee.newer)
                 flow.pointee = FlowState(key: key, ipVersion: p.ipVersion, timestampNs: timestampNs, direction: direction)
-                flow.pointee.older = older
-                flow.pointee.newer = newer
             }
             // One connection attempt per flow, not per retransmitted SYN.
             if isSYN && flow.pointee.synDirection < 0 {
@@ -284,18 +296,19 @@ public final class FlowTable {
     // MARK: least-recently-seen list
 
     private func link(_ slot: Int) {
-        store[slot].older = newest
-        store[slot].newer = -1
-        if newest >= 0 { store[Int(newest)].newer = Int32(slot) } else { oldest = Int32(slot) }
+        while links.count <= slot { links.append(Link()) }
+        links[slot].older = newest
+        links[slot].newer = -1
+        if newest >= 0 { links[Int(newest)].newer = Int32(slot) } else { oldest = Int32(slot) }
         newest = Int32(slot)
     }
 
     private func unlink(_ slot: Int) {
-        let older = store[slot].older, newer = store[slot].newer
-        if older >= 0 { store[Int(older)].newer = newer } else { oldest = newer }
-        if newer >= 0 { store[Int(newer)].older = older } else { newest = older }
-        store[slot].older = -1
-        store[slot].newer = -1
+        let older = links[slot].older, newer = links[slot].newer
+        if older >= 0 { links[Int(older)].newer = newer } else { oldest = newer }
+        if newer >= 0 { links[Int(newer)].older = older } else { newest = older }
+        links[slot].older = -1
+        links[slot].newer = -1
     }
 
     @inline(__always)

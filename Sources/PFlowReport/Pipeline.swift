@@ -92,7 +92,16 @@ extension Analyzer {
             }
             round = 0
             while next < available {
-                let slot = ring.slots + (next & (PacketRing.capacity - 1))
+                let mask = PacketRing.capacity - 1
+                if next + 16 < available {
+                    let ahead = ring.slots + ((next + 16) & mask)
+                    if ahead.pointee.keyed { table.prefetchIndex(hash: ahead.pointee.hash) }
+                }
+                if next + 8 < available {
+                    let ahead = ring.slots + ((next + 8) & mask)
+                    if ahead.pointee.keyed { table.prefetchState(hash: ahead.pointee.hash) }
+                }
+                let slot = ring.slots + (next & mask)
                 withUnsafeBytes(of: &slot.pointee.head) { head in
                     if slot.pointee.keyed {
                         table.add(slot.pointee.packet, key: slot.pointee.key, forward: slot.pointee.forward,

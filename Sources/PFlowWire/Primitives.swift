@@ -20,10 +20,15 @@ public struct IPAddress: Hashable, Sendable, Comparable {
     public var high: UInt64
     public var low: UInt64
 
+    @inlinable
     public init(high: UInt64, low: UInt64) {
         self.high = high
         self.low = low
     }
+
+    // Inlinable so other modules' flow keys compare without a call.
+    @inlinable
+    public static func == (a: IPAddress, b: IPAddress) -> Bool { a.high == b.high && a.low == b.low }
 
     public init(ipv4 value: UInt32) {
         high = 0
@@ -32,6 +37,7 @@ public struct IPAddress: Hashable, Sendable, Comparable {
 
     public var isIPv4Mapped: Bool { high == 0 && (low >> 32) == 0x0000_FFFF }
 
+    @inlinable
     public static func < (a: IPAddress, b: IPAddress) -> Bool {
         a.high != b.high ? a.high < b.high : a.low < b.low
     }
@@ -70,12 +76,13 @@ public struct IPAddress: Hashable, Sendable, Comparable {
 /// IP protocol numbers (open set).
 public struct IPProtocol: RawRepresentable, Hashable, Sendable {
     public var rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
+    @inlinable public static func == (a: IPProtocol, b: IPProtocol) -> Bool { a.rawValue == b.rawValue }
 
-    public static let icmp = IPProtocol(rawValue: 1)
-    public static let tcp = IPProtocol(rawValue: 6)
-    public static let udp = IPProtocol(rawValue: 17)
-    public static let icmpv6 = IPProtocol(rawValue: 58)
+    @inlinable public static var icmp: IPProtocol { IPProtocol(rawValue: 1) }
+    @inlinable public static var tcp: IPProtocol { IPProtocol(rawValue: 6) }
+    @inlinable public static var udp: IPProtocol { IPProtocol(rawValue: 17) }
+    @inlinable public static var icmpv6: IPProtocol { IPProtocol(rawValue: 58) }
 
     /// `tcp`, `udp`, `icmp`, `icmpv6`, or the number.
     public var name: String {
@@ -89,19 +96,19 @@ public struct IPProtocol: RawRepresentable, Hashable, Sendable {
     }
 
     /// Whether the protocol carries ports in the flow key.
-    public var hasPorts: Bool { self == .tcp || self == .udp }
+    @inlinable public var hasPorts: Bool { rawValue == 6 || rawValue == 17 }
 }
 
 /// TCP header flags.
 public struct TCPFlags: OptionSet, Hashable, Sendable {
     public var rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
-    public static let fin = TCPFlags(rawValue: 0x01)
-    public static let syn = TCPFlags(rawValue: 0x02)
-    public static let rst = TCPFlags(rawValue: 0x04)
-    public static let psh = TCPFlags(rawValue: 0x08)
-    public static let ack = TCPFlags(rawValue: 0x10)
-    public static let urg = TCPFlags(rawValue: 0x20)
-    public static let ece = TCPFlags(rawValue: 0x40)
-    public static let cwr = TCPFlags(rawValue: 0x80)
+    @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
+    @inlinable public static var fin: TCPFlags { TCPFlags(rawValue: 0x01) }
+    @inlinable public static var syn: TCPFlags { TCPFlags(rawValue: 0x02) }
+    @inlinable public static var rst: TCPFlags { TCPFlags(rawValue: 0x04) }
+    @inlinable public static var psh: TCPFlags { TCPFlags(rawValue: 0x08) }
+    @inlinable public static var ack: TCPFlags { TCPFlags(rawValue: 0x10) }
+    @inlinable public static var urg: TCPFlags { TCPFlags(rawValue: 0x20) }
+    @inlinable public static var ece: TCPFlags { TCPFlags(rawValue: 0x40) }
+    @inlinable public static var cwr: TCPFlags { TCPFlags(rawValue: 0x80) }
 }

@@ -62,6 +62,38 @@ final class FlowTests: XCTestCase {
          P.packet(fromClient: true, cport: cport, sport: sport, flags: .ack)]
     }
 
+    /// A live flow is two cache lines; the packed accessors round-trip.
+    func testFlowStateLayoutAndPackedFields() {
+        XCTAssertEqual(MemoryLayout<FlowKey>.size, 39)
+        XCTAssertEqual(MemoryLayout<(SignatureVerdict?, SignatureVerdict?)>.size, 4)
+        XCTAssertEqual(MemoryLayout<FlowState>.stride, 128)
+        let key = FlowKey(addressA: IPAddress(ipv4: 1), addressB: IPAddress(ipv4: 2), portA: 1, portB: 2,
+                          proto: .tcp, vlan: FlowKey.noVLAN)
+        var s = FlowState(key: key, ipVersion: 6, timestampNs: 5, direction: 1)
+        XCTAssertEqual(s.ipVersion, 6)
+        XCTAssertEqual(s.firstDirection, 1)
+        XCTAssertTrue(s.live)
+        for d: Int8 in [-1, 0, 1] {
+            s.synDirection = d; s.synAckDirection = -d; s.rstDirection = d; s.requestDirection = 0
+            s.firstPayloadDirection = d
+            XCTAssertEqual([s.synDirection, s.synAckDirection, s.rstDirection, s.requestDirection, s.firstPayloadDirection],
+                           [d, -d, d, 0, d])
+            XCTAssertEqual(s.firstDirection, 1)
+        }
+        s.live = false
+        XCTAssertFalse(s.live)
+        XCTAssertEqual(s.ipVersion, 6)
+        // The history keeps at most 16 events and counts them from its codes.
+        var h = TCPHistory()
+        for e in [TCPHistory.Event.syn, .synAck, .ack, .data, .fin, .rst, .retransmit] {
+            h.record(e, direction: 0)
+            h.record(e, direction: 1)
+            h.record(e, direction: 1)
+        }
+        XCTAssertEqual(h.count, 14)
+        XCTAssertEqual(h.letters(clientDirection: 0), "SsHhAaDdFfRrTt")
+    }
+
     func testHandshakeAndFinClose() {
         let data = [P.packet(fromClient: true, flags: [.psh, .ack], payload: 100),
                     P.packet(fromClient: false, flags: [.psh, .ack], payload: 1000)]
