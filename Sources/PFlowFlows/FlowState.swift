@@ -51,6 +51,37 @@ public struct TCPHistory: Sendable, Equatable {
     }
 }
 
+/// What a flow reads of a packet besides its key: a few fields, small
+/// enough to hand from the reader thread to the tracker without copying the
+/// whole decoded packet.
+public struct PacketFacts: Sendable {
+    public var tcpSequence: UInt32 = 0
+    /// Transport payload length according to the IP header.
+    public var payloadLength: UInt32 = 0
+    /// Where the captured payload starts in the frame handed along, and how
+    /// much of it was captured.
+    public var payloadOffset: UInt32 = 0
+    public var capturedPayload: UInt32 = 0
+    public var proto = IPProtocol(rawValue: 0)
+    public var tcpFlags = TCPFlags()
+    public var ipVersion: UInt8 = 0
+    public var isICMPRequest = false
+
+    public init() {}
+
+    @inline(__always)
+    public init(_ p: DecodedPacket) {
+        tcpSequence = p.tcpSequence
+        payloadLength = UInt32(clamping: p.payloadLength)
+        payloadOffset = UInt32(clamping: p.payloadOffset)
+        capturedPayload = UInt32(clamping: p.capturedPayloadLength)
+        proto = p.proto
+        tcpFlags = p.tcpFlags
+        ipVersion = p.ipVersion
+        isICMPRequest = p.isICMPRequest
+    }
+}
+
 /// What the tracker keeps per live flow. Directions are canonical: index 0
 /// is A→B, index 1 is B→A. Fixed size (128 bytes, two cache lines), no
 /// references: a flow costs no allocation beyond its slot. Small fields are
@@ -168,7 +199,7 @@ public struct FlowState: Sendable {
     }
 
     @inline(__always)
-    mutating func add(_ p: DecodedPacket, frame: UnsafeRawBufferPointer, direction: UInt8,
+    mutating func add(_ p: PacketFacts, frame: UnsafeRawBufferPointer, direction: UInt8,
                       timestampNs: Int64, wireLength: UInt32) {
         if timestampNs < firstNs { firstNs = timestampNs }
         if timestampNs > lastNs { lastNs = timestampNs }
@@ -212,9 +243,10 @@ public struct FlowState: Sendable {
     }
 
     /// Reads the signature of a direction's first payload, once.
-    mutating func firstPayload(_ p: DecodedPacket, frame: UnsafeRawBufferPointer, direction: UInt8) {
+    mutating func firstPayload(_ p: PacketFacts, frame: UnsafeRawBufferPointer, direction: UInt8) {
         var head = PayloadHead()
-        head.fill(from: frame, offset: p.payloadOffset, captured: p.capturedPayloadLength, payloadLength: p.payloadLength)
+        head.fill(from: frame, offset: Int(p.payloadOffset), captured: Int(p.capturedPayload),
+                  payloadLength: Int(p.payloadLength))
         let verdict = Signatures.classify(head, proto: p.proto)
         if direction == 0 {
             bits |= 1
@@ -228,8 +260,8 @@ public struct FlowState: Sendable {
 
     /// A payload that ends at or before data already seen is a retransmission.
     @inline(__always)
-    mutating func trackSequence(_ p: DecodedPacket, direction: UInt8) {
-        let end = p.tcpSequence &+ UInt32(truncatingIfNeeded: p.payloadLength)
+    mutating func trackSequence(_ p: PacketFacts, direction: UInt8) {
+        let end = p.tcpSequence &+ p.payloadLength
         let known = bit(direction == 0 ? 4 : 8)
         let next = direction == 0 ? nextSequence.0 : nextSequence.1
         if known && Int32(bitPattern: end &- next) <= 0 {

@@ -98,6 +98,16 @@ public struct ExpiryPolicy: Sendable, Equatable {
     }
 }
 
+/// Knowledge updates in the order a table makes them, for a table whose
+/// knowledge (and reporting) is applied on another thread: applying them
+/// in this order gives exactly what the table would have learned itself.
+public protocol KnowledgeLog: AnyObject {
+    /// A SYN without ACK opened a connection from `client`:`port`.
+    func sawConnectionAttempt(from client: IPAddress, port: UInt16)
+    /// `state` ended for `reason`: learn from it, then report it.
+    func ended(_ state: FlowState, _ reason: EndReason)
+}
+
 /// Live flows by key. A flow ends when it has been idle longer than its
 /// protocol's timeout (a closed TCP flow: longer than the linger), when it
 /// outlives the active timeout, when a new SYN arrives on a TCP key whose
@@ -122,6 +132,9 @@ public final class FlowTable {
     @exclusivity(unchecked) private var newest: Int32 = -1
     public let expiry: ExpiryPolicy
     public let knowledge: TrafficKnowledge
+    /// When set, the table leaves `knowledge` alone: attempts and ended
+    /// flows go to the log instead (and `onEnd` is not called).
+    public var knowledgeLog: KnowledgeLog?
     /// Packet time of the next sweep for idle flows.
     @exclusivity(unchecked) private var nextSweepNs = Int64.min
     private let sweepIntervalNs: Int64
@@ -178,25 +191,25 @@ public final class FlowTable {
         }
     }
 
-    /// Prefetching for a packet a few places ahead: first the index entry
-    /// its hash starts at, then (once that has arrived) its flow's state, so
-    /// the lookup finds both in cache.
-    @inline(__always)
-    public func prefetchIndex(hash: UInt64) { index.prefetchEntry(hash: hash) }
-
-    @inline(__always)
-    public func prefetchState(hash: UInt64) { index.prefetchState(hash: hash, in: store) }
-
     /// `add` for a packet whose key and hash another thread already worked
-    /// out (not a fragment, not an ICMP error with a quote).
+    /// out (not a fragment, not an ICMP error with a quote), from its facts
+    /// alone; `frame` holds its first payload bytes where the facts say.
+    ///
+    /// `lookahead` names the hashes of packets further on (0: none): the
+    /// index entry of the first and, that entry having been fetched for an
+    /// earlier call, the flow state of the second are prefetched, so their
+    /// lookups find both in cache.
     @inline(__always)
-    public func add(_ packet: DecodedPacket, key: FlowKey, forward: Bool, hash: UInt64, frame: UnsafeRawBufferPointer,
-                    timestampNs: Int64, wireLength: UInt32, onEnd: (FlowState, EndReason) -> Void) {
+    public func add(_ facts: PacketFacts, key: FlowKey, forward: Bool, hash: UInt64, frame: UnsafeRawBufferPointer,
+                    timestampNs: Int64, wireLength: UInt32, lookahead: (index: UInt64, state: UInt64),
+                    onEnd: (FlowState, EndReason) -> Void) {
+        if lookahead.index != 0 { index.prefetchEntry(hash: lookahead.index) }
+        if lookahead.state != 0 { index.prefetchState(hash: lookahead.state, in: store) }
         if timestampNs >= nextSweepNs {
             if nextSweepNs != Int64.min { sweep(now: timestampNs, onEnd: onEnd) }
             nextSweepNs = timestampNs &+ sweepIntervalNs
         }
-        account(packet, key: key, forward: forward, hash: hash, frame: frame, timestampNs: timestampNs,
+        account(facts, key: key, forward: forward, hash: hash, frame: frame, timestampNs: timestampNs,
                 wireLength: wireLength, onEnd: onEnd)
     }
 
@@ -205,12 +218,12 @@ public final class FlowTable {
                          onEnd: (FlowState, EndReason) -> Void) {
         var forward = true
         let key = FlowKey(packet: p, forward: &forward)
-        account(p, key: key, forward: forward, hash: key.fastHash, frame: frame, timestampNs: timestampNs,
+        account(PacketFacts(p), key: key, forward: forward, hash: key.fastHash, frame: frame, timestampNs: timestampNs,
                 wireLength: wireLength, onEnd: onEnd)
     }
 
     @inline(__always)
-    private func account(_ p: DecodedPacket, key: FlowKey, forward: Bool, hash: UInt64, frame: UnsafeRawBufferPointer,
+    private func account(_ p: PacketFacts, key: FlowKey, forward: Bool, hash: UInt64, frame: UnsafeRawBufferPointer,
                          timestampNs: Int64, wireLength: UInt32, onEnd: (FlowState, EndReason) -> Void) {
         let direction: UInt8 = forward ? 0 : 1
         let isSYN = p.proto == .tcp && p.tcpFlags.contains(.syn) && !p.tcpFlags.contains(.ack)
@@ -232,9 +245,7 @@ public final class FlowTable {
                 flow.pointee = FlowState(key: key, ipVersion: p.ipVersion, timestampNs: timestampNs, direction: direction)
             }
             // One connection attempt per flow, not per retransmitted SYN.
-            if isSYN && flow.pointee.synDirection < 0 {
-                knowledge.sawConnectionAttempt(from: p.source, port: p.sourcePort)
-            }
+            if isSYN && flow.pointee.synDirection < 0 { sawConnectionAttempt(key, forward: forward) }
             flow.pointee.add(p, frame: frame, direction: direction, timestampNs: timestampNs, wireLength: wireLength)
             if expiry.maxFlows != nil { touch(slot) }
             return
@@ -244,7 +255,7 @@ public final class FlowTable {
             end(store[victim], .capacity, onEnd)
             release(victim)
         }
-        if isSYN { knowledge.sawConnectionAttempt(from: p.source, port: p.sourcePort) }
+        if isSYN { sawConnectionAttempt(key, forward: forward) }
         var state = FlowState(key: key, ipVersion: p.ipVersion, timestampNs: timestampNs, direction: direction)
         state.add(p, frame: frame, direction: direction, timestampNs: timestampNs, wireLength: wireLength)
         let slot = store.insert(state)
@@ -281,10 +292,25 @@ public final class FlowTable {
         }
     }
 
+    /// The sender of a SYN (on `key`, travelling `forward` or not) opened a connection.
+    private func sawConnectionAttempt(_ key: FlowKey, forward: Bool) {
+        let client = forward ? key.addressA : key.addressB
+        let port = forward ? key.portA : key.portB
+        if let log = knowledgeLog {
+            log.sawConnectionAttempt(from: client, port: port)
+        } else {
+            knowledge.sawConnectionAttempt(from: client, port: port)
+        }
+    }
+
     @inline(__always)
     private func end(_ s: FlowState, _ reason: EndReason, _ onEnd: (FlowState, EndReason) -> Void) {
-        knowledge.learn(from: s)
-        onEnd(s, reason)
+        if let log = knowledgeLog {
+            log.ended(s, reason)
+        } else {
+            knowledge.learn(from: s)
+            onEnd(s, reason)
+        }
     }
 
     private func release(_ slot: Int) {
@@ -360,6 +386,7 @@ public final class FlowTable {
         live.reserveCapacity(index.count)
         for slot in 0..<store.used where base[slot].live { live.append(slot) }
         live.sort { FlowRecord.startsBefore(base[$0], base[$1]) }
+        precondition(knowledgeLog == nil, "finish() reports directly; clear knowledgeLog first")
         for slot in live { knowledge.learn(from: base[slot]) }
         for slot in live { onEnd(base[slot], base[slot].closeReason) }
         for slot in live {

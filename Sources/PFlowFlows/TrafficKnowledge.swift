@@ -128,13 +128,13 @@ public final class TrafficKnowledge {
     public init() {}
 
     /// A SYN without ACK from `client`:`port` (packet order matters for the pattern).
-    func sawConnectionAttempt(from client: IPAddress, port: UInt16) {
+    public func sawConnectionAttempt(from client: IPAddress, port: UInt16) {
         let i = ranges.insert(client) { EphemeralRange() }.index
         ranges[entry: i].add(port)
     }
 
     /// Learns from a flow that ended (or is about to be reported).
-    func learn(from s: FlowState) {
+    public func learn(from s: FlowState) {
         let k = s.key
         let a = Endpoint(proto: k.proto, address: k.addressA, port: k.portA)
         let b = Endpoint(proto: k.proto, address: k.addressB, port: k.portB)

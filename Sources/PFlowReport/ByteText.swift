@@ -2,75 +2,127 @@ import PFlowFlows
 import PFlowWire
 
 /// Text appended straight into a byte buffer: the CSV writer formats each
-/// row without building Strings.
-public struct ByteText {
-    public var bytes: [UInt8] = []
+/// row without building Strings. Each method makes room for what it writes
+/// with one capacity check, then stores bytes without further checks (no
+/// Array uniqueness or growth checks per byte).
+///
+/// Used from one thread at a time and never re-entered, so its state skips
+/// the runtime's dynamic exclusivity checks (they cost more than the writes).
+public final class ByteText {
+    @exclusivity(unchecked) private var base: UnsafeMutablePointer<UInt8>
+    @exclusivity(unchecked) private var capacity: Int
+    @exclusivity(unchecked) public private(set) var count = 0
 
-    public init(capacity: Int = 1 << 16) { bytes.reserveCapacity(capacity) }
-
-    @inline(__always)
-    public mutating func byte(_ b: UInt8) { bytes.append(b) }
-
-    @inline(__always)
-    public mutating func ascii(_ s: StaticString) {
-        s.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    public init(capacity: Int = 1 << 16) {
+        self.capacity = max(64, capacity)
+        base = .allocate(capacity: self.capacity)
     }
 
-    public mutating func text(_ s: String) {
+    deinit { base.deallocate() }
+
+    /// The text so far (valid until the next write).
+    public var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: base, count: count) }
+
+    public func removeAll() { count = 0 }
+
+    /// Room for `n` more bytes.
+    @inline(__always)
+    private func reserve(_ n: Int) {
+        if count + n > capacity { grow(count + n) }
+    }
+
+    private func grow(_ needed: Int) {
+        var size = capacity * 2
+        while size < needed { size *= 2 }
+        let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: size)
+        bigger.update(from: base, count: count)
+        base.deallocate()
+        base = bigger
+        capacity = size
+    }
+
+    /// Stores one byte; the caller reserved room.
+    @inline(__always)
+    private func put(_ b: UInt8) {
+        base[count] = b
+        count += 1
+    }
+
+    @inline(__always)
+    private func put(_ buffer: UnsafeBufferPointer<UInt8>) {
+        guard let from = buffer.baseAddress, buffer.count > 0 else { return }
+        (base + count).update(from: from, count: buffer.count)
+        count += buffer.count
+    }
+
+    @inline(__always)
+    public func byte(_ b: UInt8) {
+        reserve(1)
+        put(b)
+    }
+
+    @inline(__always)
+    public func ascii(_ s: StaticString) {
+        s.withUTF8Buffer { reserve($0.count); put($0) }
+    }
+
+    public func text(_ s: String) {
         var s = s
-        s.withUTF8 { bytes.append(contentsOf: $0) }
+        s.withUTF8 { reserve($0.count); put($0) }
     }
 
-    public mutating func decimal(_ v: UInt64) {
+    public func decimal(_ v: UInt64) {
+        reserve(20)
         if v < 10 {
-            bytes.append(0x30 + UInt8(v))
+            put(0x30 + UInt8(v))
             return
         }
-        var digits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // 32 bytes of scratch
-        let n = withUnsafeMutableBytes(of: &digits) { scratch -> Int in
-            var x = v, i = 32
-            while x > 0 {
-                i -= 1
-                scratch[i] = 0x30 + UInt8(x % 10)
-                x /= 10
-            }
-            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[i..<32]))
-            return 32 - i
+        var digits = 0
+        var x = v
+        while x > 0 { digits += 1; x /= 10 }
+        x = v
+        var at = count + digits
+        while x > 0 {
+            at -= 1
+            base[at] = 0x30 + UInt8(x % 10)
+            x /= 10
         }
-        _ = n
+        count += digits
     }
 
-    public mutating func decimal(_ v: Int64) {
-        if v < 0 { bytes.append(0x2D) }
+    public func decimal(_ v: Int64) {
+        if v < 0 { byte(0x2D) }
         decimal(v.magnitude)
     }
 
     /// `v` zero-padded to `width` digits.
-    public mutating func padded(_ v: UInt64, width: Int) {
-        var divisor: UInt64 = 1
-        for _ in 1..<max(1, width) { divisor *= 10 }
-        var x = v % (divisor * 10)
-        while divisor > 0 {
-            bytes.append(0x30 + UInt8(x / divisor))
-            x %= divisor
-            divisor /= 10
+    public func padded(_ v: UInt64, width: Int) {
+        let n = max(1, min(19, width))
+        reserve(n)
+        var x = v
+        var at = count + n
+        while at > count {
+            at -= 1
+            base[at] = 0x30 + UInt8(x % 10)
+            x /= 10
         }
+        count += n
     }
 
-    public mutating func hex(_ v: UInt16) {
+    public func hex(_ v: UInt16) {
         let digits: StaticString = "0123456789abcdef"
         var started = false
         for shift in stride(from: 12, through: 0, by: -4) {
             let d = Int((v >> UInt16(shift)) & 0xF)
             if d != 0 || started || shift == 0 {
                 started = true
-                digits.withUTF8Buffer { bytes.append($0[d]) }
+                digits.withUTF8Buffer { byte($0[d]) }
             }
         }
     }
 
     /// Dotted quad or RFC 5952 IPv6, as `IPAddress.description` writes it.
-    public mutating func address(_ a: IPAddress) {
+    public func address(_ a: IPAddress) {
         if a.isIPv4Mapped {
             let v = UInt32(truncatingIfNeeded: a.low)
             decimal(UInt64(v >> 24)); byte(0x2E)
@@ -96,18 +148,18 @@ public struct ByteText {
         i = 0
         while i < 8 {
             if i == bestStart {
-                bytes.append(0x3A); bytes.append(0x3A)
+                byte(0x3A); byte(0x3A)
                 i += bestLength
                 continue
             }
-            if i > 0 && i != bestStart + bestLength { bytes.append(0x3A) }
+            if i > 0 && i != bestStart + bestLength { byte(0x3A) }
             hex(group(i))
             i += 1
         }
     }
 
     /// RFC 3339 UTC with `digits` fractional digits.
-    public mutating func rfc3339(ns: Int64, digits: Int) {
+    public func rfc3339(ns: Int64, digits: Int) {
         var seconds = ns / 1_000_000_000
         var fraction = ns % 1_000_000_000
         if fraction < 0 { fraction += 1_000_000_000; seconds -= 1 }
@@ -115,7 +167,7 @@ public struct ByteText {
         var secondOfDay = seconds % 86_400
         if secondOfDay < 0 { secondOfDay += 86_400; days -= 1 }
         let (y, m, d) = Formatting.civil(fromDays: days)
-        if y < 0 { bytes.append(0x2D) }
+        if y < 0 { byte(0x2D) }
         padded(y.magnitude, width: 4); byte(0x2D)
         padded(UInt64(m), width: 2); byte(0x2D)
         padded(UInt64(d), width: 2); byte(0x54)
@@ -127,14 +179,14 @@ public struct ByteText {
     }
 
     /// Seconds as a decimal with `digits` fractional digits.
-    public mutating func seconds(ns: Int64, digits: Int) {
-        if ns < 0 { bytes.append(0x2D) }
+    public func seconds(ns: Int64, digits: Int) {
+        if ns < 0 { byte(0x2D) }
         let m = ns.magnitude
         decimal(m / 1_000_000_000)
         fractionDigits(m % 1_000_000_000, digits)
     }
 
-    private mutating func fractionDigits(_ nanoseconds: UInt64, _ digits: Int) {
+    private func fractionDigits(_ nanoseconds: UInt64, _ digits: Int) {
         let n = max(0, min(9, digits))
         guard n > 0 else { return }
         var f = nanoseconds

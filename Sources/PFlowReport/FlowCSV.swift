@@ -16,13 +16,13 @@ public enum FlowCSV {
 
     /// The row for `f`; times with `digits` fractional digits.
     public static func row(_ f: FlowRecord, digits: Int) -> String {
-        var out = ByteText(capacity: 512)
-        append(f, digits: digits, to: &out)
+        let out = ByteText(capacity: 512)
+        append(f, digits: digits, to: out)
         return String(decoding: out.bytes, as: UTF8.self)
     }
 
     /// Appends the row for `f` to `out`, without building Strings.
-    public static func append(_ f: FlowRecord, digits: Int, to out: inout ByteText) {
+    public static func append(_ f: FlowRecord, digits: Int, to out: ByteText) {
         let ports = f.hasServicePort
         let comma: UInt8 = 0x2C
         out.rfc3339(ns: f.startNs, digits: digits); out.byte(comma)

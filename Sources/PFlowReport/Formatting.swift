@@ -11,7 +11,7 @@ public enum Formatting {
     /// RFC 3339 UTC with `digits` fractional digits (0...9):
     /// `2026-01-01T00:00:01.123456Z`.
     public static func rfc3339(ns: Int64, digits: Int) -> String {
-        var text = ByteText(capacity: 40)
+        let text = ByteText(capacity: 40)
         text.rfc3339(ns: ns, digits: digits)
         return String(decoding: text.bytes, as: UTF8.self)
     }
@@ -36,7 +36,7 @@ public enum Formatting {
 
     /// Seconds as a decimal with `digits` fractional digits: `1.250000`.
     public static func seconds(ns: Int64, digits: Int) -> String {
-        var text = ByteText(capacity: 24)
+        let text = ByteText(capacity: 24)
         text.seconds(ns: ns, digits: digits)
         return String(decoding: text.bytes, as: UTF8.self)
     }
@@ -84,7 +84,7 @@ public enum Formatting {
 public final class OutputSink {
     private let fd: Int32
     private let ownsDescriptor: Bool
-    private var text = ByteText(capacity: 1 << 17)
+    private let text = ByteText(capacity: 1 << 17)
     public private(set) var failed = false
 
     public init(fd: Int32, ownsDescriptor: Bool = false) {
@@ -106,22 +106,22 @@ public final class OutputSink {
 
     public func write(_ s: String) {
         text.text(s)
-        if text.bytes.count >= 1 << 16 { flush() }
+        if text.count >= 1 << 16 { flush() }
     }
 
     /// Appends the CSV row of `f` in place.
     public func append(_ f: FlowRecord, digits: Int) {
-        FlowCSV.append(f, digits: digits, to: &text)
-        if text.bytes.count >= 1 << 16 { flush() }
+        FlowCSV.append(f, digits: digits, to: text)
+        if text.count >= 1 << 16 { flush() }
     }
 
     public func flush() {
         var at = 0
-        while at < text.bytes.count && !failed {
-            let n = text.bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + at, $0.count - at) }
+        while at < text.count && !failed {
+            let n = Glibc.write(fd, UnsafeRawPointer(text.bytes.baseAddress!) + at, text.count - at)
             if n > 0 { at += n } else if n < 0 && errno == EINTR { continue } else { failed = true }
         }
-        text.bytes.removeAll(keepingCapacity: true)
+        text.removeAll()
     }
 }
 

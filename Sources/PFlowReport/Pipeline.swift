@@ -7,21 +7,22 @@ import Synchronization
 import Glibc
 #endif
 
-/// One decoded packet on its way from the reader thread to the tracker:
-/// the decoded value plus the first payload bytes (all a flow reads of the
-/// frame), so the frame itself may be gone by the time it is tracked.
+/// One decoded packet on its way from the reader thread to the tracker: its
+/// key, hash and facts, plus the first payload bytes (all a flow reads of
+/// the frame), so the frame itself may be gone by the time it is tracked.
+/// 112 bytes; the rare packet the tracker must see whole (a fragment, an
+/// ICMP error quoting a flow) also travels in full beside it.
 struct PipelineSlot {
-    var packet = DecodedPacket()
-    var head: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-    var timestampNs: Int64 = 0
-    var wireLength: UInt32 = 0
-    /// The flow key and hash, worked out by the reader when the packet needs
-    /// nothing the tracker keeps (fragment ports, quoted flows).
     var key = FlowKey(addressA: IPAddress(high: 0, low: 0), addressB: IPAddress(high: 0, low: 0),
                       portA: 0, portB: 0, proto: IPProtocol(rawValue: 0), vlan: 0)
-    var hash: UInt64 = 0
     var forward = true
+    /// Key, hash and facts are set (otherwise the full packet is).
     var keyed = false
+    var hash: UInt64 = 0
+    var timestampNs: Int64 = 0
+    var facts = PacketFacts()
+    var wireLength: UInt32 = 0
+    var head: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
 }
 
 /// A single-producer, single-consumer ring of slots. Indices only grow;
@@ -29,6 +30,8 @@ struct PipelineSlot {
 final class PacketRing: @unchecked Sendable {
     static let capacity = 4096
     let slots: UnsafeMutablePointer<PipelineSlot>
+    /// Whole packets for the slots that are not `keyed`.
+    let whole: UnsafeMutablePointer<DecodedPacket>
     let written = Atomic<Int>(0)
     let taken = Atomic<Int>(0)
     let finished = Atomic<Bool>(false)
@@ -36,9 +39,14 @@ final class PacketRing: @unchecked Sendable {
     init() {
         slots = .allocate(capacity: Self.capacity)
         slots.initialize(repeating: PipelineSlot(), count: Self.capacity)
+        whole = .allocate(capacity: Self.capacity)
+        whole.initialize(repeating: DecodedPacket(), count: Self.capacity)
     }
 
-    deinit { slots.deallocate() }
+    deinit {
+        slots.deallocate()
+        whole.deallocate()
+    }
 
     /// Spins briefly, then sleeps a little: the other side is one core away.
     static func pause(_ round: inout Int) {
@@ -47,7 +55,112 @@ final class PacketRing: @unchecked Sendable {
     }
 }
 
-/// What the reader thread hands back when it is done.
+/// Knowledge updates and ended flows from the tracker, learned from and
+/// reported in exactly the order the tracker made them (so every flow is
+/// judged with the same knowledge a single thread would have had). Either
+/// thread drains the ring when it would otherwise wait: the reader while
+/// the tracker is behind, the tracker while the reader is; a token makes
+/// sure only one does at a time, and its acquire/release hands the
+/// knowledge, tally and sinks over between them.
+final class EventRing: KnowledgeLog, @unchecked Sendable {
+    static let capacity = 16384
+    enum Kind: UInt8 { case attempt, ended }
+    let kinds: UnsafeMutablePointer<Kind>
+    let reasons: UnsafeMutablePointer<EndReason>
+    let states: UnsafeMutablePointer<FlowState>
+    let clients: UnsafeMutablePointer<IPAddress>
+    let ports: UnsafeMutablePointer<UInt16>
+    let written = Atomic<Int>(0)
+    let taken = Atomic<Int>(0)
+    /// The tracker has sent its last event.
+    let finished = Atomic<Bool>(false)
+    // Producer-side cursors (tracker thread only).
+    @exclusivity(unchecked) private var next = 0
+    @exclusivity(unchecked) private var knownTaken = 0
+    /// Held by the thread draining the ring.
+    private let token = Atomic<Bool>(false)
+    private let knowledge: TrafficKnowledge
+    private let report: (FlowState, EndReason) -> Void
+
+    init(knowledge: TrafficKnowledge, report: @escaping (FlowState, EndReason) -> Void) {
+        self.knowledge = knowledge
+        self.report = report
+        kinds = .allocate(capacity: Self.capacity)
+        reasons = .allocate(capacity: Self.capacity)
+        states = .allocate(capacity: Self.capacity)
+        clients = .allocate(capacity: Self.capacity)
+        ports = .allocate(capacity: Self.capacity)
+    }
+
+    deinit {
+        kinds.deallocate()
+        reasons.deallocate()
+        states.deallocate()
+        clients.deallocate()
+        ports.deallocate()
+    }
+
+    /// The next free slot; a full ring is drained here and now.
+    @inline(__always)
+    private func claim() -> Int {
+        var round = 0
+        while next - knownTaken >= Self.capacity {
+            knownTaken = taken.load(ordering: .acquiring)
+            if next - knownTaken >= Self.capacity && drain() == 0 { PacketRing.pause(&round) }
+        }
+        return next & (Self.capacity - 1)
+    }
+
+    /// Events published and not yet applied (a hint: either side may move).
+    var pending: Int { written.load(ordering: .relaxed) - taken.load(ordering: .relaxed) }
+
+    private func publish() {
+        next += 1
+        written.store(next, ordering: .releasing)
+    }
+
+    func sawConnectionAttempt(from client: IPAddress, port: UInt16) {
+        let i = claim()
+        kinds[i] = .attempt
+        (clients + i).initialize(to: client)
+        ports[i] = port
+        publish()
+    }
+
+    func ended(_ state: FlowState, _ reason: EndReason) {
+        let i = claim()
+        kinds[i] = .ended
+        (states + i).initialize(to: state)
+        (reasons + i).initialize(to: reason)
+        publish()
+    }
+
+    /// Applies every event published so far, in order, unless the other
+    /// thread is doing so. Returns how many were applied.
+    @discardableResult
+    func drain() -> Int {
+        guard written.load(ordering: .acquiring) > taken.load(ordering: .acquiring) else { return 0 }
+        guard token.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return 0 }
+        defer { token.store(false, ordering: .releasing) }
+        let start = taken.load(ordering: .relaxed)
+        let end = written.load(ordering: .acquiring)
+        guard end > start else { return 0 }
+        for n in start..<end {
+            let i = n & (Self.capacity - 1)
+            switch kinds[i] {
+            case .attempt:
+                knowledge.sawConnectionAttempt(from: clients[i], port: ports[i])
+            case .ended:
+                knowledge.learn(from: states[i])
+                report(states[i], reasons[i])
+            }
+        }
+        taken.store(end, ordering: .releasing)
+        return end - start
+    }
+}
+
+/// What the reader thread needs and hands back.
 final class ReaderOutcome: @unchecked Sendable {
     /// Touched only by the reader thread until it signals that it is done.
     @exclusivity(unchecked) var ingest: Ingest
@@ -65,50 +178,58 @@ final class ReaderOutcome: @unchecked Sendable {
 
 extension Analyzer {
     /// `--threads 2+`: the reader thread walks the file, counts and decodes;
-    /// this thread tracks flows and reports them, in packet order, so the
-    /// answer is the one a single thread gives.
+    /// this thread tracks flows; ended flows come back to the reader thread,
+    /// which learns from them and reports them between reads. Everything
+    /// happens in packet order, so the answer is the one a single thread
+    /// gives; the work splits about evenly over two cores.
     func addPipelined(_ file: CaptureFile) throws(CaptureError) {
         let ring = PacketRing()
+        let registry = self.registry
+        let knowledge = table.knowledge
+        let events = EventRing(knowledge: knowledge) { [unowned self] state, reason in
+            self.report(FlowRecord(state, endReason: reason, registry: registry, knowledge: knowledge))
+        }
         let outcome = ReaderOutcome(ingest: Ingest(summary: summary, tunnels: tunnels, decapsulate: decapsulate),
                                     file: file, filter: recordFilter)
         let done = DispatchSemaphore(value: 0)
         let reader = DispatchQueue(label: "pflow.reader")
         reader.async {
-            Self.read(outcome, into: ring)
+            Self.read(outcome, into: ring, events: events)
             done.signal()
         }
-        let registry = self.registry
-        let knowledge = table.knowledge
-        let onEnd: (FlowState, EndReason) -> Void = { [unowned self] state, reason in
-            self.report(FlowRecord(state, endReason: reason, registry: registry, knowledge: knowledge))
-        }
+        table.knowledgeLog = events
+        let onEnd: (FlowState, EndReason) -> Void = { _, _ in }  // ended flows go to `events`
         var next = 0, round = 0
+        let mask = PacketRing.capacity - 1
         while true {
             let available = ring.written.load(ordering: .acquiring)
             if next == available {
                 if ring.finished.load(ordering: .acquiring) && ring.written.load(ordering: .acquiring) == next { break }
-                PacketRing.pause(&round)
+                // The reader is behind: take reporting off its hands meanwhile.
+                if events.drain() == 0 { PacketRing.pause(&round) }
                 continue
             }
             round = 0
             while next < available {
-                let mask = PacketRing.capacity - 1
+                // The flows of packets a few places ahead: their index entries
+                // first, their states once the entries have arrived.
+                var lookahead: (index: UInt64, state: UInt64) = (0, 0)
                 if next + 16 < available {
                     let ahead = ring.slots + ((next + 16) & mask)
-                    if ahead.pointee.keyed { table.prefetchIndex(hash: ahead.pointee.hash) }
+                    if ahead.pointee.keyed { lookahead.index = ahead.pointee.hash }
                 }
                 if next + 8 < available {
                     let ahead = ring.slots + ((next + 8) & mask)
-                    if ahead.pointee.keyed { table.prefetchState(hash: ahead.pointee.hash) }
+                    if ahead.pointee.keyed { lookahead.state = ahead.pointee.hash }
                 }
                 let slot = ring.slots + (next & mask)
                 withUnsafeBytes(of: &slot.pointee.head) { head in
                     if slot.pointee.keyed {
-                        table.add(slot.pointee.packet, key: slot.pointee.key, forward: slot.pointee.forward,
+                        table.add(slot.pointee.facts, key: slot.pointee.key, forward: slot.pointee.forward,
                                   hash: slot.pointee.hash, frame: head, timestampNs: slot.pointee.timestampNs,
-                                  wireLength: slot.pointee.wireLength, onEnd: onEnd)
+                                  wireLength: slot.pointee.wireLength, lookahead: lookahead, onEnd: onEnd)
                     } else {
-                        table.add(slot.pointee.packet, frame: head, timestampNs: slot.pointee.timestampNs,
+                        table.add(ring.whole[next & mask], frame: head, timestampNs: slot.pointee.timestampNs,
                                   wireLength: slot.pointee.wireLength, onEnd: onEnd)
                     }
                 }
@@ -117,13 +238,18 @@ extension Analyzer {
             }
             ring.taken.store(next, ordering: .releasing)
         }
+        table.knowledgeLog = nil
+        events.finished.store(true, ordering: .releasing)
         done.wait()
+        events.drain()
         if let error = outcome.error { throw error }
         finishFile(file, ingest: &outcome.ingest, read: outcome.read)
     }
 
-    /// The reader thread's loop: filter, count, decode, hand over.
-    private static func read(_ outcome: ReaderOutcome, into ring: PacketRing) {
+    /// The reader thread's loop: filter, count, decode, hand over; and, while
+    /// it would wait (or the events pile up), learn from and report the flows
+    /// that ended.
+    private static func read(_ outcome: ReaderOutcome, into ring: PacketRing, events: EventRing) {
         var written = 0, round = 0
         var taken = 0
         let filter = outcome.filter
@@ -133,21 +259,21 @@ extension Analyzer {
                 guard outcome.ingest.decode(record) else { return }
                 while written - taken >= PacketRing.capacity {
                     taken = ring.taken.load(ordering: .acquiring)
-                    if written - taken >= PacketRing.capacity { PacketRing.pause(&round) }
+                    if written - taken >= PacketRing.capacity, events.drain() == 0 {
+                        PacketRing.pause(&round)
+                    }
                 }
                 round = 0
-                let slot = ring.slots + (written & (PacketRing.capacity - 1))
-                let p = outcome.ingest.packet
-                slot.pointee.packet = p
+                let at = written & (PacketRing.capacity - 1)
+                let slot = ring.slots + at
                 // The first payload bytes travel in the slot; offsets now point into it.
+                let p = outcome.ingest.packet
                 let copied = max(0, min(PayloadHead.capacity, p.capturedPayloadLength, record.bytes.count - p.payloadOffset))
                 withUnsafeMutableBytes(of: &slot.pointee.head) { head in
                     if copied > 0 {
                         head.copyMemory(from: UnsafeRawBufferPointer(rebasing: record.bytes[p.payloadOffset..<(p.payloadOffset + copied)]))
                     }
                 }
-                slot.pointee.packet.payloadOffset = 0
-                slot.pointee.packet.capturedPayloadLength = copied
                 slot.pointee.timestampNs = record.timestampNs
                 slot.pointee.wireLength = record.originalLength
                 slot.pointee.keyed = !p.hasQuote && !(p.fragmented && p.proto.hasPorts)
@@ -156,14 +282,30 @@ extension Analyzer {
                     slot.pointee.key = FlowKey(packet: p, forward: &forward)
                     slot.pointee.forward = forward
                     slot.pointee.hash = slot.pointee.key.fastHash
+                    slot.pointee.facts = PacketFacts(p)
+                    slot.pointee.facts.payloadOffset = 0
+                    slot.pointee.facts.capturedPayload = UInt32(copied)
+                } else {
+                    ring.whole[at] = p
+                    ring.whole[at].payloadOffset = 0
+                    ring.whole[at].capturedPayloadLength = copied
                 }
                 written += 1
-                if written & 63 == 0 { ring.written.store(written, ordering: .releasing) }
+                if written & 63 == 0 {
+                    ring.written.store(written, ordering: .releasing)
+                    if events.pending >= EventRing.capacity / 2 { events.drain() }
+                }
             }
         } catch {
             outcome.error = error
         }
         ring.written.store(written, ordering: .releasing)
         ring.finished.store(true, ordering: .releasing)
+        // The tracker still works through the last packets: keep reporting
+        // what ends until it says it is done (it drains the rest itself).
+        while !events.finished.load(ordering: .acquiring) {
+            if events.drain() > 0 { round = 0; continue }
+            PacketRing.pause(&round)
+        }
     }
 }
