@@ -4,7 +4,7 @@ import PackageDescription
 // Module graph, one way only:
 //   CZlib ─► PFlowCapture (files) ─┐
 //   PFlowWire (decoder) ──┼─► PFlowFlows ─► PFlowReport ─► pflow (CLI)
-//   CPrefetch (one C inline) ─┘
+//   CPlatform (prefetch, mremap) ─┘
 //   CPcap ─► PFlowLive (libpcap) ───────────────────────────┘
 // Only the CLI imports ArgumentParser; capture, wire and flow code build and
 // test without libpcap.
@@ -30,8 +30,8 @@ let package = Package(
         ),
         .target(name: "PFlowCapture", dependencies: ["CZlib"]),
         .target(name: "PFlowWire"),
-        .target(name: "CPrefetch"),
-        .target(name: "PFlowFlows", dependencies: ["PFlowWire", "CPrefetch"]),
+        .target(name: "CPlatform"),
+        .target(name: "PFlowFlows", dependencies: ["PFlowWire", "CPlatform"]),
         .target(name: "PFlowReport", dependencies: ["PFlowCapture", "PFlowWire", "PFlowFlows"]),
         .target(name: "PFlowLive", dependencies: ["CPcap"]),
         .executableTarget(

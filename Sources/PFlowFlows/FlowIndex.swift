@@ -1,4 +1,9 @@
-import CPrefetch
+import CPlatform
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import PFlowWire
 
 extension FlowKey {
@@ -19,20 +24,37 @@ extension FlowKey {
 /// Fixed-size flow states in one manually managed buffer: no ARC, no
 /// uniqueness checks, no copy-on-write in the per-packet path. Slots of
 /// ended flows are reused.
+///
+/// The buffer is an anonymous mapping that grows with mremap, which moves
+/// page mappings rather than bytes: growing never holds the old and the new
+/// copy at once, so peak memory stays one state per slot used (where
+/// mremap is missing, it falls back to allocate-and-move).
 struct FlowStore {
     private(set) var base: UnsafeMutablePointer<FlowState>
     private(set) var capacity: Int
     private(set) var used = 0          // slots ever handed out
     private var free: [Int32] = []
+    private var mapped: Bool
 
     init(capacity: Int) {
         self.capacity = max(16, capacity)
-        base = .allocate(capacity: self.capacity)
+        let bytes = self.capacity * MemoryLayout<FlowState>.stride
+        if let map = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), map != MAP_FAILED {
+            base = map.bindMemory(to: FlowState.self, capacity: self.capacity)
+            mapped = true
+        } else {
+            base = .allocate(capacity: self.capacity)
+            mapped = false
+        }
     }
 
     func deallocate() {
         base.deinitialize(count: used)
-        base.deallocate()
+        if mapped {
+            munmap(base, capacity * MemoryLayout<FlowState>.stride)
+        } else {
+            base.deallocate()
+        }
     }
 
     /// Stores `state` in a free slot and returns it.
@@ -41,16 +63,24 @@ struct FlowStore {
             (base + Int(slot)).initialize(to: state)
             return Int(slot)
         }
-        if used == capacity {
-            let bigger = UnsafeMutablePointer<FlowState>.allocate(capacity: capacity * 2)
-            bigger.moveInitialize(from: base, count: used)
-            base.deallocate()
-            base = bigger
-            capacity *= 2
-        }
+        if used == capacity { grow() }
         (base + used).initialize(to: state)
         used += 1
         return used - 1
+    }
+
+    private mutating func grow() {
+        let stride = MemoryLayout<FlowState>.stride
+        if mapped, let moved = pflow_remap(base, capacity * stride, capacity * 2 * stride) {
+            base = moved.bindMemory(to: FlowState.self, capacity: capacity * 2)
+        } else {
+            let bigger = UnsafeMutablePointer<FlowState>.allocate(capacity: capacity * 2)
+            bigger.moveInitialize(from: base, count: used)
+            if mapped { munmap(base, capacity * stride) } else { base.deallocate() }
+            base = bigger
+            mapped = false
+        }
+        capacity *= 2
     }
 
     mutating func remove(_ slot: Int) {
@@ -74,7 +104,7 @@ struct FlowIndex {
 
     init(capacity: Int) {
         var size = 1024
-        while size < capacity * 2 { size <<= 1 }
+        while size * 3 < capacity * 4 { size <<= 1 }
         mask = size - 1
         entries = .allocate(capacity: size)
         entries.initialize(repeating: 0, count: size)
@@ -118,7 +148,9 @@ struct FlowIndex {
     }
 
     mutating func insert(hash: UInt64, slot: Int) {
-        if (count + 1) * 2 > mask + 1 { grow() }
+        // Up to 3/4 full: 8-byte entries cost 11-21 bytes per flow, and the
+        // tags keep probes past other flows cheap.
+        if (count + 1) * 4 > (mask + 1) * 3 { grow() }
         var i = Int(truncatingIfNeeded: hash >> 32) & mask
         while entries[i] != 0 { i = (i + 1) & mask }
         entries[i] = Self.tag(hash) | UInt64(slot + 1)

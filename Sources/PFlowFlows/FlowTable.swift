@@ -380,6 +380,14 @@ public final class FlowTable {
     /// learned from before any is reported, so each is judged with all the
     /// capture knows.
     public func finish(onEnd: (FlowState, EndReason) -> Void) {
+        finish(batch: 1) { states in onEnd(states[0], states[0].closeReason) }
+    }
+
+    /// `finish`, handing the ended flows over `batch` at a time (oldest
+    /// first, each ending for its `closeReason`), so a caller may work on
+    /// several at once. Every live flow is learned from before the first
+    /// batch.
+    public func finish(batch: Int, _ body: ([FlowState]) -> Void) {
         // Sort slot numbers, not the (large) states themselves.
         let base = store.base
         var live: [Int] = []
@@ -388,7 +396,16 @@ public final class FlowTable {
         live.sort { FlowRecord.startsBefore(base[$0], base[$1]) }
         precondition(knowledgeLog == nil, "finish() reports directly; clear knowledgeLog first")
         for slot in live { knowledge.learn(from: base[slot]) }
-        for slot in live { onEnd(base[slot], base[slot].closeReason) }
+        var states: [FlowState] = []
+        states.reserveCapacity(min(max(1, batch), live.count))
+        for slot in live {
+            states.append(base[slot])
+            if states.count >= batch {
+                body(states)
+                states.removeAll(keepingCapacity: true)
+            }
+        }
+        if !states.isEmpty { body(states) }
         for slot in live {
             index.remove(hash: base[slot].key.fastHash, slot: slot)
             store.remove(slot)

@@ -1,3 +1,4 @@
+import Dispatch
 import PFlowCapture
 import PFlowFlows
 import PFlowWire
@@ -87,6 +88,15 @@ public struct ClientHost: Sendable {
     }
 }
 
+/// Two halves of a batch of records, each written by its own thread.
+/// The knowledge is only read while both work.
+private final class RecordHalves: @unchecked Sendable {
+    let knowledge: TrafficKnowledge
+    var first: [FlowRecord] = []
+    var second: [FlowRecord] = []
+    init(knowledge: TrafficKnowledge) { self.knowledge = knowledge }
+}
+
 /// Drives records from capture files through the decoder into the flow table.
 public final class Analyzer {
     public let registry: ServiceRegistry
@@ -105,14 +115,17 @@ public final class Analyzer {
 
     let table: FlowTable
     var summary = CaptureSummary()
-    private var flows: [FlowRecord] = []
-    private var tally = ServiceTally()
-    private var detector = FindingsDetector()
+    // Touched per ended flow by one thread at a time (the pipeline hands
+    // them over with acquire/release) and never re-entered: no dynamic
+    // exclusivity checks, which cost more than the updates themselves.
+    @exclusivity(unchecked) private var flows: [FlowRecord] = []
+    @exclusivity(unchecked) private var tally = ServiceTally()
+    @exclusivity(unchecked) private var detector = FindingsDetector()
     /// Keep every FlowRecord in the result (tests, small captures); the CLI
     /// streams them to `onFlow` instead, so memory holds only live flows.
-    public var keepFlows = true
+    @exclusivity(unchecked) public var keepFlows = true
     /// Called with each flow as it ends.
-    public var onFlow: ((FlowRecord) -> Void)?
+    @exclusivity(unchecked) public var onFlow: ((FlowRecord) -> Void)?
 
     public init(registry: ServiceRegistry = .standard, expiry: ExpiryPolicy = ExpiryPolicy()) {
         self.registry = registry
@@ -226,8 +239,24 @@ public final class Analyzer {
     public func finish() -> AnalysisResult {
         let registry = self.registry
         let knowledge = table.knowledge
-        table.finish { state, reason in
-            self.report(FlowRecord(state, endReason: reason, registry: registry, knowledge: knowledge))
+        // The flows still live at capture end: with threads to spare, their
+        // records are worked out two halves at a time (they only read what
+        // has been learned), then reported in order.
+        let split = threads > 1
+        table.finish(batch: split ? 4096 : 1) { states in
+            if split && states.count >= 256 {
+                let halves = RecordHalves(knowledge: knowledge)
+                let middle = states.count / 2
+                DispatchQueue.concurrentPerform(iterations: 2) { half in
+                    let part = half == 0 ? states[..<middle] : states[middle...]
+                    let records = part.map { FlowRecord($0, endReason: $0.closeReason, registry: registry, knowledge: halves.knowledge) }
+                    if half == 0 { halves.first = records } else { halves.second = records }
+                }
+                for r in halves.first { self.report(r) }
+                for r in halves.second { self.report(r) }
+            } else {
+                for s in states { self.report(FlowRecord(s, endReason: s.closeReason, registry: registry, knowledge: knowledge)) }
+            }
         }
         let clients = ClientHost.table(knowledge)
         return AnalysisResult(summary: summary, flows: flows, tally: tally, clients: clients,
