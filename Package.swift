@@ -30,7 +30,8 @@ let package = Package(
         ),
         .target(name: "PFlowCapture", dependencies: ["CZlib"]),
         .target(name: "PFlowWire"),
-        .target(name: "CPlatform"),
+        // DWARF 4, so valgrind (callgrind, for instruction counts) reads the debug info.
+        .target(name: "CPlatform", cSettings: [.unsafeFlags(["-gdwarf-4"])]),
         .target(name: "PFlowFlows", dependencies: ["PFlowWire", "CPlatform"]),
         .target(name: "PFlowReport", dependencies: ["PFlowCapture", "PFlowWire", "PFlowFlows"]),
         .target(name: "PFlowLive", dependencies: ["CPcap"]),

@@ -37,6 +37,7 @@ public struct TCPHistory: Sendable, Equatable {
 
     /// Zeek's letters: upper case for the originator (client), lower for the responder.
     public func letters(clientDirection: UInt8) -> String {
+        if codes == 0 { return "" }  // UDP, ICMP: no history
         var bytes: (UInt64, UInt64) = (0, 0)  // up to 16 letters, on the stack
         return withUnsafeMutableBytes(of: &bytes) { out in
             Self.letters.withUTF8Buffer { alphabet in

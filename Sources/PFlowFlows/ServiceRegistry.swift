@@ -85,14 +85,17 @@ public final class ServiceRegistry: Sendable {
         return builder.build()
     }
 
+    /// Names are appended, not looked up for reuse: hashing every name cost
+    /// more at each start than the few repeated names save (the IANA table
+    /// and a full /etc/services together stay far below 65 535 names).
     struct Builder {
         var names: [String]
-        var index: [String: UInt16] = [:]
         var tcp: [UInt16]
         var udp: [UInt16]
 
         init() {
             names = [""]
+            names.reserveCapacity(8192)
             tcp = [UInt16](repeating: 0, count: 65_536)
             udp = [UInt16](repeating: 0, count: 65_536)
         }
@@ -101,16 +104,12 @@ public final class ServiceRegistry: Sendable {
             self.names = names
             self.tcp = tcp
             self.udp = udp
-            for (i, n) in names.enumerated() where i > 0 { index[n] = UInt16(i) }
         }
 
         mutating func intern(_ name: String) -> UInt16 {
-            if let i = index[name] { return i }
             guard names.count < Int(UInt16.max) else { return 0 }
             names.append(name)
-            let i = UInt16(names.count - 1)
-            index[name] = i
-            return i
+            return UInt16(names.count - 1)
         }
 
         mutating func set(_ name: String, port: UInt16, tcp onTCP: Bool, udp onUDP: Bool) {
