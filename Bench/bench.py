@@ -5,12 +5,13 @@ Generates the 1,000,000-packet capture (synthtraffic.py --seed 7) and the
 5,000,000-packet one (--seed 8) once, in a cache outside the repository,
 builds ../shared/bench/flowtrack.c, then runs pflow (report), pflow --csv and
 flowtrack -m alternately and prints median wall time, the ratio to
-flowtrack, packets/s, MB/s and peak RSS. Skips with a message when
-../shared is absent.
+flowtrack, packets/s, MB/s and peak RSS; then the memory each extra live
+flow costs (the 1M capture with default timeouts against one-hour ones).
+Skips with a message when ../shared is absent.
 
     Bench/bench.py path/to/pflow [--runs 5] [--no-5m]
 """
-import argparse, os, resource, statistics, subprocess, sys, time
+import argparse, json, os, statistics, subprocess, sys, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("pflow")
@@ -81,3 +82,25 @@ if not args.no_5m:
     table("5M", five, 5_000_000, r5, runs5)
     print(f"\npflow 5M / 1M wall: {r5['pflow (report)'][0] / r1['pflow (report)'][0]:.2f} (linear: 5.0)")
 print(f"two threads against one (1M): {r1['pflow --threads 1'][0] / r1['pflow (report)'][0]:.2f}x")
+
+# Memory per live flow: the same 1M capture with the default idle timeouts
+# and with one of an hour, so every flow stays live to the end. Same flows,
+# same report; only the number of flows live at once differs.
+def peak(extra):
+    proc = subprocess.Popen([pflow, "--json", *extra, one], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    out, _ = proc.communicate()
+    totals = json.loads(out)["totals"]
+    return totals["peak_live_flows"], totals["flows"]
+def rss_of(extra):
+    best = []
+    for _ in range(3):
+        _, rss = run([pflow, *extra, one])
+        best.append(rss)
+    return min(best)
+short, long_ = [], ["--idle-timeout", "3600"]
+(live_a, flows_a), (live_b, flows_b) = peak(short), peak(long_)
+rss_a, rss_b = rss_of(short), rss_of(long_)
+per_flow = (rss_b - rss_a) * 1024 * 1024 / max(1, live_b - live_a)
+print(f"\nlive flows: peak {live_a:,} (default timeouts) vs {live_b:,} (--idle-timeout 3600), "
+      f"{flows_a:,} and {flows_b:,} flows; peak RSS {rss_a:.1f} vs {rss_b:.1f} MB (least of 3): "
+      f"{per_flow:.0f} bytes per extra live flow")

@@ -66,9 +66,60 @@ public final class ByteText {
         s.withUTF8Buffer { reserve($0.count); put($0) }
     }
 
+    /// A CSV field (RFC 4180): as is, or quoted with quotes doubled when it
+    /// holds a comma, quote or line break; one pass over the bytes.
+    public func field(_ s: String) {
+        var s = s
+        let plain = s.withUTF8 { bytes -> Bool in
+            for b in bytes where b == 0x2C || b == 0x22 || b == 0x0A || b == 0x0D { return false }
+            reserve(bytes.count)
+            put(bytes)
+            return true
+        }
+        if plain { return }
+        byte(0x22)
+        s.withUTF8 { bytes in
+            for b in bytes {
+                if b == 0x22 { byte(0x22) }
+                byte(b)
+            }
+        }
+        byte(0x22)
+    }
+
     public func text(_ s: String) {
         var s = s
         s.withUTF8 { reserve($0.count); put($0) }
+    }
+
+    /// "00" to "99": numbers are written two digits per division.
+    private static let pairs: StaticString = """
+        00010203040506070809101112131415161718192021222324252627282930313233343536373839\
+        40414243444546474849505152535455565758596061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899
+        """
+
+    /// The pairs' bytes (a literal's, valid for the whole run).
+    private let digitPairs = ByteText.pairs.utf8Start
+
+    @inline(__always)
+    private func putPair(_ v: Int, at i: Int) {
+        base[i] = digitPairs[2 * v]
+        base[i + 1] = digitPairs[2 * v + 1]
+    }
+
+    /// Writes `v` in exactly `n` digits ending at `count + n`, two at a time.
+    @inline(__always)
+    private func putDigits(_ v: UInt64, _ n: Int) {
+        var x = v
+        var at = count + n
+        while at - count >= 2 {
+            at -= 2
+            putPair(Int(x % 100), at: at)
+            x /= 100
+        }
+        if at > count { base[count] = 0x30 + UInt8(x % 10) }
+        count += n
     }
 
     public func decimal(_ v: UInt64) {
@@ -77,36 +128,51 @@ public final class ByteText {
             put(0x30 + UInt8(v))
             return
         }
-        var digits = 0
-        var x = v
-        while x > 0 { digits += 1; x /= 10 }
-        x = v
-        var at = count + digits
-        while x > 0 {
-            at -= 1
-            base[at] = 0x30 + UInt8(x % 10)
-            x /= 10
+        var n = 2
+        var limit: UInt64 = 100
+        while v >= limit {
+            n += 1
+            if n == 20 { break }
+            limit &*= 10
         }
-        count += digits
+        putDigits(v, n)
     }
 
     public func decimal(_ v: Int64) {
         if v < 0 { byte(0x2D) }
-        decimal(v.magnitude)
+        let m = v.magnitude
+        // Nanosecond timestamps have 19 digits: write them as two halves of
+        // at most ten and exactly nine, each found in fewer steps.
+        if m >= 1_000_000_000 {
+            decimal(m / 1_000_000_000)
+            reserve(9)
+            putDigits(m % 1_000_000_000, 9)
+        } else {
+            decimal(m)
+        }
+    }
+
+    /// 0-255 without the general digit count.
+    @inline(__always)
+    private func octet(_ v: UInt32) {
+        if v < 10 {
+            base[count] = 0x30 + UInt8(v)
+            count += 1
+        } else if v < 100 {
+            putPair(Int(v), at: count)
+            count += 2
+        } else {
+            base[count] = 0x30 + UInt8(v / 100)
+            putPair(Int(v % 100), at: count + 1)
+            count += 3
+        }
     }
 
     /// `v` zero-padded to `width` digits.
     public func padded(_ v: UInt64, width: Int) {
         let n = max(1, min(19, width))
         reserve(n)
-        var x = v
-        var at = count + n
-        while at > count {
-            at -= 1
-            base[at] = 0x30 + UInt8(x % 10)
-            x /= 10
-        }
-        count += n
+        putDigits(v, n)
     }
 
     public func hex(_ v: UInt16) {
@@ -125,10 +191,11 @@ public final class ByteText {
     public func address(_ a: IPAddress) {
         if a.isIPv4Mapped {
             let v = UInt32(truncatingIfNeeded: a.low)
-            decimal(UInt64(v >> 24)); byte(0x2E)
-            decimal(UInt64((v >> 16) & 0xFF)); byte(0x2E)
-            decimal(UInt64((v >> 8) & 0xFF)); byte(0x2E)
-            decimal(UInt64(v & 0xFF))
+            reserve(15)
+            octet(v >> 24); put(0x2E)
+            octet((v >> 16) & 0xFF); put(0x2E)
+            octet((v >> 8) & 0xFF); put(0x2E)
+            octet(v & 0xFF)
             return
         }
         func group(_ i: Int) -> UInt16 {
@@ -158,24 +225,71 @@ public final class ByteText {
         }
     }
 
+    /// "YYYY-MM-DDTHH:MM:" of the two minutes `rfc3339` wrote last (a row's
+    /// start and end; rows of a capture mostly share them).
+    private struct MinuteText {
+        var minute = Int64.min
+        var bytes: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        var length = 0
+    }
+    @exclusivity(unchecked) private var minutes = (MinuteText(), MinuteText())
+    @exclusivity(unchecked) private var nextMinuteSlot = 0
+
     /// RFC 3339 UTC with `digits` fractional digits.
     public func rfc3339(ns: Int64, digits: Int) {
         var seconds = ns / 1_000_000_000
         var fraction = ns % 1_000_000_000
         if fraction < 0 { fraction += 1_000_000_000; seconds -= 1 }
-        var days = seconds / 86_400
-        var secondOfDay = seconds % 86_400
-        if secondOfDay < 0 { secondOfDay += 86_400; days -= 1 }
-        let (y, m, d) = Formatting.civil(fromDays: days)
-        if y < 0 { byte(0x2D) }
-        padded(y.magnitude, width: 4); byte(0x2D)
-        padded(UInt64(m), width: 2); byte(0x2D)
-        padded(UInt64(d), width: 2); byte(0x54)
-        padded(UInt64(secondOfDay / 3600), width: 2); byte(0x3A)
-        padded(UInt64(secondOfDay / 60 % 60), width: 2); byte(0x3A)
-        padded(UInt64(secondOfDay % 60), width: 2)
+        var minute = seconds / 60
+        var second = seconds % 60
+        if second < 0 { second += 60; minute -= 1 }
+        reserve(24)
+        if minutes.0.minute == minute {
+            putMinute(minutes.0)
+        } else if minutes.1.minute == minute {
+            putMinute(minutes.1)
+        } else {
+            let text = minuteText(minute)
+            if nextMinuteSlot == 0 { minutes.0 = text } else { minutes.1 = text }
+            nextMinuteSlot ^= 1
+            putMinute(text)
+        }
+        putPair(Int(second), at: count)
+        count += 2
         fractionDigits(UInt64(fraction), digits)
         byte(0x5A)
+    }
+
+    @inline(__always)
+    private func putMinute(_ text: MinuteText) {
+        var bytes = text.bytes
+        withUnsafeBytes(of: &bytes) { raw in
+            guard let from = raw.baseAddress else { return }
+            (base + count).update(from: from.assumingMemoryBound(to: UInt8.self), count: text.length)
+        }
+        count += text.length
+    }
+
+    /// Formats "YYYY-MM-DDTHH:MM:" for `minute` (minutes since 1970).
+    private func minuteText(_ minute: Int64) -> MinuteText {
+        var days = minute / 1440
+        var minuteOfDay = minute % 1440
+        if minuteOfDay < 0 { minuteOfDay += 1440; days -= 1 }
+        let (y, m, d) = Formatting.civil(fromDays: days)
+        let start = count
+        if y < 0 { byte(0x2D) }
+        padded(y.magnitude, width: 4); byte(0x2D)  // a year keeps four digits
+        padded(UInt64(m), width: 2); byte(0x2D)
+        padded(UInt64(d), width: 2); byte(0x54)
+        padded(UInt64(minuteOfDay / 60), width: 2); byte(0x3A)
+        padded(UInt64(minuteOfDay % 60), width: 2); byte(0x3A)
+        var text = MinuteText(minute: minute)
+        text.length = count - start
+        withUnsafeMutableBytes(of: &text.bytes) { raw in
+            raw.copyMemory(from: UnsafeRawBufferPointer(start: base + start, count: text.length))
+        }
+        count = start
+        return text
     }
 
     /// Seconds as a decimal with `digits` fractional digits.
@@ -189,9 +303,18 @@ public final class ByteText {
     private func fractionDigits(_ nanoseconds: UInt64, _ digits: Int) {
         let n = max(0, min(9, digits))
         guard n > 0 else { return }
-        var f = nanoseconds
-        for _ in 0..<(9 - n) { f /= 10 }
-        byte(0x2E)
-        padded(f, width: n)
+        let f: UInt64
+        switch n {  // constant divisors: multiplications, not divisions
+        case 9: f = nanoseconds
+        case 6: f = nanoseconds / 1000
+        case 3: f = nanoseconds / 1_000_000
+        default:
+            var x = nanoseconds
+            for _ in 0..<(9 - n) { x /= 10 }
+            f = x
+        }
+        reserve(n + 1)
+        put(0x2E)
+        putDigits(f, n)
     }
 }

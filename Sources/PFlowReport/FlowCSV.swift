@@ -47,13 +47,13 @@ public enum FlowCSV {
         out.address(f.serverAddress); out.byte(comma)
         if ports { out.decimal(UInt64(f.serverPort)) }
         out.byte(comma)
-        if let service = f.service { out.text(quoted(service)) }
+        if let service = f.service { out.field(service) }
         out.byte(comma)
-        if ports { out.text(PortRange(port: f.serverPort).rawValue) }
+        if ports { out.ascii(rangeName(f.serverPort)) }
         out.byte(comma)
-        if ports { out.text(PortRange(port: f.clientPort).rawValue) }
+        if ports { out.ascii(rangeName(f.clientPort)) }
         out.byte(comma)
-        out.text(f.roleSource.rawValue); out.byte(comma)
+        out.ascii(roleName(f.roleSource)); out.byte(comma)
         out.text(f.state); out.byte(comma)
         out.decimal(f.clientToServer.packets); out.byte(comma)
         out.decimal(f.clientToServer.bytes); out.byte(comma)
@@ -61,21 +61,45 @@ public enum FlowCSV {
         out.decimal(f.serverToClient.bytes); out.byte(comma)
         out.decimal(f.clientToServer.payloadBytes); out.byte(comma)
         out.decimal(f.serverToClient.payloadBytes); out.byte(comma)
-        out.text(f.endReason.rawValue); out.byte(comma)
+        out.ascii(reasonName(f.endReason)); out.byte(comma)
         out.text(f.history); out.byte(comma)
-        if let app = f.app { out.text(quoted(app)) }
+        if let app = f.app { out.field(app) }
         out.byte(comma)
         out.decimal(UInt64(f.icmpErrors))
         out.byte(0x0A)
     }
 
-    /// RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled.
-    static func quoted(_ field: String) -> String {
-        guard field.utf8.contains(where: { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }) else {
-            return field
+    // The fixed names as static text: no String per row. Each matches the
+    // type's raw value (FlowCSVTests checks them all).
+    static func rangeName(_ port: UInt16) -> StaticString {
+        switch PortRange(port: port) {
+        case .wellKnown: return "well-known"
+        case .registered: return "registered"
+        case .dynamic: return "dynamic"
         }
-        var out = "\""
-        for c in field { out += c == "\"" ? "\"\"" : String(c) }
-        return out + "\""
+    }
+
+    static func roleName(_ r: RoleSource) -> StaticString {
+        switch r {
+        case .syn: return "syn"
+        case .synAck: return "syn-ack"
+        case .listener: return "listener"
+        case .signature: return "signature"
+        case .portTable: return "port-table"
+        case .ephemeralRange: return "ephemeral-range"
+        case .lowerPort: return "lower-port"
+        case .firstPacket: return "first-packet"
+        }
+    }
+
+    static func reasonName(_ r: EndReason) -> StaticString {
+        switch r {
+        case .fin: return "fin"
+        case .rst: return "rst"
+        case .idle: return "idle"
+        case .active: return "active"
+        case .end: return "end"
+        case .capacity: return "capacity"
+        }
     }
 }

@@ -1,0 +1,61 @@
+import XCTest
+@testable import PFlowFlows
+@testable import PFlowReport
+import PFlowWire
+
+/// The CSV writer's byte-level formatting against plain Swift formatting.
+final class FlowCSVTests: XCTestCase {
+    private func text(_ write: (ByteText) -> Void) -> String {
+        let out = ByteText(capacity: 8)  // small: growth is exercised too
+        write(out)
+        return String(decoding: out.bytes, as: UTF8.self)
+    }
+
+    func testDecimalsAndPadding() {
+        let values: [UInt64] = [0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 65535, 1_000_000_007,
+                                UInt64(UInt32.max), UInt64.max - 1, UInt64.max]
+        for v in values {
+            XCTAssertEqual(text { $0.decimal(v) }, String(v))
+        }
+        XCTAssertEqual(text { $0.decimal(Int64.min) }, String(Int64.min))
+        XCTAssertEqual(text { $0.decimal(Int64(-42)) }, "-42")
+        XCTAssertEqual(text { $0.padded(7, width: 2) }, "07")
+        XCTAssertEqual(text { $0.padded(7, width: 1) }, "7")
+        XCTAssertEqual(text { $0.padded(123, width: 2) }, "23")
+        XCTAssertEqual(text { $0.padded(5, width: 9) }, "000000005")
+        XCTAssertEqual(text { $0.padded(123_456_789, width: 9) }, "123456789")
+    }
+
+    func testTimestampsAcrossDays() {
+        // The date prefix is cached per day: alternate days must not leak.
+        let out = text { t in
+            t.rfc3339(ns: 0, digits: 6); t.byte(0x20)
+            t.rfc3339(ns: 86_399_999_999_999, digits: 9); t.byte(0x20)
+            t.rfc3339(ns: 86_400_000_000_000, digits: 0); t.byte(0x20)
+            t.rfc3339(ns: -1, digits: 3); t.byte(0x20)
+            t.rfc3339(ns: 1_700_000_000_123_456_789, digits: 6)
+        }
+        XCTAssertEqual(out, "1970-01-01T00:00:00.000000Z 1970-01-01T23:59:59.999999999Z 1970-01-02T00:00:00Z "
+                          + "1969-12-31T23:59:59.999Z 2023-11-14T22:13:20.123456Z")
+    }
+
+    func testFieldsAreQuotedOnlyWhenNeeded() {
+        XCTAssertEqual(text { $0.field("http") }, "http")
+        XCTAssertEqual(text { $0.field("a,b") }, "\"a,b\"")
+        XCTAssertEqual(text { $0.field("say \"hi\"") }, "\"say \"\"hi\"\"\"")
+        XCTAssertEqual(text { $0.field("two\nlines") }, "\"two\nlines\"")
+        XCTAssertEqual(text { $0.field("") }, "")
+    }
+
+    func testStaticNamesMatchRawValues() {
+        for r in RoleSource.allCases {
+            XCTAssertEqual(FlowCSV.roleName(r).description, r.rawValue)
+        }
+        for r in [EndReason.fin, .rst, .idle, .active, .end, .capacity] {
+            XCTAssertEqual(FlowCSV.reasonName(r).description, r.rawValue)
+        }
+        for p: UInt16 in [0, 1023, 1024, 49151, 49152, 65535] {
+            XCTAssertEqual(FlowCSV.rangeName(p).description, PortRange(port: p).rawValue)
+        }
+    }
+}
