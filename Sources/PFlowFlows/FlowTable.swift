@@ -350,16 +350,23 @@ public final class FlowTable {
         if !fragmentPorts.isEmpty {
             fragmentPorts = fragmentPorts.filter { now - $0.value.seenNs <= Self.fragmentLifetimeNs }
         }
-        var expired: [Int] = []
+        // Start times sit beside the slot numbers, so the sort compares
+        // compact pairs and reads a flow's key only on a tie.
+        var expired: [(start: Int64, slot: Int)] = []
         let base = store.base
         for slot in 0..<store.used where base[slot].live && now - base[slot].lastNs > expiry.idleNs(base[slot]) {
-            expired.append(slot)
+            expired.append((base[slot].firstNs, slot))
         }
         guard !expired.isEmpty else { return }
-        expired.sort { FlowRecord.startsBefore(base[$0], base[$1]) }
-        for slot in expired {
-            end(base[slot], base[slot].isClosed ? base[slot].closeReason : .idle, onEnd)
-            release(slot)
+        expired.sort { a, b in
+            a.start != b.start ? a.start < b.start : FlowRecord.startsBefore(base[a.slot], base[b.slot])
+        }
+        let ahead = 8
+        for i in 0..<min(ahead, expired.count) { index.prefetchEntry(hash: base[expired[i].slot].key.fastHash) }
+        for (i, e) in expired.enumerated() {
+            if i + ahead < expired.count { index.prefetchEntry(hash: base[expired[i + ahead].slot].key.fastHash) }
+            end(base[e.slot], base[e.slot].isClosed ? base[e.slot].closeReason : .idle, onEnd)
+            release(e.slot)
         }
     }
 

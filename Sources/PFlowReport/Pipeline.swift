@@ -297,7 +297,12 @@ extension Analyzer {
                 written += 1
                 if written & 63 == 0 {
                     ring.written.store(written, ordering: .releasing)
-                    if events.pending >= EventRing.capacity / 2 { events.drain() }
+                    // The tracker is behind (half the ring waits for it), or
+                    // events pile up: report here instead of leaving it to it.
+                    taken = ring.taken.load(ordering: .relaxed)
+                    if written - taken >= PacketRing.capacity / 2 || events.pending >= EventRing.capacity / 2 {
+                        events.drain()
+                    }
                 }
             }
         } catch {
