@@ -397,10 +397,13 @@ public final class FlowTable {
     public func finish(batch: Int, _ body: ([FlowState]) -> Void) {
         // Sort slot numbers, not the (large) states themselves.
         let base = store.base
-        var live: [Int] = []
-        live.reserveCapacity(index.count)
-        for slot in 0..<store.used where base[slot].live { live.append(slot) }
-        live.sort { FlowRecord.startsBefore(base[$0], base[$1]) }
+        var order: [(start: Int64, slot: Int)] = []
+        order.reserveCapacity(index.count)
+        for slot in 0..<store.used where base[slot].live { order.append((base[slot].firstNs, slot)) }
+        order.sort { a, b in
+            a.start != b.start ? a.start < b.start : FlowRecord.startsBefore(base[a.slot], base[b.slot])
+        }
+        let live = order.map(\.slot)
         precondition(knowledgeLog == nil, "finish() reports directly; clear knowledgeLog first")
         for slot in live { knowledge.learn(from: base[slot]) }
         var states: [FlowState] = []
