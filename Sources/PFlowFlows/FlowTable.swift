@@ -24,6 +24,22 @@ public struct FlowKey: Hashable, Sendable {
         self.vlan = vlan
     }
 
+    /// The key from a packet's endpoints as sent (source first), and whether
+    /// the packet travels from A to B; `isICMPReply` settles a flow whose
+    /// two ends are the same socket.
+    @inline(__always)
+    public static func canonical(_ sent: FlowKey, isICMPReply: Bool) -> (key: FlowKey, forward: Bool) {
+        let sourceFirst = sent.addressA < sent.addressB
+            || (sent.addressA == sent.addressB && sent.portA <= sent.portB)
+        var key = sent
+        if !sourceFirst {
+            key.addressA = sent.addressB; key.portA = sent.portB
+            key.addressB = sent.addressA; key.portB = sent.portA
+        }
+        let forward = sent.addressA == sent.addressB && sent.portA == sent.portB ? !isICMPReply : sourceFirst
+        return (key, forward)
+    }
+
     /// The key of `p` and whether `p` travels from A to B.
     @inline(__always)
     public init(packet p: DecodedPacket, forward: inout Bool) {

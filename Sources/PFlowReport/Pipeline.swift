@@ -13,10 +13,16 @@ import Glibc
 /// 112 bytes; the rare packet the tracker must see whole (a fragment, an
 /// ICMP error quoting a flow) also travels in full beside it.
 struct PipelineSlot {
+    /// As sent (source first) until the tracker makes it canonical and
+    /// works out `forward` and `hash` (`prepared`), a few slots ahead of its
+    /// turn: that work sits on the tracker's side of the pipeline, whose
+    /// reader has more to do.
     var key = FlowKey(addressA: IPAddress(high: 0, low: 0), addressB: IPAddress(high: 0, low: 0),
                       portA: 0, portB: 0, proto: IPProtocol(rawValue: 0), vlan: 0)
     var forward = true
-    /// Key, hash and facts are set (otherwise the full packet is).
+    var prepared = false
+    var isICMPReply = false
+    /// Key and facts are set (otherwise the full packet is).
     var keyed = false
     var hash: UInt64 = 0
     var timestampNs: Int64 = 0
@@ -220,13 +226,17 @@ extension Analyzer {
                 var lookahead: (index: UInt64, state: UInt64) = (0, 0)
                 if next + 16 < available {
                     let ahead = ring.slots + ((next + 16) & mask)
-                    if ahead.pointee.keyed { lookahead.index = ahead.pointee.hash }
+                    if ahead.pointee.keyed {
+                        Self.prepare(ahead)
+                        lookahead.index = ahead.pointee.hash
+                    }
                 }
                 if next + 8 < available {
                     let ahead = ring.slots + ((next + 8) & mask)
-                    if ahead.pointee.keyed { lookahead.state = ahead.pointee.hash }
+                    if ahead.pointee.keyed && ahead.pointee.prepared { lookahead.state = ahead.pointee.hash }
                 }
                 let slot = ring.slots + (next & mask)
+                if slot.pointee.keyed && !slot.pointee.prepared { Self.prepare(slot) }
                 withUnsafeBytes(of: &slot.pointee.head) { head in
                     if slot.pointee.keyed {
                         table.add(slot.pointee.facts, key: slot.pointee.key, forward: slot.pointee.forward,
@@ -248,6 +258,16 @@ extension Analyzer {
         events.drain()
         if let error = outcome.error { throw error }
         finishFile(file, ingest: &outcome.ingest, read: outcome.read)
+    }
+
+    /// Makes a slot's key canonical and works out its direction and hash.
+    @inline(__always)
+    private static func prepare(_ slot: UnsafeMutablePointer<PipelineSlot>) {
+        let (key, forward) = FlowKey.canonical(slot.pointee.key, isICMPReply: slot.pointee.isICMPReply)
+        slot.pointee.key = key
+        slot.pointee.forward = forward
+        slot.pointee.hash = key.fastHash
+        slot.pointee.prepared = true
     }
 
     /// The reader thread's loop: filter, count, decode, hand over; and, while
@@ -282,10 +302,10 @@ extension Analyzer {
                 slot.pointee.wireLength = record.originalLength
                 slot.pointee.keyed = !p.hasQuote && !(p.fragmented && p.proto.hasPorts)
                 if slot.pointee.keyed {
-                    var forward = true
-                    slot.pointee.key = FlowKey(packet: p, forward: &forward)
-                    slot.pointee.forward = forward
-                    slot.pointee.hash = slot.pointee.key.fastHash
+                    slot.pointee.key = FlowKey(addressA: p.source, addressB: p.destination, portA: p.sourcePort,
+                                               portB: p.destinationPort, proto: p.proto, vlan: p.vlan ?? FlowKey.noVLAN)
+                    slot.pointee.isICMPReply = p.isICMPReply
+                    slot.pointee.prepared = false
                     slot.pointee.facts = PacketFacts(p)
                     slot.pointee.facts.payloadOffset = 0
                     slot.pointee.facts.capturedPayload = UInt32(copied)
