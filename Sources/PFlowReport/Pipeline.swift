@@ -293,8 +293,12 @@ extension Analyzer {
                 // The first payload bytes travel in the slot; offsets now point into it.
                 let p = outcome.ingest.packet
                 let copied = max(0, min(PayloadHead.capacity, p.capturedPayloadLength, record.bytes.count - p.payloadOffset))
-                withUnsafeMutableBytes(of: &slot.pointee.head) { head in
-                    if copied > 0 {
+                if copied == PayloadHead.capacity {
+                    // The common case: four word loads instead of a memmove call.
+                    slot.pointee.head = record.bytes.loadUnaligned(fromByteOffset: p.payloadOffset,
+                                                                   as: (UInt64, UInt64, UInt64, UInt64).self)
+                } else if copied > 0 {
+                    withUnsafeMutableBytes(of: &slot.pointee.head) { head in
                         head.copyMemory(from: UnsafeRawBufferPointer(rebasing: record.bytes[p.payloadOffset..<(p.payloadOffset + copied)]))
                     }
                 }

@@ -124,18 +124,18 @@ public struct DecodedPacket: Sendable {
     public init() {}
 
     /// ICMP/ICMPv6 error that quotes the packet which caused it.
-    public var isICMPError: Bool {
+    @inlinable public var isICMPError: Bool {
         (proto == .icmp && (icmpType == 3 || icmpType == 4 || icmpType == 5 || icmpType == 11 || icmpType == 12))
             || (proto == .icmpv6 && icmpType >= 1 && icmpType <= 4)
     }
 
     /// ICMP/ICMPv6 echo request (or other query that asks for a reply).
-    public var isICMPRequest: Bool {
+    @inlinable public var isICMPRequest: Bool {
         (proto == .icmp && (icmpType == 8 || icmpType == 13 || icmpType == 15 || icmpType == 17))
             || (proto == .icmpv6 && icmpType == 128)
     }
 
-    public var isICMPReply: Bool {
+    @inlinable public var isICMPReply: Bool {
         (proto == .icmp && (icmpType == 0 || icmpType == 14 || icmpType == 16 || icmpType == 18))
             || (proto == .icmpv6 && icmpType == 129)
     }
