@@ -12,6 +12,11 @@ public enum RoleSource: String, Sendable, CaseIterable {
     case firstPacket = "first-packet"
 }
 
+/// Zeek's connection states (conn_state); the raw value is the name.
+public enum ConnState: String, Sendable, CaseIterable {
+    case S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR, OTH
+}
+
 /// A finished flow, oriented client → server: one CSV row.
 public struct FlowRecord: Sendable {
     public var proto: IPProtocol
@@ -25,14 +30,19 @@ public struct FlowRecord: Sendable {
     public var service: String?
     public var roleSource: RoleSource
     /// Zeek's conn_state for TCP; `SF`/`S0` for the others.
-    public var state: String
+    public var connState: ConnState
+    public var state: String { connState.rawValue }
     public var clientToServer: DirectionCounters
     public var serverToClient: DirectionCounters
     public var startNs: Int64
     public var endNs: Int64
     public var endReason: EndReason
+    /// The TCP events in the order they first happened, and which direction
+    /// the client sent: the history letters are made only when asked for.
+    public var tcpHistory: TCPHistory
+    public var clientDirection: UInt8
     /// Zeek's history letters (TCP; empty otherwise).
-    public var history: String
+    public var history: String { tcpHistory.letters(clientDirection: clientDirection) }
     /// Protocol recognised from the payload, or nil.
     public var appProtocol: AppProtocol?
     /// Its name (`tls`, `http`, `dns`, …), or nil.
@@ -69,11 +79,12 @@ public struct FlowRecord: Sendable {
         self.endReason = endReason
         icmpErrors = s.icmpErrors
         let clientDirection: Int8 = clientIsA ? 0 : 1
-        history = s.history.letters(clientDirection: UInt8(clientDirection))
-        state = proto == .tcp
+        tcpHistory = s.history
+        self.clientDirection = UInt8(clientDirection)
+        connState = proto == .tcp
             ? FlowRecord.tcpState(s, clientDirection: clientDirection,
                                   client: clientToServer, server: serverToClient)
-            : (clientToServer.packets > 0 && serverToClient.packets > 0 ? "SF" : "S0")
+            : (clientToServer.packets > 0 && serverToClient.packets > 0 ? .SF : .S0)
     }
 
     /// Roles from evidence, strongest first (README: "Who is the client").
@@ -145,7 +156,7 @@ public struct FlowRecord: Sendable {
 
     /// Zeek's conn_state from the flags each side sent (client = originator).
     static func tcpState(_ s: FlowState, clientDirection: Int8,
-                         client c: DirectionCounters, server r: DirectionCounters) -> String {
+                         client c: DirectionCounters, server r: DirectionCounters) -> ConnState {
         let originatorSYN = s.synDirection == clientDirection
         // A responder's bare SYN (simultaneous open) answers the handshake too.
         let responderSYNACK = r.tcpFlags.contains(.syn)
@@ -155,28 +166,28 @@ public struct FlowRecord: Sendable {
         let responderFIN = r.tcpFlags.contains(.fin)
         if originatorSYN && !responderSYNACK {
             if r.packets == 0 {
-                if rstByOriginator { return "RSTOS0" }
-                if originatorFIN { return "SH" }
-                return "S0"
+                if rstByOriginator { return .RSTOS0 }
+                if originatorFIN { return .SH }
+                return .S0
             }
-            if rstByResponder { return "REJ" }
-            return "OTH"
+            if rstByResponder { return .REJ }
+            return .OTH
         }
         if !originatorSYN && responderSYNACK {
             if c.packets == 0 || !c.tcpFlags.contains(.ack) {
-                if rstByResponder { return "RSTRH" }
-                if responderFIN { return "SHR" }
+                if rstByResponder { return .RSTRH }
+                if responderFIN { return .SHR }
             }
-            return "OTH"
+            return .OTH
         }
-        if !originatorSYN && !responderSYNACK { return "OTH" }
+        if !originatorSYN && !responderSYNACK { return .OTH }
         // Established: SYN from the originator, SYN-ACK from the responder.
-        if rstByOriginator { return "RSTO" }
-        if rstByResponder { return "RSTR" }
-        if originatorFIN && responderFIN { return "SF" }
-        if originatorFIN { return "S2" }
-        if responderFIN { return "S3" }
-        return "S1"
+        if rstByOriginator { return .RSTO }
+        if rstByResponder { return .RSTR }
+        if originatorFIN && responderFIN { return .SF }
+        if originatorFIN { return .S2 }
+        if responderFIN { return .S3 }
+        return .S1
     }
 
     /// Total order used wherever flows are listed: start time, then key.

@@ -93,7 +93,13 @@ public struct FindingsDetector: Sendable {
             mixBits((source.high ^ source.low &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(port) << 8 | UInt64(proto)) &* 0xC2B2_AE3D_27D4_EB4F)
         }
     }
-    struct ServiceKey: Hashable { var server: IPAddress; var port: UInt16; var proto: UInt8; var app: AppProtocol }
+    struct ServiceKey: FastHashable, Sendable {
+        var server: IPAddress; var port: UInt16; var proto: UInt8; var app: AppProtocol
+        var fastHash: UInt64 {
+            mixBits(server.fastHash ^ (UInt64(port) << 16 | UInt64(proto) << 8 | UInt64(app.rawValue)))
+        }
+    }
+    struct Unexpected: Sendable { var flows: Int; var first: Int64; var last: Int64; var registry: String? }
 
     // Evidence in flat arrays chained per key: 16 bytes per attempt, no
     // allocation per pair.
@@ -101,7 +107,7 @@ public struct FindingsDetector: Sendable {
     private var attempts: [Attempt] = []
     private var horizontal = FastMap<PortKey, HitChain>()
     private var hits: [Hit] = []
-    private var unexpected: [ServiceKey: (flows: Int, first: Int64, last: Int64, registry: String?)] = [:]
+    private var unexpected = FastMap<ServiceKey, Unexpected>()
 
     public init() {}
 
@@ -110,11 +116,11 @@ public struct FindingsDetector: Sendable {
         switch f.proto {
         case .tcp:
             guard f.roleSource == .syn else { return nil }
-            switch f.state {
-            case "S0", "SH": return .silent
-            case "REJ", "RSTOS0": return .failed
-            case "S1", "SF", "S2", "S3", "RSTO", "RSTR": return .open
-            default: return nil
+            switch f.connState {
+            case .S0, .SH: return .silent
+            case .REJ, .RSTOS0: return .failed
+            case .S1, .SF, .S2, .S3, .RSTO, .RSTR: return .open
+            case .RSTRH, .SHR, .OTH: return nil
             }
         case .udp:
             if f.serverToClient.packets > 0 { return .open }
@@ -128,11 +134,10 @@ public struct FindingsDetector: Sendable {
         let app = f.appProtocol
         if let app, f.hasServicePort, !Self.isCustomary(f.serverPort, for: app) {
             let key = ServiceKey(server: f.serverAddress, port: f.serverPort, proto: f.proto.rawValue, app: app)
-            var entry = unexpected[key] ?? (0, f.startNs, f.endNs, f.service)
-            entry.flows += 1
-            entry.first = min(entry.first, f.startNs)
-            entry.last = max(entry.last, f.endNs)
-            unexpected[key] = entry
+            let i = unexpected.insert(key) { Unexpected(flows: 0, first: f.startNs, last: f.endNs, registry: f.service) }.index
+            unexpected[entry: i].flows += 1
+            unexpected[entry: i].first = min(unexpected[entry: i].first, f.startNs)
+            unexpected[entry: i].last = max(unexpected[entry: i].last, f.endNs)
         }
         guard let outcome = Self.outcome(f) else { return }
         let pair = PairKey(source: f.clientAddress, target: f.serverAddress, proto: f.proto.rawValue)
@@ -250,7 +255,7 @@ public struct FindingsDetector: Sendable {
             }
         }
         // Services on ports the registry gives to something else, or to nothing.
-        for (key, entry) in unexpected.sorted(by: { ($0.key.server, $0.key.port, $0.key.proto, $0.key.app.rawValue) < ($1.key.server, $1.key.port, $1.key.proto, $1.key.app.rawValue) }) {
+        for (key, entry) in zip(unexpected.keys, unexpected.values).sorted(by: { ($0.0.server, $0.0.port, $0.0.proto, $0.0.app.rawValue) < ($1.0.server, $1.0.port, $1.0.proto, $1.0.app.rawValue) }) {
             out.append(Finding(kind: "nonstandard-port", source: nil, target: key.server,
                                proto: IPProtocol(rawValue: key.proto), ports: [key.port],
                                firstNs: entry.first, lastNs: entry.last,

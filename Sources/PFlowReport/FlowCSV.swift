@@ -54,7 +54,7 @@ public enum FlowCSV {
         if ports { out.ascii(rangeName(f.clientPort)) }
         out.byte(comma)
         out.ascii(roleName(f.roleSource)); out.byte(comma)
-        out.text(f.state); out.byte(comma)
+        out.ascii(stateName(f.connState)); out.byte(comma)
         out.decimal(f.clientToServer.packets); out.byte(comma)
         out.decimal(f.clientToServer.bytes); out.byte(comma)
         out.decimal(f.serverToClient.packets); out.byte(comma)
@@ -89,6 +89,24 @@ public enum FlowCSV {
         case .ephemeralRange: return "ephemeral-range"
         case .lowerPort: return "lower-port"
         case .firstPacket: return "first-packet"
+        }
+    }
+
+    static func stateName(_ s: ConnState) -> StaticString {
+        switch s {
+        case .S0: return "S0"
+        case .S1: return "S1"
+        case .SF: return "SF"
+        case .REJ: return "REJ"
+        case .S2: return "S2"
+        case .S3: return "S3"
+        case .RSTO: return "RSTO"
+        case .RSTR: return "RSTR"
+        case .RSTOS0: return "RSTOS0"
+        case .RSTRH: return "RSTRH"
+        case .SH: return "SH"
+        case .SHR: return "SHR"
+        case .OTH: return "OTH"
         }
     }
 

@@ -66,8 +66,8 @@ public struct ServiceTally: Sendable {
         rows[i].flows += 1
         rows[i].packets += f.packets
         rows[i].bytes += f.bytes
-        if f.state == "S0" { rows[i].unanswered += 1 }
-        if f.state == "REJ" { rows[i].rejected += 1 }
+        if f.connState == .S0 { rows[i].unanswered += 1 }
+        if f.connState == .REJ { rows[i].rejected += 1 }
         if parties.insert(Party(address: f.clientAddress, row: UInt32(i), side: 0)) { rows[i].clients += 1 }
         if parties.insert(Party(address: f.serverAddress, row: UInt32(i), side: 1)) { rows[i].servers += 1 }
         let p = Int(f.proto.rawValue)

@@ -51,6 +51,9 @@ final class FlowCSVTests: XCTestCase {
         for r in RoleSource.allCases {
             XCTAssertEqual(FlowCSV.roleName(r).description, r.rawValue)
         }
+        for c in ConnState.allCases {
+            XCTAssertEqual(FlowCSV.stateName(c).description, c.rawValue)
+        }
         for r in [EndReason.fin, .rst, .idle, .active, .end, .capacity] {
             XCTAssertEqual(FlowCSV.reasonName(r).description, r.rawValue)
         }
