@@ -88,6 +88,12 @@ struct FlowStore {
         free.append(Int32(slot))
     }
 
+    /// Forgets every state (they hold no references: nothing to release).
+    mutating func removeAll() {
+        used = 0
+        free.removeAll()
+    }
+
     @inline(__always)
     subscript(slot: Int) -> FlowState {
         get { base[slot] }
@@ -155,6 +161,12 @@ struct FlowIndex {
         while entries[i] != 0 { i = (i + 1) & mask }
         entries[i] = Self.tag(hash) | UInt64(slot + 1)
         count += 1
+    }
+
+    /// Empties the index, keeping its size.
+    mutating func removeAll() {
+        entries.update(repeating: 0, count: mask + 1)
+        count = 0
     }
 
     /// Removes the entry for `slot` (whose key hashes to `hash`).

@@ -413,29 +413,33 @@ public final class FlowTable {
     public func finish(batch: Int, _ body: ([FlowState]) -> Void) {
         // Sort slot numbers, not the (large) states themselves.
         let base = store.base
-        var order: [(start: Int64, slot: Int)] = []
-        order.reserveCapacity(index.count)
-        for slot in 0..<store.used where base[slot].live { order.append((base[slot].firstNs, slot)) }
-        order.sort { a, b in
-            a.start != b.start ? a.start < b.start : FlowRecord.startsBefore(base[a.slot], base[b.slot])
-        }
-        let live = order.map(\.slot)
+        // Sorted as (start, slot) pairs, then kept as 4-byte slot numbers
+        // while the flows are reported (the report's own memory peaks then).
+        let live: [Int32] = {
+            var order: [(start: Int64, slot: Int32)] = []
+            order.reserveCapacity(index.count)
+            for slot in 0..<store.used where base[slot].live { order.append((base[slot].firstNs, Int32(slot))) }
+            order.sort { a, b in
+                a.start != b.start ? a.start < b.start : FlowRecord.startsBefore(base[Int(a.slot)], base[Int(b.slot)])
+            }
+            return order.map(\.slot)
+        }()
         precondition(knowledgeLog == nil, "finish() reports directly; clear knowledgeLog first")
-        for slot in live { knowledge.learn(from: base[slot]) }
+        for slot in live { knowledge.learn(from: base[Int(slot)]) }
         var states: [FlowState] = []
         states.reserveCapacity(min(max(1, batch), live.count))
         for slot in live {
-            states.append(base[slot])
+            states.append(base[Int(slot)])
             if states.count >= batch {
                 body(states)
                 states.removeAll(keepingCapacity: true)
             }
         }
         if !states.isEmpty { body(states) }
-        for slot in live {
-            index.remove(hash: base[slot].key.fastHash, slot: slot)
-            store.remove(slot)
-        }
+        // Every flow has ended: empty the index and the store at once.
+        index.removeAll()
+        store.removeAll()
+        links.removeAll()
         oldest = -1
         newest = -1
     }
