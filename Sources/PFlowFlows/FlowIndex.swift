@@ -88,6 +88,29 @@ struct FlowStore {
         free.append(Int32(slot))
     }
 
+    /// Per memory page of the mapping, how many of `slots` it holds; nil
+    /// when the store isn't a mapping of whole pages.
+    func pageCounts(_ slots: [Int32]) -> [UInt16]? {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard mapped, page > 0, page % MemoryLayout<FlowState>.stride == 0 else { return nil }
+        let perPage = page / MemoryLayout<FlowState>.stride
+        var counts = [UInt16](repeating: 0, count: (capacity + perPage - 1) / perPage)
+        for slot in slots { counts[Int(slot) / perPage] &+= 1 }
+        return counts
+    }
+
+    /// `slot` has been read for the last time: once every slot counted on its
+    /// page is, the page goes back to the system.
+    func doneWith(_ slot: Int, counts: inout [UInt16]) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let perPage = page / MemoryLayout<FlowState>.stride
+        let p = slot / perPage
+        counts[p] &-= 1
+        if counts[p] == 0 {
+            madvise(UnsafeMutableRawPointer(base) + p * page, page, MADV_DONTNEED)
+        }
+    }
+
     /// Forgets every state (they hold no references: nothing to release).
     mutating func removeAll() {
         used = 0

@@ -428,8 +428,12 @@ public final class FlowTable {
         for slot in live { knowledge.learn(from: base[Int(slot)]) }
         var states: [FlowState] = []
         states.reserveCapacity(min(max(1, batch), live.count))
+        // Pages of states already handed over are returned as the flush goes
+        // on, so it doesn't hold the whole table while the report grows.
+        var pages = store.pageCounts(live)
         for slot in live {
             states.append(base[Int(slot)])
+            if pages != nil { store.doneWith(Int(slot), counts: &pages!) }
             if states.count >= batch {
                 body(states)
                 states.removeAll(keepingCapacity: true)
