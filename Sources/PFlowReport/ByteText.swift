@@ -51,7 +51,12 @@ public final class ByteText {
     @inline(__always)
     private func put(_ buffer: UnsafeBufferPointer<UInt8>) {
         guard let from = buffer.baseAddress, buffer.count > 0 else { return }
-        (base + count).update(from: from, count: buffer.count)
+        if buffer.count <= 16 {
+            // Short names: a byte loop beats a memmove call.
+            for i in 0..<buffer.count { base[count + i] = from[i] }
+        } else {
+            (base + count).update(from: from, count: buffer.count)
+        }
         count += buffer.count
     }
 
@@ -141,15 +146,57 @@ public final class ByteText {
     public func decimal(_ v: Int64) {
         if v < 0 { byte(0x2D) }
         let m = v.magnitude
-        // Nanosecond timestamps have 19 digits: write them as two halves of
-        // at most ten and exactly nine, each found in fewer steps.
+        // Nanosecond timestamps have 19 digits: the whole seconds (the same
+        // for many rows: the last one's digits are kept) and exactly nine.
         if m >= 1_000_000_000 {
-            decimal(m / 1_000_000_000)
+            let seconds = m / 1_000_000_000
+            if secondsTexts.0.seconds == seconds {
+                putSeconds(secondsTexts.0)
+            } else if secondsTexts.1.seconds == seconds {
+                putSeconds(secondsTexts.1)
+            } else {
+                let start = count
+                decimal(seconds)
+                var text = SecondsText(seconds: seconds)
+                text.length = count - start
+                withUnsafeMutableBytes(of: &text.bytes) { raw in
+                    raw.copyMemory(from: UnsafeRawBufferPointer(start: base + start, count: text.length))
+                }
+                if nextSecondsSlot == 0 { secondsTexts.0 = text } else { secondsTexts.1 = text }
+                nextSecondsSlot ^= 1
+            }
             reserve(9)
             putDigits(m % 1_000_000_000, 9)
         } else {
             decimal(m)
         }
+    }
+
+    /// The digits of the two whole-second counts `decimal(_: Int64)` wrote
+    /// last (a row's start and end).
+    private struct SecondsText {
+        var seconds = UInt64.max
+        var bytes: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        var length = 0
+    }
+    @exclusivity(unchecked) private var secondsTexts = (SecondsText(), SecondsText())
+    @exclusivity(unchecked) private var nextSecondsSlot = 0
+
+    @inline(__always)
+    private func putSeconds(_ text: SecondsText) {
+        putWords(text.bytes, text.length)
+    }
+
+    /// The first `length` of 24 bytes: three word stores rather than a
+    /// memmove call (the bytes past `length` are overwritten later).
+    @inline(__always)
+    private func putWords(_ words: (UInt64, UInt64, UInt64), _ length: Int) {
+        reserve(24)
+        let at = UnsafeMutableRawPointer(base + count)
+        at.storeBytes(of: words.0, as: UInt64.self)
+        (at + 8).storeBytes(of: words.1, as: UInt64.self)
+        (at + 16).storeBytes(of: words.2, as: UInt64.self)
+        count += length
     }
 
     /// 0-255 without the general digit count.
@@ -175,15 +222,17 @@ public final class ByteText {
         putDigits(v, n)
     }
 
+    private let hexDigits = ("0123456789abcdef" as StaticString).utf8Start
+
+    /// Lower-case hex without leading zeros (an IPv6 group).
     public func hex(_ v: UInt16) {
-        let digits: StaticString = "0123456789abcdef"
-        var started = false
-        for shift in stride(from: 12, through: 0, by: -4) {
-            let d = Int((v >> UInt16(shift)) & 0xF)
-            if d != 0 || started || shift == 0 {
-                started = true
-                digits.withUTF8Buffer { byte($0[d]) }
-            }
+        reserve(4)
+        var shift: UInt16 = 12
+        while shift > 0 && (v >> shift) & 0xF == 0 { shift -= 4 }
+        while true {
+            put(hexDigits[Int((v >> shift) & 0xF)])
+            if shift == 0 { break }
+            shift -= 4
         }
     }
 
@@ -262,12 +311,7 @@ public final class ByteText {
 
     @inline(__always)
     private func putMinute(_ text: MinuteText) {
-        var bytes = text.bytes
-        withUnsafeBytes(of: &bytes) { raw in
-            guard let from = raw.baseAddress else { return }
-            (base + count).update(from: from.assumingMemoryBound(to: UInt8.self), count: text.length)
-        }
-        count += text.length
+        putWords(text.bytes, text.length)
     }
 
     /// Formats "YYYY-MM-DDTHH:MM:" for `minute` (minutes since 1970).

@@ -26,6 +26,28 @@ final class FlowCSVTests: XCTestCase {
         XCTAssertEqual(text { $0.padded(123_456_789, width: 9) }, "123456789")
     }
 
+    func testCachedSecondsAndAddresses() {
+        // Nanosecond counts share whole seconds between rows: the cached
+        // digits must follow every change.
+        let values: [Int64] = [1_700_000_000_000_000_001, 1_700_000_000_999_999_999, 1_700_000_001_000_000_000,
+                               999_999_999, 1_700_000_001_000_000_005, 1_000_000_000, -1_700_000_000_000_000_001,
+                               Int64.max, 1_700_000_001_000_000_006]
+        XCTAssertEqual(text { t in for v in values { t.decimal(v); t.byte(0x20) } },
+                       values.map { String($0) + " " }.joined())
+        for v: UInt16 in [0, 1, 0xf, 0x10, 0xab, 0x100, 0xfff, 0x1000, 0xbeef, 0xffff] {
+            XCTAssertEqual(text { $0.hex(v) }, String(v, radix: 16))
+        }
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<2000 {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            // Sparse groups, so runs of zero groups (::) come up often.
+            let high = seed & 0xFFFF_0000_0000_FFFF, low = (seed >> 7) & 0x0000_FFFF_0000_FFFF
+            for a in [IPAddress(high: high, low: low), IPAddress(ipv4: UInt32(truncatingIfNeeded: seed >> 13))] {
+                XCTAssertEqual(text { $0.address(a) }, a.description)
+            }
+        }
+    }
+
     func testTimestampsAcrossDays() {
         // The date prefix is cached per day: alternate days must not leak.
         let out = text { t in
