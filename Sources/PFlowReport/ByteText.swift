@@ -150,20 +150,10 @@ public final class ByteText {
         // for many rows: the last one's digits are kept) and exactly nine.
         if m >= 1_000_000_000 {
             let seconds = m / 1_000_000_000
-            if secondsTexts.0.seconds == seconds {
-                putSeconds(secondsTexts.0)
-            } else if secondsTexts.1.seconds == seconds {
-                putSeconds(secondsTexts.1)
-            } else {
+            if !secondsCache.put(Int64(bitPattern: seconds), into: self) {
                 let start = count
                 decimal(seconds)
-                var text = SecondsText(seconds: seconds)
-                text.length = count - start
-                withUnsafeMutableBytes(of: &text.bytes) { raw in
-                    raw.copyMemory(from: UnsafeRawBufferPointer(start: base + start, count: text.length))
-                }
-                if nextSecondsSlot == 0 { secondsTexts.0 = text } else { secondsTexts.1 = text }
-                nextSecondsSlot ^= 1
+                secondsCache.remember(Int64(bitPattern: seconds), from: base + start, length: count - start)
             }
             reserve(9)
             putDigits(m % 1_000_000_000, 9)
@@ -172,25 +162,44 @@ public final class ByteText {
         }
     }
 
-    /// The digits of the two whole-second counts `decimal(_: Int64)` wrote
-    /// last (a row's start and end).
-    private struct SecondsText {
-        var seconds = UInt64.max
-        var bytes: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        var length = 0
-    }
-    @exclusivity(unchecked) private var secondsTexts = (SecondsText(), SecondsText())
-    @exclusivity(unchecked) private var nextSecondsSlot = 0
+    /// Up to 24 bytes of text for the two keys written last (a row's start
+    /// and end share their minute and second with the rows around them).
+    private struct RecentTexts {
+        struct Entry {
+            var key = Int64.min
+            var bytes: (UInt64, UInt64, UInt64) = (0, 0, 0)
+            var length = 0
+        }
+        var entries = (Entry(), Entry())
+        var next = 0
 
-    @inline(__always)
-    private func putSeconds(_ text: SecondsText) {
-        putWords(text.bytes, text.length)
+        /// Writes the text for `key` into `out` if it is kept; false if not.
+        @inline(__always)
+        func put(_ key: Int64, into out: ByteText) -> Bool {
+            if entries.0.key == key { out.putWords(entries.0.bytes, entries.0.length); return true }
+            if entries.1.key == key { out.putWords(entries.1.bytes, entries.1.length); return true }
+            return false
+        }
+
+        /// Keeps `length` (at most 24) bytes at `text` for `key`.
+        mutating func remember(_ key: Int64, from text: UnsafePointer<UInt8>, length: Int) {
+            var entry = Entry(key: key)
+            entry.length = min(length, 24)
+            withUnsafeMutableBytes(of: &entry.bytes) { raw in
+                raw.copyMemory(from: UnsafeRawBufferPointer(start: text, count: entry.length))
+            }
+            if next == 0 { entries.0 = entry } else { entries.1 = entry }
+            next ^= 1
+        }
     }
+    /// Whole seconds of `decimal(_: Int64)`, "YYYY-MM-DDTHH:MM:" of `rfc3339`.
+    @exclusivity(unchecked) private var secondsCache = RecentTexts()
+    @exclusivity(unchecked) private var minuteCache = RecentTexts()
 
     /// The first `length` of 24 bytes: three word stores rather than a
     /// memmove call (the bytes past `length` are overwritten later).
     @inline(__always)
-    private func putWords(_ words: (UInt64, UInt64, UInt64), _ length: Int) {
+    fileprivate func putWords(_ words: (UInt64, UInt64, UInt64), _ length: Int) {
         reserve(24)
         let at = UnsafeMutableRawPointer(base + count)
         at.storeBytes(of: words.0, as: UInt64.self)
@@ -274,16 +283,6 @@ public final class ByteText {
         }
     }
 
-    /// "YYYY-MM-DDTHH:MM:" of the two minutes `rfc3339` wrote last (a row's
-    /// start and end; rows of a capture mostly share them).
-    private struct MinuteText {
-        var minute = Int64.min
-        var bytes: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        var length = 0
-    }
-    @exclusivity(unchecked) private var minutes = (MinuteText(), MinuteText())
-    @exclusivity(unchecked) private var nextMinuteSlot = 0
-
     /// RFC 3339 UTC with `digits` fractional digits.
     public func rfc3339(ns: Int64, digits: Int) {
         var seconds = ns / 1_000_000_000
@@ -292,48 +291,30 @@ public final class ByteText {
         var minute = seconds / 60
         var second = seconds % 60
         if second < 0 { second += 60; minute -= 1 }
-        reserve(24)
-        if minutes.0.minute == minute {
-            putMinute(minutes.0)
-        } else if minutes.1.minute == minute {
-            putMinute(minutes.1)
-        } else {
-            let text = minuteText(minute)
-            if nextMinuteSlot == 0 { minutes.0 = text } else { minutes.1 = text }
-            nextMinuteSlot ^= 1
-            putMinute(text)
+        if !minuteCache.put(minute, into: self) {
+            let start = count
+            minuteText(minute)
+            minuteCache.remember(minute, from: base + start, length: count - start)
         }
+        reserve(2)
         putPair(Int(second), at: count)
         count += 2
         fractionDigits(UInt64(fraction), digits)
         byte(0x5A)
     }
 
-    @inline(__always)
-    private func putMinute(_ text: MinuteText) {
-        putWords(text.bytes, text.length)
-    }
-
-    /// Formats "YYYY-MM-DDTHH:MM:" for `minute` (minutes since 1970).
-    private func minuteText(_ minute: Int64) -> MinuteText {
+    /// Writes "YYYY-MM-DDTHH:MM:" for `minute` (minutes since 1970).
+    private func minuteText(_ minute: Int64) {
         var days = minute / 1440
         var minuteOfDay = minute % 1440
         if minuteOfDay < 0 { minuteOfDay += 1440; days -= 1 }
         let (y, m, d) = Formatting.civil(fromDays: days)
-        let start = count
         if y < 0 { byte(0x2D) }
         padded(y.magnitude, width: 4); byte(0x2D)  // a year keeps four digits
         padded(UInt64(m), width: 2); byte(0x2D)
         padded(UInt64(d), width: 2); byte(0x54)
         padded(UInt64(minuteOfDay / 60), width: 2); byte(0x3A)
         padded(UInt64(minuteOfDay % 60), width: 2); byte(0x3A)
-        var text = MinuteText(minute: minute)
-        text.length = count - start
-        withUnsafeMutableBytes(of: &text.bytes) { raw in
-            raw.copyMemory(from: UnsafeRawBufferPointer(start: base + start, count: text.length))
-        }
-        count = start
-        return text
     }
 
     /// Seconds as a decimal with `digits` fractional digits.
