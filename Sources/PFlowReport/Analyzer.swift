@@ -89,6 +89,13 @@ public struct ClientHost: Sendable {
 }
 
 /// Two halves of a batch of records, each written by its own thread.
+/// Hands the analyzer to the second thread of the capture-end flush, which
+/// touches only the parts the first one leaves alone.
+private struct UncheckedAnalyzer: @unchecked Sendable {
+    let value: Analyzer
+    init(_ value: Analyzer) { self.value = value }
+}
+
 /// The knowledge is only read while both work.
 private final class RecordHalves: @unchecked Sendable {
     let knowledge: TrafficKnowledge
@@ -252,8 +259,19 @@ public final class Analyzer {
                     let records = part.map { FlowRecord($0, endReason: $0.closeReason, registry: registry, knowledge: halves.knowledge) }
                     if half == 0 { halves.first = records } else { halves.second = records }
                 }
-                for r in halves.first { self.report(r) }
-                for r in halves.second { self.report(r) }
+                // The tally (with the CSV and the kept list) and the detector
+                // are independent: two threads feed them, each in order.
+                let analyzer = UncheckedAnalyzer(self)
+                DispatchQueue.concurrentPerform(iterations: 2) { part in
+                    let me = analyzer.value
+                    if part == 0 {
+                        for r in halves.first { me.detector.add(r) }
+                        for r in halves.second { me.detector.add(r) }
+                    } else {
+                        for r in halves.first { me.tally.add(r); me.onFlow?(r); if me.keepFlows { me.flows.append(r) } }
+                        for r in halves.second { me.tally.add(r); me.onFlow?(r); if me.keepFlows { me.flows.append(r) } }
+                    }
+                }
             } else {
                 for s in states { self.report(FlowRecord(s, endReason: s.closeReason, registry: registry, knowledge: knowledge)) }
             }
