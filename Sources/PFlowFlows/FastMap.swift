@@ -139,7 +139,6 @@ public struct FastSet<Key: FastHashable> {
 
     @inlinable public var count: Int { map.count }
     @inlinable public var isEmpty: Bool { map.isEmpty }
-    @inlinable public var elements: [Key] { map.keys }
 
     @inlinable public func contains(_ key: Key) -> Bool { map.index(of: key) != nil }
 
