@@ -88,7 +88,6 @@ public struct ClientHost: Sendable {
     }
 }
 
-/// Two halves of a batch of records, each written by its own thread.
 /// Hands the analyzer to the second thread of the capture-end flush, which
 /// touches only the parts the first one leaves alone.
 private struct UncheckedAnalyzer: @unchecked Sendable {
@@ -96,7 +95,8 @@ private struct UncheckedAnalyzer: @unchecked Sendable {
     init(_ value: Analyzer) { self.value = value }
 }
 
-/// The knowledge is only read while both work.
+/// Two halves of a batch of records, each written by its own thread; the
+/// knowledge is only read while both work.
 private final class RecordHalves: @unchecked Sendable {
     let knowledge: TrafficKnowledge
     var first: [FlowRecord] = []
@@ -141,8 +141,13 @@ public final class Analyzer {
 
     /// Hands an ended flow to the tally, the sink and (if kept) the list.
     func report(_ f: FlowRecord) {
-        tally.add(f)
+        tallyAndWrite(f)
         detector.add(f)
+    }
+
+    /// The part of `report` besides the findings detector.
+    private func tallyAndWrite(_ f: FlowRecord) {
+        tally.add(f)
         onFlow?(f)
         if keepFlows { flows.append(f) }
     }
@@ -268,8 +273,8 @@ public final class Analyzer {
                         for r in halves.first { me.detector.add(r) }
                         for r in halves.second { me.detector.add(r) }
                     } else {
-                        for r in halves.first { me.tally.add(r); me.onFlow?(r); if me.keepFlows { me.flows.append(r) } }
-                        for r in halves.second { me.tally.add(r); me.onFlow?(r); if me.keepFlows { me.flows.append(r) } }
+                        for r in halves.first { me.tallyAndWrite(r) }
+                        for r in halves.second { me.tallyAndWrite(r) }
                     }
                 }
             } else {

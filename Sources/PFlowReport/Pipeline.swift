@@ -40,7 +40,9 @@ final class PacketRing: @unchecked Sendable {
     /// 8,192 0.290 s, 16,384 0.256 s, 32,768 0.249 s, 65,536 0.266 s.
     static let capacity = 16384
     let slots: UnsafeMutablePointer<PipelineSlot>
-    /// Whole packets for the slots that are not `keyed`.
+    /// Whole packets for the slots that are not `keyed`; initialized only
+    /// where one is written (DecodedPacket holds no references), so the
+    /// 3 MB stay untouched when no packet needs them.
     let whole: UnsafeMutablePointer<DecodedPacket>
     let written = Atomic<Int>(0)
     let taken = Atomic<Int>(0)
@@ -50,7 +52,6 @@ final class PacketRing: @unchecked Sendable {
         slots = .allocate(capacity: Self.capacity)
         slots.initialize(repeating: PipelineSlot(), count: Self.capacity)
         whole = .allocate(capacity: Self.capacity)
-        whole.initialize(repeating: DecodedPacket(), count: Self.capacity)
     }
 
     deinit {
@@ -314,7 +315,7 @@ extension Analyzer {
                     slot.pointee.facts.payloadOffset = 0
                     slot.pointee.facts.capturedPayload = UInt32(copied)
                 } else {
-                    ring.whole[at] = p
+                    (ring.whole + at).initialize(to: p)
                     ring.whole[at].payloadOffset = 0
                     ring.whole[at].capturedPayloadLength = copied
                 }

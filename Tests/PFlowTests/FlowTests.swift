@@ -67,6 +67,11 @@ final class FlowTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<FlowKey>.size, 39)
         XCTAssertEqual(MemoryLayout<(SignatureVerdict?, SignatureVerdict?)>.size, 4)
         XCTAssertEqual(MemoryLayout<FlowState>.stride, 128)
+        // The store moves states with mremap and hands pages back with
+        // madvise; the pipeline initializes whole packets only where written:
+        // both need values without references.
+        XCTAssertTrue(_isPOD(FlowState.self))
+        XCTAssertTrue(_isPOD(DecodedPacket.self))
         let key = FlowKey(addressA: IPAddress(ipv4: 1), addressB: IPAddress(ipv4: 2), portA: 1, portB: 2,
                           proto: .tcp, vlan: FlowKey.noVLAN)
         var s = FlowState(key: key, ipVersion: 6, timestampNs: 5, direction: 1)
