@@ -6,16 +6,13 @@ import PackageDescription
 //   PFlowWire (decoder) ──┼─► PFlowFlows ─► PFlowReport ─► pflow (CLI)
 //   CPlatform (prefetch, mremap) ─┘
 //   CPcap ─► PFlowLive (libpcap) ───────────────────────────┘
-// Only the CLI imports ArgumentParser; capture, wire and flow code build and
-// test without libpcap.
+// Capture, wire and flow code build and test without libpcap. No package
+// dependencies: the CLI parses its dozen options itself (Sources/pflow/Options.swift).
 let package = Package(
     name: "pflow",
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "pflow", targets: ["pflow"]),
-    ],
-    dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         .systemLibrary(
@@ -37,10 +34,7 @@ let package = Package(
         .target(name: "PFlowLive", dependencies: ["CPcap"]),
         .executableTarget(
             name: "pflow",
-            dependencies: [
-                "PFlowReport", "PFlowLive",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            dependencies: ["PFlowReport", "PFlowLive"]
         ),
         .testTarget(
             name: "PFlowTests",

@@ -31,6 +31,15 @@ expect_error "bad top"        64 '^pflow: error: .*top' -- --top -3 Samples/http
 expect_error "bad timeout"    64 '^pflow: error: --idle-timeout' -- --idle-timeout 0 Samples/http-dns-lo.pcap
 expect_error "bad filter"     1 "^pflow: error: bad filter 'port banana'" -- -f 'port banana' Samples/http-dns-lo.pcap
 expect_error "json and csv stdout" 64 '^pflow: error: --json and --csv -' -- --json --csv - Samples/http-dns-lo.pcap
+# The parser's own rules (Sources/pflow/Options.swift).
+expect_error "missing value"  64 "^pflow: error: Missing value for '--top <n>'" -- Samples/http-dns-lo.pcap --top
+expect_error "bad number"     64 "^pflow: error: The value 'x' is invalid for '--threads <n>'" -- --threads x Samples/http-dns-lo.pcap
+expect_error "flag with value" 64 "^pflow: error: The option '--json' does not take any value" -- --json=yes Samples/http-dns-lo.pcap
+expect_error "unknown short"  64 "^pflow: error: Unknown option '-x'" -- -Dx
+# --name=value, -fvalue and -- (then a file named like an option would be) mean what they say.
+"$pflow" --json --top 3 -f 'udp port 53' Samples/http-dns-lo.pcap >"$tmp/p1.json"
+"$pflow" --json --top=3 '-fudp port 53' -- Samples/http-dns-lo.pcap >"$tmp/p2.json"
+if cmp -s "$tmp/p1.json" "$tmp/p2.json" && grep -q '"packets"' "$tmp/p1.json"; then ok "--name=value, -fvalue, --"; else fail "--name=value, -fvalue, --"; fi
 printf 'svc 99999/tcp\n' >"$tmp/bad.services"
 expect_error "bad services file" 1 '^pflow: error: .*bad.services: line 1: bad port' -- --services "$tmp/bad.services" Samples/http-dns-lo.pcap
 

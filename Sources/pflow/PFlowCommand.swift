@@ -1,4 +1,3 @@
-import ArgumentParser
 import PFlowCapture
 import PFlowFlows
 import PFlowLive
@@ -7,90 +6,31 @@ import PFlowReport
 import Glibc
 #endif
 
-/// The command line: parses options and hands off to the library.
-struct PFlowCommand: ParsableCommand {
+/// The command: checks the parsed options and hands off to the library.
+struct PFlowCommand {
     static let version = "0.1.0"
+    static var versionText: String { "pflow \(PFlowCommand.version) (\(Libpcap.version))" }
 
-    static let configuration = CommandConfiguration(
-        commandName: "pflow",
-        abstract: "Report the services in packet captures, and who talks to them.",
-        discussion: """
-            Reads pcap and pcapng files (several files are one capture, in order; "-" is \
-            standard input), groups packets into bidirectional flows, decides which end of \
-            each flow is the client and which the service, and prints traffic by service.
-            """,
-        version: "pflow \(PFlowCommand.version) (\(Libpcap.version))"
-    )
-
-    @Option(name: [.short, .customLong("interface")],
-            help: ArgumentHelp("Capture live on this interface until Ctrl-C, --duration or --count.", valueName: "interface"))
-    var interface: String?
-
-    @Flag(name: [.customShort("D"), .customLong("list-interfaces")], help: "List the interfaces pflow can capture on.")
-    var listInterfaces = false
-
-    @Option(help: ArgumentHelp("Live: stop after this many seconds.", valueName: "s"))
-    var duration: Double?
-
-    @Option(help: ArgumentHelp("Live: stop after this many packets.", valueName: "n"))
-    var count: Int?
-
-    @Option(help: ArgumentHelp("Live: seconds between redraws of the on-screen view.", valueName: "s"))
-    var interval: Double = 1
-
-    @Option(help: ArgumentHelp("Live: bytes kept per packet (default 256: flows count wire lengths, only signatures read payload).",
-                               valueName: "n"))
-    var snaplen: Int32?
-
-    @Flag(name: .customLong("no-promisc"), help: "Live: don't put the interface into promiscuous mode.")
-    var noPromisc = false
-
-    @Option(name: .customLong("buffer-size"), help: ArgumentHelp("Live: kernel capture buffer in KiB (default 8192).", valueName: "KiB"))
-    var bufferSize: Int32?
-
-    @Argument(help: ArgumentHelp("Capture files (pcap or pcapng), analysed in order as one capture; - reads stdin.",
-                                 valueName: "file"))
-    var files: [String] = []
-
-    @Option(name: [.short, .long], help: ArgumentHelp("Keep only packets matching this BPF filter (tcpdump syntax).",
-                                                      valueName: "expr"))
-    var filter: String?
-
-    @Option(help: ArgumentHelp("Write one row per flow to this CSV file; - writes it to stdout instead of the table.",
-                               valueName: "path"))
-    var csv: String?
-
-    @Flag(help: "Print the report as JSON instead of a table.")
-    var json = false
-
-    @Option(help: ArgumentHelp("Rows in the services table.", valueName: "n"))
-    var top = 20
-
-    @Option(help: ArgumentHelp("Extra or overriding port names, in /etc/services format.", valueName: "file"))
-    var services: String?
-
-    @Option(name: .customLong("idle-timeout"),
-            help: ArgumentHelp("End a flow after this many seconds without packets, for every protocol (default: TCP 300, UDP and ICMP 60).",
-                               valueName: "s"))
-    var idleTimeout: Double?
-
-    @Option(name: .customLong("active-timeout"),
-            help: ArgumentHelp("Split a flow into another row once it has lasted this many seconds (default: off).",
-                               valueName: "s"))
-    var activeTimeout: Double?
-
-    @Option(name: .customLong("max-flows"),
-            help: ArgumentHelp("Most flows tracked at once; beyond it the least recently seen flow ends with end_reason capacity (default: no limit).",
-                               valueName: "n"))
-    var maxFlows: Int?
-
-    @Option(help: ArgumentHelp("Threads for files: 1 reads, decodes and tracks on one; 2 or more read and decode on one while another tracks (default: the number of cores).",
-                               valueName: "n"))
-    var threads: Int?
-
-    @Flag(name: .customLong("no-decap"),
-          help: "Keep the outer view of tunnels (GRE, IP-in-IP, VXLAN, Geneve, GTP-U, Teredo) instead of tracking their inner flows.")
-    var noDecap = false
+    var options: Options
+    var interface: String? { options.interface }
+    var listInterfaces: Bool { options.listInterfaces }
+    var duration: Double? { options.duration }
+    var count: Int? { options.count }
+    var interval: Double { options.interval }
+    var snaplen: Int32? { options.snaplen }
+    var noPromisc: Bool { options.noPromisc }
+    var bufferSize: Int32? { options.bufferSize }
+    var files: [String] { options.files }
+    var filter: String? { options.filter }
+    var csv: String? { options.csv }
+    var json: Bool { options.json }
+    var top: Int { options.top }
+    var services: String? { options.services }
+    var idleTimeout: Double? { options.idleTimeout }
+    var activeTimeout: Double? { options.activeTimeout }
+    var maxFlows: Int? { options.maxFlows }
+    var threads: Int? { options.threads }
+    var noDecap: Bool { options.noDecap }
 
     /// Seconds to nanoseconds, or nil when out of range.
     static func nanoseconds(_ seconds: Double) -> Int64? {
@@ -106,34 +46,34 @@ struct PFlowCommand: ParsableCommand {
         return policy
     }
 
-    func validate() throws {
+    func validate() throws(Options.UsageError) {
         if let s = idleTimeout, Self.nanoseconds(s) == nil {
-            throw ValidationError("--idle-timeout must be a number of seconds above 0")
+            throw Options.UsageError("--idle-timeout must be a number of seconds above 0")
         }
         if let s = activeTimeout, Self.nanoseconds(s) == nil {
-            throw ValidationError("--active-timeout must be a number of seconds above 0")
+            throw Options.UsageError("--active-timeout must be a number of seconds above 0")
         }
         if listInterfaces { return }
         if let interface {
-            if !files.isEmpty { throw ValidationError("give capture files or -i \(interface), not both") }
-            if let d = duration, Self.nanoseconds(d) == nil { throw ValidationError("--duration must be a number of seconds above 0") }
-            if let n = count, n < 1 { throw ValidationError("--count must be 1 or more") }
-            if Self.nanoseconds(interval) == nil || interval < 0.05 { throw ValidationError("--interval must be at least 0.05 seconds") }
-            if let n = snaplen, n < 64 || n > 262_144 { throw ValidationError("--snaplen must be 64 to 262144") }
-            if let n = bufferSize, n < 64 || n > 4_194_304 { throw ValidationError("--buffer-size must be 64 to 4194304 KiB") }
+            if !files.isEmpty { throw Options.UsageError("give capture files or -i \(interface), not both") }
+            if let d = duration, Self.nanoseconds(d) == nil { throw Options.UsageError("--duration must be a number of seconds above 0") }
+            if let n = count, n < 1 { throw Options.UsageError("--count must be 1 or more") }
+            if Self.nanoseconds(interval) == nil || interval < 0.05 { throw Options.UsageError("--interval must be at least 0.05 seconds") }
+            if let n = snaplen, n < 64 || n > 262_144 { throw Options.UsageError("--snaplen must be 64 to 262144") }
+            if let n = bufferSize, n < 64 || n > 4_194_304 { throw Options.UsageError("--buffer-size must be 64 to 4194304 KiB") }
         } else {
             let liveOnly = [("--duration", duration != nil), ("--count", count != nil), ("--snaplen", snaplen != nil),
                             ("--no-promisc", noPromisc), ("--buffer-size", bufferSize != nil), ("--interval", interval != 1)]
             if let (name, _) = liveOnly.first(where: { $0.1 }) {
-                throw ValidationError("\(name) applies to live capture: add -i <interface>")
+                throw Options.UsageError("\(name) applies to live capture: add -i <interface>")
             }
-            if files.isEmpty { throw ValidationError("no capture file given (try: pflow capture.pcap, or pflow -i eth0)") }
+            if files.isEmpty { throw Options.UsageError("no capture file given (try: pflow capture.pcap, or pflow -i eth0)") }
         }
-        if top < 0 { throw ValidationError("--top must be 0 or more") }
-        if let n = threads, n < 1 || n > 1024 { throw ValidationError("--threads must be 1 to 1024") }
-        if let n = maxFlows, n < 1 { throw ValidationError("--max-flows must be 1 or more") }
-        if json && csv == "-" { throw ValidationError("--json and --csv - both want stdout; give --csv a file") }
-        if files.filter({ $0 == "-" }).count > 1 { throw ValidationError("standard input (-) can be read only once") }
+        if top < 0 { throw Options.UsageError("--top must be 0 or more") }
+        if let n = threads, n < 1 || n > 1024 { throw Options.UsageError("--threads must be 1 to 1024") }
+        if let n = maxFlows, n < 1 { throw Options.UsageError("--max-flows must be 1 or more") }
+        if json && csv == "-" { throw Options.UsageError("--json and --csv - both want stdout; give --csv a file") }
+        if files.filter({ $0 == "-" }).count > 1 { throw Options.UsageError("standard input (-) can be read only once") }
     }
 
     func run() throws {
@@ -199,7 +139,7 @@ struct PFlowCommand: ParsableCommand {
             } catch {
                 writeStderr("pflow: error: \(error.message)\n")
                 for line in error.detail { writeStderr(line + "\n") }
-                throw ExitCode(1)
+                throw ExitStatus(1)
             }
             result = analyzer.finish()
         } else {
@@ -244,7 +184,7 @@ struct PFlowCommand: ParsableCommand {
         out.flush()
         // The report of what was seen comes first; then why it ended early.
         if let liveFailure { writeStderr("pflow: error: \(liveFailure)\n") }
-        if exitCode != 0 { throw ExitCode(exitCode) }
+        if exitCode != 0 { throw ExitStatus(exitCode) }
     }
 }
 
@@ -287,26 +227,39 @@ func writeAll(_ fd: Int32, _ text: String) {
     }
 }
 
+/// Ends the program with this status (after whatever was already written).
+struct ExitStatus: Error {
+    var code: Int32
+    init(_ code: Int32) { self.code = code }
+}
+
 @main
 enum Main {
     static func main() {
         do {
-            var command = try PFlowCommand.parseAsRoot()
+            let options = try Options.parse(Array(CommandLine.arguments.dropFirst()))
+            if options.help {
+                writeStdout(Options.helpText)
+                return
+            }
+            if options.version {
+                writeStdout(PFlowCommand.versionText + "\n")
+                return
+            }
+            let command = PFlowCommand(options: options)
+            try command.validate()
             try command.run()
-        } catch let code as ExitCode {
-            exit(code.rawValue)
+        } catch let status as ExitStatus {
+            exit(status.code)
         } catch let failure as Failure {
             writeStderr("pflow: error: \(failure.message)\n")
             exit(1)
+        } catch let usage as Options.UsageError {
+            writeStderr("pflow: error: \(usage.message) (pflow --help lists the options)\n")
+            exit(64)
         } catch {
-            let code = PFlowCommand.exitCode(for: error)
-            if code == .success {
-                print(PFlowCommand.fullMessage(for: error))
-                exit(0)
-            }
-            let message = PFlowCommand.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
-            writeStderr("pflow: error: \(message) (pflow --help lists the options)\n")
-            exit(code.rawValue)
+            writeStderr("pflow: error: \(error)\n")
+            exit(1)
         }
     }
 }

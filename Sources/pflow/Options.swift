@@ -1,0 +1,202 @@
+/// The command line, parsed by hand: a dozen options don't need a parsing
+/// library, and not loading one (and the Foundation it brings) takes a
+/// few milliseconds off every run, which is most of the time pflow spends
+/// on a small capture.
+///
+/// The rules are the usual ones: `--name value`, `--name=value`, `-i value`;
+/// an option that takes a value takes the next argument whatever it looks
+/// like (so `--top -3` is an out-of-range top, not an unknown option);
+/// `--` ends the options; `-` alone is a file (standard input); the last of
+/// a repeated option wins.
+struct Options {
+    var interface: String?
+    var listInterfaces = false
+    var duration: Double?
+    var count: Int?
+    var interval: Double = 1
+    var snaplen: Int32?
+    var noPromisc = false
+    var bufferSize: Int32?
+    var files: [String] = []
+    var filter: String?
+    var csv: String?
+    var json = false
+    var top = 20
+    var services: String?
+    var idleTimeout: Double?
+    var activeTimeout: Double?
+    var maxFlows: Int?
+    var threads: Int?
+    var noDecap = false
+    var help = false
+    var version = false
+
+    /// A mistake on the command line: exit status 64 (EX_USAGE).
+    struct UsageError: Error {
+        var message: String
+        init(_ message: String) { self.message = message }
+    }
+
+    /// What an option does with its value (or that it takes none).
+    private enum Kind {
+        case flag(WritableKeyPath<Options, Bool>)
+        case text(WritableKeyPath<Options, String?>)
+        case real(WritableKeyPath<Options, Double?>)
+        case realDefault(WritableKeyPath<Options, Double>)
+        case integer(WritableKeyPath<Options, Int?>)
+        case integerDefault(WritableKeyPath<Options, Int>)
+        case integer32(WritableKeyPath<Options, Int32?>)
+    }
+
+    /// Long name, short name (or nil), value name as the help shows it, kind.
+    private static var table: [(long: String, short: Character?, value: String, kind: Kind)] { [
+        ("interface", "i", "interface", .text(\.interface)),
+        ("list-interfaces", "D", "", .flag(\.listInterfaces)),
+        ("duration", nil, "s", .real(\.duration)),
+        ("count", nil, "n", .integer(\.count)),
+        ("interval", nil, "s", .realDefault(\.interval)),
+        ("snaplen", nil, "n", .integer32(\.snaplen)),
+        ("no-promisc", nil, "", .flag(\.noPromisc)),
+        ("buffer-size", nil, "KiB", .integer32(\.bufferSize)),
+        ("filter", "f", "expr", .text(\.filter)),
+        ("csv", nil, "path", .text(\.csv)),
+        ("json", nil, "", .flag(\.json)),
+        ("top", nil, "n", .integerDefault(\.top)),
+        ("services", nil, "file", .text(\.services)),
+        ("idle-timeout", nil, "s", .real(\.idleTimeout)),
+        ("active-timeout", nil, "s", .real(\.activeTimeout)),
+        ("max-flows", nil, "n", .integer(\.maxFlows)),
+        ("threads", nil, "n", .integer(\.threads)),
+        ("no-decap", nil, "", .flag(\.noDecap)),
+        ("version", nil, "", .flag(\.version)),
+        ("help", "h", "", .flag(\.help)),
+    ] }
+
+    /// Parses `arguments` (without the program name).
+    static func parse(_ arguments: [String]) throws(UsageError) -> Options {
+        var options = Options()
+        let table = Self.table
+        var rest = arguments[...]
+        while let argument = rest.popFirst() {
+            if argument == "--" {
+                options.files.append(contentsOf: rest)
+                break
+            }
+            guard argument.hasPrefix("-"), argument != "-" else {
+                options.files.append(argument)
+                continue
+            }
+            // The option, and a value written into the same argument.
+            var name = argument
+            var attached: String?
+            let entry: (long: String, short: Character?, value: String, kind: Kind)?
+            if argument.hasPrefix("--") {
+                if let equals = argument.firstIndex(of: "=") {
+                    name = String(argument[..<equals])
+                    attached = String(argument[argument.index(after: equals)...])
+                }
+                let long = name.dropFirst(2)
+                entry = table.first { $0.long == long }
+            } else {
+                // -i eth0, -ieth0, -D
+                let letters = argument.dropFirst()
+                guard let letter = letters.first else { throw UsageError("Unknown option '\(argument)'") }
+                name = "-" + String(letter)
+                entry = table.first { $0.short == letter }
+                if letters.count > 1 {
+                    if let entry, case .flag = entry.kind {
+                        // -Dx: only value options take the rest of the argument.
+                        throw UsageError("Unknown option '-\(letters.dropFirst().first.map(String.init) ?? "")'")
+                    }
+                    attached = String(letters.dropFirst())
+                }
+            }
+            guard let entry else { throw UsageError("Unknown option '\(name)'") }
+            let shown = entry.value.isEmpty ? name : "\(name) <\(entry.value)>"
+            if case .flag(let path) = entry.kind {
+                if let attached {
+                    throw UsageError("The option '\(name)' does not take any value, but '\(attached)' was specified.")
+                }
+                options[keyPath: path] = true
+                continue
+            }
+            guard let value = attached ?? rest.popFirst() else { throw UsageError("Missing value for '\(shown)'") }
+            let invalid = UsageError("The value '\(value)' is invalid for '\(shown)'")
+            switch entry.kind {
+            case .flag: break
+            case .text(let path): options[keyPath: path] = value
+            case .real(let path):
+                guard let v = Double(value) else { throw invalid }
+                options[keyPath: path] = v
+            case .realDefault(let path):
+                guard let v = Double(value) else { throw invalid }
+                options[keyPath: path] = v
+            case .integer(let path):
+                guard let v = Int(value) else { throw invalid }
+                options[keyPath: path] = v
+            case .integerDefault(let path):
+                guard let v = Int(value) else { throw invalid }
+                options[keyPath: path] = v
+            case .integer32(let path):
+                guard let v = Int32(value) else { throw invalid }
+                options[keyPath: path] = v
+            }
+        }
+        return options
+    }
+
+    /// `pflow --help` (Tests/help.golden.txt holds it too).
+    static let helpText = """
+        OVERVIEW: Report the services in packet captures, and who talks to them.
+
+        Reads pcap and pcapng files (several files are one capture, in order; "-" is
+        standard input), groups packets into bidirectional flows, decides which end of
+        each flow is the client and which the service, and prints traffic by service.
+
+        USAGE: pflow [<options>] [<file> ...]
+
+        ARGUMENTS:
+          <file>                  Capture files (pcap or pcapng), analysed in order as
+                                  one capture; - reads stdin.
+
+        OPTIONS:
+          -i, --interface <interface>
+                                  Capture live on this interface until Ctrl-C,
+                                  --duration or --count.
+          -D, --list-interfaces   List the interfaces pflow can capture on.
+          --duration <s>          Live: stop after this many seconds.
+          --count <n>             Live: stop after this many packets.
+          --interval <s>          Live: seconds between redraws of the on-screen view.
+                                  (default: 1.0)
+          --snaplen <n>           Live: bytes kept per packet (default 256: flows count
+                                  wire lengths, only signatures read payload).
+          --no-promisc            Live: don't put the interface into promiscuous mode.
+          --buffer-size <KiB>     Live: kernel capture buffer in KiB (default 8192).
+          -f, --filter <expr>     Keep only packets matching this BPF filter (tcpdump
+                                  syntax).
+          --csv <path>            Write one row per flow to this CSV file; - writes it
+                                  to stdout instead of the table.
+          --json                  Print the report as JSON instead of a table.
+          --top <n>               Rows in the services table. (default: 20)
+          --services <file>       Extra or overriding port names, in /etc/services
+                                  format.
+          --idle-timeout <s>      End a flow after this many seconds without packets,
+                                  for every protocol (default: TCP 300, UDP and ICMP
+                                  60).
+          --active-timeout <s>    Split a flow into another row once it has lasted this
+                                  many seconds (default: off).
+          --max-flows <n>         Most flows tracked at once; beyond it the least
+                                  recently seen flow ends with end_reason capacity
+                                  (default: no limit).
+          --threads <n>           Threads for files: 1 reads, decodes and tracks on
+                                  one; 2 or more read and decode on one while another
+                                  tracks (default: the number of cores).
+          --no-decap              Keep the outer view of tunnels (GRE, IP-in-IP, VXLAN,
+                                  Geneve, GTP-U, Teredo) instead of tracking their
+                                  inner flows.
+          --version               Show the version.
+          -h, --help              Show help information.
+
+
+        """
+}
