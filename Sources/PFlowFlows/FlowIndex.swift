@@ -90,25 +90,38 @@ struct FlowStore {
 
     /// Per memory page of the mapping, how many of `slots` it holds; nil
     /// when the store isn't a mapping of whole pages.
-    func pageCounts(_ slots: [Int32]) -> [UInt16]? {
+    func pageRelease(_ slots: [Int32]) -> PageRelease? {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         guard mapped, page > 0, page % MemoryLayout<FlowState>.stride == 0 else { return nil }
         let perPage = page / MemoryLayout<FlowState>.stride
         var counts = [UInt16](repeating: 0, count: (capacity + perPage - 1) / perPage)
         for slot in slots { counts[Int(slot) / perPage] &+= 1 }
-        return counts
+        return PageRelease(counts: counts, perPage: perPage, pageSize: page)
     }
 
     /// `slot` has been read for the last time: once every slot counted on its
-    /// page is, the page goes back to the system.
-    func doneWith(_ slot: Int, counts: inout [UInt16]) {
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let perPage = page / MemoryLayout<FlowState>.stride
-        let p = slot / perPage
-        counts[p] &-= 1
-        if counts[p] == 0 {
-            madvise(UnsafeMutableRawPointer(base) + p * page, page, MADV_DONTNEED)
+    /// page is, the page is due to go back to the system (at `release`).
+    @inline(__always)
+    func doneWith(_ slot: Int, _ pages: inout PageRelease) {
+        let p = slot / pages.perPage
+        pages.counts[p] &-= 1
+        if pages.counts[p] == 0 { pages.emptied.append(Int32(p)) }
+    }
+
+    /// Returns the pages emptied since the last call, one `madvise` per run
+    /// of adjacent pages (each call costs a TLB flush on every core the
+    /// process runs on, so not one per page).
+    func release(_ pages: inout PageRelease) {
+        pages.emptied.sort()
+        var i = 0
+        while i < pages.emptied.count {
+            var j = i + 1
+            while j < pages.emptied.count && pages.emptied[j] == pages.emptied[j - 1] + 1 { j += 1 }
+            madvise(UnsafeMutableRawPointer(base) + Int(pages.emptied[i]) * pages.pageSize,
+                    (j - i) * pages.pageSize, MADV_DONTNEED)
+            i = j
         }
+        pages.emptied.removeAll(keepingCapacity: true)
     }
 
     /// Forgets every state (they hold no references: nothing to release).
@@ -243,4 +256,13 @@ struct FlowIndex {
         }
         oldEntries.deallocate()
     }
+}
+
+/// Pages of the flow store still holding states to report, and those
+/// emptied but not yet returned.
+struct PageRelease {
+    var counts: [UInt16]
+    var emptied: [Int32] = []
+    let perPage: Int
+    let pageSize: Int
 }

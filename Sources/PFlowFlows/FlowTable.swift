@@ -1,4 +1,5 @@
 import PFlowWire
+import CPlatform
 
 /// A bidirectional flow's name: protocol, both endpoints in canonical order
 /// (lower address:port first), and the outermost VLAN. A packet travels
@@ -406,10 +407,20 @@ public final class FlowTable {
         finish(batch: 1) { states in onEnd(states[0], states[0].closeReason) }
     }
 
+    /// Both cache lines of the state at `slots[i]`, if there is one: the
+    /// capture-end flush visits states in time order, all over the store.
+    @inline(__always)
+    private static func prefetch(_ base: UnsafeMutablePointer<FlowState>, _ slots: [Int32], _ i: Int) {
+        guard i < slots.count else { return }
+        let p = UnsafeRawPointer(base + Int(slots[i]))
+        pflow_prefetch(p)
+        pflow_prefetch(p + 64)
+    }
+
     /// `finish`, handing the ended flows over `batch` at a time (oldest
     /// first, each ending for its `closeReason`), so a caller may work on
     /// several at once. Every live flow is learned from before the first
-    /// batch.
+    /// batch (on two threads when `batch` is above 1).
     public func finish(batch: Int, _ body: ([FlowState]) -> Void) {
         // Sort slot numbers, not the (large) states themselves.
         let base = store.base
@@ -425,16 +436,34 @@ public final class FlowTable {
             return order.map(\.slot)
         }()
         precondition(knowledgeLog == nil, "finish() reports directly; clear knowledgeLog first")
-        for slot in live { knowledge.learn(from: base[Int(slot)]) }
+        if batch > 1 {
+            // Two threads: one learns the answered handshakes, one the peers.
+            let knowledge = self.knowledge
+            inParallel({ for (i, slot) in live.enumerated() {
+                            Self.prefetch(base, live, i + 8)
+                            knowledge.learnPeers(from: base[Int(slot)])
+                         } },
+                       { for (i, slot) in live.enumerated() {
+                            Self.prefetch(base, live, i + 8)
+                            knowledge.learnAnswered(from: base[Int(slot)])
+                         } })
+        } else {
+            for (i, slot) in live.enumerated() {
+                Self.prefetch(base, live, i + 8)
+                knowledge.learn(from: base[Int(slot)])
+            }
+        }
         var states: [FlowState] = []
         states.reserveCapacity(min(max(1, batch), live.count))
         // Pages of states already handed over are returned as the flush goes
         // on, so it doesn't hold the whole table while the report grows.
-        var pages = store.pageCounts(live)
-        for slot in live {
+        var pages = store.pageRelease(live)
+        for (i, slot) in live.enumerated() {
+            Self.prefetch(base, live, i + 8)
             states.append(base[Int(slot)])
-            if pages != nil { store.doneWith(Int(slot), counts: &pages!) }
+            if pages != nil { store.doneWith(Int(slot), &pages!) }
             if states.count >= batch {
+                if pages != nil { store.release(&pages!) }
                 body(states)
                 states.removeAll(keepingCapacity: true)
             }
@@ -448,3 +477,4 @@ public final class FlowTable {
         newest = -1
     }
 }
+

@@ -135,12 +135,25 @@ public final class TrafficKnowledge {
 
     /// Learns from a flow that ended (or is about to be reported).
     public func learn(from s: FlowState) {
+        learnAnswered(from: s)
+        learnPeers(from: s)
+    }
+
+    /// The part of `learn` about handshakes answered. It and `learnPeers`
+    /// touch different tables, so two threads may run them at once (each
+    /// over the same flows in the same order).
+    public func learnAnswered(from s: FlowState) {
         let k = s.key
+        if s.synAckDirection == 0 { answered.insert(Endpoint(proto: k.proto, address: k.addressA, port: k.portA)) }
+        if s.synAckDirection == 1 { answered.insert(Endpoint(proto: k.proto, address: k.addressB, port: k.portB)) }
+    }
+
+    /// The part of `learn` about the peers of each socket.
+    public func learnPeers(from s: FlowState) {
+        let k = s.key
+        guard k.proto.hasPorts else { return }
         let a = Endpoint(proto: k.proto, address: k.addressA, port: k.portA)
         let b = Endpoint(proto: k.proto, address: k.addressB, port: k.portB)
-        if s.synAckDirection == 0 { answered.insert(a) }
-        if s.synAckDirection == 1 { answered.insert(b) }
-        guard k.proto.hasPorts else { return }
         // When the handshake named the server, only its socket gathers peers
         // (the client's ephemeral socket would never become a listener).
         if s.synDirection >= 0 {

@@ -88,22 +88,6 @@ public struct ClientHost: Sendable {
     }
 }
 
-/// Hands the analyzer to the second thread of the capture-end flush, which
-/// touches only the parts the first one leaves alone.
-private struct UncheckedAnalyzer: @unchecked Sendable {
-    let value: Analyzer
-    init(_ value: Analyzer) { self.value = value }
-}
-
-/// Two halves of a batch of records, each written by its own thread; the
-/// knowledge is only read while both work.
-private final class RecordHalves: @unchecked Sendable {
-    let knowledge: TrafficKnowledge
-    var first: [FlowRecord] = []
-    var second: [FlowRecord] = []
-    init(knowledge: TrafficKnowledge) { self.knowledge = knowledge }
-}
-
 /// Drives records from capture files through the decoder into the flow table.
 public final class Analyzer {
     public let registry: ServiceRegistry
@@ -257,26 +241,19 @@ public final class Analyzer {
         let split = threads > 1
         table.finish(batch: split ? 4096 : 1) { states in
             if split && states.count >= 256 {
-                let halves = RecordHalves(knowledge: knowledge)
                 let middle = states.count / 2
-                DispatchQueue.concurrentPerform(iterations: 2) { half in
-                    let part = half == 0 ? states[..<middle] : states[middle...]
-                    let records = part.map { FlowRecord($0, endReason: $0.closeReason, registry: registry, knowledge: halves.knowledge) }
-                    if half == 0 { halves.first = records } else { halves.second = records }
-                }
+                var first: [FlowRecord] = [], second: [FlowRecord] = []
+                inParallel({ first = states[..<middle].map { FlowRecord($0, endReason: $0.closeReason, registry: registry, knowledge: knowledge) } },
+                           { second = states[middle...].map { FlowRecord($0, endReason: $0.closeReason, registry: registry, knowledge: knowledge) } })
                 // The tally (with the CSV and the kept list) and the detector
                 // are independent: two threads feed them, each in order.
-                let analyzer = UncheckedAnalyzer(self)
-                DispatchQueue.concurrentPerform(iterations: 2) { part in
-                    let me = analyzer.value
-                    if part == 0 {
-                        for r in halves.first { me.detector.add(r) }
-                        for r in halves.second { me.detector.add(r) }
-                    } else {
-                        for r in halves.first { me.tallyAndWrite(r) }
-                        for r in halves.second { me.tallyAndWrite(r) }
-                    }
-                }
+                inParallel({
+                    for r in first { self.tallyAndWrite(r) }
+                    for r in second { self.tallyAndWrite(r) }
+                }, {
+                    for r in first { self.detector.add(r) }
+                    for r in second { self.detector.add(r) }
+                })
             } else {
                 for s in states { self.report(FlowRecord(s, endReason: s.closeReason, registry: registry, knowledge: knowledge)) }
             }
