@@ -148,11 +148,17 @@ struct FlowIndex {
         var size = 1024
         while size * 3 < capacity * 4 { size <<= 1 }
         mask = size - 1
-        entries = .allocate(capacity: size)
-        entries.initialize(repeating: 0, count: size)
+        entries = Self.zeroed(size)
     }
 
-    func deallocate() { entries.deallocate() }
+    /// `count` zero entries from calloc: fresh zero pages for a big table,
+    /// touched only where flows land (no 1 MB of writes up front).
+    private static func zeroed(_ count: Int) -> UnsafeMutablePointer<UInt64> {
+        guard let bytes = calloc(count, MemoryLayout<UInt64>.stride) else { fatalError("out of memory") }
+        return bytes.bindMemory(to: UInt64.self, capacity: count)
+    }
+
+    func deallocate() { free(entries) }
 
     @inline(__always)
     private static func tag(_ hash: UInt64) -> UInt64 { hash & 0xFFFF_FFFF_0000_0000 }
@@ -245,8 +251,7 @@ struct FlowIndex {
         let oldEntries = entries
         let oldSize = mask + 1
         let size = oldSize * 2
-        entries = .allocate(capacity: size)
-        entries.initialize(repeating: 0, count: size)
+        entries = Self.zeroed(size)
         mask = size - 1
         for k in 0..<oldSize where oldEntries[k] != 0 {
             let e = oldEntries[k]
@@ -254,7 +259,7 @@ struct FlowIndex {
             while entries[i] != 0 { i = (i + 1) & mask }
             entries[i] = e
         }
-        oldEntries.deallocate()
+        free(oldEntries)
     }
 }
 

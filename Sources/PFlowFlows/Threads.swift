@@ -27,6 +27,13 @@ public final class WorkerThread: @unchecked Sendable {
         }
     }
 
+    /// Lets the thread run on unjoined (one that never returns).
+    public func detach() {
+        guard !joined else { return }
+        joined = true
+        pthread_detach(thread)
+    }
+
     /// Waits for the closure to return.
     public func join() {
         guard !joined else { return }

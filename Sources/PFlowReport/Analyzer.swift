@@ -1,4 +1,3 @@
-import Dispatch
 import PFlowCapture
 import PFlowFlows
 import PFlowWire
@@ -139,6 +138,11 @@ public final class Analyzer {
     /// Reads `file` to its end (or its damage) into the running analysis.
     public func add(_ file: CaptureFile) throws(CaptureError) {
         if threads > 1 { return try addPipelined(file) }
+        try addSerially(file)
+    }
+
+    /// `add` on this thread alone.
+    func addSerially(_ file: CaptureFile) throws(CaptureError) {
         var ingest = Ingest(summary: summary, tunnels: tunnels, decapsulate: decapsulate)
         let registry = self.registry
         let filter = recordFilter

@@ -1,4 +1,3 @@
-import Dispatch
 import PFlowCapture
 import PFlowFlows
 import PFlowWire
@@ -49,13 +48,23 @@ final class PacketRing: @unchecked Sendable {
     let finished = Atomic<Bool>(false)
 
     init() {
-        slots = .allocate(capacity: Self.capacity)
-        slots.initialize(repeating: PipelineSlot(), count: Self.capacity)
+        // Zeroed by calloc, which for blocks this size maps fresh zero pages
+        // instead of writing 1.8 MB: a small capture touches a few of them.
+        // A slot is only integers and booleans, for which all-zero bytes are
+        // a valid value (the test of the layouts checks it holds no references).
+        let bytes = calloc(Self.capacity, MemoryLayout<PipelineSlot>.stride)
+        slots = bytes?.bindMemory(to: PipelineSlot.self, capacity: Self.capacity) ?? {
+            let p = UnsafeMutablePointer<PipelineSlot>.allocate(capacity: Self.capacity)
+            p.initialize(repeating: PipelineSlot(), count: Self.capacity)
+            return p
+        }()
+        callocated = bytes != nil
         whole = .allocate(capacity: Self.capacity)
     }
+    private let callocated: Bool
 
     deinit {
-        slots.deallocate()
+        if callocated { free(slots) } else { slots.deallocate() }
         whole.deallocate()
     }
 
@@ -202,11 +211,9 @@ extension Analyzer {
         }
         let outcome = ReaderOutcome(ingest: Ingest(summary: summary, tunnels: tunnels, decapsulate: decapsulate),
                                     file: file, filter: recordFilter)
-        let done = DispatchSemaphore(value: 0)
-        let reader = DispatchQueue(label: "pflow.reader")
-        reader.async {
-            Self.read(outcome, into: ring, events: events)
-            done.signal()
+        guard let reader = WorkerThread({ Self.read(outcome, into: ring, events: events) }) else {
+            // No second thread to be had: read on this one.
+            return try addSerially(file)
         }
         table.knowledgeLog = events
         let onEnd: (FlowState, EndReason) -> Void = { _, _ in }  // ended flows go to `events`
@@ -255,7 +262,7 @@ extension Analyzer {
         }
         table.knowledgeLog = nil
         events.finished.store(true, ordering: .releasing)
-        done.wait()
+        reader.join()
         events.drain()
         if let error = outcome.error { throw error }
         finishFile(file, ingest: &outcome.ingest, read: outcome.read)

@@ -1,4 +1,3 @@
-import Dispatch
 import PFlowCapture
 import PFlowFlows
 import PFlowLive
@@ -8,9 +7,11 @@ import Synchronization
 import Glibc
 #endif
 
-/// Counts stop requests (Ctrl-C, SIGTERM) from the signal queue.
+/// Stop requests (Ctrl-C, SIGTERM), counted by the signal thread.
 final class StopRequests: Sendable {
     let count = Atomic<Int>(0)
+    /// The capture loop has ended: the next request exits at once.
+    let over = Atomic<Bool>(false)
 }
 
 /// `pflow -i <interface>`: capture until Ctrl-C, SIGTERM, --duration or
@@ -35,23 +36,30 @@ struct LiveSession {
         let linkType = LinkType(rawValue: capture.linkType)
         analyzer.beginLive(timestampDigits: capture.timestampDigits)
 
-        // Signals arrive on a queue of their own: the first asks the loop to
-        // stop (and wakes it), a second exits at once.
+        // Signals are taken by a thread of their own (sigwait; blocked
+        // everywhere else): the first asks the loop to stop (and wakes it),
+        // a second, or one after the loop, exits at once.
         let stops = StopRequests()
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        let queue = DispatchQueue(label: "pflow.signals")
-        let sources = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler {
-                if stops.count.add(1, ordering: .sequentiallyConsistent).newValue >= 2 { _exit(130) }
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+        let waited = signals
+        if let waiter = WorkerThread({
+            var set = waited
+            while true {
+                var number: Int32 = 0
+                guard sigwait(&set, &number) == 0 else { continue }
+                if stops.count.add(1, ordering: .sequentiallyConsistent).newValue >= 2
+                    || stops.over.load(ordering: .sequentiallyConsistent) { _exit(130) }
                 capture.breakLoop()
             }
-            source.resume()
-            return source
+        }) {
+            waiter.detach()
+        } else {
+            pthread_sigmask(SIG_UNBLOCK, &signals, nil)
         }
-        defer { for s in sources { s.cancel() } }
-
         let start = Self.monotonicNs()
         var nextDraw = start + intervalNs
         var nextFlush = start + 1_000_000_000
@@ -99,8 +107,7 @@ struct LiveSession {
             }
         }
         if view { writeStdout("\u{1B}[H\u{1B}[2J\u{1B}[?25h") }
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
+        stops.over.store(true, ordering: .sequentiallyConsistent)
 
         let stats = capture.statistics
         let drops = stats.dropped + stats.interfaceDropped

@@ -1,6 +1,7 @@
 import XCTest
 @testable import PFlowFlows
 @testable import PFlowWire
+@testable import PFlowReport
 
 final class FlowTests: XCTestCase {
     static let client = IPAddress(ipv4: 0x0A00_0001)   // 10.0.0.1
@@ -72,6 +73,8 @@ final class FlowTests: XCTestCase {
         // both need values without references.
         XCTAssertTrue(_isPOD(FlowState.self))
         XCTAssertTrue(_isPOD(DecodedPacket.self))
+        // The pipeline's ring starts as calloc'd zero bytes.
+        XCTAssertTrue(_isPOD(PipelineSlot.self))
         let key = FlowKey(addressA: IPAddress(ipv4: 1), addressB: IPAddress(ipv4: 2), portA: 1, portB: 2,
                           proto: .tcp, vlan: FlowKey.noVLAN)
         var s = FlowState(key: key, ipVersion: 6, timestampNs: 5, direction: 1)
