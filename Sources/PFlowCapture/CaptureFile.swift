@@ -237,7 +237,9 @@ public final class CaptureFile {
                 ns = units / scale
             }
             ns = min(ns, UInt64(Int64.max / 2))
-            return Int64(ns) &+ offsetSeconds &* 1_000_000_000
+            // Offsets are within ±2^32 s: no overflow before the clamp.
+            let limit = CaptureRecord.timestampLimitNs
+            return max(-limit, min(limit, Int64(ns) + offsetSeconds * 1_000_000_000))
         }
 
         var digits: Int {

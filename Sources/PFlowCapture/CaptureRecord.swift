@@ -40,9 +40,15 @@ public struct CaptureRecord {
     public var bytes: UnsafeRawBufferPointer
     /// The packet's length on the wire (pcap `len`); may exceed `bytes.count`.
     public var originalLength: UInt32
-    /// Nanoseconds since the Unix epoch.
+    /// Nanoseconds since the Unix epoch, within ±`timestampLimitNs`.
     public var timestampNs: Int64
     public var linkType: LinkType
+
+    /// Readers keep timestamps within ±(2^62 - 1) ns (years 1824-2116; a
+    /// classic pcap's 32-bit seconds reach 2106), so the difference of any
+    /// two fits an Int64: flow durations and idle times never overflow,
+    /// whatever a pcapng's resolutions and offsets claim.
+    public static let timestampLimitNs: Int64 = (1 << 62) - 1
     /// Interface index within the file (pcapng), 0 for pcap.
     public var interface: Int
 

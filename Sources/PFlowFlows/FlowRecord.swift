@@ -202,6 +202,8 @@ public struct FlowRecord: Sendable {
         return ka.vlan < kb.vlan
     }
 
+    /// (Timestamps stay within ±2^62 ns, `CaptureRecord.timestampLimitNs`:
+    /// the difference can't overflow.)
     public var durationNs: Int64 { endNs - startNs }
     public var packets: UInt64 { clientToServer.packets + serverToClient.packets }
     public var bytes: UInt64 { clientToServer.bytes + serverToClient.bytes }

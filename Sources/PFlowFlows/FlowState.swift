@@ -37,18 +37,26 @@ public struct TCPHistory: Sendable, Equatable {
 
     /// Zeek's letters: upper case for the originator (client), lower for the responder.
     public func letters(clientDirection: UInt8) -> String {
-        if codes == 0 { return "" }  // UDP, ICMP: no history
-        var bytes: (UInt64, UInt64) = (0, 0)  // up to 16 letters, on the stack
-        return withUnsafeMutableBytes(of: &bytes) { out in
+        var (bytes, n) = letterBytes(clientDirection: clientDirection)
+        return withUnsafeBytes(of: &bytes) { String(decoding: UnsafeRawBufferPointer(rebasing: $0[0..<n]), as: UTF8.self) }
+    }
+
+    /// The letters as up to 16 bytes in two words, and how many there are
+    /// (none for UDP and ICMP).
+    @inline(__always)
+    public func letterBytes(clientDirection: UInt8) -> (bytes: (UInt64, UInt64), count: Int) {
+        var bytes: (UInt64, UInt64) = (0, 0)
+        let n = codes == 0 ? 0 : count
+        withUnsafeMutableBytes(of: &bytes) { out in
             Self.letters.withUTF8Buffer { alphabet in
-                for i in 0..<count {
+                for i in 0..<n {
                     let code = UInt8((codes >> (UInt64(i) * 4)) & 0xF)
                     let letter = alphabet[Int(code & 7)]
                     out[i] = code >> 3 == clientDirection ? letter - 0x20 : letter  // upper case for the client
                 }
             }
-            return String(decoding: UnsafeRawBufferPointer(rebasing: out[0..<count]), as: UTF8.self)
         }
+        return (bytes, n)
     }
 }
 

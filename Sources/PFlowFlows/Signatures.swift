@@ -53,7 +53,10 @@ public enum AppProtocol: UInt8, Sendable {
     case tls = 1, http, ssh, smtp, ftp, smtpOrFTP, pop3, imap, redis, dns, ntp, quic
 
     /// The `app` column's word.
-    public var name: String {
+    public var name: String { staticName.description }
+
+    /// The same word as static text (for the CSV writer: no String per row).
+    public var staticName: StaticString {
         switch self {
         case .tls: return "tls"
         case .http: return "http"

@@ -2,9 +2,10 @@ import PFlowFlows
 import PFlowWire
 
 /// Text appended straight into a byte buffer: the CSV writer formats each
-/// row without building Strings. Each method makes room for what it writes
-/// with one capacity check, then stores bytes without further checks (no
-/// Array uniqueness or growth checks per byte).
+/// row without building Strings. Room is made once (per call here, per row
+/// in the CSV writer), then a `TextCursor`, a bare pointer kept in a local
+/// variable, stores the bytes: no capacity check, and no reload of the
+/// buffer's fields, per byte.
 ///
 /// Used from one thread at a time and never re-entered, so its state skips
 /// the runtime's dynamic exclusivity checks (they cost more than the writes).
@@ -27,7 +28,7 @@ public final class ByteText {
 
     /// Room for `n` more bytes.
     @inline(__always)
-    private func reserve(_ n: Int) {
+    func reserve(_ n: Int) {
         if count + n > capacity { grow(count + n) }
     }
 
@@ -41,126 +42,60 @@ public final class ByteText {
         capacity = size
     }
 
-    /// Stores one byte; the caller reserved room.
+    /// A cursor at the end of the text; `reserve` first, `commit` after.
     @inline(__always)
-    private func put(_ b: UInt8) {
-        base[count] = b
-        count += 1
+    func cursor() -> TextCursor { TextCursor(at: base + count) }
+
+    /// Takes what `c` wrote (within the room reserved) into the text.
+    @inline(__always)
+    func commit(_ c: TextCursor) { count = c.p - base }
+
+    /// Reserves `room`, writes with a cursor, commits.
+    @inline(__always)
+    private func write(_ room: Int, _ body: (inout TextCursor) -> Void) {
+        reserve(room)
+        var c = cursor()
+        body(&c)
+        commit(c)
     }
 
     @inline(__always)
-    private func put(_ buffer: UnsafeBufferPointer<UInt8>) {
-        guard let from = buffer.baseAddress, buffer.count > 0 else { return }
-        if buffer.count <= 16 {
-            // Short names: a byte loop beats a memmove call.
-            for i in 0..<buffer.count { base[count + i] = from[i] }
-        } else {
-            (base + count).update(from: from, count: buffer.count)
-        }
-        count += buffer.count
-    }
+    public func byte(_ b: UInt8) { write(1) { $0.byte(b) } }
 
     @inline(__always)
-    public func byte(_ b: UInt8) {
-        reserve(1)
-        put(b)
-    }
-
-    @inline(__always)
-    public func ascii(_ s: StaticString) {
-        s.withUTF8Buffer { reserve($0.count); put($0) }
-    }
+    public func ascii(_ s: StaticString) { write(s.utf8CodeUnitCount) { $0.ascii(s) } }
 
     /// A CSV field (RFC 4180): as is, or quoted with quotes doubled when it
-    /// holds a comma, quote or line break; one pass over the bytes.
-    public func field(_ s: String) {
-        var s = s
-        let plain = s.withUTF8 { bytes -> Bool in
-            for b in bytes where b == 0x2C || b == 0x22 || b == 0x0A || b == 0x0D { return false }
-            reserve(bytes.count)
-            put(bytes)
-            return true
-        }
-        if plain { return }
-        byte(0x22)
-        s.withUTF8 { bytes in
-            for b in bytes {
-                if b == 0x22 { byte(0x22) }
-                byte(b)
-            }
-        }
-        byte(0x22)
-    }
+    /// holds a comma, quote or line break.
+    public func field(_ s: String) { write(TextCursor.fieldRoom(s)) { $0.field(s) } }
 
     public func text(_ s: String) {
         var s = s
-        s.withUTF8 { reserve($0.count); put($0) }
+        s.withUTF8 { b in write(b.count) { $0.bytes(b) } }
     }
 
-    /// "00" to "99": numbers are written two digits per division.
-    private static let pairs: StaticString = """
-        00010203040506070809101112131415161718192021222324252627282930313233343536373839\
-        40414243444546474849505152535455565758596061626364656667686970717273747576777879\
-        8081828384858687888990919293949596979899
-        """
+    public func decimal(_ v: UInt64) { write(20) { $0.decimal(v) } }
 
-    /// The pairs' bytes (a literal's, valid for the whole run).
-    private let digitPairs = ByteText.pairs.utf8Start
+    public func decimal(_ v: Int64) { write(TextCursor.int64Room) { decimal(v, &$0) } }
 
-    @inline(__always)
-    private func putPair(_ v: Int, at i: Int) {
-        base[i] = digitPairs[2 * v]
-        base[i + 1] = digitPairs[2 * v + 1]
+    /// `v` zero-padded to `width` digits (1...19; the lowest digits of a
+    /// longer number).
+    public func padded(_ v: UInt64, width: Int) {
+        let n = max(1, min(19, width))
+        write(n) { $0.digits(v, n) }
     }
 
-    /// Writes `v` in exactly `n` digits ending at `count + n`, two at a time.
-    @inline(__always)
-    private func putDigits(_ v: UInt64, _ n: Int) {
-        var x = v
-        var at = count + n
-        while at - count >= 2 {
-            at -= 2
-            putPair(Int(x % 100), at: at)
-            x /= 100
-        }
-        if at > count { base[count] = 0x30 + UInt8(x % 10) }
-        count += n
-    }
+    /// Lower-case hex without leading zeros (an IPv6 group).
+    public func hex(_ v: UInt16) { write(4) { $0.hex(v) } }
 
-    public func decimal(_ v: UInt64) {
-        reserve(20)
-        if v < 10 {
-            put(0x30 + UInt8(v))
-            return
-        }
-        var n = 2
-        var limit: UInt64 = 100
-        while v >= limit {
-            n += 1
-            if n == 20 { break }
-            limit &*= 10
-        }
-        putDigits(v, n)
-    }
+    /// Dotted quad or RFC 5952 IPv6, as `IPAddress.description` writes it.
+    public func address(_ a: IPAddress) { write(TextCursor.addressRoom) { $0.address(a) } }
 
-    public func decimal(_ v: Int64) {
-        if v < 0 { byte(0x2D) }
-        let m = v.magnitude
-        // Nanosecond timestamps have 19 digits: the whole seconds (the same
-        // for many rows: the last one's digits are kept) and exactly nine.
-        if m >= 1_000_000_000 {
-            let seconds = m / 1_000_000_000
-            if !secondsCache.put(Int64(bitPattern: seconds), into: self) {
-                let start = count
-                decimal(seconds)
-                secondsCache.remember(Int64(bitPattern: seconds), from: base + start, length: count - start)
-            }
-            reserve(9)
-            putDigits(m % 1_000_000_000, 9)
-        } else {
-            decimal(m)
-        }
-    }
+    /// RFC 3339 UTC with `digits` fractional digits.
+    public func rfc3339(ns: Int64, digits: Int) { write(TextCursor.rfc3339Room) { rfc3339(ns: ns, digits: digits, &$0) } }
+
+    /// Seconds as a decimal with `digits` fractional digits.
+    public func seconds(ns: Int64, digits: Int) { write(TextCursor.secondsRoom) { $0.seconds(ns: ns, digits: digits) } }
 
     /// Up to 24 bytes of text for the two keys written last (a row's start
     /// and end share their minute and second with the rows around them).
@@ -173,11 +108,11 @@ public final class ByteText {
         var entries = (Entry(), Entry())
         var next = 0
 
-        /// Writes the text for `key` into `out` if it is kept; false if not.
+        /// Writes the text for `key` if it is kept; false if not.
         @inline(__always)
-        func put(_ key: Int64, into out: ByteText) -> Bool {
-            if entries.0.key == key { out.putWords(entries.0.bytes, entries.0.length); return true }
-            if entries.1.key == key { out.putWords(entries.1.bytes, entries.1.length); return true }
+        func put(_ key: Int64, into c: inout TextCursor) -> Bool {
+            if entries.0.key == key { c.words(entries.0.bytes, entries.0.length); return true }
+            if entries.1.key == key { c.words(entries.1.bytes, entries.1.length); return true }
             return false
         }
 
@@ -196,63 +131,209 @@ public final class ByteText {
     @exclusivity(unchecked) private var secondsCache = RecentTexts()
     @exclusivity(unchecked) private var minuteCache = RecentTexts()
 
+    /// `decimal(_: Int64)` at a cursor with `TextCursor.int64Room` bytes of room.
+    @inline(__always)
+    func decimal(_ v: Int64, _ c: inout TextCursor) {
+        if v < 0 { c.byte(0x2D) }
+        let m = v.magnitude
+        // Nanosecond timestamps have 19 digits: the whole seconds (the same
+        // for many rows: the last one's digits are kept) and exactly nine.
+        if m >= 1_000_000_000 {
+            let seconds = m / 1_000_000_000
+            if !secondsCache.put(Int64(bitPattern: seconds), into: &c) {
+                let start = c.p
+                c.decimal(seconds)
+                secondsCache.remember(Int64(bitPattern: seconds), from: start, length: c.p - start)
+            }
+            c.digits(m % 1_000_000_000, 9)
+        } else {
+            c.decimal(m)
+        }
+    }
+
+    /// `rfc3339(ns:digits:)` at a cursor with `TextCursor.rfc3339Room` bytes of room.
+    @inline(__always)
+    func rfc3339(ns: Int64, digits: Int, _ c: inout TextCursor) {
+        var seconds = ns / 1_000_000_000
+        var fraction = ns % 1_000_000_000
+        if fraction < 0 { fraction += 1_000_000_000; seconds -= 1 }
+        var minute = seconds / 60
+        var second = seconds % 60
+        if second < 0 { second += 60; minute -= 1 }
+        if !minuteCache.put(minute, into: &c) {
+            let start = c.p
+            c.minuteText(minute)
+            minuteCache.remember(minute, from: start, length: c.p - start)
+        }
+        c.pair(Int(second))
+        c.fraction(UInt64(fraction), digits)
+        c.byte(0x5A)
+    }
+}
+
+/// A write position in a `ByteText` whose room was reserved beforehand.
+/// Each method's room is bounded (the constants below, or what it says).
+struct TextCursor {
+    var p: UnsafeMutablePointer<UInt8>
+
+    /// Room for: a signed 64-bit decimal; an address; a timestamp (the
+    /// cached minute is stored as 24 bytes, some overwritten after); seconds.
+    static let int64Room = 1 + 24 + 9
+    static let addressRoom = 39
+    static let rfc3339Room = 24 + 2 + 10 + 1
+    static let secondsRoom = 1 + 20 + 10
+
+    /// "00" to "99": numbers are written two digits per division.
+    private static let pairs: StaticString = """
+        00010203040506070809101112131415161718192021222324252627282930313233343536373839\
+        40414243444546474849505152535455565758596061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899
+        """
+    private static let hexDigits: StaticString = "0123456789abcdef"
+
+    @inline(__always)
+    init(at p: UnsafeMutablePointer<UInt8>) { self.p = p }
+
+    @inline(__always)
+    mutating func byte(_ b: UInt8) {
+        p.pointee = b
+        p += 1
+    }
+
+    @inline(__always)
+    mutating func bytes(_ buffer: UnsafeBufferPointer<UInt8>) {
+        guard let from = buffer.baseAddress, buffer.count > 0 else { return }
+        if buffer.count <= 16 {
+            // Short names: a byte loop beats a memmove call.
+            for i in 0..<buffer.count { p[i] = from[i] }
+        } else {
+            p.update(from: from, count: buffer.count)
+        }
+        p += buffer.count
+    }
+
+    @inline(__always)
+    mutating func ascii(_ s: StaticString) {
+        s.withUTF8Buffer { bytes($0) }
+    }
+
+    /// Room `field` needs for `s`: every byte doubled, plus two quotes.
+    static func fieldRoom(_ s: String) -> Int { 2 * s.utf8.count + 2 }
+
+    /// A CSV field (RFC 4180): as is, or quoted with quotes doubled when it
+    /// holds a comma, quote or line break; `fieldRoom(s)` bytes of room.
+    mutating func field(_ s: String) {
+        var s = s
+        s.withUTF8 { b in
+            var plain = true
+            for x in b where x == 0x2C || x == 0x22 || x == 0x0A || x == 0x0D { plain = false; break }
+            if plain { bytes(b); return }
+            byte(0x22)
+            for x in b {
+                if x == 0x22 { byte(0x22) }
+                byte(x)
+            }
+            byte(0x22)
+        }
+    }
+
+    /// Two digits, "00" to "99".
+    @inline(__always)
+    mutating func pair(_ v: Int) {
+        Self.pairs.withUTF8Buffer { pairs in
+            p[0] = pairs[2 * v]
+            p[1] = pairs[2 * v + 1]
+        }
+        p += 2
+    }
+
+    /// `v` in exactly `n` digits (its lowest), two per division.
+    @inline(__always)
+    mutating func digits(_ v: UInt64, _ n: Int) {
+        Self.pairs.withUTF8Buffer { pairs in
+            var x = v
+            var at = n
+            while at >= 2 {
+                at -= 2
+                let d = Int(x % 100)
+                p[at] = pairs[2 * d]
+                p[at + 1] = pairs[2 * d + 1]
+                x /= 100
+            }
+            if at > 0 { p[0] = 0x30 + UInt8(x % 10) }
+        }
+        p += n
+    }
+
+    /// Up to 20 bytes. Small numbers (ports, packet counts) take a short way.
+    @inline(__always)
+    mutating func decimal(_ v: UInt64) {
+        if v < 10 {
+            byte(0x30 + UInt8(v))
+        } else if v < 100 {
+            pair(Int(v))
+        } else if v < 10_000 {
+            digits(v, v < 1000 ? 3 : 4)
+        } else if v < 1_000_000 {
+            digits(v, v < 100_000 ? 5 : 6)
+        } else {
+            var n = 7
+            var limit: UInt64 = 10_000_000
+            while v >= limit {
+                n += 1
+                if n == 20 { break }
+                limit &*= 10
+            }
+            digits(v, n)
+        }
+    }
+
     /// The first `length` of 24 bytes: three word stores rather than a
     /// memmove call (the bytes past `length` are overwritten later).
     @inline(__always)
-    fileprivate func putWords(_ words: (UInt64, UInt64, UInt64), _ length: Int) {
-        reserve(24)
-        let at = UnsafeMutableRawPointer(base + count)
+    mutating func words(_ words: (UInt64, UInt64, UInt64), _ length: Int) {
+        let at = UnsafeMutableRawPointer(p)
         at.storeBytes(of: words.0, as: UInt64.self)
         (at + 8).storeBytes(of: words.1, as: UInt64.self)
         (at + 16).storeBytes(of: words.2, as: UInt64.self)
-        count += length
+        p += length
     }
 
     /// 0-255 without the general digit count.
     @inline(__always)
-    private func octet(_ v: UInt32) {
+    mutating func octet(_ v: UInt32) {
         if v < 10 {
-            base[count] = 0x30 + UInt8(v)
-            count += 1
+            byte(0x30 + UInt8(v))
         } else if v < 100 {
-            putPair(Int(v), at: count)
-            count += 2
+            pair(Int(v))
         } else {
-            base[count] = 0x30 + UInt8(v / 100)
-            putPair(Int(v % 100), at: count + 1)
-            count += 3
+            byte(0x30 + UInt8(v / 100))
+            pair(Int(v % 100))
         }
     }
 
-    /// `v` zero-padded to `width` digits.
-    public func padded(_ v: UInt64, width: Int) {
-        let n = max(1, min(19, width))
-        reserve(n)
-        putDigits(v, n)
-    }
-
-    private let hexDigits = ("0123456789abcdef" as StaticString).utf8Start
-
-    /// Lower-case hex without leading zeros (an IPv6 group).
-    public func hex(_ v: UInt16) {
-        reserve(4)
-        var shift: UInt16 = 12
-        while shift > 0 && (v >> shift) & 0xF == 0 { shift -= 4 }
-        while true {
-            put(hexDigits[Int((v >> shift) & 0xF)])
-            if shift == 0 { break }
-            shift -= 4
+    /// Lower-case hex without leading zeros; up to 4 bytes.
+    @inline(__always)
+    mutating func hex(_ v: UInt16) {
+        Self.hexDigits.withUTF8Buffer { hex in
+            var shift: UInt16 = 12
+            while shift > 0 && (v >> shift) & 0xF == 0 { shift -= 4 }
+            while true {
+                byte(hex[Int((v >> shift) & 0xF)])
+                if shift == 0 { break }
+                shift -= 4
+            }
         }
     }
 
-    /// Dotted quad or RFC 5952 IPv6, as `IPAddress.description` writes it.
-    public func address(_ a: IPAddress) {
+    /// Dotted quad or RFC 5952 IPv6 (the longest run of two or more zero
+    /// groups as ::); up to 39 bytes.
+    mutating func address(_ a: IPAddress) {
         if a.isIPv4Mapped {
             let v = UInt32(truncatingIfNeeded: a.low)
-            reserve(15)
-            octet(v >> 24); put(0x2E)
-            octet((v >> 16) & 0xFF); put(0x2E)
-            octet((v >> 8) & 0xFF); put(0x2E)
+            octet(v >> 24); byte(0x2E)
+            octet((v >> 16) & 0xFF); byte(0x2E)
+            octet((v >> 8) & 0xFF); byte(0x2E)
             octet(v & 0xFF)
             return
         }
@@ -283,49 +364,32 @@ public final class ByteText {
         }
     }
 
-    /// RFC 3339 UTC with `digits` fractional digits.
-    public func rfc3339(ns: Int64, digits: Int) {
-        var seconds = ns / 1_000_000_000
-        var fraction = ns % 1_000_000_000
-        if fraction < 0 { fraction += 1_000_000_000; seconds -= 1 }
-        var minute = seconds / 60
-        var second = seconds % 60
-        if second < 0 { second += 60; minute -= 1 }
-        if !minuteCache.put(minute, into: self) {
-            let start = count
-            minuteText(minute)
-            minuteCache.remember(minute, from: base + start, length: count - start)
-        }
-        reserve(2)
-        putPair(Int(second), at: count)
-        count += 2
-        fractionDigits(UInt64(fraction), digits)
-        byte(0x5A)
-    }
-
-    /// Writes "YYYY-MM-DDTHH:MM:" for `minute` (minutes since 1970).
-    private func minuteText(_ minute: Int64) {
+    /// "YYYY-MM-DDTHH:MM:" for `minute` (minutes since 1970); up to 18 bytes.
+    mutating func minuteText(_ minute: Int64) {
         var days = minute / 1440
         var minuteOfDay = minute % 1440
         if minuteOfDay < 0 { minuteOfDay += 1440; days -= 1 }
         let (y, m, d) = Formatting.civil(fromDays: days)
         if y < 0 { byte(0x2D) }
-        padded(y.magnitude, width: 4); byte(0x2D)  // a year keeps four digits
-        padded(UInt64(m), width: 2); byte(0x2D)
-        padded(UInt64(d), width: 2); byte(0x54)
-        padded(UInt64(minuteOfDay / 60), width: 2); byte(0x3A)
-        padded(UInt64(minuteOfDay % 60), width: 2); byte(0x3A)
+        digits(y.magnitude, 4); byte(0x2D)  // a year keeps four digits
+        pair(Int(m)); byte(0x2D)
+        pair(Int(d)); byte(0x54)
+        pair(Int(minuteOfDay / 60)); byte(0x3A)
+        pair(Int(minuteOfDay % 60)); byte(0x3A)
     }
 
-    /// Seconds as a decimal with `digits` fractional digits.
-    public func seconds(ns: Int64, digits: Int) {
+    /// Seconds as a decimal with `digits` fractional digits; up to 31 bytes.
+    @inline(__always)
+    mutating func seconds(ns: Int64, digits: Int) {
         if ns < 0 { byte(0x2D) }
         let m = ns.magnitude
         decimal(m / 1_000_000_000)
-        fractionDigits(m % 1_000_000_000, digits)
+        fraction(m % 1_000_000_000, digits)
     }
 
-    private func fractionDigits(_ nanoseconds: UInt64, _ digits: Int) {
+    /// "." and `digits` (0-9) digits of a nanosecond fraction; up to 10 bytes.
+    @inline(__always)
+    mutating func fraction(_ nanoseconds: UInt64, _ digits: Int) {
         let n = max(0, min(9, digits))
         guard n > 0 else { return }
         let f: UInt64
@@ -338,8 +402,7 @@ public final class ByteText {
             for _ in 0..<(9 - n) { x /= 10 }
             f = x
         }
-        reserve(n + 1)
-        put(0x2E)
-        putDigits(f, n)
+        byte(0x2E)
+        self.digits(f, n)
     }
 }

@@ -1,6 +1,7 @@
 import XCTest
 @testable import PFlowFlows
 @testable import PFlowReport
+import PFlowCapture
 import PFlowWire
 
 /// The CSV writer's byte-level formatting against plain Swift formatting.
@@ -82,5 +83,50 @@ final class FlowCSVTests: XCTestCase {
         for p: UInt16 in [0, 1023, 1024, 49151, 49152, 65535] {
             XCTAssertEqual(FlowCSV.rangeName(p).description, PortRange(port: p).rawValue)
         }
+    }
+
+    /// The row writer makes room once per row: the widest row there can be
+    /// (longest addresses, largest counters, negative nine-digit times, a
+    /// full history, a quoted service name) must fit it and read back right.
+    func testWidestRowFitsItsRoom() {
+        let a = IPAddress(high: 0x1111_2222_3333_4444, low: 0x5555_6666_7777_8888)
+        let b = IPAddress(high: 0xFFFF_EEEE_DDDD_CCCC, low: 0xBBBB_AAAA_9999_1234)
+        let key = FlowKey(addressA: a, addressB: b, portA: 65535, portB: 65534, proto: .tcp, vlan: 4095)
+        let limit = CaptureRecord.timestampLimitNs  // the widest span a reader hands out
+        let state = FlowState(key: key, ipVersion: 6, timestampNs: -limit, direction: 0)
+        var f = FlowRecord(state, endReason: .capacity, registry: .standard, knowledge: TrafficKnowledge())
+        f.vlan = 4095
+        f.startNs = -limit
+        f.endNs = limit
+        let most = DirectionCounters.max
+        f.clientToServer = most
+        f.serverToClient = most
+        f.service = "a \"quoted\", name"
+        f.roleSource = .ephemeralRange
+        f.connState = .RSTOS0
+        f.tcpHistory.codes = .max  // 16 events, all retransmissions by the responder
+        f.clientDirection = 0
+        f.appProtocol = .smtpOrFTP
+        f.icmpErrors = .max
+        let row = FlowCSV.row(f, digits: 9)
+        XCTAssertLessThanOrEqual(row.utf8.count, FlowCSV.rowRoom + 2 * f.service!.utf8.count + 2)
+        XCTAssertEqual(row, [
+            "1823-11-12T00:06:21.572612097Z", "2116-02-20T23:53:38.427387903Z",
+            "-4611686018427387903", "4611686018427387903", "9223372036.854775806", "tcp", "6", "4095",
+            f.clientAddress.description, String(f.clientPort), f.serverAddress.description, String(f.serverPort),
+            "\"a \"\"quoted\"\", name\"", FlowCSV.rangeName(f.serverPort).description,
+            FlowCSV.rangeName(f.clientPort).description, "ephemeral-range", "RSTOS0",
+        ].joined(separator: ",") + "," + Array(repeating: String(UInt64.max), count: 6).joined(separator: ",")
+            + ",capacity," + String(repeating: "t", count: 16) + ",smtp/ftp," + String(UInt32.max) + "\n")
+    }
+}
+
+extension DirectionCounters {
+    static var max: DirectionCounters {
+        var c = DirectionCounters()
+        c.packets = .max
+        c.bytes = .max
+        c.payloadBytes = .max
+        return c
     }
 }

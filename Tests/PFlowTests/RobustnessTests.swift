@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import PFlowCapture
+import PFlowFlows
 @testable import PFlowReport
 
 /// Hostile input: real captures from other projects, and mutated captures.
@@ -77,6 +78,39 @@ final class RobustnessTests: XCTestCase {
         print("mutations: \(outcomes[0]) clean, \(outcomes[1]) damaged, \(outcomes[2]) refused")
         XCTAssertEqual(outcomes.reduce(0, +), 600)
     }
+
+    /// A pcapng whose interfaces' offsets put one flow's packets 2^63 ns
+    /// apart and more: timestamps are clamped so the durations and idle
+    /// times computed from them don't overflow (this used to trap).
+    func testTimestampsFarApartDoNotOverflow() throws {
+        typealias F = Fixture
+        func idb(offsetSeconds: Int64) -> [UInt8] {
+            let body = F.u16(1, bigEndian: false) + [0, 0] + F.u32(0, bigEndian: false)
+                + F.u16(14, bigEndian: false) + F.u16(8, bigEndian: false)
+                + F.u32(UInt32(truncatingIfNeeded: UInt64(bitPattern: offsetSeconds)), bigEndian: false)
+                + F.u32(UInt32(truncatingIfNeeded: UInt64(bitPattern: offsetSeconds) >> 32), bigEndian: false)
+                + [0, 0, 0, 0]
+            return F.block(1, body, bigEndian: false)
+        }
+        let frame = F.ethernet(type: 0x0800, F.ipv4(src: [10, 0, 0, 1], dst: [10, 0, 0, 2], proto: 17,
+                                                     F.udp(sport: 5353, dport: 53, payload: [1, 2, 3, 4])))
+        let bytes = F.shb(bigEndian: false) + idb(offsetSeconds: -(1 << 32)) + idb(offsetSeconds: 1 << 32)
+            + F.epb(interface: 0, units: 0, frame, bigEndian: false)
+            + F.epb(interface: 1, units: UInt64(1 << 62) / 1000, frame, bigEndian: false)
+            + F.epb(interface: 0, units: 0, frame, bigEndian: false)
+        let path = F.file(bytes, name: "far-apart.pcapng")
+        for threads in [1, 2] {
+            var rows: [FlowRecord] = []
+            let result = try Analyzer.analyze(paths: [path], onFlow: { rows.append($0) }, threads: threads)
+            XCTAssertEqual(result.summary.packets, 3)
+            XCTAssertFalse(rows.isEmpty)
+            for r in rows {
+                XCTAssertGreaterThanOrEqual(r.startNs, -CaptureRecord.timestampLimitNs)
+                XCTAssertLessThanOrEqual(r.endNs, CaptureRecord.timestampLimitNs)
+                _ = FlowCSV.row(r, digits: 6)
+            }
+        }
+    }
 }
 
 /// A small deterministic generator, so every run mutates the same way.
@@ -90,4 +124,5 @@ struct SplitMix {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+
 }
