@@ -151,7 +151,7 @@ public final class FlowTable {
     public let knowledge: TrafficKnowledge
     /// When set, the table leaves `knowledge` alone: attempts and ended
     /// flows go to the log instead (and `onEnd` is not called).
-    public var knowledgeLog: KnowledgeLog?
+    @exclusivity(unchecked) public var knowledgeLog: KnowledgeLog?
     /// Packet time of the next sweep for idle flows.
     @exclusivity(unchecked) private var nextSweepNs = Int64.min
     private let sweepIntervalNs: Int64

@@ -93,11 +93,15 @@ public struct EphemeralRange: Sendable {
 /// client host's ephemeral range. Fed as flows start and end; asked when a
 /// flow is reported, with all that is known by then.
 public final class TrafficKnowledge {
+    // Used by one thread at a time (the pipeline hands the knowledge over
+    // with acquire/release; at capture end two threads work on different
+    // tables) and never re-entered: no dynamic exclusivity checks, which
+    // cost more than a lookup.
     /// Sockets that sent a SYN-ACK.
-    private var answered = FastSet<Endpoint>()
+    @exclusivity(unchecked) private var answered = FastSet<Endpoint>()
     /// Distinct peer addresses per socket, counted up to `manyPeers`.
-    private var peers = FastMap<Endpoint, PeerSample>()
-    private var ranges = FastMap<IPAddress, EphemeralRange>()
+    @exclusivity(unchecked) private var peers = FastMap<Endpoint, PeerSample>()
+    @exclusivity(unchecked) private var ranges = FastMap<IPAddress, EphemeralRange>()
     /// Distinct peers that make a socket a listener.
     public static let manyPeers = 3
 
