@@ -78,7 +78,9 @@ public struct PacketFacts: Sendable {
 
     public init() {}
 
-    @inline(__always)
+    // Inlinable: across modules a call would copy the whole decoded packet
+    // (about 200 bytes) per packet to pass it.
+    @inlinable @inline(__always)
     public init(_ p: DecodedPacket) {
         tcpSequence = p.tcpSequence
         payloadLength = UInt32(clamping: p.payloadLength)

@@ -297,35 +297,7 @@ extension Analyzer {
                 }
                 round = 0
                 let at = written & (PacketRing.capacity - 1)
-                let slot = ring.slots + at
-                // The first payload bytes travel in the slot; offsets now point into it.
-                let p = outcome.ingest.packet
-                let copied = max(0, min(PayloadHead.capacity, p.capturedPayloadLength, record.bytes.count - p.payloadOffset))
-                if copied == PayloadHead.capacity {
-                    // The common case: four word loads instead of a memmove call.
-                    slot.pointee.head = record.bytes.loadUnaligned(fromByteOffset: p.payloadOffset,
-                                                                   as: (UInt64, UInt64, UInt64, UInt64).self)
-                } else if copied > 0 {
-                    withUnsafeMutableBytes(of: &slot.pointee.head) { head in
-                        head.copyMemory(from: UnsafeRawBufferPointer(rebasing: record.bytes[p.payloadOffset..<(p.payloadOffset + copied)]))
-                    }
-                }
-                slot.pointee.timestampNs = record.timestampNs
-                slot.pointee.wireLength = record.originalLength
-                slot.pointee.keyed = !p.hasQuote && !(p.fragmented && p.proto.hasPorts)
-                if slot.pointee.keyed {
-                    slot.pointee.key = FlowKey(addressA: p.source, addressB: p.destination, portA: p.sourcePort,
-                                               portB: p.destinationPort, proto: p.proto, vlan: p.vlan ?? FlowKey.noVLAN)
-                    slot.pointee.isICMPReply = p.isICMPReply
-                    slot.pointee.prepared = false
-                    slot.pointee.facts = PacketFacts(p)
-                    slot.pointee.facts.payloadOffset = 0
-                    slot.pointee.facts.capturedPayload = UInt32(copied)
-                } else {
-                    (ring.whole + at).initialize(to: p)
-                    ring.whole[at].payloadOffset = 0
-                    ring.whole[at].capturedPayloadLength = copied
-                }
+                outcome.ingest.fill(ring.slots + at, whole: ring.whole + at, record: record)
                 written += 1
                 if written & 63 == 0 {
                     ring.written.store(written, ordering: .releasing)
@@ -347,6 +319,44 @@ extension Analyzer {
         while !events.finished.load(ordering: .acquiring) {
             if events.drain() > 0 { round = 0; continue }
             PacketRing.pause(&round)
+        }
+    }
+}
+
+extension Ingest {
+    /// Hands the packet just decoded to a ring slot (`whole` when the
+    /// tracker needs all of it). The decoded packet is read where it lies:
+    /// copying it out (about 200 bytes) cost a memmove per packet.
+    @inline(__always)
+    mutating func fill(_ slot: UnsafeMutablePointer<PipelineSlot>, whole: UnsafeMutablePointer<DecodedPacket>,
+                       record: CaptureRecord) {
+        // The first payload bytes travel in the slot; offsets now point into it.
+        let copied = max(0, min(PayloadHead.capacity, packet.capturedPayloadLength, record.bytes.count - packet.payloadOffset))
+        if copied == PayloadHead.capacity {
+            // The common case: four word loads instead of a memmove call.
+            slot.pointee.head = record.bytes.loadUnaligned(fromByteOffset: packet.payloadOffset,
+                                                           as: (UInt64, UInt64, UInt64, UInt64).self)
+        } else if copied > 0 {
+            let from = packet.payloadOffset
+            withUnsafeMutableBytes(of: &slot.pointee.head) { head in
+                head.copyMemory(from: UnsafeRawBufferPointer(rebasing: record.bytes[from..<(from + copied)]))
+            }
+        }
+        slot.pointee.timestampNs = record.timestampNs
+        slot.pointee.wireLength = record.originalLength
+        slot.pointee.keyed = !packet.hasQuote && !(packet.fragmented && packet.proto.hasPorts)
+        if slot.pointee.keyed {
+            slot.pointee.key = FlowKey(addressA: packet.source, addressB: packet.destination, portA: packet.sourcePort,
+                                       portB: packet.destinationPort, proto: packet.proto, vlan: packet.vlan ?? FlowKey.noVLAN)
+            slot.pointee.isICMPReply = packet.isICMPReply
+            slot.pointee.prepared = false
+            slot.pointee.facts = PacketFacts(packet)
+            slot.pointee.facts.payloadOffset = 0
+            slot.pointee.facts.capturedPayload = UInt32(copied)
+        } else {
+            whole.initialize(to: packet)
+            whole.pointee.payloadOffset = 0
+            whole.pointee.capturedPayloadLength = copied
         }
     }
 }
