@@ -10,7 +10,7 @@ extension FlowKey {
     /// A fast, direction-free hash (the key is already canonical): the five
     /// words folded with multiply-xorshift steps. Not for hostile-collision
     /// resistance: the table grows and probes linearly either way.
-    @inline(__always)
+    @inlinable @inline(__always)
     public var fastHash: UInt64 {
         var h = (addressA.high ^ (addressA.low &* 0x9E37_79B9_7F4A_7C15)) &* 0xBF58_476D_1CE4_E5B9
         h ^= (addressB.high ^ (addressB.low &* 0xC2B2_AE3D_27D4_EB4F)) &* 0x94D0_49BB_1331_11EB

@@ -28,7 +28,7 @@ public struct FlowKey: Hashable, Sendable {
     /// The key from a packet's endpoints as sent (source first), and whether
     /// the packet travels from A to B; `isICMPReply` settles a flow whose
     /// two ends are the same socket.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func canonical(_ sent: FlowKey, isICMPReply: Bool) -> (key: FlowKey, forward: Bool) {
         let sourceFirst = sent.addressA < sent.addressB
             || (sent.addressA == sent.addressB && sent.portA <= sent.portB)
