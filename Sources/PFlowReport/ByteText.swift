@@ -299,19 +299,6 @@ struct TextCursor {
         p += length
     }
 
-    /// 0-255 without the general digit count.
-    @inline(__always)
-    mutating func octet(_ v: UInt32) {
-        if v < 10 {
-            byte(0x30 + UInt8(v))
-        } else if v < 100 {
-            pair(Int(v))
-        } else {
-            byte(0x30 + UInt8(v / 100))
-            pair(Int(v % 100))
-        }
-    }
-
     /// Lower-case hex without leading zeros; up to 4 bytes.
     @inline(__always)
     mutating func hex(_ v: UInt16) {
@@ -331,10 +318,10 @@ struct TextCursor {
     mutating func address(_ a: IPAddress) {
         if a.isIPv4Mapped {
             let v = UInt32(truncatingIfNeeded: a.low)
-            octet(v >> 24); byte(0x2E)
-            octet((v >> 16) & 0xFF); byte(0x2E)
-            octet((v >> 8) & 0xFF); byte(0x2E)
-            octet(v & 0xFF)
+            decimal(UInt64(v >> 24)); byte(0x2E)
+            decimal(UInt64((v >> 16) & 0xFF)); byte(0x2E)
+            decimal(UInt64((v >> 8) & 0xFF)); byte(0x2E)
+            decimal(UInt64(v & 0xFF))
             return
         }
         func group(_ i: Int) -> UInt16 {
