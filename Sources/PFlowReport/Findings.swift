@@ -58,15 +58,24 @@ public struct FindingsDetector: Sendable {
 
     struct Attempt {
         var startNs: Int64
-        /// The pair's attempt added before this one (index + 1; 0: none).
+        /// The pair's failed attempt added before this one (index + 1; 0: none).
         var previous: UInt32
+        /// Arrival order among all attempts.
+        var sequence: UInt32
         var port: UInt16
         var outcome: Outcome
     }
-    /// One client-server pair's attempts: a chain through `attempts`.
+    /// An attempt that worked: kept in arrival order with its pair, and
+    /// matched to the pairs that failed only when findings are made.
+    struct OpenAttempt {
+        var pair: PairKey
+        var startNs: Int64
+        var sequence: UInt32
+        var port: UInt16
+    }
+    /// One client-server pair's failed attempts: a chain through `attempts`.
     struct PairEvidence {
         var last: UInt32 = 0
-        var count: UInt32 = 0
         var failures: UInt32 = 0
     }
     struct Hit {
@@ -101,10 +110,14 @@ public struct FindingsDetector: Sendable {
     }
     struct Unexpected: Sendable { var flows: Int; var first: Int64; var last: Int64; var registry: String? }
 
-    // Evidence in flat arrays chained per key: 16 bytes per attempt, no
-    // allocation per pair.
+    // Evidence in flat arrays chained per key, no allocation per pair. Only
+    // pairs with a failed attempt get an entry: most connections work, and
+    // a table of every pair (one lookup per flow, all over memory) cost
+    // more than the rest of the detector.
     private var pairs = FastMap<PairKey, PairEvidence>()
     private var attempts: [Attempt] = []
+    private var opens: [OpenAttempt] = []
+    private var sequence: UInt32 = 0
     private var horizontal = FastMap<PortKey, HitChain>()
     private var hits: [Hit] = []
     private var unexpected = FastMap<ServiceKey, Unexpected>()
@@ -141,11 +154,14 @@ public struct FindingsDetector: Sendable {
         }
         guard let outcome = Self.outcome(f) else { return }
         let pair = PairKey(source: f.clientAddress, target: f.serverAddress, proto: f.proto.rawValue)
-        let p = pairs.insert(pair) { PairEvidence() }.index
-        attempts.append(Attempt(startNs: f.startNs, previous: pairs[entry: p].last, port: f.serverPort, outcome: outcome))
-        pairs[entry: p].last = UInt32(truncatingIfNeeded: attempts.count)
-        pairs[entry: p].count &+= 1
-        if outcome != .open {
+        sequence &+= 1
+        if outcome == .open {
+            opens.append(OpenAttempt(pair: pair, startNs: f.startNs, sequence: sequence, port: f.serverPort))
+        } else {
+            let p = pairs.insert(pair) { PairEvidence() }.index
+            attempts.append(Attempt(startNs: f.startNs, previous: pairs[entry: p].last, sequence: sequence,
+                                    port: f.serverPort, outcome: outcome))
+            pairs[entry: p].last = UInt32(truncatingIfNeeded: attempts.count)
             pairs[entry: p].failures &+= 1
             let key = PortKey(source: f.clientAddress, port: f.serverPort, proto: f.proto.rawValue)
             let h = horizontal.insert(key) { HitChain() }.index
@@ -190,11 +206,30 @@ public struct FindingsDetector: Sendable {
         // Vertical scans.
         // Only pairs with enough failed attempts can be scans, and only pairs
         // with a failure and a success can be knocks: most pairs are neither.
+        // The attempts that worked, of the pairs that failed often enough.
+        var worked: [PairKey: [Attempt]] = [:]
+        for o in opens {
+            guard let p = pairs.index(of: o.pair), pairs[entry: p].failures >= Self.knockPorts.lowerBound else { continue }
+            worked[o.pair, default: []].append(Attempt(startNs: o.startNs, previous: 0, sequence: o.sequence,
+                                                       port: o.port, outcome: .open))
+        }
         var candidates: [(key: PairKey, value: [Attempt])] = []
-        for (key, evidence) in zip(pairs.keys, pairs.values)
-        where evidence.failures >= Self.knockPorts.lowerBound
-            && (evidence.failures >= Self.verticalPorts || evidence.failures < evidence.count) {
-            candidates.append((key, Self.chain(from: evidence.last, in: attempts, previous: \.previous)))
+        for (key, evidence) in zip(pairs.keys, pairs.values) where evidence.failures >= Self.knockPorts.lowerBound {
+            let open = worked[key] ?? []
+            guard evidence.failures >= Self.verticalPorts || !open.isEmpty else { continue }
+            // Every attempt of the pair, in the order they came.
+            let failed = Self.chain(from: evidence.last, in: attempts, previous: \.previous)
+            var all: [Attempt] = []
+            all.reserveCapacity(failed.count + open.count)
+            var i = 0, j = 0
+            while i < failed.count || j < open.count {
+                if j == open.count || (i < failed.count && failed[i].sequence < open[j].sequence) {
+                    all.append(failed[i]); i += 1
+                } else {
+                    all.append(open[j]); j += 1
+                }
+            }
+            candidates.append((key, all))
         }
         candidates.sort { ($0.key.source, $0.key.target, $0.key.proto) < ($1.key.source, $1.key.target, $1.key.proto) }
         for (pair, attempts) in candidates {
