@@ -65,13 +65,19 @@ public struct FindingsDetector: Sendable {
         var port: UInt16
         var outcome: Outcome
     }
-    /// An attempt that worked: kept in arrival order with its pair, and
-    /// matched to the pairs that failed only when findings are made.
+    /// An attempt that worked: kept in arrival order with its pair (as
+    /// numbers of its addresses: 24 bytes), and matched to the pairs that
+    /// failed only when findings are made.
     struct OpenAttempt {
-        var pair: PairKey
         var startNs: Int64
         var sequence: UInt32
+        var pair: NumberedPair
         var port: UInt16
+    }
+    /// A client-server pair by the numbers `addressNumbers` gave its addresses.
+    struct NumberedPair: FastHashable {
+        var source: UInt32; var target: UInt32; var proto: UInt8
+        var fastHash: UInt64 { mixBits(UInt64(source) << 32 | UInt64(target) ^ UInt64(proto) << 56) }
     }
     /// One client-server pair's failed attempts: a chain through `attempts`.
     struct PairEvidence {
@@ -118,6 +124,9 @@ public struct FindingsDetector: Sendable {
     private var attempts: [Attempt] = []
     private var opens: [OpenAttempt] = []
     private var sequence: UInt32 = 0
+    /// Addresses of working attempts, numbered in order of appearance
+    /// (a few thousand even in big captures: the table stays in cache).
+    private var addressNumbers = FastMap<IPAddress, Void>()
     private var horizontal = FastMap<PortKey, HitChain>()
     private var hits: [Hit] = []
     private var unexpected = FastMap<ServiceKey, Unexpected>()
@@ -156,7 +165,10 @@ public struct FindingsDetector: Sendable {
         let pair = PairKey(source: f.clientAddress, target: f.serverAddress, proto: f.proto.rawValue)
         sequence &+= 1
         if outcome == .open {
-            opens.append(OpenAttempt(pair: pair, startNs: f.startNs, sequence: sequence, port: f.serverPort))
+            let numbered = NumberedPair(source: UInt32(truncatingIfNeeded: addressNumbers.insert(f.clientAddress) { () }.index),
+                                        target: UInt32(truncatingIfNeeded: addressNumbers.insert(f.serverAddress) { () }.index),
+                                        proto: f.proto.rawValue)
+            opens.append(OpenAttempt(startNs: f.startNs, sequence: sequence, pair: numbered, port: f.serverPort))
         } else {
             let p = pairs.insert(pair) { PairEvidence() }.index
             attempts.append(Attempt(startNs: f.startNs, previous: pairs[entry: p].last, sequence: sequence,
@@ -207,11 +219,23 @@ public struct FindingsDetector: Sendable {
         // Only pairs with enough failed attempts can be scans, and only pairs
         // with a failure and a success can be knocks: most pairs are neither.
         // The attempts that worked, of the pairs that failed often enough.
+        var failing = FastMap<NumberedPair, PairKey>()
+        // Sources with such a pair: most working attempts are passed over
+        // after one look here.
+        var failingSource = [Bool](repeating: false, count: addressNumbers.count)
+        for (key, evidence) in zip(pairs.keys, pairs.values) where evidence.failures >= Self.knockPorts.lowerBound {
+            // A pair whose addresses never worked anywhere has no working attempt.
+            guard let source = addressNumbers.index(of: key.source), let target = addressNumbers.index(of: key.target) else { continue }
+            failing.insert(NumberedPair(source: UInt32(source), target: UInt32(target), proto: key.proto)) { key }
+            failingSource[source] = true
+        }
         var worked: [PairKey: [Attempt]] = [:]
-        for o in opens {
-            guard let p = pairs.index(of: o.pair), pairs[entry: p].failures >= Self.knockPorts.lowerBound else { continue }
-            worked[o.pair, default: []].append(Attempt(startNs: o.startNs, previous: 0, sequence: o.sequence,
-                                                       port: o.port, outcome: .open))
+        if !failing.isEmpty {
+            for o in opens where failingSource[Int(o.pair.source)] {
+                guard let key = failing[o.pair] else { continue }
+                worked[key, default: []].append(Attempt(startNs: o.startNs, previous: 0, sequence: o.sequence,
+                                                        port: o.port, outcome: .open))
+            }
         }
         var candidates: [(key: PairKey, value: [Attempt])] = []
         for (key, evidence) in zip(pairs.keys, pairs.values) where evidence.failures >= Self.knockPorts.lowerBound {
