@@ -76,6 +76,52 @@ final class FindingsTests: XCTestCase {
         XCTAssertTrue(clean.contains { $0.kind == "nonstandard-port" && $0.ports == [50443] && $0.detail.hasPrefix("tls") })
     }
 
+    /// Flows are reported as they end, not as they start: a connection
+    /// that worked may arrive before the failed attempts that came before
+    /// it. Working attempts are kept apart from the failed ones and merged
+    /// back in arrival order; knocks and scans must come out the same.
+    func testKnockAndScanWhenWorkingConnectionsArriveFirst() {
+        let base = FlowRecord(FlowState(key: FlowKey(addressA: IPAddress(ipv4: 1), addressB: IPAddress(ipv4: 2),
+                                                     portA: 40000, portB: 80, proto: .tcp, vlan: FlowKey.noVLAN),
+                                        ipVersion: 4, timestampNs: 0, direction: 0),
+                              endReason: .fin, registry: .standard, knowledge: TrafficKnowledge())
+        func attempt(_ client: UInt32, _ server: UInt32, port: UInt16, second: Int64, worked: Bool) -> FlowRecord {
+            var f = base
+            f.clientAddress = IPAddress(ipv4: client)
+            f.serverAddress = IPAddress(ipv4: server)
+            f.serverPort = port
+            f.startNs = 1_767_225_600_000_000_000 + second * 1_000_000_000
+            f.endNs = f.startNs + 1_000_000
+            f.roleSource = .syn
+            f.connState = worked ? .SF : .REJ
+            return f
+        }
+        let knocker: UInt32 = 0x0A00_0003, scanner: UInt32 = 0x0A00_0001, other: UInt32 = 0x0A00_0009
+        let server: UInt32 = 0x0A00_0002
+        var detector = FindingsDetector()
+        // Working connections first: the knocked port, the scan's one open
+        // port, and other clients' traffic to the same server.
+        detector.add(attempt(knocker, server, port: 2222, second: 10, worked: true))
+        detector.add(attempt(scanner, server, port: 80, second: 100, worked: true))
+        for i in 0..<50 { detector.add(attempt(other, server, port: 443, second: Int64(i), worked: true)) }
+        // Then the knocks, and the scan's refused ports.
+        for (i, port) in [7001, 7002, 7003].enumerated() {
+            detector.add(attempt(knocker, server, port: UInt16(port), second: Int64(7 + i), worked: false))
+        }
+        for port in 1...15 { detector.add(attempt(scanner, server, port: UInt16(port), second: 100 + Int64(port), worked: false)) }
+        let findings = detector.findings(clients: [])
+        let knocks = findings.filter { $0.kind == "port-knock" }
+        XCTAssertEqual(knocks.count, 1)
+        XCTAssertEqual(knocks.first?.source, IPAddress(ipv4: knocker))
+        XCTAssertEqual(knocks.first?.ports, [7001, 7002, 7003])
+        XCTAssertEqual(knocks.first?.detail, "knocked on 7001, 7002, 7003, then port 2222 opened")
+        let scans = findings.filter { $0.kind == "port-scan" }
+        XCTAssertEqual(scans.count, 1)
+        XCTAssertEqual(scans.first?.source, IPAddress(ipv4: scanner))
+        XCTAssertEqual(scans.first?.ports, Array(1...15).map(UInt16.init) + [80])
+        XCTAssertTrue(scans.first?.detail.hasPrefix("16 ports probed, 1 open (80)") ?? false, scans.first?.detail ?? "")
+    }
+
     /// One port on many hosts: a horizontal scan, with `targets` listed.
     func testHorizontalScan() {
         let table = FlowTable()
