@@ -477,4 +477,3 @@ public final class FlowTable {
         newest = -1
     }
 }
-
