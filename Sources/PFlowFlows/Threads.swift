@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// A POSIX thread running one closure, joined once its work is needed.
-/// (pflow starts at most two threads; plain pthreads keep libdispatch's
+/// (pflow runs at most two threads at once; plain pthreads keep libdispatch's
 /// start-up and worker pool out of every run.)
 public final class WorkerThread: @unchecked Sendable {
     private var thread = pthread_t()

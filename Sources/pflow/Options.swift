@@ -40,33 +40,46 @@ struct Options {
     /// What an option does with its value (or that it takes none).
     private enum Kind {
         case flag(WritableKeyPath<Options, Bool>)
-        case text(WritableKeyPath<Options, String?>)
-        case real(WritableKeyPath<Options, Double?>)
-        case realDefault(WritableKeyPath<Options, Double>)
-        case integer(WritableKeyPath<Options, Int?>)
-        case integerDefault(WritableKeyPath<Options, Int>)
-        case integer32(WritableKeyPath<Options, Int32?>)
+        /// Stores the value; false when it doesn't read as the option's type.
+        case value((inout Options, String) -> Bool)
+
+        /// An option whose value reads as `T` (text, a number).
+        static func value<T: LosslessStringConvertible>(_ path: WritableKeyPath<Options, T>) -> Kind {
+            .value { options, text in
+                guard let v = T(text) else { return false }
+                options[keyPath: path] = v
+                return true
+            }
+        }
+
+        static func value<T: LosslessStringConvertible>(_ path: WritableKeyPath<Options, T?>) -> Kind {
+            .value { options, text in
+                guard let v = T(text) else { return false }
+                options[keyPath: path] = v
+                return true
+            }
+        }
     }
 
     /// Long name, short name (or nil), value name as the help shows it, kind.
     private static var table: [(long: String, short: Character?, value: String, kind: Kind)] { [
-        ("interface", "i", "interface", .text(\.interface)),
+        ("interface", "i", "interface", .value(\.interface)),
         ("list-interfaces", "D", "", .flag(\.listInterfaces)),
-        ("duration", nil, "s", .real(\.duration)),
-        ("count", nil, "n", .integer(\.count)),
-        ("interval", nil, "s", .realDefault(\.interval)),
-        ("snaplen", nil, "n", .integer32(\.snaplen)),
+        ("duration", nil, "s", .value(\.duration)),
+        ("count", nil, "n", .value(\.count)),
+        ("interval", nil, "s", .value(\.interval)),
+        ("snaplen", nil, "n", .value(\.snaplen)),
         ("no-promisc", nil, "", .flag(\.noPromisc)),
-        ("buffer-size", nil, "KiB", .integer32(\.bufferSize)),
-        ("filter", "f", "expr", .text(\.filter)),
-        ("csv", nil, "path", .text(\.csv)),
+        ("buffer-size", nil, "KiB", .value(\.bufferSize)),
+        ("filter", "f", "expr", .value(\.filter)),
+        ("csv", nil, "path", .value(\.csv)),
         ("json", nil, "", .flag(\.json)),
-        ("top", nil, "n", .integerDefault(\.top)),
-        ("services", nil, "file", .text(\.services)),
-        ("idle-timeout", nil, "s", .real(\.idleTimeout)),
-        ("active-timeout", nil, "s", .real(\.activeTimeout)),
-        ("max-flows", nil, "n", .integer(\.maxFlows)),
-        ("threads", nil, "n", .integer(\.threads)),
+        ("top", nil, "n", .value(\.top)),
+        ("services", nil, "file", .value(\.services)),
+        ("idle-timeout", nil, "s", .value(\.idleTimeout)),
+        ("active-timeout", nil, "s", .value(\.activeTimeout)),
+        ("max-flows", nil, "n", .value(\.maxFlows)),
+        ("threads", nil, "n", .value(\.threads)),
         ("no-decap", nil, "", .flag(\.noDecap)),
         ("version", nil, "", .flag(\.version)),
         ("help", "h", "", .flag(\.help)),
@@ -121,25 +134,8 @@ struct Options {
                 continue
             }
             guard let value = attached ?? rest.popFirst() else { throw UsageError("Missing value for '\(shown)'") }
-            let invalid = UsageError("The value '\(value)' is invalid for '\(shown)'")
-            switch entry.kind {
-            case .flag: break
-            case .text(let path): options[keyPath: path] = value
-            case .real(let path):
-                guard let v = Double(value) else { throw invalid }
-                options[keyPath: path] = v
-            case .realDefault(let path):
-                guard let v = Double(value) else { throw invalid }
-                options[keyPath: path] = v
-            case .integer(let path):
-                guard let v = Int(value) else { throw invalid }
-                options[keyPath: path] = v
-            case .integerDefault(let path):
-                guard let v = Int(value) else { throw invalid }
-                options[keyPath: path] = v
-            case .integer32(let path):
-                guard let v = Int32(value) else { throw invalid }
-                options[keyPath: path] = v
+            guard case .value(let store) = entry.kind, store(&options, value) else {
+                throw UsageError("The value '\(value)' is invalid for '\(shown)'")
             }
         }
         return options

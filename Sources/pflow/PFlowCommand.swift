@@ -6,59 +6,41 @@ import PFlowReport
 import Glibc
 #endif
 
-/// The command: checks the parsed options and hands off to the library.
-struct PFlowCommand {
+/// The command: its version, and what it does with the parsed options.
+enum PFlowCommand {
     static let version = "0.1.0"
     static var versionText: String { "pflow \(PFlowCommand.version) (\(Libpcap.version))" }
-
-    var options: Options
-    var interface: String? { options.interface }
-    var listInterfaces: Bool { options.listInterfaces }
-    var duration: Double? { options.duration }
-    var count: Int? { options.count }
-    var interval: Double { options.interval }
-    var snaplen: Int32? { options.snaplen }
-    var noPromisc: Bool { options.noPromisc }
-    var bufferSize: Int32? { options.bufferSize }
-    var files: [String] { options.files }
-    var filter: String? { options.filter }
-    var csv: String? { options.csv }
-    var json: Bool { options.json }
-    var top: Int { options.top }
-    var services: String? { options.services }
-    var idleTimeout: Double? { options.idleTimeout }
-    var activeTimeout: Double? { options.activeTimeout }
-    var maxFlows: Int? { options.maxFlows }
-    var threads: Int? { options.threads }
-    var noDecap: Bool { options.noDecap }
 
     /// Seconds to nanoseconds, or nil when out of range.
     static func nanoseconds(_ seconds: Double) -> Int64? {
         guard seconds.isFinite, seconds > 0, seconds <= 1e9 else { return nil }
         return Int64(seconds * 1e9)
     }
+}
 
+/// Checks the options against each other, then hands off to the library.
+extension Options {
     var expiry: ExpiryPolicy {
         var policy = ExpiryPolicy()
-        if let s = idleTimeout, let ns = Self.nanoseconds(s) { policy = ExpiryPolicy(idleNs: ns) }
-        if let s = activeTimeout { policy.activeNs = Self.nanoseconds(s) }
+        if let s = idleTimeout, let ns = PFlowCommand.nanoseconds(s) { policy = ExpiryPolicy(idleNs: ns) }
+        if let s = activeTimeout { policy.activeNs = PFlowCommand.nanoseconds(s) }
         policy.maxFlows = maxFlows
         return policy
     }
 
     func validate() throws(Options.UsageError) {
-        if let s = idleTimeout, Self.nanoseconds(s) == nil {
+        if let s = idleTimeout, PFlowCommand.nanoseconds(s) == nil {
             throw Options.UsageError("--idle-timeout must be a number of seconds above 0")
         }
-        if let s = activeTimeout, Self.nanoseconds(s) == nil {
+        if let s = activeTimeout, PFlowCommand.nanoseconds(s) == nil {
             throw Options.UsageError("--active-timeout must be a number of seconds above 0")
         }
         if listInterfaces { return }
         if let interface {
             if !files.isEmpty { throw Options.UsageError("give capture files or -i \(interface), not both") }
-            if let d = duration, Self.nanoseconds(d) == nil { throw Options.UsageError("--duration must be a number of seconds above 0") }
+            if let d = duration, PFlowCommand.nanoseconds(d) == nil { throw Options.UsageError("--duration must be a number of seconds above 0") }
             if let n = count, n < 1 { throw Options.UsageError("--count must be 1 or more") }
-            if Self.nanoseconds(interval) == nil || interval < 0.05 { throw Options.UsageError("--interval must be at least 0.05 seconds") }
+            if PFlowCommand.nanoseconds(interval) == nil || interval < 0.05 { throw Options.UsageError("--interval must be at least 0.05 seconds") }
             if let n = snaplen, n < 64 || n > 262_144 { throw Options.UsageError("--snaplen must be 64 to 262144") }
             if let n = bufferSize, n < 64 || n > 4_194_304 { throw Options.UsageError("--buffer-size must be 64 to 4194304 KiB") }
         } else {
@@ -122,8 +104,8 @@ struct PFlowCommand {
             options.filter = filter
             let noColor = getenv("NO_COLOR").map { $0.pointee != 0 } ?? false
             let session = LiveSession(interface: interface, options: options,
-                                      durationNs: duration.flatMap { Self.nanoseconds($0) }, count: count,
-                                      intervalNs: Self.nanoseconds(interval) ?? 1_000_000_000, top: top,
+                                      durationNs: duration.flatMap { PFlowCommand.nanoseconds($0) }, count: count,
+                                      intervalNs: PFlowCommand.nanoseconds(interval) ?? 1_000_000_000, top: top,
                                       color: !noColor, view: isatty(1) == 1 && !json && csv != "-")
             var liveExpiry = expiry
             liveExpiry.sweepIntervalNs = 1_000_000_000
@@ -246,9 +228,8 @@ enum Main {
                 writeStdout(PFlowCommand.versionText + "\n")
                 return
             }
-            let command = PFlowCommand(options: options)
-            try command.validate()
-            try command.run()
+            try options.validate()
+            try options.run()
         } catch let status as ExitStatus {
             exit(status.code)
         } catch let failure as Failure {
