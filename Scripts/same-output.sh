@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Refactoring check: the table, CSV and JSON of every sample, every corpus
+# capture and (when cached) the bench captures, with --threads 1 and 2, as
+# written by one binary (recorded once into a folder), compared with another.
+#   Scripts/same-output.sh record BINARY DIR     # e.g. the commit a refactor starts from
+#   Scripts/same-output.sh check  BINARY DIR     # the refactored binary; exit 1 on any difference
+set -uo pipefail
+mode=$1 bin=$2 dir=$3
+shared=${SHARED:-../shared}
+cache=${PFLOW_BENCH_CACHE:-$HOME/.cache/pflow-bench}
+inputs=(Samples/*.pcap Samples/*.pcapng)
+for f in "$shared"/corpus/pcaps/*; do [ -f "$f" ] && inputs+=("$f"); done
+[ -n "${BIG:-}" ] && for f in "$cache"/synth-*.pcap; do [ -f "$f" ] && inputs+=("$f"); done
+mkdir -p "$dir"
+fail=0 n=0
+for f in "${inputs[@]}"; do
+  name=$(basename "$f")
+  for t in 1 2; do
+    for kind in table csv json; do
+      case $kind in
+        table) args=() ;;
+        csv) args=(--csv -) ;;
+        json) args=(--json) ;;
+      esac
+      out="$dir/$name.t$t.$kind"
+      if [ "$mode" = record ]; then
+        "$bin" --threads $t "${args[@]}" "$f" > "$out" 2> "$out.err"; echo $? >> "$out.err"
+      else
+        "$bin" --threads $t "${args[@]}" "$f" > /tmp/same-output.$$ 2> /tmp/same-output.$$.err; echo $? >> /tmp/same-output.$$.err
+        n=$((n + 1))
+        if ! cmp -s /tmp/same-output.$$ "$out" || ! cmp -s /tmp/same-output.$$.err "$out.err"; then
+          echo "DIFFERS: $f --threads $t $kind"; fail=1
+        fi
+      fi
+    done
+  done
+done
+rm -f /tmp/same-output.$$ /tmp/same-output.$$.err
+[ "$mode" = check ] && echo "same-output: $n outputs compared, $([ $fail = 0 ] && echo 'all identical' || echo 'some differ')"
+exit $fail
