@@ -31,21 +31,22 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
-        .target(name: "PFlowCapture", dependencies: ["CZlib"], swiftSettings: lean),
-        .target(name: "PFlowWire", swiftSettings: lean),
+        .target(name: "PFlowCore", swiftSettings: lean),
+        .target(name: "PFlowCapture", dependencies: ["PFlowCore", "CZlib"], swiftSettings: lean),
+        .target(name: "PFlowWire", dependencies: ["PFlowCore"], swiftSettings: lean),
         // DWARF 4, so valgrind (callgrind, for instruction counts) reads the debug info.
         .target(name: "CPlatform", cSettings: [.unsafeFlags(["-gdwarf-4"])]),
-        .target(name: "PFlowFlows", dependencies: ["PFlowWire", "CPlatform"], swiftSettings: lean),
-        .target(name: "PFlowReport", dependencies: ["PFlowCapture", "PFlowWire", "PFlowFlows"], swiftSettings: lean),
+        .target(name: "PFlowFlows", dependencies: ["PFlowCore", "PFlowWire", "CPlatform"], swiftSettings: lean),
+        .target(name: "PFlowReport", dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows"], swiftSettings: lean),
         .target(name: "PFlowLive", dependencies: ["CPcap"], swiftSettings: lean),
         .executableTarget(
             name: "pflow",
-            dependencies: ["PFlowReport", "PFlowLive"],
+            dependencies: ["PFlowCore", "PFlowReport", "PFlowLive"],
             swiftSettings: lean
         ),
         .testTarget(
             name: "PFlowTests",
-            dependencies: ["PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowReport", "PFlowLive"],
+            dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowReport", "PFlowLive"],
             resources: [.copy("Golden")]
         ),
     ],

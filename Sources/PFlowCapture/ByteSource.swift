@@ -1,3 +1,4 @@
+import PFlowCore
 import CZlib
 #if canImport(Glibc)
 import Glibc

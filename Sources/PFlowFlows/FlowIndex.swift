@@ -1,3 +1,4 @@
+import PFlowCore
 import CPlatform
 #if canImport(Glibc)
 import Glibc

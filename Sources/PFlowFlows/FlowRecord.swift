@@ -1,3 +1,4 @@
+import PFlowCore
 import PFlowWire
 
 /// The evidence that decided which end is the client.
@@ -126,7 +127,7 @@ public struct FlowRecord: Sendable {
         //    systems' defaults (Linux 32768-60999, Windows/macOS/IANA 49152-65535).
         func ephemeral(_ e: Endpoint) -> Bool {
             if let range = knowledge.range(of: e.address), range.isLearned { return range.covers(e.port) }
-            return e.port >= 32768
+            return e.port >= EphemeralPorts.lowest
         }
         let ephemeralA = ephemeral(a), ephemeralB = ephemeral(b)
         if ephemeralA != ephemeralB { return (ephemeralA, .ephemeralRange) }

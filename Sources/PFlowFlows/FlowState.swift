@@ -1,3 +1,4 @@
+import PFlowCore
 import PFlowWire
 
 /// Counters for one direction of a flow.

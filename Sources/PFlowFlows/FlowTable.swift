@@ -1,3 +1,4 @@
+import PFlowCore
 import PFlowWire
 import CPlatform
 

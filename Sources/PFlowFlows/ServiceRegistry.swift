@@ -1,3 +1,4 @@
+import PFlowCore
 import PFlowWire
 
 /// Port → service name, one flat 65 536-entry table per transport
@@ -156,19 +157,4 @@ public struct ServicesFileError: Error, Sendable {
     public var line: Int
     public var reason: String
     public var message: String { "\(source): line \(line): \(reason)" }
-}
-
-/// IANA's three port ranges.
-public enum PortRange: String, Sendable {
-    case wellKnown = "well-known"   // 0-1023
-    case registered                 // 1024-49151
-    case dynamic                    // 49152-65535
-
-    public init(port: UInt16) {
-        switch port {
-        case 0...1023: self = .wellKnown
-        case 1024...49151: self = .registered
-        default: self = .dynamic
-        }
-    }
 }

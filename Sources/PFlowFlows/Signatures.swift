@@ -1,3 +1,4 @@
+import PFlowCore
 import PFlowWire
 
 /// The first bytes of the first payload one direction sent, copied onto the

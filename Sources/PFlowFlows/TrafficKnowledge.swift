@@ -1,3 +1,4 @@
+import PFlowCore
 import PFlowWire
 
 /// One socket: protocol, address, port.
@@ -41,8 +42,8 @@ public struct EphemeralRange: Sendable {
             if step >= 1 && step <= 16 { sequentialSteps += 1 }
         }
         connections += 1
-        if (32768...49151).contains(port) { linuxOnly += 1 }
-        if port >= 61000 { ianaOnly += 1 }
+        if EphemeralPorts.linuxOnly.contains(port) { linuxOnly += 1 }
+        if EphemeralPorts.ianaOnly.contains(port) { ianaOnly += 1 }
         lowest = min(lowest, port)
         highest = max(highest, port)
         lastPort = port
@@ -69,8 +70,8 @@ public struct EphemeralRange: Sendable {
         // All ports at 49152 or above fit both ranges, but a random draw from
         // Linux's 32768-60999 lands below 49152 more than half the time, so
         // even two such ports favour the IANA range of Windows and macOS.
-        if lowest >= 49152 { return .windowsIANA }
-        if lowest >= 32768 && highest <= 60999 { return .linux }
+        if lowest >= EphemeralPorts.iana.lowerBound { return .windowsIANA }
+        if EphemeralPorts.linux.contains(lowest) && EphemeralPorts.linux.contains(highest) { return .linux }
         return .other
     }
 
@@ -78,8 +79,8 @@ public struct EphemeralRange: Sendable {
     public func covers(_ port: UInt16) -> Bool {
         guard isLearned else { return false }
         switch family {
-        case .linux: return (32768...60999).contains(port)
-        case .windowsIANA: return port >= 49152
+        case .linux: return EphemeralPorts.linux.contains(port)
+        case .windowsIANA: return EphemeralPorts.iana.contains(port)
         case .other:
             // The observed span, widened a little: the next allocations fall near it.
             let margin = max(64, (Int(highest) - Int(lowest)) / 4)

@@ -1,3 +1,4 @@
+import PFlowCore
 import PFlowFlows
 import PFlowWire
 

@@ -1,3 +1,4 @@
+import PFlowCore
 import PFlowFlows
 import PFlowWire
 
@@ -324,8 +325,8 @@ public struct FindingsDetector: Sendable {
         for c in clients where c.range.looksLikeTwoAllocators {
             out.append(Finding(kind: "possible-nat", source: c.address, target: nil, proto: .tcp, ports: [],
                                firstNs: nil, lastNs: nil,
-                               detail: "source ports from two allocators: \(c.range.linuxOnly) only Linux uses (32768-49151), "
-                                   + "\(c.range.ianaOnly) only Windows/macOS use (61000-65535); likely several hosts behind NAT"))
+                               detail: "source ports from two allocators: \(c.range.linuxOnly) only Linux uses (\(EphemeralPorts.text(EphemeralPorts.linuxOnly))), "
+                                   + "\(c.range.ianaOnly) only Windows/macOS use (\(EphemeralPorts.text(EphemeralPorts.ianaOnly))); likely several hosts behind NAT"))
         }
         return out
     }

@@ -1,4 +1,6 @@
 /// Why a packet could not be decoded. Counted per kind, shown in the report.
+import PFlowCore
+
 public enum DecodeError: Int, CaseIterable, Sendable {
     case unsupportedLinkType
     case linkTruncated

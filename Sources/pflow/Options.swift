@@ -8,6 +8,8 @@
 /// like (so `--top -3` is an out-of-range top, not an unknown option);
 /// `--` ends the options; `-` alone is a file (standard input); the last of
 /// a repeated option wins.
+import PFlowCore
+
 struct Options {
     var interface: String?
     var listInterfaces = false

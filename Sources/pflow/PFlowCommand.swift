@@ -1,3 +1,4 @@
+import PFlowCore
 import PFlowCapture
 import PFlowFlows
 import PFlowLive

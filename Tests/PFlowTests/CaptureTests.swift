@@ -1,3 +1,4 @@
+import PFlowCore
 import XCTest
 @testable import PFlowCapture
 

@@ -1,3 +1,4 @@
+import PFlowCore
 import Foundation
 import XCTest
 @testable import PFlowFlows
