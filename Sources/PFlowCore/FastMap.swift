@@ -1,27 +1,14 @@
-/// A key with its own cheap 64-bit hash. Swift's `Hasher` (SipHash, seeded
-/// per process) is built to resist crafted collisions and costs tens of
-/// nanoseconds per key; the per-flow bookkeeping hashes several keys per
-/// flow, so it uses these multiply-xorshift hashes and linear probing
-/// instead. A crafted capture can at worst make probes longer, never wrong.
+/// A key hashed by its own few words under the run's `HashSeed`. Swift's
+/// `Hasher` (SipHash) costs tens of nanoseconds per key; the per-flow
+/// bookkeeping hashes several keys per flow, so it uses these keyed
+/// multiply-fold hashes and linear probing instead.
 public protocol FastHashable: Equatable {
-    var fastHash: UInt64 { get }
-}
-
-/// The finalizer of MurmurHash3 (public-domain constants): spreads every
-/// input bit over the whole word.
-@inlinable @inline(__always)
-public func mixBits(_ x: UInt64) -> UInt64 {
-    var h = x
-    h ^= h >> 33
-    h &*= 0xFF51_AFD7_ED55_8CCD
-    h ^= h >> 33
-    h &*= 0xC4CE_B9FE_1A85_EC53
-    return h ^ (h >> 33)
+    func fastHash(_ seed: HashSeed) -> UInt64
 }
 
 extension IPAddress: FastHashable {
     @inlinable @inline(__always)
-    public var fastHash: UInt64 { mixBits(high &* 0x9E37_79B9_7F4A_7C15 ^ low) }
+    public func fastHash(_ seed: HashSeed) -> UInt64 { seed.hash(high, low) }
 }
 
 /// An insert-only hash map for fixed-size keys: entries live in two dense
@@ -35,6 +22,7 @@ public struct FastMap<Key: FastHashable, Value> {
     @usableFromInline var mask: Int
     @usableFromInline var entryKeys: [Key] = []
     @usableFromInline var entryValues: [Value] = []
+    @usableFromInline let seed = HashSeed.run
 
     /// Keys and values in insertion order.
     @inlinable public var keys: [Key] { entryKeys }
@@ -54,7 +42,7 @@ public struct FastMap<Key: FastHashable, Value> {
     /// The entry index of `key`, or nil.
     @inlinable @inline(__always)
     public func index(of key: Key) -> Int? {
-        let hash = key.fastHash
+        let hash = key.fastHash(seed)
         let tag = hash >> 32
         var at = Int(truncatingIfNeeded: hash) & mask
         while true {
@@ -85,7 +73,7 @@ public struct FastMap<Key: FastHashable, Value> {
     @inlinable @inline(__always)
     @discardableResult
     public mutating func insert(_ key: Key, _ make: () -> Value) -> (index: Int, inserted: Bool) {
-        let hash = key.fastHash
+        let hash = key.fastHash(seed)
         let tag = hash >> 32
         var at = Int(truncatingIfNeeded: hash) & mask
         while true {
@@ -111,7 +99,7 @@ public struct FastMap<Key: FastHashable, Value> {
         var bigger = [UInt64](repeating: 0, count: size)
         let newMask = size - 1
         for (i, key) in entryKeys.enumerated() {
-            let hash = key.fastHash
+            let hash = key.fastHash(seed)
             var at = Int(truncatingIfNeeded: hash) & newMask
             while bigger[at] != 0 { at = (at + 1) & newMask }
             bigger[at] = (hash >> 32) << 32 | UInt64(i + 1)

@@ -7,30 +7,22 @@ import Darwin
 #endif
 import PFlowWire
 
-extension FlowKey {
-    /// A fast, direction-free hash (the key is already canonical): the five
-    /// words folded with multiply-xorshift steps. Not for hostile-collision
-    /// resistance: the table grows and probes linearly either way.
-    @inlinable @inline(__always)
-    public var fastHash: UInt64 {
-        var h = (addressA.high ^ (addressA.low &* 0x9E37_79B9_7F4A_7C15)) &* 0xBF58_476D_1CE4_E5B9
-        h ^= (addressB.high ^ (addressB.low &* 0xC2B2_AE3D_27D4_EB4F)) &* 0x94D0_49BB_1331_11EB
-        h ^= (UInt64(portA) << 40 | UInt64(portB) << 24 | UInt64(proto.rawValue) << 16 | UInt64(vlan)) &* 0xD6E8_FEB8_6659_FD93
-        h ^= h >> 32
-        h &*= 0x9E37_79B9_7F4A_7C15
-        return h ^ (h >> 29)
-    }
-}
-
 /// Fixed-size flow states in one manually managed buffer: no ARC, no
 /// uniqueness checks, no copy-on-write in the per-packet path. Slots of
 /// ended flows are reused.
+///
+/// Invariants: slots `0..<used` are initialized (a slot whose flow ended
+/// keeps its bytes, marked not `live`, and is listed in `free`); `used <=
+/// capacity`; `FlowState` holds no references, so a slot is freed without
+/// deinitializing it and all-zero or stale bytes are never released. The
+/// store owns its memory and can't be copied (`~Copyable`): it is released
+/// exactly once, when its owner goes.
 ///
 /// The buffer is an anonymous mapping that grows with mremap, which moves
 /// page mappings rather than bytes: growing never holds the old and the new
 /// copy at once, so peak memory stays one state per slot used (where
 /// mremap is missing, it falls back to allocate-and-move).
-struct FlowStore {
+struct FlowStore: ~Copyable {
     private(set) var base: UnsafeMutablePointer<FlowState>
     private(set) var capacity: Int
     private(set) var used = 0          // slots ever handed out
@@ -49,7 +41,8 @@ struct FlowStore {
         }
     }
 
-    func deallocate() {
+    deinit {
+        assert(_isPOD(FlowState.self), "slots are freed without deinitializing them")
         base.deinitialize(count: used)
         if mapped {
             munmap(base, capacity * MemoryLayout<FlowState>.stride)
@@ -60,6 +53,7 @@ struct FlowStore {
 
     /// Stores `state` in a free slot and returns it.
     mutating func insert(_ state: FlowState) -> Int {
+        assert(used <= capacity && free.count <= used)
         if let slot = free.popLast() {
             (base + Int(slot)).initialize(to: state)
             return Int(slot)
@@ -140,7 +134,13 @@ struct FlowStore {
 
 /// Open addressing with linear probing over (hash, slot) pairs; deletion
 /// shifts later entries back, so there are no tombstones to slow lookups.
-struct FlowIndex {
+///
+/// Invariants: the table size is a power of two (`mask + 1`); at most 3/4
+/// of the entries are used (`insert` grows first), so every probe sequence
+/// meets an empty entry, and `find` stops after at most `mask + 1` steps
+/// regardless; an entry is the hash's high 32 bits | (slot + 1), 0 = empty.
+/// It owns its memory and can't be copied (`~Copyable`).
+struct FlowIndex: ~Copyable {
     private var entries: UnsafeMutablePointer<UInt64>   // hash high 32 bits | slot + 1 (0 = empty)
     private var mask: Int
     private(set) var count = 0
@@ -159,7 +159,7 @@ struct FlowIndex {
         return bytes.bindMemory(to: UInt64.self, capacity: count)
     }
 
-    func deallocate() { free(entries) }
+    deinit { free(entries) }
 
     @inline(__always)
     private static func tag(_ hash: UInt64) -> UInt64 { hash & 0xFFFF_FFFF_0000_0000 }
@@ -173,7 +173,7 @@ struct FlowIndex {
     /// If the home entry of `hash` (fetched before) holds a flow with the
     /// same tag, asks the CPU to fetch that flow's state.
     @inline(__always)
-    func prefetchState(hash: UInt64, in store: FlowStore) {
+    func prefetchState(hash: UInt64, in store: borrowing FlowStore) {
         let e = entries[Int(truncatingIfNeeded: hash >> 32) & mask]
         if e != 0 && e & 0xFFFF_FFFF_0000_0000 == Self.tag(hash) {
             pflow_prefetch(store.base + (Int(e & 0xFFFF_FFFF) - 1))
@@ -182,10 +182,11 @@ struct FlowIndex {
 
     /// The slot holding `key`, or nil.
     @inline(__always)
-    func find(_ key: FlowKey, hash: UInt64, in store: FlowStore) -> Int? {
+    func find(_ key: FlowKey, hash: UInt64, in store: borrowing FlowStore) -> Int? {
+        assert(count * 4 <= (mask + 1) * 3, "load bound")
         let tag = Self.tag(hash)
         var i = Int(truncatingIfNeeded: hash >> 32) & mask
-        while true {
+        for _ in 0...mask {
             let e = entries[i]
             if e == 0 { return nil }
             if e & 0xFFFF_FFFF_0000_0000 == tag {
@@ -194,6 +195,7 @@ struct FlowIndex {
             }
             i = (i + 1) & mask
         }
+        return nil
     }
 
     mutating func insert(hash: UInt64, slot: Int) {

@@ -2,141 +2,17 @@ import PFlowCore
 import PFlowWire
 import CPlatform
 
-/// A bidirectional flow's name: protocol, both endpoints in canonical order
-/// (lower address:port first), and the outermost VLAN. A packet travels
-/// "forward" when it goes from endpoint A to endpoint B.
-public struct FlowKey: Hashable, Sendable {
-    public var addressA: IPAddress
-    public var addressB: IPAddress
-    public var portA: UInt16
-    public var portB: UInt16
-    /// VLAN id, or `FlowKey.noVLAN`.
-    public var vlan: UInt16
-    // Last, so the key is 39 bytes and a flow's next byte fills its tail.
-    public var proto: IPProtocol
-
-    public static let noVLAN: UInt16 = 0xFFFF
-
-    public init(addressA: IPAddress, addressB: IPAddress, portA: UInt16, portB: UInt16, proto: IPProtocol, vlan: UInt16) {
-        self.addressA = addressA
-        self.addressB = addressB
-        self.portA = portA
-        self.portB = portB
-        self.proto = proto
-        self.vlan = vlan
-    }
-
-    /// The key from a packet's endpoints as sent (source first), and whether
-    /// the packet travels from A to B; `isICMPReply` settles a flow whose
-    /// two ends are the same socket.
-    @inlinable @inline(__always)
-    public static func canonical(_ sent: FlowKey, isICMPReply: Bool) -> (key: FlowKey, forward: Bool) {
-        let sourceFirst = sent.addressA < sent.addressB
-            || (sent.addressA == sent.addressB && sent.portA <= sent.portB)
-        var key = sent
-        if !sourceFirst {
-            key.addressA = sent.addressB; key.portA = sent.portB
-            key.addressB = sent.addressA; key.portB = sent.portA
-        }
-        let forward = sent.addressA == sent.addressB && sent.portA == sent.portB ? !isICMPReply : sourceFirst
-        return (key, forward)
-    }
-
-    /// The key of `p` and whether `p` travels from A to B.
-    @inline(__always)
-    public init(packet p: DecodedPacket, forward: inout Bool) {
-        let sourceFirst = p.source < p.destination
-            || (p.source == p.destination && p.sourcePort <= p.destinationPort)
-        if sourceFirst {
-            addressA = p.source; portA = p.sourcePort
-            addressB = p.destination; portB = p.destinationPort
-        } else {
-            addressA = p.destination; portA = p.destinationPort
-            addressB = p.source; portB = p.sourcePort
-        }
-        // Both ends the same socket (ping 127.0.0.1): addresses can't tell the
-        // direction, but an ICMP reply travels back.
-        forward = p.source == p.destination && p.sourcePort == p.destinationPort
-            ? !p.isICMPReply : sourceFirst
-        proto = p.proto
-        vlan = p.vlan ?? FlowKey.noVLAN
-    }
-
-    // A direction-free hash over the fixed-size fields, cheaper than hashing
-    // each field through Hasher separately.
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(addressA.high ^ addressA.low &* 0x9E37_79B9_7F4A_7C15)
-        hasher.combine(addressB.high ^ addressB.low &* 0xC2B2_AE3D_27D4_EB4F)
-        hasher.combine(UInt64(portA) << 40 | UInt64(portB) << 24 | UInt64(proto.rawValue) << 16 | UInt64(vlan))
-    }
-}
-
-/// Why a flow's record was written.
-public enum EndReason: String, Sendable {
-    case fin, rst, idle, active, end, capacity
-}
-
-/// When flows end in packet time. Idle defaults follow Zeek's inactivity
-/// timeouts (TCP 5 min, UDP and ICMP 1 min), so conversation boundaries
-/// match what its users know; a closed TCP connection lingers 5 s (Zeek's
-/// tcp_close_delay) for stragglers. No active timeout unless asked for.
-public struct ExpiryPolicy: Sendable, Equatable {
-    public var tcpIdleNs: Int64 = 300_000_000_000
-    public var udpIdleNs: Int64 = 60_000_000_000
-    public var otherIdleNs: Int64 = 60_000_000_000
-    /// How long a TCP flow that closed (FIN both ways, or RST) waits for stragglers.
-    public var closeLingerNs: Int64 = 5_000_000_000
-    /// Split a flow that has lasted this long (nil: never).
-    public var activeNs: Int64? = nil
-    /// Most live flows; beyond it the least recently seen one ends (nil: no limit).
-    public var maxFlows: Int? = nil
-    /// How often idle flows are swept out (nil: a quarter of the shortest
-    /// timeout). Live capture sweeps every second so ended flows reach the
-    /// CSV promptly.
-    public var sweepIntervalNs: Int64? = nil
-
-    public init() {}
-
-    /// One idle timeout for every protocol.
-    public init(idleNs: Int64, activeNs: Int64? = nil) {
-        tcpIdleNs = idleNs
-        udpIdleNs = idleNs
-        otherIdleNs = idleNs
-        closeLingerNs = min(closeLingerNs, idleNs)
-        self.activeNs = activeNs
-    }
-
-    @inline(__always)
-    func idleNs(_ s: FlowState) -> Int64 {
-        switch s.key.proto {
-        case .tcp: return s.isClosed ? closeLingerNs : tcpIdleNs
-        case .udp: return udpIdleNs
-        default: return otherIdleNs
-        }
-    }
-}
-
-/// Knowledge updates in the order a table makes them, for a table whose
-/// knowledge (and reporting) is applied on another thread: applying them
-/// in this order gives exactly what the table would have learned itself.
-public protocol KnowledgeLog: AnyObject {
-    /// A SYN without ACK opened a connection from `client`:`port`.
-    func sawConnectionAttempt(from client: IPAddress, port: UInt16)
-    /// `state` ended for `reason`: learn from it, then report it.
-    func ended(_ state: FlowState, _ reason: EndReason)
-}
-
 /// Live flows by key. A flow ends when it has been idle longer than its
 /// protocol's timeout (a closed TCP flow: longer than the linger), when it
 /// outlives the active timeout, when a new SYN arrives on a TCP key whose
 /// connection has closed (port reuse), when the table is full and it is the
-/// least recently seen, or when the capture ends. Ended flows go to `onEnd`
-/// in the order they end; `knowledge` learns from each first.
+/// least recently seen, or when the capture ends. Connection attempts and
+/// ended flows go to `events` in the order they happen.
 ///
 /// The per-packet path touches one index probe and one flow slot in place:
 /// no allocation, no reference counting, no copy of the flow.
 ///
-/// The table is used from one thread and never re-entered from `onEnd`, so
+/// The table is used from one thread and never re-entered from `events`, so
 /// its per-packet state skips the runtime's dynamic exclusivity checks
 /// (`@exclusivity(unchecked)`), which otherwise cost more than a lookup.
 public final class FlowTable {
@@ -150,29 +26,20 @@ public final class FlowTable {
     @exclusivity(unchecked) private var newest: Int32 = -1
     public let expiry: ExpiryPolicy
     public let knowledge: TrafficKnowledge
-    /// When set, the table leaves `knowledge` alone: attempts and ended
-    /// flows go to the log instead (and `onEnd` is not called).
-    @exclusivity(unchecked) public var knowledgeLog: KnowledgeLog?
+    /// Where attempts and ended flows go (the pipeline swaps in its ring
+    /// while it runs, and back after).
+    @exclusivity(unchecked) public var events: FlowEvents
+    /// This run's hash seed (copied, so the hot path reads a field, not a global).
+    public let seed = HashSeed.run
     /// Packet time of the next sweep for idle flows.
     @exclusivity(unchecked) private var nextSweepNs = Int64.min
     private let sweepIntervalNs: Int64
-    /// Ports of fragmented datagrams, from their first fragment, so later
-    /// fragments (which carry no transport header) join the same flow.
-    @exclusivity(unchecked) private var fragmentPorts: [FragmentKey: FragmentPorts] = [:]
-    /// How long a datagram's fragments are awaited (as Linux's ipfrag_time).
-    static let fragmentLifetimeNs: Int64 = 30_000_000_000
-
-    struct FragmentKey: Hashable {
-        var source: IPAddress, destination: IPAddress, proto: UInt8, id: UInt32
-    }
-    struct FragmentPorts {
-        var source: UInt16, destination: UInt16, seenNs: Int64
-    }
 
     public init(expiry: ExpiryPolicy = ExpiryPolicy(), knowledge: TrafficKnowledge = TrafficKnowledge(),
-                expectedFlows: Int = 1 << 16) {
+                events: FlowEvents, expectedFlows: Int = 1 << 16) {
         self.expiry = expiry
         self.knowledge = knowledge
+        self.events = events
         // Exact expiry happens on lookup; the sweep only frees slots, so it
         // can run a few times per idle timeout rather than per linger.
         let shortest = min(expiry.tcpIdleNs, expiry.udpIdleNs, expiry.otherIdleNs, expiry.activeNs ?? .max)
@@ -182,67 +49,39 @@ public final class FlowTable {
         store = FlowStore(capacity: capacity)
     }
 
-    deinit {
-        index.deallocate()
-        store.deallocate()
-    }
-
     public var liveCount: Int { index.count }
     /// The most flows live at once so far.
     @exclusivity(unchecked) public private(set) var peakLiveCount = 0
 
-    /// Accounts `packet` (decoded from `frame`) to its flow, creating or restarting it as needed.
-    @inline(__always)
-    public func add(_ packet: DecodedPacket, frame: UnsafeRawBufferPointer, timestampNs: Int64, wireLength: UInt32,
-                    onEnd: (FlowState, EndReason) -> Void) {
-        if timestampNs >= nextSweepNs {
-            if nextSweepNs != Int64.min { sweep(now: timestampNs, onEnd: onEnd) }
-            nextSweepNs = timestampNs &+ sweepIntervalNs
-        }
-        if packet.hasQuote { countICMPError(packet) }
-        if packet.fragmented && packet.proto.hasPorts {
-            var p = packet
-            joinFragments(&p, timestampNs)
-            account(p, frame: frame, timestampNs: timestampNs, wireLength: wireLength, onEnd: onEnd)
-        } else {
-            account(packet, frame: frame, timestampNs: timestampNs, wireLength: wireLength, onEnd: onEnd)
-        }
-    }
-
-    /// `add` for a packet whose key and hash another thread already worked
-    /// out (not a fragment, not an ICMP error with a quote), from its facts
-    /// alone; `frame` holds its first payload bytes where the facts say.
+    /// Accounts the packet in `slot` (prepared, or prepared here) to its
+    /// flow, creating or restarting the flow as needed; `quote` holds the
+    /// quoted key of an ICMP error. `frame` is the slot's payload head.
     ///
     /// `lookahead` names the hashes of packets further on (0: none): the
     /// index entry of the first and, that entry having been fetched for an
     /// earlier call, the flow state of the second are prefetched, so their
     /// lookups find both in cache.
     @inline(__always)
-    public func add(_ facts: PacketFacts, key: FlowKey, forward: Bool, hash: UInt64, frame: UnsafeRawBufferPointer,
-                    timestampNs: Int64, wireLength: UInt32, lookahead: (index: UInt64, state: UInt64),
-                    onEnd: (FlowState, EndReason) -> Void) {
+    public func add(_ slot: UnsafeMutablePointer<TrackedPacket>, quote: UnsafePointer<FlowKey>,
+                    lookahead: (index: UInt64, state: UInt64) = (0, 0)) {
         if lookahead.index != 0 { index.prefetchEntry(hash: lookahead.index) }
         if lookahead.state != 0 { index.prefetchState(hash: lookahead.state, in: store) }
+        if !slot.pointee.prepared { slot.pointee.prepare(seed) }
+        let timestampNs = slot.pointee.timestampNs
         if timestampNs >= nextSweepNs {
-            if nextSweepNs != Int64.min { sweep(now: timestampNs, onEnd: onEnd) }
+            if nextSweepNs != Int64.min { sweep(now: timestampNs) }
             nextSweepNs = timestampNs &+ sweepIntervalNs
         }
-        account(facts, key: key, forward: forward, hash: hash, frame: frame, timestampNs: timestampNs,
-                wireLength: wireLength, onEnd: onEnd)
-    }
-
-    @inline(__always)
-    private func account(_ p: DecodedPacket, frame: UnsafeRawBufferPointer, timestampNs: Int64, wireLength: UInt32,
-                         onEnd: (FlowState, EndReason) -> Void) {
-        var forward = true
-        let key = FlowKey(packet: p, forward: &forward)
-        account(PacketFacts(p), key: key, forward: forward, hash: key.fastHash, frame: frame, timestampNs: timestampNs,
-                wireLength: wireLength, onEnd: onEnd)
+        if slot.pointee.hasQuote { countICMPError(quote.pointee) }
+        withUnsafeBytes(of: &slot.pointee.head) { head in
+            account(slot.pointee.facts, key: slot.pointee.key, forward: slot.pointee.forward, hash: slot.pointee.hash,
+                    frame: head, timestampNs: timestampNs, wireLength: slot.pointee.wireLength)
+        }
     }
 
     @inline(__always)
     private func account(_ p: PacketFacts, key: FlowKey, forward: Bool, hash: UInt64, frame: UnsafeRawBufferPointer,
-                         timestampNs: Int64, wireLength: UInt32, onEnd: (FlowState, EndReason) -> Void) {
+                         timestampNs: Int64, wireLength: UInt32) {
         let direction: UInt8 = forward ? 0 : 1
         let isSYN = p.proto == .tcp && p.tcpFlags.contains(.syn) && !p.tcpFlags.contains(.ack)
         if let slot = index.find(key, hash: hash, in: store) {
@@ -259,7 +98,7 @@ public final class FlowTable {
                 reason = .active
             }
             if let reason {
-                end(flow.pointee, reason, onEnd)
+                end(flow.pointee, reason)
                 flow.pointee = FlowState(key: key, ipVersion: p.ipVersion, timestampNs: timestampNs, direction: direction)
             }
             // One connection attempt per flow, not per retransmitted SYN.
@@ -270,7 +109,7 @@ public final class FlowTable {
         }
         if let limit = expiry.maxFlows, index.count >= max(1, limit), oldest >= 0 {
             let victim = Int(oldest)
-            end(store[victim], .capacity, onEnd)
+            end(store[victim], .capacity)
             release(victim)
         }
         if isSYN { sawConnectionAttempt(key, forward: forward) }
@@ -282,30 +121,11 @@ public final class FlowTable {
         if expiry.maxFlows != nil { link(slot) }
     }
 
-    /// First fragments lend their ports to the later ones of the same datagram.
-    private func joinFragments(_ p: inout DecodedPacket, _ now: Int64) {
-        let key = FragmentKey(source: p.source, destination: p.destination, proto: p.proto.rawValue, id: p.fragmentID)
-        if !p.laterFragment {
-            fragmentPorts[key] = FragmentPorts(source: p.sourcePort, destination: p.destinationPort, seenNs: now)
-        } else if let ports = fragmentPorts[key], now - ports.seenNs <= Self.fragmentLifetimeNs {
-            p.sourcePort = ports.source
-            p.destinationPort = ports.destination
-        }
-    }
-
     /// An ICMP error quoting a live TCP/UDP flow's header is counted on that
     /// flow; it never creates one.
-    private func countICMPError(_ p: DecodedPacket) {
-        var quoted = DecodedPacket()
-        quoted.proto = p.quotedProto
-        quoted.source = p.quotedSource
-        quoted.destination = p.quotedDestination
-        quoted.sourcePort = p.quotedSourcePort
-        quoted.destinationPort = p.quotedDestinationPort
-        quoted.vlan = p.vlan
-        var forward = true
-        let key = FlowKey(packet: quoted, forward: &forward)
-        if let slot = index.find(key, hash: key.fastHash, in: store) {
+    private func countICMPError(_ sent: FlowKey) {
+        let (key, _) = FlowKey.canonical(sent, isICMPReply: false)
+        if let slot = index.find(key, hash: key.fastHash(seed), in: store) {
             store[slot].icmpErrors &+= 1
         }
     }
@@ -314,26 +134,17 @@ public final class FlowTable {
     private func sawConnectionAttempt(_ key: FlowKey, forward: Bool) {
         let client = forward ? key.addressA : key.addressB
         let port = forward ? key.portA : key.portB
-        if let log = knowledgeLog {
-            log.sawConnectionAttempt(from: client, port: port)
-        } else {
-            knowledge.sawConnectionAttempt(from: client, port: port)
-        }
+        events.sawConnectionAttempt(from: client, port: port)
     }
 
     @inline(__always)
-    private func end(_ s: FlowState, _ reason: EndReason, _ onEnd: (FlowState, EndReason) -> Void) {
-        if let log = knowledgeLog {
-            log.ended(s, reason)
-        } else {
-            knowledge.learn(from: s)
-            onEnd(s, reason)
-        }
+    private func end(_ s: FlowState, _ reason: EndReason) {
+        events.ended(s, reason)
     }
 
     private func release(_ slot: Int) {
         if expiry.maxFlows != nil { unlink(slot) }
-        index.remove(hash: store[slot].key.fastHash, slot: slot)
+        index.remove(hash: store[slot].key.fastHash(seed), slot: slot)
         store.remove(slot)
     }
 
@@ -364,10 +175,7 @@ public final class FlowTable {
 
     /// Ends flows idle for longer than their timeout at packet time `now`,
     /// oldest first. A closed TCP flow ends as `fin`/`rst`, others as `idle`.
-    private func sweep(now: Int64, onEnd: (FlowState, EndReason) -> Void) {
-        if !fragmentPorts.isEmpty {
-            fragmentPorts = fragmentPorts.filter { now - $0.value.seenNs <= Self.fragmentLifetimeNs }
-        }
+    private func sweep(now: Int64) {
         // Start times sit beside the slot numbers, so the sort compares
         // compact pairs and reads a flow's key only on a tie.
         var expired: [(start: Int64, slot: Int)] = []
@@ -380,19 +188,19 @@ public final class FlowTable {
             a.start != b.start ? a.start < b.start : FlowRecord.startsBefore(base[a.slot], base[b.slot])
         }
         let ahead = 8
-        for i in 0..<min(ahead, expired.count) { index.prefetchEntry(hash: base[expired[i].slot].key.fastHash) }
+        for i in 0..<min(ahead, expired.count) { index.prefetchEntry(hash: base[expired[i].slot].key.fastHash(seed)) }
         for (i, e) in expired.enumerated() {
-            if i + ahead < expired.count { index.prefetchEntry(hash: base[expired[i + ahead].slot].key.fastHash) }
-            end(base[e.slot], base[e.slot].isClosed ? base[e.slot].closeReason : .idle, onEnd)
+            if i + ahead < expired.count { index.prefetchEntry(hash: base[expired[i + ahead].slot].key.fastHash(seed)) }
+            end(base[e.slot], base[e.slot].isClosed ? base[e.slot].closeReason : .idle)
             release(e.slot)
         }
     }
 
     /// Lets time pass without a packet (live capture: the clock runs on
     /// while the link is quiet), ending flows that have gone idle.
-    public func tick(now: Int64, onEnd: (FlowState, EndReason) -> Void) {
+    public func tick(now: Int64) {
         guard now >= nextSweepNs, nextSweepNs != Int64.min else { return }
-        sweep(now: now, onEnd: onEnd)
+        sweep(now: now)
         nextSweepNs = now &+ sweepIntervalNs
     }
 
@@ -403,7 +211,7 @@ public final class FlowTable {
 
     /// Ends every live flow (capture end), oldest first. Every live flow is
     /// learned from before any is reported, so each is judged with all the
-    /// capture knows.
+    /// capture knows; the flows go to `onEnd`, not to `events`.
     public func finish(onEnd: (FlowState, EndReason) -> Void) {
         finish(batch: 1) { states in onEnd(states[0], states[0].closeReason) }
     }
@@ -436,7 +244,8 @@ public final class FlowTable {
             }
             return order.map(\.slot)
         }()
-        precondition(knowledgeLog == nil, "finish() reports directly; clear knowledgeLog first")
+        // The capture end learns from every live flow before reporting any,
+        // so it goes around `events`: the caller gets the states directly.
         if batch > 1 {
             // Two threads: one learns the answered handshakes, one the peers.
             let knowledge = self.knowledge

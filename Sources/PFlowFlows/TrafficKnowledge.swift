@@ -120,7 +120,7 @@ public final class TrafficKnowledge {
         var count: UInt8 = 0
         @inline(__always)
         mutating func add(_ a: IPAddress) {
-            let h = UInt32(truncatingIfNeeded: a.fastHash)
+            let h = UInt32(truncatingIfNeeded: a.fastHash(HashSeed.run))
             switch count {
             case 0: first = h; count = 1
             case 1: if h != first { second = h; count = 2 }

@@ -102,9 +102,18 @@ public final class Analyzer {
     struct TunnelKey: Hashable {
         var kind: TunnelKind, a: IPAddress, b: IPAddress
     }
-    var tunnels: [TunnelKey: (summary: TunnelSummary, inner: Set<FlowKey>)] = [:]
+    /// A tunnel's counts and its distinct inner flows (updated in place).
+    struct TunnelEntry {
+        var summary: TunnelSummary
+        var inner: Set<FlowKey> = []
+    }
+    var tunnels: [TunnelKey: TunnelEntry] = [:]
+    /// Fragment ports, carried from file to file like the table.
+    var intake = PacketIntake()
 
     let table: FlowTable
+    /// Events applied on this thread (the pipeline swaps in its ring).
+    let direct: DirectFlowEvents
     var summary = CaptureSummary()
     // Touched per ended flow by one thread at a time (the pipeline hands
     // them over with acquire/release) and never re-entered: no dynamic
@@ -120,7 +129,16 @@ public final class Analyzer {
 
     public init(registry: ServiceRegistry = .standard, expiry: ExpiryPolicy = ExpiryPolicy()) {
         self.registry = registry
-        table = FlowTable(expiry: expiry)
+        let knowledge = TrafficKnowledge()
+        direct = DirectFlowEvents(knowledge: knowledge)
+        table = FlowTable(expiry: expiry, knowledge: knowledge, events: direct)
+        direct.report = { [unowned self] state, reason in self.report(self.record(state, reason)) }
+    }
+
+    /// The one place an ended flow's state becomes its record (roles decided).
+    @inline(__always)
+    func record(_ state: FlowState, _ reason: EndReason) -> FlowRecord {
+        FlowRecord(state, endReason: reason, registry: registry, knowledge: table.knowledge)
     }
 
     /// Hands an ended flow to the tally, the sink and (if kept) the list.
@@ -142,20 +160,15 @@ public final class Analyzer {
         try addSerially(file)
     }
 
-    /// `add` on this thread alone.
+    /// `add` on this thread alone: the pipeline's steps on one slot.
     func addSerially(_ file: CaptureFile) throws(CaptureError) {
-        var ingest = Ingest(summary: summary, tunnels: tunnels, decapsulate: decapsulate)
-        let registry = self.registry
+        var ingest = Ingest(summary: summary, tunnels: tunnels, intake: intake, decapsulate: decapsulate)
         let filter = recordFilter
         let table = self.table
-        let knowledge = table.knowledge
-        // One handler for the whole file, not a closure per packet.
-        let onEnd: (FlowState, EndReason) -> Void = { [unowned self] state, reason in
-            self.report(FlowRecord(state, endReason: reason, registry: registry, knowledge: knowledge))
-        }
+        let slot = OneSlot()
         let read = try file.forEachRecord { record in
             if let filter, !filter(record) { return }
-            ingest.take(record, table: table, onEnd: onEnd)
+            ingest.take(record, into: slot, table: table)
         }
         finishFile(file, ingest: &ingest, read: read)
     }
@@ -165,6 +178,7 @@ public final class Analyzer {
         ingest.close(table: table)
         var s = ingest.summary
         tunnels = ingest.tunnels
+        intake = ingest.intake
         s.files.append(.init(path: file.path, format: file.format.rawValue, records: read.records,
                              linkTypes: file.linkTypes))
         s.timestampDigits = s.files.count == 1 ? file.timestampDigits : max(s.timestampDigits, file.timestampDigits)
@@ -176,30 +190,23 @@ public final class Analyzer {
     // MARK: live capture
 
     private var live: Ingest?
+    private let liveSlot = OneSlot()
 
     /// Starts taking records one at a time (live capture).
     public func beginLive(timestampDigits: Int) {
         summary.timestampDigits = timestampDigits
-        live = Ingest(summary: summary, tunnels: tunnels, decapsulate: decapsulate)
+        live = Ingest(summary: summary, tunnels: tunnels, intake: intake, decapsulate: decapsulate)
     }
 
     /// Takes one live record (after `beginLive`).
     public func take(_ record: CaptureRecord) {
-        let registry = self.registry
-        let knowledge = table.knowledge
-        live?.take(record, table: table) { state, reason in
-            self.report(FlowRecord(state, endReason: reason, registry: registry, knowledge: knowledge))
-        }
+        live?.take(record, into: liveSlot, table: table)
     }
 
     /// Live capture: packet time has reached `nowNs` even if no packet says
     /// so (a quiet link); flows idle since then end.
     public func tick(nowNs: Int64) {
-        let registry = self.registry
-        let knowledge = table.knowledge
-        table.tick(now: nowNs) { state, reason in
-            self.report(FlowRecord(state, endReason: reason, registry: registry, knowledge: knowledge))
-        }
+        table.tick(now: nowNs)
     }
 
     /// Ends live intake, folding what it counted into the summary.
@@ -208,6 +215,7 @@ public final class Analyzer {
         ingest.close(table: table)
         var s = ingest.summary
         tunnels = ingest.tunnels
+        intake = ingest.intake
         s.files.append(.init(path: interface, format: "live", records: Int(s.packets), linkTypes: [linkType]))
         s.warnings.append(contentsOf: warnings)
         summary = s
@@ -228,17 +236,12 @@ public final class Analyzer {
     /// Services of the flows that ended and of those still live, right now.
     public func servicesNow() -> [ServiceRow] {
         var now = tally
-        let registry = self.registry
-        let knowledge = table.knowledge
-        table.forEachLive { state in
-            now.add(FlowRecord(state, endReason: .end, registry: registry, knowledge: knowledge))
-        }
+        table.forEachLive { state in now.add(record(state, .end)) }
         return now.sortedRows
     }
 
     /// Ends every live flow and returns the analysis.
     public func finish() -> AnalysisResult {
-        let registry = self.registry
         let knowledge = table.knowledge
         // The flows still live at capture end: with threads to spare, their
         // records are worked out two halves at a time (they only read what
@@ -248,8 +251,8 @@ public final class Analyzer {
             if split && states.count >= 256 {
                 let middle = states.count / 2
                 var first: [FlowRecord] = [], second: [FlowRecord] = []
-                inParallel({ first = states[..<middle].map { FlowRecord($0, endReason: $0.closeReason, registry: registry, knowledge: knowledge) } },
-                           { second = states[middle...].map { FlowRecord($0, endReason: $0.closeReason, registry: registry, knowledge: knowledge) } })
+                inParallel({ first = states[..<middle].map { self.record($0, $0.closeReason) } },
+                           { second = states[middle...].map { self.record($0, $0.closeReason) } })
                 // The tally (with the CSV and the kept list) and the detector
                 // are independent: two threads feed them, each in order.
                 inParallel({
@@ -260,7 +263,7 @@ public final class Analyzer {
                     for r in second { self.detector.add(r) }
                 })
             } else {
-                for s in states { self.report(FlowRecord(s, endReason: s.closeReason, registry: registry, knowledge: knowledge)) }
+                for s in states { self.report(self.record(s, s.closeReason)) }
             }
         }
         let clients = ClientHost.table(knowledge)
@@ -288,35 +291,61 @@ public final class Analyzer {
     }
 }
 
-/// The per-record work shared by files and live capture: count, decode,
-/// track. Kept in a local value while a file is read, so the hot loop works
-/// on the stack.
+/// One `TrackedPacket` and its quote slot, for the single-threaded run
+/// (the pipeline's ring without the ring).
+final class OneSlot {
+    let packet = UnsafeMutablePointer<TrackedPacket>.allocate(capacity: 1)
+    let quote = UnsafeMutablePointer<FlowKey>.allocate(capacity: 1)
+    init() {
+        packet.initialize(to: TrackedPacket())
+        quote.initialize(to: FlowKey(addressA: IPAddress(high: 0, low: 0), addressB: IPAddress(high: 0, low: 0),
+                                     portA: 0, portB: 0, proto: IPProtocol(rawValue: 0), vlan: 0))
+    }
+    deinit {
+        packet.deallocate()
+        quote.deallocate()
+    }
+}
+
+/// The per-record work shared by files and live capture, on the reading
+/// side: count, decode, fill a slot for the tracker. Kept in a local value
+/// while a file is read, so the hot loop works on the stack.
 struct Ingest {
     var packet = DecodedPacket()
     var summary: CaptureSummary
-    var tunnels: [Analyzer.TunnelKey: (summary: TunnelSummary, inner: Set<FlowKey>)]
+    var tunnels: [Analyzer.TunnelKey: Analyzer.TunnelEntry]
+    var intake: PacketIntake
     var first: Int64
     var last: Int64
     var runType = LinkType(rawValue: 0)
     var runCount: UInt64 = 0
 
-    init(summary: CaptureSummary, tunnels: [Analyzer.TunnelKey: (summary: TunnelSummary, inner: Set<FlowKey>)],
+    init(summary: CaptureSummary, tunnels: [Analyzer.TunnelKey: Analyzer.TunnelEntry], intake: PacketIntake,
          decapsulate: Bool) {
         self.summary = summary
         self.tunnels = tunnels
+        self.intake = intake
         packet.decapsulate = decapsulate
         first = summary.firstNs ?? Int64.max
         last = summary.lastNs ?? Int64.min
     }
 
+    /// Every step of one record on this thread: decode, fill, track.
     @inline(__always)
-    mutating func take(_ record: CaptureRecord, table: FlowTable, onEnd: (FlowState, EndReason) -> Void) {
-        if decode(record) {
-            table.add(packet, frame: record.bytes, timestampNs: record.timestampNs, wireLength: record.originalLength,
-                      onEnd: onEnd)
-        }
+    mutating func take(_ record: CaptureRecord, into slot: OneSlot, table: FlowTable) {
+        guard decode(record) else { return }
+        fill(slot.packet, quote: slot.quote, record: record)
+        table.add(slot.packet, quote: slot.quote)
     }
 
+    /// Hands the packet just decoded to a slot; the decoded packet is read
+    /// where it lies (copying it out, about 200 bytes, cost a memmove).
+    @inline(__always)
+    mutating func fill(_ slot: UnsafeMutablePointer<TrackedPacket>, quote: UnsafeMutablePointer<FlowKey>,
+                       record: CaptureRecord) {
+        intake.fill(slot, quote: quote, packet: &packet, frame: record.bytes, timestampNs: record.timestampNs,
+                    wireLength: record.originalLength)
+    }
     /// Counts and decodes one record; true when `packet` now holds an IP
     /// packet for the flow table.
     @inline(__always)
@@ -350,12 +379,10 @@ struct Ingest {
         let (a, b) = packet.tunnelSource < packet.tunnelDestination
             ? (packet.tunnelSource, packet.tunnelDestination) : (packet.tunnelDestination, packet.tunnelSource)
         let key = Analyzer.TunnelKey(kind: kind, a: a, b: b)
-        var entry = tunnels[key] ?? (TunnelSummary(kind: kind, endpointA: a, endpointB: b), [])
-        entry.summary.packets &+= 1
-        entry.summary.bytes &+= UInt64(wireLength)
-        var forward = true
-        entry.inner.insert(FlowKey(packet: packet, forward: &forward))
-        tunnels[key] = entry
+        let inner = FlowKey.canonical(FlowKey(sentBy: packet), isICMPReply: packet.isICMPReply).key
+        // In place: copying the entry out and back copied its whole set per packet.
+        tunnels[key, default: Analyzer.TunnelEntry(summary: TunnelSummary(kind: kind, endpointA: a, endpointB: b))]
+            .add(inner, wireLength: wireLength)
     }
 
     /// Folds the running counts into the summary.
@@ -372,5 +399,13 @@ struct Ingest {
                 : ($0.endpointA, $0.endpointB, $0.kind.rawValue) < ($1.endpointA, $1.endpointB, $1.kind.rawValue)
         }
         if first <= last { summary.firstNs = first; summary.lastNs = last }
+    }
+}
+
+extension Analyzer.TunnelEntry {
+    mutating func add(_ inner: FlowKey, wireLength: UInt32) {
+        summary.packets &+= 1
+        summary.bytes &+= UInt64(wireLength)
+        self.inner.insert(inner)
     }
 }

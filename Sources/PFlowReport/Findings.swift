@@ -78,7 +78,7 @@ public struct FindingsDetector: Sendable {
     /// A client-server pair by the numbers `addressNumbers` gave its addresses.
     struct NumberedPair: FastHashable {
         var source: UInt32; var target: UInt32; var proto: UInt8
-        var fastHash: UInt64 { mixBits(UInt64(source) << 32 | UInt64(target) ^ UInt64(proto) << 56) }
+        func fastHash(_ seed: HashSeed) -> UInt64 { seed.hash(UInt64(source) << 32 | UInt64(target), UInt64(proto)) }
     }
     /// One client-server pair's failed attempts: a chain through `attempts`.
     struct PairEvidence {
@@ -97,22 +97,20 @@ public struct FindingsDetector: Sendable {
 
     struct PairKey: FastHashable, Hashable, Sendable {
         var source: IPAddress; var target: IPAddress; var proto: UInt8
-        var fastHash: UInt64 {
-            mixBits((source.high ^ source.low &* 0x9E37_79B9_7F4A_7C15)
-                    ^ (target.high ^ target.low &* 0xC2B2_AE3D_27D4_EB4F) &* 0xBF58_476D_1CE4_E5B9
-                    ^ UInt64(proto))
+        func fastHash(_ seed: HashSeed) -> UInt64 {
+            seed.hash(source.high, source.low, target.high, target.low, UInt64(proto))
         }
     }
     struct PortKey: FastHashable, Sendable {
         var source: IPAddress; var port: UInt16; var proto: UInt8
-        var fastHash: UInt64 {
-            mixBits((source.high ^ source.low &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(port) << 8 | UInt64(proto)) &* 0xC2B2_AE3D_27D4_EB4F)
+        func fastHash(_ seed: HashSeed) -> UInt64 {
+            seed.hash(source.high, source.low, UInt64(port) << 8 | UInt64(proto))
         }
     }
     struct ServiceKey: FastHashable, Sendable {
         var server: IPAddress; var port: UInt16; var proto: UInt8; var app: AppProtocol
-        var fastHash: UInt64 {
-            mixBits(server.fastHash ^ (UInt64(port) << 16 | UInt64(proto) << 8 | UInt64(app.rawValue)))
+        func fastHash(_ seed: HashSeed) -> UInt64 {
+            seed.hash(server.high, server.low, UInt64(port) << 16 | UInt64(proto) << 8 | UInt64(app.rawValue))
         }
     }
     struct Unexpected: Sendable { var flows: Int; var first: Int64; var last: Int64; var registry: String? }

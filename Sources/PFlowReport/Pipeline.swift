@@ -7,30 +7,6 @@ import Synchronization
 import Glibc
 #endif
 
-/// One decoded packet on its way from the reader thread to the tracker: its
-/// key, hash and facts, plus the first payload bytes (all a flow reads of
-/// the frame), so the frame itself may be gone by the time it is tracked.
-/// 112 bytes; the rare packet the tracker must see whole (a fragment, an
-/// ICMP error quoting a flow) also travels in full beside it.
-struct PipelineSlot {
-    /// As sent (source first) until the tracker makes it canonical and
-    /// works out `forward` and `hash` (`prepared`), a few slots ahead of its
-    /// turn: that work sits on the tracker's side of the pipeline, whose
-    /// reader has more to do.
-    var key = FlowKey(addressA: IPAddress(high: 0, low: 0), addressB: IPAddress(high: 0, low: 0),
-                      portA: 0, portB: 0, proto: IPProtocol(rawValue: 0), vlan: 0)
-    var forward = true
-    var prepared = false
-    var isICMPReply = false
-    /// Key and facts are set (otherwise the full packet is).
-    var keyed = false
-    var hash: UInt64 = 0
-    var timestampNs: Int64 = 0
-    var facts = PacketFacts()
-    var wireLength: UInt32 = 0
-    var head: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-}
-
 /// A single-producer, single-consumer ring of slots. Indices only grow;
 /// the producer publishes `written`, the consumer publishes `taken`.
 final class PacketRing: @unchecked Sendable {
@@ -39,11 +15,11 @@ final class PacketRing: @unchecked Sendable {
     /// bench capture, alternating 15 runs: 4,096 slots 0.316 s median,
     /// 8,192 0.290 s, 16,384 0.256 s, 32,768 0.249 s, 65,536 0.266 s.
     static let capacity = 16384
-    let slots: UnsafeMutablePointer<PipelineSlot>
-    /// Whole packets for the slots that are not `keyed`; initialized only
-    /// where one is written (DecodedPacket holds no references), so the
-    /// 3 MB stay untouched when no packet needs them.
-    let whole: UnsafeMutablePointer<DecodedPacket>
+    let slots: UnsafeMutablePointer<TrackedPacket>
+    /// The quoted flow key of the slots that hold an ICMP error; written
+    /// only there (FlowKey holds no references), so the pages stay
+    /// untouched when no packet needs them.
+    let quotes: UnsafeMutablePointer<FlowKey>
     let written = Atomic<Int>(0)
     let taken = Atomic<Int>(0)
     let finished = Atomic<Bool>(false)
@@ -53,20 +29,21 @@ final class PacketRing: @unchecked Sendable {
         // instead of writing 1.8 MB: a small capture touches a few of them.
         // A slot is only integers and booleans, for which all-zero bytes are
         // a valid value (the test of the layouts checks it holds no references).
-        let bytes = calloc(Self.capacity, MemoryLayout<PipelineSlot>.stride)
-        slots = bytes?.bindMemory(to: PipelineSlot.self, capacity: Self.capacity) ?? {
-            let p = UnsafeMutablePointer<PipelineSlot>.allocate(capacity: Self.capacity)
-            p.initialize(repeating: PipelineSlot(), count: Self.capacity)
+        assert(_isPOD(TrackedPacket.self) && _isPOD(FlowKey.self), "ring slots are never deinitialized")
+        let bytes = calloc(Self.capacity, MemoryLayout<TrackedPacket>.stride)
+        slots = bytes?.bindMemory(to: TrackedPacket.self, capacity: Self.capacity) ?? {
+            let p = UnsafeMutablePointer<TrackedPacket>.allocate(capacity: Self.capacity)
+            p.initialize(repeating: TrackedPacket(), count: Self.capacity)
             return p
         }()
         callocated = bytes != nil
-        whole = .allocate(capacity: Self.capacity)
+        quotes = .allocate(capacity: Self.capacity)
     }
     private let callocated: Bool
 
     deinit {
         if callocated { free(slots) } else { slots.deallocate() }
-        whole.deallocate()
+        quotes.deallocate()
     }
 
     /// Spins briefly, then sleeps a little: the other side is one core away.
@@ -83,7 +60,11 @@ final class PacketRing: @unchecked Sendable {
 /// the tracker is behind, the tracker while the reader is; a token makes
 /// sure only one does at a time, and its acquire/release hands the
 /// knowledge, tally and sinks over between them.
-final class EventRing: KnowledgeLog, @unchecked Sendable {
+///
+/// Slots hold trivial values only (enums, integers, `FlowState` and
+/// `IPAddress`, which own nothing): each is overwritten in place and the
+/// buffers are freed without deinitializing (asserted in debug builds).
+final class EventRing: FlowEvents, @unchecked Sendable {
     static let capacity = 16384
     enum Kind: UInt8 { case attempt, ended }
     let kinds: UnsafeMutablePointer<Kind>
@@ -104,6 +85,8 @@ final class EventRing: KnowledgeLog, @unchecked Sendable {
     private let report: (FlowState, EndReason) -> Void
 
     init(knowledge: TrafficKnowledge, report: @escaping (FlowState, EndReason) -> Void) {
+        assert(_isPOD(FlowState.self) && _isPOD(IPAddress.self) && _isPOD(EndReason.self),
+               "event slots are freed without deinitializing them")
         self.knowledge = knowledge
         self.report = report
         kinds = .allocate(capacity: Self.capacity)
@@ -205,19 +188,18 @@ extension Analyzer {
     /// gives; the work splits about evenly over two cores.
     func addPipelined(_ file: CaptureFile) throws(CaptureError) {
         let ring = PacketRing()
-        let registry = self.registry
-        let knowledge = table.knowledge
-        let events = EventRing(knowledge: knowledge) { [unowned self] state, reason in
-            self.report(FlowRecord(state, endReason: reason, registry: registry, knowledge: knowledge))
+        let events = EventRing(knowledge: table.knowledge) { [unowned self] state, reason in
+            self.report(self.record(state, reason))
         }
-        let outcome = ReaderOutcome(ingest: Ingest(summary: summary, tunnels: tunnels, decapsulate: decapsulate),
+        let outcome = ReaderOutcome(ingest: Ingest(summary: summary, tunnels: tunnels, intake: intake,
+                                                   decapsulate: decapsulate),
                                     file: file, filter: recordFilter)
         guard let reader = WorkerThread({ Self.read(outcome, into: ring, events: events) }) else {
             // No second thread to be had: read on this one.
             return try addSerially(file)
         }
-        table.knowledgeLog = events
-        let onEnd: (FlowState, EndReason) -> Void = { _, _ in }  // ended flows go to `events`
+        table.events = events
+        let seed = table.seed
         var next = 0, round = 0
         let mask = PacketRing.capacity - 1
         while true {
@@ -233,50 +215,29 @@ extension Analyzer {
                 // The flows of packets a few places ahead: their index entries
                 // first, their states once the entries have arrived.
                 var lookahead: (index: UInt64, state: UInt64) = (0, 0)
+                // (Keys are made canonical and hashed here, on the tracker's
+                // side, a few slots ahead of their turn: the reader has more to do.)
                 if next + 16 < available {
                     let ahead = ring.slots + ((next + 16) & mask)
-                    if ahead.pointee.keyed {
-                        Self.prepare(ahead)
-                        lookahead.index = ahead.pointee.hash
-                    }
+                    ahead.pointee.prepare(seed)
+                    lookahead.index = ahead.pointee.hash
                 }
                 if next + 8 < available {
                     let ahead = ring.slots + ((next + 8) & mask)
-                    if ahead.pointee.keyed && ahead.pointee.prepared { lookahead.state = ahead.pointee.hash }
+                    if ahead.pointee.prepared { lookahead.state = ahead.pointee.hash }
                 }
-                let slot = ring.slots + (next & mask)
-                if slot.pointee.keyed && !slot.pointee.prepared { Self.prepare(slot) }
-                withUnsafeBytes(of: &slot.pointee.head) { head in
-                    if slot.pointee.keyed {
-                        table.add(slot.pointee.facts, key: slot.pointee.key, forward: slot.pointee.forward,
-                                  hash: slot.pointee.hash, frame: head, timestampNs: slot.pointee.timestampNs,
-                                  wireLength: slot.pointee.wireLength, lookahead: lookahead, onEnd: onEnd)
-                    } else {
-                        table.add(ring.whole[next & mask], frame: head, timestampNs: slot.pointee.timestampNs,
-                                  wireLength: slot.pointee.wireLength, onEnd: onEnd)
-                    }
-                }
+                table.add(ring.slots + (next & mask), quote: ring.quotes + (next & mask), lookahead: lookahead)
                 next += 1
                 if next & 63 == 0 { ring.taken.store(next, ordering: .releasing) }
             }
             ring.taken.store(next, ordering: .releasing)
         }
-        table.knowledgeLog = nil
+        table.events = direct
         events.finished.store(true, ordering: .releasing)
         reader.join()
         events.drain()
         if let error = outcome.error { throw error }
         finishFile(file, ingest: &outcome.ingest, read: outcome.read)
-    }
-
-    /// Makes a slot's key canonical and works out its direction and hash.
-    @inline(__always)
-    private static func prepare(_ slot: UnsafeMutablePointer<PipelineSlot>) {
-        let (key, forward) = FlowKey.canonical(slot.pointee.key, isICMPReply: slot.pointee.isICMPReply)
-        slot.pointee.key = key
-        slot.pointee.forward = forward
-        slot.pointee.hash = key.fastHash
-        slot.pointee.prepared = true
     }
 
     /// The reader thread's loop: filter, count, decode, hand over; and, while
@@ -298,7 +259,7 @@ extension Analyzer {
                 }
                 round = 0
                 let at = written & (PacketRing.capacity - 1)
-                outcome.ingest.fill(ring.slots + at, whole: ring.whole + at, record: record)
+                outcome.ingest.fill(ring.slots + at, quote: ring.quotes + at, record: record)
                 written += 1
                 if written & 63 == 0 {
                     ring.written.store(written, ordering: .releasing)
@@ -320,44 +281,6 @@ extension Analyzer {
         while !events.finished.load(ordering: .acquiring) {
             if events.drain() > 0 { round = 0; continue }
             PacketRing.pause(&round)
-        }
-    }
-}
-
-extension Ingest {
-    /// Hands the packet just decoded to a ring slot (`whole` when the
-    /// tracker needs all of it). The decoded packet is read where it lies:
-    /// copying it out (about 200 bytes) cost a memmove per packet.
-    @inline(__always)
-    mutating func fill(_ slot: UnsafeMutablePointer<PipelineSlot>, whole: UnsafeMutablePointer<DecodedPacket>,
-                       record: CaptureRecord) {
-        // The first payload bytes travel in the slot; offsets now point into it.
-        let copied = max(0, min(PayloadHead.capacity, packet.capturedPayloadLength, record.bytes.count - packet.payloadOffset))
-        if copied == PayloadHead.capacity {
-            // The common case: four word loads instead of a memmove call.
-            slot.pointee.head = record.bytes.loadUnaligned(fromByteOffset: packet.payloadOffset,
-                                                           as: (UInt64, UInt64, UInt64, UInt64).self)
-        } else if copied > 0 {
-            let from = packet.payloadOffset
-            withUnsafeMutableBytes(of: &slot.pointee.head) { head in
-                head.copyMemory(from: UnsafeRawBufferPointer(rebasing: record.bytes[from..<(from + copied)]))
-            }
-        }
-        slot.pointee.timestampNs = record.timestampNs
-        slot.pointee.wireLength = record.originalLength
-        slot.pointee.keyed = !packet.hasQuote && !(packet.fragmented && packet.proto.hasPorts)
-        if slot.pointee.keyed {
-            slot.pointee.key = FlowKey(addressA: packet.source, addressB: packet.destination, portA: packet.sourcePort,
-                                       portB: packet.destinationPort, proto: packet.proto, vlan: packet.vlan ?? FlowKey.noVLAN)
-            slot.pointee.isICMPReply = packet.isICMPReply
-            slot.pointee.prepared = false
-            slot.pointee.facts = PacketFacts(packet)
-            slot.pointee.facts.payloadOffset = 0
-            slot.pointee.facts.capturedPayload = UInt32(copied)
-        } else {
-            whole.initialize(to: packet)
-            whole.pointee.payloadOffset = 0
-            whole.pointee.capturedPayloadLength = copied
         }
     }
 }

@@ -31,12 +31,12 @@ public struct ProtocolTotals: Sendable {
 public struct ServiceTally: Sendable {
     struct Key: FastHashable, Sendable {
         var proto: UInt8; var port: Int32
-        var fastHash: UInt64 { mixBits(UInt64(proto) << 32 | UInt64(UInt32(bitPattern: port))) }
+        func fastHash(_ seed: HashSeed) -> UInt64 { seed.hash(UInt64(proto) << 32 | UInt64(UInt32(bitPattern: port))) }
     }
     /// An address in one row's client (side 0) or server (side 1) column.
     struct Party: FastHashable, Sendable {
         var address: IPAddress; var row: UInt32; var side: UInt8
-        var fastHash: UInt64 { mixBits(address.fastHash ^ (UInt64(row) << 1 | UInt64(side))) }
+        func fastHash(_ seed: HashSeed) -> UInt64 { seed.hash(address.high, address.low, UInt64(row) << 1 | UInt64(side)) }
     }
     /// Entry i is row i.
     private var rowIndex = FastMap<Key, Void>()

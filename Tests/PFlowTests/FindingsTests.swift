@@ -125,8 +125,10 @@ final class FindingsTests: XCTestCase {
 
     /// One port on many hosts: a horizontal scan, with `targets` listed.
     func testHorizontalScan() {
-        let table = FlowTable()
         var detector = FindingsDetector()
+        let table = PacketFeeder { s, r, knowledge in
+            detector.add(FlowRecord(s, endReason: r, registry: .standard, knowledge: knowledge))
+        }
         let scanner = IPAddress(ipv4: 0x0A00_0063)
         var ts: Int64 = 1_767_225_600_000_000_000
         for host in 1...30 {
@@ -143,9 +145,7 @@ final class FindingsTests: XCTestCase {
             swap(&rst.sourcePort, &rst.destinationPort)
             rst.tcpFlags = [.rst, .ack]
             for p in [syn, rst] {
-                table.add(p, frame: UnsafeRawBufferPointer(start: nil, count: 0), timestampNs: ts, wireLength: 60) { s, r in
-                    detector.add(FlowRecord(s, endReason: r, registry: .standard, knowledge: table.knowledge))
-                }
+                table.add(p, frame: UnsafeRawBufferPointer(start: nil, count: 0), timestampNs: ts, wireLength: 60)
                 ts += 1_000_000
             }
         }

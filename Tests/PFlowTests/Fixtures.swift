@@ -1,4 +1,5 @@
 import PFlowCore
+@testable import PFlowFlows
 import Foundation
 import XCTest
 @testable import PFlowCapture
@@ -150,4 +151,32 @@ enum Fixture {
     static var repositoryRoot: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
+}
+
+/// A flow table fed one packet at a time through the steps every run takes
+/// (intake, prepare, add), for tests that build packets by hand.
+final class PacketFeeder {
+    let table: FlowTable
+    let events: DirectFlowEvents
+    var intake = PacketIntake()
+    var slot = TrackedPacket()
+    var quote = FlowKey(addressA: IPAddress(high: 0, low: 0), addressB: IPAddress(high: 0, low: 0),
+                        portA: 0, portB: 0, proto: IPProtocol(rawValue: 0), vlan: 0)
+
+    init(expiry: ExpiryPolicy = ExpiryPolicy(), onEnd: @escaping (FlowState, EndReason, TrafficKnowledge) -> Void = { _, _, _ in }) {
+        let knowledge = TrafficKnowledge()
+        events = DirectFlowEvents(knowledge: knowledge)
+        table = FlowTable(expiry: expiry, knowledge: knowledge, events: events)
+        events.report = { s, r in onEnd(s, r, knowledge) }
+    }
+
+    var knowledge: TrafficKnowledge { table.knowledge }
+
+    func add(_ packet: DecodedPacket, frame: UnsafeRawBufferPointer, timestampNs: Int64, wireLength: UInt32) {
+        var p = packet
+        intake.fill(&slot, quote: &quote, packet: &p, frame: frame, timestampNs: timestampNs, wireLength: wireLength)
+        table.add(&slot, quote: &quote)
+    }
+
+    func finish(_ onEnd: (FlowState, EndReason) -> Void) { table.finish(onEnd: onEnd) }
 }

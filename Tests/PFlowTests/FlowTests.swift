@@ -29,8 +29,10 @@ final class FlowTests: XCTestCase {
     /// Runs packets (fromClient, flags, payload) through a table, one per millisecond.
     static func run(_ packets: [DecodedPacket], expiry: ExpiryPolicy = ExpiryPolicy(), gapNs: Int64 = 1_000_000,
                     registry: ServiceRegistry = .standard, payloads: [Int: [UInt8]] = [:]) -> [FlowRecord] {
-        let table = FlowTable(expiry: expiry)
         var out: [FlowRecord] = []
+        let table = PacketFeeder(expiry: expiry) { s, r, knowledge in
+            out.append(FlowRecord(s, endReason: r, registry: registry, knowledge: knowledge))
+        }
         var ts: Int64 = 1_767_225_600_000_000_000
         for (i, var p) in packets.enumerated() {
             let frame = payloads[i] ?? []
@@ -40,9 +42,7 @@ final class FlowTests: XCTestCase {
                 p.payloadLength = max(p.payloadLength, frame.count)
             }
             frame.withUnsafeBytes { bytes in
-                table.add(p, frame: bytes, timestampNs: ts, wireLength: UInt32(60 + p.payloadLength)) { s, r in
-                    out.append(FlowRecord(s, endReason: r, registry: registry, knowledge: table.knowledge))
-                }
+                table.add(p, frame: bytes, timestampNs: ts, wireLength: UInt32(60 + p.payloadLength))
             }
             ts += gapNs
         }
@@ -75,7 +75,7 @@ final class FlowTests: XCTestCase {
         XCTAssertTrue(_isPOD(FlowState.self))
         XCTAssertTrue(_isPOD(DecodedPacket.self))
         // The pipeline's ring starts as calloc'd zero bytes.
-        XCTAssertTrue(_isPOD(PipelineSlot.self))
+        XCTAssertTrue(_isPOD(TrackedPacket.self))
         let key = FlowKey(addressA: IPAddress(ipv4: 1), addressB: IPAddress(ipv4: 2), portA: 1, portB: 2,
                           proto: .tcp, vlan: FlowKey.noVLAN)
         var s = FlowState(key: key, ipVersion: 6, timestampNs: 5, direction: 1)
@@ -314,8 +314,8 @@ final class FlowTests: XCTestCase {
         // 10.0.0.1 opens connections from 61000-61005 (sequential): the IANA range.
         var packets: [DecodedPacket] = []
         for i in 0..<6 { packets.append(P.packet(fromClient: true, cport: 61000 + UInt16(i), sport: 80, flags: .syn)) }
-        let table = FlowTable()
-        for p in packets { table.add(p, frame: UnsafeRawBufferPointer(start: nil, count: 0), timestampNs: 1, wireLength: 60) { _, _ in } }
+        let table = PacketFeeder()
+        for p in packets { table.add(p, frame: UnsafeRawBufferPointer(start: nil, count: 0), timestampNs: 1, wireLength: 60) }
         let r = table.knowledge.range(of: P.client)
         XCTAssertEqual(r?.connections, 6)
         XCTAssertEqual(r?.pattern, .sequential)
