@@ -1,4 +1,5 @@
-# pflow: make run (build and analyse a sample), make test (everything CI runs).
+# pflow: make run (build and analyse a sample), make test (everything CI runs),
+# make install (PREFIX=/usr/local, DESTDIR) and make uninstall.
 SWIFT   ?= swift
 SHARED  ?= ../shared
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
