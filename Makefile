@@ -1,10 +1,19 @@
-# pflow: make run (build and analyse a sample), make test (everything CI runs).
+# pflow: make run (build and analyse a sample), make test (everything CI runs),
+# make install (PREFIX=/usr/local, DESTDIR) and make uninstall.
 SWIFT   ?= swift
 SHARED  ?= ../shared
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SAMPLE  ?= Samples/http-dns-lo.pcap
+# make install: $(DESTDIR)$(PREFIX)/bin/pflow and .../share/man/man1/pflow.1.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+# The binary installed and documented; another one (BIN=.build/debug/pflow)
+# must exist already, only the release one is built here.
+BIN     ?= .build/release/pflow
+MANPAGE ?= .build/pflow.1
 
-.PHONY: all deps build run test unit cli live alloc golden fuzz bench load clean
+.PHONY: all deps build run test unit cli live alloc golden fuzz bench load clean install uninstall man
 
 all: build
 
@@ -18,6 +27,33 @@ deps:
 # no shared Swift libraries to load, 1.3 ms less start-up per run.
 build: deps
 	$(SWIFT) build -c release --static-swift-stdlib
+
+# The release binary as a file, so that install and man rebuild it only when
+# it is missing or older than a source (make build always asks swift build).
+# The touch: swift build may find nothing to relink after a touched source,
+# which would leave the binary older and ask again every time.
+.build/release/pflow: Package.swift $(shell find Sources -type f) | deps
+	$(SWIFT) build -c release --static-swift-stdlib
+	@touch $@
+
+# pflow(1), generated from the binary's --help so the two can't disagree;
+# dated by the last commit, so the same tree gives the same page.
+man: $(MANPAGE)
+
+$(MANPAGE): $(BIN) Scripts/gen-man.py
+	@mkdir -p $(dir $@)
+	python3 Scripts/gen-man.py --date "$$(git log -1 --format=%cs 2>/dev/null)" $(BIN) >$@.tmp \
+	  || { rm -f $@.tmp; exit 1; }
+	@mv $@.tmp $@
+
+install: $(BIN) $(MANPAGE)
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(MANDIR)/man1"
+	install -m 755 $(BIN) "$(DESTDIR)$(BINDIR)/pflow"
+	install -m 644 $(MANPAGE) "$(DESTDIR)$(MANDIR)/man1/pflow.1"
+
+# The two files only: the directories are shared with everything else there.
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/pflow" "$(DESTDIR)$(MANDIR)/man1/pflow.1"
 
 run: build
 	.build/release/pflow $(SAMPLE)

@@ -94,5 +94,56 @@ done
 if "$pflow" --help | diff -u Tests/help.golden.txt - >"$tmp/help.diff"; then ok "--help matches Tests/help.golden.txt"
 else fail "--help differs from Tests/help.golden.txt" "$(head -5 "$tmp/help.diff")"; fi
 
+# The man page, generated from this binary's --help (Scripts/gen-man.py).
+# The long options --help lists: the terms of its entries, not mentions in the text.
+"$pflow" --help | sed -nE 's/^ {1,8}(-[^ ].*)$/\1/p' | sed -E 's/  .*//' \
+  | grep -oE -- '--[A-Za-z0-9][A-Za-z0-9-]*' | sort -u >"$tmp/longs"
+if python3 Scripts/gen-man.py "$pflow" >"$tmp/pflow.1" 2>"$tmp/man.err"; then
+  missing=""
+  for section in NAME SYNOPSIS DESCRIPTION OPTIONS 'EXIT STATUS' EXAMPLES 'SEE ALSO'; do
+    grep -qxE "\.SH \"?$section\"?" "$tmp/pflow.1" || missing="$missing '$section'"
+  done
+  # Each option is an entry's tag: the line after a .TP names it, as \-\-name.
+  grep -A1 -x '\.TP' "$tmp/pflow.1" >"$tmp/tags"
+  while read -r opt; do
+    grep -qF "\\fB$(printf '%s' "$opt" | sed 's/-/\\-/g')\\fR" "$tmp/tags" || missing="$missing $opt"
+  done <"$tmp/longs"
+  if [ -s "$tmp/longs" ] && [ -z "$missing" ]; then ok "man page: every section, an entry for each of --help's $(wc -l <"$tmp/longs") long options"
+  else fail "man page structure" "missing:${missing:- (no long options read from --help)}"; fi
+  # Rendering: no warnings, and the options read as typed (--name, not a
+  # minus sign or a hyphenation break).
+  rendered=""
+  if command -v groff >/dev/null; then
+    groff -man -ww -z -Tutf8 "$tmp/pflow.1" 2>"$tmp/warn"
+    groff -man -Tascii -P-cbou "$tmp/pflow.1" >"$tmp/man.txt" 2>>"$tmp/warn"; rendered=groff
+  elif command -v mandoc >/dev/null; then
+    mandoc -T lint -W warning "$tmp/pflow.1" >"$tmp/warn" 2>&1
+    # Bold and underline are overstrikes (x BS x) in mandoc's ascii: dropped.
+    mandoc -T ascii "$tmp/pflow.1" | sed $'s/.\b//g' >"$tmp/man.txt"; rendered=mandoc
+  fi
+  if [ -n "$rendered" ]; then
+    missing=""
+    while read -r opt; do grep -qE -- "(^|[^A-Za-z0-9-])$opt([^A-Za-z0-9-]|$)" "$tmp/man.txt" || missing="$missing $opt"; done <"$tmp/longs"
+    if [ ! -s "$tmp/warn" ] && [ -z "$missing" ] && grep -q '^EXIT STATUS' "$tmp/man.txt"; then ok "man page renders ($rendered) without warnings, every long option in it"
+    else fail "man page rendering ($rendered)" "$(head -3 "$tmp/warn") missing:$missing"; fi
+  else
+    echo "skip man page rendering: neither groff nor mandoc installed"
+  fi
+else
+  fail "man page generation" "$(head -3 "$tmp/man.err")"
+fi
+# make install / uninstall put and remove exactly the two files (this binary:
+# no release build).
+if command -v make >/dev/null; then
+  mk() { make -s --no-print-directory "$@" DESTDIR="$tmp/root" PREFIX=/usr BIN="$pflow" MANPAGE="$tmp/gen/pflow.1" >>"$tmp/make.log" 2>&1; }
+  if mk install && [ "$(cd "$tmp/root" && find . ! -type d -printf '%m %p\n' | sort)" = "644 ./usr/share/man/man1/pflow.1
+755 ./usr/bin/pflow" ] && cmp -s "$pflow" "$tmp/root/usr/bin/pflow"; then ok "make install DESTDIR= PREFIX=/usr"
+  else fail "make install" "$(tail -3 "$tmp/make.log"; cd "$tmp/root" 2>/dev/null && find . ! -type d)"; fi
+  if mk uninstall && [ -z "$(find "$tmp/root" ! -type d)" ]; then ok "make uninstall removes both"
+  else fail "make uninstall" "$(tail -3 "$tmp/make.log"; find "$tmp/root" ! -type d)"; fi
+else
+  echo "skip make install check: make not installed"
+fi
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" = 0 ]
