@@ -3,7 +3,7 @@ import PackageDescription
 
 // Module graph, one way only:
 //   CZlib ─► PFlowCapture (files) ─┐
-//   PFlowWire (decoder) ──┼─► PFlowFlows ─► PFlowReport ─► pflow (CLI)
+//   PFlowWire (decoder) ──┼─► PFlowFlows ─► PFlowEngine ─► PFlowOutput ─► pflow (CLI)
 //   CPlatform (prefetch, mremap) ─┘
 //   CPcap ─► PFlowLive (libpcap) ───────────────────────────┘
 // Capture, wire and flow code build and test without libpcap. No package
@@ -37,16 +37,17 @@ let package = Package(
         // DWARF 4, so valgrind (callgrind, for instruction counts) reads the debug info.
         .target(name: "CPlatform", cSettings: [.unsafeFlags(["-gdwarf-4"])]),
         .target(name: "PFlowFlows", dependencies: ["PFlowCore", "PFlowWire", "CPlatform"], swiftSettings: lean),
-        .target(name: "PFlowReport", dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows"], swiftSettings: lean),
+        .target(name: "PFlowEngine", dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows"], swiftSettings: lean),
+        .target(name: "PFlowOutput", dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowEngine"], swiftSettings: lean),
         .target(name: "PFlowLive", dependencies: ["CPcap"], swiftSettings: lean),
         .executableTarget(
             name: "pflow",
-            dependencies: ["PFlowCore", "PFlowReport", "PFlowLive"],
+            dependencies: ["PFlowCore", "PFlowFlows", "PFlowEngine", "PFlowOutput", "PFlowLive"],
             swiftSettings: lean
         ),
         .testTarget(
             name: "PFlowTests",
-            dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowReport", "PFlowLive"],
+            dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowEngine", "PFlowOutput", "PFlowLive"],
             resources: [.copy("Golden")]
         ),
     ],

@@ -10,9 +10,9 @@ out=${FUZZ_OUT:-fuzz-out}
 shared=${SHARED:-../shared}
 mkdir -p "$out/src" "$out/corpus"
 # One module: the library sources with their inter-module imports removed.
-for dir in PFlowCore PFlowCapture PFlowWire PFlowFlows PFlowReport; do
+for dir in PFlowCore PFlowCapture PFlowWire PFlowFlows PFlowEngine PFlowOutput; do
   for f in Sources/$dir/*.swift; do
-    sed -E '/^import PFlow(Core|Capture|Wire|Flows|Report)$/d' "$f" > "$out/src/${dir}_$(basename "$f")"
+    sed -E '/^import PFlow(Core|Capture|Wire|Flows|Engine|Output)$/d' "$f" > "$out/src/${dir}_$(basename "$f")"
   done
 done
 swiftc -O -g -sanitize=fuzzer,address -parse-as-library -swift-version 6 \

@@ -2,7 +2,8 @@ import PFlowCore
 import PFlowCapture
 import PFlowFlows
 import PFlowLive
-import PFlowReport
+import PFlowEngine
+import PFlowOutput
 import Synchronization
 #if canImport(Glibc)
 import Glibc

@@ -1,7 +1,8 @@
 import PFlowCore
 import Foundation
 import XCTest
-@testable import PFlowReport
+@testable import PFlowEngine
+@testable import PFlowOutput
 
 /// pflow against tshark over ../shared/corpus: for every TCP/UDP conversation
 /// in the oracle's per-packet dump (innermost transport; frames carrying ICMP

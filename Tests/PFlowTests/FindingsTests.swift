@@ -2,7 +2,8 @@ import PFlowCore
 import Foundation
 import XCTest
 @testable import PFlowFlows
-@testable import PFlowReport
+@testable import PFlowEngine
+@testable import PFlowOutput
 @testable import PFlowWire
 
 /// Findings on captures recorded with real programs (Samples/record-findings.sh:

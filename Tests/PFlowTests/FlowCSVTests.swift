@@ -1,7 +1,8 @@
 import PFlowCore
 import XCTest
 @testable import PFlowFlows
-@testable import PFlowReport
+@testable import PFlowEngine
+@testable import PFlowOutput
 import PFlowCapture
 import PFlowWire
 

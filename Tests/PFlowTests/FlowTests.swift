@@ -2,7 +2,8 @@ import PFlowCore
 import XCTest
 @testable import PFlowFlows
 @testable import PFlowWire
-@testable import PFlowReport
+@testable import PFlowEngine
+@testable import PFlowOutput
 
 final class FlowTests: XCTestCase {
     static let client = IPAddress(ipv4: 0x0A00_0001)   // 10.0.0.1

@@ -1,7 +1,8 @@
 import PFlowCore
 import Foundation
 import XCTest
-@testable import PFlowReport
+@testable import PFlowEngine
+@testable import PFlowOutput
 
 /// Whole-capture golden outputs for the recorded Samples. After an intended
 /// change, `make golden` re-records them; review the diff before committing.

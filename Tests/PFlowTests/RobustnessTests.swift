@@ -3,7 +3,8 @@ import Foundation
 import XCTest
 @testable import PFlowCapture
 import PFlowFlows
-@testable import PFlowReport
+@testable import PFlowEngine
+@testable import PFlowOutput
 
 /// Hostile input: real captures from other projects, and mutated captures.
 /// Any crash or hang fails the run.

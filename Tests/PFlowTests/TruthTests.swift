@@ -1,7 +1,8 @@
 import PFlowCore
 import Foundation
 import XCTest
-@testable import PFlowReport
+@testable import PFlowEngine
+@testable import PFlowOutput
 @testable import PFlowFlows
 
 /// pflow's flows against the truth CSV of a capture written by

@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import PFlowCore
+import PFlowEngine
 import Glibc
 #elseif canImport(Darwin)
 import Darwin

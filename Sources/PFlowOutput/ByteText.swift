@@ -1,4 +1,5 @@
 import PFlowCore
+import PFlowEngine
 import PFlowFlows
 import PFlowWire
 
