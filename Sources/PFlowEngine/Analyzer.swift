@@ -119,16 +119,24 @@ public final class Analyzer {
     // them over with acquire/release) and never re-entered: no dynamic
     // exclusivity checks, which cost more than the updates themselves.
     @exclusivity(unchecked) private var flows: [FlowRecord] = []
-    @exclusivity(unchecked) private var tally = ServiceTally()
-    @exclusivity(unchecked) private var detector = FindingsDetector()
     /// Keep every FlowRecord in the result (tests, small captures); the CLI
-    /// streams them to `onFlow` instead, so memory holds only live flows.
+    /// streams them to exporters instead, so memory holds only live flows.
     @exclusivity(unchecked) public var keepFlows = true
-    /// Called with each flow as it ends.
-    @exclusivity(unchecked) public var onFlow: ((FlowRecord) -> Void)?
+    /// The built-in observers, whose results make the analysis result.
+    public let tally = TallyObserver()
+    public let detector = FindingsObserver()
+    /// Every observer, in order (the built-in ones first).
+    @exclusivity(unchecked) private var observers: [FlowObserver]
+    @exclusivity(unchecked) private(set) var exporters: [FlowExporter] = []
+
+    /// Adds an observer of every ended flow.
+    public func observe(_ observer: FlowObserver) { observers.append(observer) }
+    /// Adds an exporter of every ended flow.
+    public func export(_ exporter: FlowExporter) { exporters.append(exporter) }
 
     public init(registry: ServiceRegistry = .standard, expiry: ExpiryPolicy = ExpiryPolicy()) {
         self.registry = registry
+        observers = [tally, detector]
         let knowledge = TrafficKnowledge()
         direct = DirectFlowEvents(knowledge: knowledge)
         table = FlowTable(expiry: expiry, knowledge: knowledge, events: direct)
@@ -141,17 +149,30 @@ public final class Analyzer {
         FlowRecord(state, endReason: reason, registry: registry, knowledge: table.knowledge)
     }
 
-    /// Hands an ended flow to the tally, the sink and (if kept) the list.
+    /// Hands an ended flow to the exporters, the kept list and the observers.
     func report(_ f: FlowRecord) {
-        tallyAndWrite(f)
-        detector.add(f)
+        write(f)
+        for o in observers { o.observe(f) }
     }
 
-    /// The part of `report` besides the findings detector.
-    private func tallyAndWrite(_ f: FlowRecord) {
-        tally.add(f)
-        onFlow?(f)
+    /// The part of `report` that writes the flow out.
+    private func write(_ f: FlowRecord) {
+        for e in exporters { e.export(f) }
         if keepFlows { flows.append(f) }
+    }
+
+    /// Live capture: pushes every exporter's buffered output out.
+    public func flushExporters() {
+        for e in exporters { e.flush() }
+    }
+
+    /// Ends every exporter; the first one that failed says why.
+    public func finishExporters() throws(ExportError) {
+        var failure: ExportError?
+        for e in exporters {
+            do throws(ExportError) { try e.finish(summary) } catch { if failure == nil { failure = error } }
+        }
+        if let failure { throw failure }
     }
 
     /// Reads `file` to its end (or its damage) into the running analysis.
@@ -235,7 +256,7 @@ public final class Analyzer {
 
     /// Services of the flows that ended and of those still live, right now.
     public func servicesNow() -> [ServiceRow] {
-        var now = tally
+        var now = tally.tally
         table.forEachLive { state in now.add(record(state, .end)) }
         return now.sortedRows
     }
@@ -253,21 +274,22 @@ public final class Analyzer {
                 var first: [FlowRecord] = [], second: [FlowRecord] = []
                 inParallel({ first = states[..<middle].map { self.record($0, $0.closeReason) } },
                            { second = states[middle...].map { self.record($0, $0.closeReason) } })
-                // The tally (with the CSV and the kept list) and the detector
-                // are independent: two threads feed them, each in order.
+                // The exporters (with the kept list) and the observers are
+                // independent: two threads feed them, each in order.
+                let observers = self.observers
                 inParallel({
-                    for r in first { self.tallyAndWrite(r) }
-                    for r in second { self.tallyAndWrite(r) }
+                    for r in first { self.write(r) }
+                    for r in second { self.write(r) }
                 }, {
-                    for r in first { self.detector.add(r) }
-                    for r in second { self.detector.add(r) }
+                    for r in first { for o in observers { o.observe(r) } }
+                    for r in second { for o in observers { o.observe(r) } }
                 })
             } else {
                 for s in states { self.report(self.record(s, s.closeReason)) }
             }
         }
         let clients = ClientHost.table(knowledge)
-        return AnalysisResult(summary: summary, flows: flows, tally: tally, clients: clients,
+        return AnalysisResult(summary: summary, flows: flows, tally: tally.tally, clients: clients,
                               findings: detector.findings(clients: clients))
     }
 
@@ -276,14 +298,14 @@ public final class Analyzer {
     public static func analyze(paths: [String], registry: ServiceRegistry = .standard,
                                expiry: ExpiryPolicy = ExpiryPolicy(), decapsulate: Bool = true,
                                recordFilter: ((CaptureRecord) -> Bool)? = nil,
-                               onFlow: ((FlowRecord) -> Void)? = nil, keepFlows: Bool = true,
+                               exporters: [FlowExporter] = [], keepFlows: Bool = true,
                                threads: Int = 1) throws(CaptureError) -> AnalysisResult {
         var files: [CaptureFile] = []
         for path in paths { files.append(try CaptureFile(path: path)) }
         let analyzer = Analyzer(registry: registry, expiry: expiry)
         analyzer.recordFilter = recordFilter
         analyzer.decapsulate = decapsulate
-        analyzer.onFlow = onFlow
+        for e in exporters { analyzer.export(e) }
         analyzer.keepFlows = keepFlows
         analyzer.threads = threads
         for file in files { try analyzer.add(file) }

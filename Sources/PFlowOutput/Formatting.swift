@@ -88,6 +88,8 @@ public final class OutputSink {
     private let ownsDescriptor: Bool
     private let text = ByteText(capacity: 1 << 17)
     public private(set) var failed = false
+    /// The error of the write that failed (EPIPE: the reader went away).
+    public private(set) var failure: Int32 = 0
 
     public init(fd: Int32, ownsDescriptor: Bool = false) {
         self.fd = fd
@@ -121,7 +123,10 @@ public final class OutputSink {
         var at = 0
         while at < text.count && !failed {
             let n = Glibc.write(fd, UnsafeRawPointer(text.bytes.baseAddress!) + at, text.count - at)
-            if n > 0 { at += n } else if n < 0 && errno == EINTR { continue } else { failed = true }
+            if n > 0 { at += n } else if n < 0 && errno == EINTR { continue } else {
+                failed = true
+                failure = n < 0 ? errno : EIO
+            }
         }
         text.removeAll()
     }

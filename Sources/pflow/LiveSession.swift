@@ -29,9 +29,9 @@ struct LiveSession {
     /// Redraw a view on the terminal (stdout is a TTY and gets the report).
     var view: Bool
 
-    /// Runs the capture into `analyzer`; flushes `csv` at least once a second.
+    /// Runs the capture into `analyzer`; flushes its exporters at least once a second.
     /// Returns the failure that ended it early, if any (the report still follows).
-    func run(_ analyzer: Analyzer, csv: OutputSink?, onStart: (Int) -> Void) throws(LiveError) -> LiveError? {
+    func run(_ analyzer: Analyzer, onStart: (Int) -> Void) throws(LiveError) -> LiveError? {
         let capture = try LiveCapture(interface: interface, options: options)
         for w in capture.warnings { writeStderr("pflow: warning: \(w)\n") }
         onStart(capture.timestampDigits)
@@ -92,7 +92,7 @@ struct LiveSession {
             if now >= nextFlush {
                 // A quiet link: packet time runs on with the clock, so flows end.
                 if lastPacket.ts != Int64.min { analyzer.tick(nowNs: lastPacket.ts + (now - lastPacket.at)) }
-                csv?.flush()
+                analyzer.flushExporters()
                 if capture.interfaceIsUp() == false {
                     failure = LiveError(message: "\(interface): the interface went down; capture stopped")
                     break

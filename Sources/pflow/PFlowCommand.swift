@@ -88,14 +88,13 @@ extension Options {
         if let path = csv {
             do { csvSink = path == "-" ? OutputSink(fd: 1) : try OutputSink(path: path) } catch { throw Failure(error.message) }
         }
-        // CSV rows stream out as flows end; memory holds only live flows.
-        let digits = DigitsBox()
-        var onFlow: ((FlowRecord) -> Void)?
-        if let sink = csvSink {
-            sink.write(FlowCSV.header)
-            onFlow = { f in sink.append(f, digits: digits.value) }
-        }
+        // Rows stream out as flows end; memory holds only live flows.
+        var exporters: [FlowExporter] = []
+        let csvExporter = csvSink.map { CSVExporter(sink: $0, name: csv == "-" ? "standard output" : csv ?? "-") }
+        if let csvExporter { exporters.append(csvExporter) }
+        let digits = DigitsBox { value in csvExporter?.digits = value }
         let result: AnalysisResult
+        var analyzed: Analyzer?
         var exitCode: Int32 = 0
         var liveFailure: String?
         if let interface {
@@ -113,10 +112,10 @@ extension Options {
             liveExpiry.sweepIntervalNs = 1_000_000_000
             let analyzer = Analyzer(registry: registry, expiry: liveExpiry)
             analyzer.decapsulate = !noDecap
-            analyzer.onFlow = onFlow
+            for e in exporters { analyzer.export(e) }
             analyzer.keepFlows = false
             do {
-                if let failure = try session.run(analyzer, csv: csvSink, onStart: { digits.value = $0 }) {
+                if let failure = try session.run(analyzer, onStart: { digits.value = $0 }) {
                     liveFailure = failure.message
                     exitCode = 1
                 }
@@ -126,6 +125,7 @@ extension Options {
                 throw ExitStatus(1)
             }
             result = analyzer.finish()
+            analyzed = analyzer
         } else {
         do {
             var files: [CaptureFile] = []
@@ -135,13 +135,14 @@ extension Options {
             analyzer.decapsulate = !noDecap
             analyzer.threads = threads ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
             analyzer.recordFilter = recordFilter
-            analyzer.onFlow = onFlow
+            for e in exporters { analyzer.export(e) }
             analyzer.keepFlows = false
             for file in files {
                 try analyzer.add(file)
                 digits.value = max(digits.value, file.timestampDigits)
             }
             result = analyzer.finish()
+            analyzed = analyzer
         } catch {
             throw Failure(error.message)
         }
@@ -153,9 +154,12 @@ extension Options {
             }
         }
         for w in warnings where w != liveFailure { writeStderr("pflow: warning: \(w)\n") }
-        if let sink = csvSink {
-            sink.flush()
-            if sink.failed { throw Failure("\(csv ?? "-"): write failed") }
+        do throws(ExportError) {
+            try analyzed?.finishExporters()
+        } catch {
+            // A reader that went away early (`| head`) is no error.
+            if error.brokenPipe { return }
+            throw Failure("\(error.message): write failed")
         }
         if csv == "-" { return }
         let out = OutputSink(fd: 1)
@@ -166,15 +170,23 @@ extension Options {
             out.write(TableReport(color: isatty(1) == 1 && !noColor, top: top).render(result))
         }
         out.flush()
+        if out.failed && out.failure != EPIPE {
+            throw Failure("standard output: \(String(cString: strerror(out.failure))): the report was not written")
+        }
         // The report of what was seen comes first; then why it ended early.
         if let liveFailure { writeStderr("pflow: error: \(liveFailure)\n") }
         if exitCode != 0 { throw ExitStatus(exitCode) }
     }
 }
 
-/// The CSV's timestamp precision, known once the files are open.
+/// The outputs' timestamp precision, known once the files are open.
 final class DigitsBox {
-    var value = 6
+    var value = 6 { didSet { onChange(value) } }
+    let onChange: (Int) -> Void
+    init(_ onChange: @escaping (Int) -> Void) {
+        self.onChange = onChange
+        onChange(value)
+    }
 }
 
 /// An error already phrased for the user.

@@ -102,8 +102,9 @@ final class RobustnessTests: XCTestCase {
             + F.epb(interface: 0, units: 0, frame, bigEndian: false)
         let path = F.file(bytes, name: "far-apart.pcapng")
         for threads in [1, 2] {
-            var rows: [FlowRecord] = []
-            let result = try Analyzer.analyze(paths: [path], onFlow: { rows.append($0) }, threads: threads)
+            let collected = CollectingExporter()
+            let result = try Analyzer.analyze(paths: [path], exporters: [collected], threads: threads)
+            let rows = collected.flows
             XCTAssertEqual(result.summary.packets, 3)
             XCTAssertFalse(rows.isEmpty)
             for r in rows {
@@ -127,4 +128,12 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
 
+}
+
+/// Keeps every exported flow (what a streaming exporter would have written).
+final class CollectingExporter: FlowExporter {
+    var flows: [FlowRecord] = []
+    func export(_ flow: FlowRecord) { flows.append(flow) }
+    func flush() {}
+    func finish(_ summary: CaptureSummary) throws(ExportError) {}
 }
