@@ -16,11 +16,16 @@ public struct TableReport {
         self.top = top
     }
 
-    private func bold(_ s: String) -> String { color ? "\u{1B}[1m" + s + "\u{1B}[0m" : s }
-    private func dim(_ s: String) -> String { color ? "\u{1B}[2m" + s + "\u{1B}[0m" : s }
-    private func cyan(_ s: String) -> String { color ? "\u{1B}[36m" + s + "\u{1B}[0m" : s }
+    func bold(_ s: String) -> String { color ? "\u{1B}[1m" + s + "\u{1B}[0m" : s }
+    func dim(_ s: String) -> String { color ? "\u{1B}[2m" + s + "\u{1B}[0m" : s }
+    func cyan(_ s: String) -> String { color ? "\u{1B}[36m" + s + "\u{1B}[0m" : s }
 
     public func render(_ result: AnalysisResult) -> String {
+        ReportSections.all.map { $0.table(result, self) }.joined()
+    }
+
+    /// The Capture section.
+    func capture(_ result: AnalysisResult) -> String {
         let s = result.summary
         let d = s.timestampDigits
         var out = bold("Capture") + "\n"
@@ -57,8 +62,13 @@ public struct TableReport {
         }
         for w in s.warnings { out += "  " + bold("warning") + "  " + w + "\n" }
 
+        return out
+    }
+
+    /// The Services section.
+    func services(_ rows: [ServiceRow]) -> String {
+        var out = ""
         out += "\n" + bold("Services") + dim(" by bytes") + "\n"
-        let rows = result.tally.sortedRows
         if rows.isEmpty {
             out += "  no flows\n"
             return out
@@ -71,10 +81,6 @@ public struct TableReport {
             let flows = rest.reduce(0) { $0 + $1.flows }
             out += "  … \(rest.count) more (\(Formatting.grouped(flows)) flows, \(Formatting.humanBytes(bytes))); --top shows more\n"
         }
-        out += failedConnections(rows)
-        out += tunnels(s.tunnels)
-        out += findings(result.findings, digits: d)
-        out += clients(result.clients)
         return out
     }
 

@@ -1,0 +1,191 @@
+import PFlowCore
+import PFlowEngine
+import PFlowCapture
+import PFlowFlows
+import PFlowWire
+
+/// One part of the report, rendered both for the terminal (the table
+/// report) and as keys of the JSON report's object. Both reports are the
+/// list `ReportSections.all` in order: a new section is one type here and
+/// one entry there.
+public protocol ReportSection: Sendable {
+    /// The section's text for the table report ("" when it has nothing to say).
+    func table(_ result: AnalysisResult, _ style: TableReport) -> String
+    /// Writes the section's keys (none: it has no JSON form) into the report object.
+    func json(_ result: AnalysisResult, _ w: inout JSONWriter)
+}
+
+public enum ReportSections {
+    public static let all: [any ReportSection] = [
+        CaptureSection(), TotalsSection(), ServicesSection(), FailedSection(), TunnelsSection(),
+        FindingsSection(), ClientsSection(),
+    ]
+}
+
+/// Files, link types, packets, times, flows, drops, decode errors, warnings
+/// (JSON: `capture`, tunnels included).
+struct CaptureSection: ReportSection {
+    func table(_ result: AnalysisResult, _ style: TableReport) -> String { style.capture(result) }
+    func json(_ result: AnalysisResult, _ w: inout JSONWriter) {
+        let s = result.summary
+        let d = s.timestampDigits
+        w.key("capture"); w.open("{")
+        w.key("packets"); w.number(s.packets)
+        w.key("bytes"); w.number(s.bytes)
+        w.key("first"); if let f = s.firstNs { w.string(Formatting.rfc3339(ns: f, digits: d)) } else { w.null() }
+        w.key("last"); if let l = s.lastNs { w.string(Formatting.rfc3339(ns: l, digits: d)) } else { w.null() }
+        w.key("duration_s"); w.raw(Formatting.seconds(ns: s.durationNs, digits: d))
+        w.key("link_types"); w.open("[")
+        for (type, _) in s.linkTypes.sorted(by: { $0.key < $1.key }) { w.string(type.name) }
+        w.close("]")
+        w.key("decode_errors"); w.open("{")
+        for (name, n) in s.decodeErrorCounts { w.key(name); w.number(n) }
+        w.close("}")
+        w.key("warnings"); w.open("[")
+        for warning in s.warnings { w.string(warning) }
+        w.close("]")
+        w.key("files"); w.open("[")
+        for file in s.files {
+            w.open("{")
+            w.key("path"); w.string(file.path)
+            w.key("format"); w.string(file.format)
+            w.key("records"); w.number(UInt64(file.records))
+            w.key("link_types"); w.open("[")
+            for t in file.linkTypes { w.string(t.name) }
+            w.close("]")
+            w.close("}")
+        }
+        w.close("]")
+        w.key("tunnels"); w.open("[")
+        for t in s.tunnels {
+            w.open("{")
+            w.key("kind"); w.string(t.kind.name)
+            w.key("endpoints"); w.open("[")
+            w.string(t.endpointA.description); w.string(t.endpointB.description)
+            w.close("]")
+            w.key("inner_flows"); w.number(UInt64(t.innerFlows))
+            w.key("packets"); w.number(t.packets)
+            w.key("bytes"); w.number(t.bytes)
+            w.close("}")
+        }
+        w.close("]")
+        if let drops = s.kernelDrops { w.key("kernel_drops"); w.number(drops) }
+        w.key("non_ip_packets"); w.number(s.nonIPPackets)
+        w.key("truncated_packets"); w.number(s.truncatedPackets)
+        w.close("}")
+
+    }
+}
+
+/// Flow counts per protocol (JSON `totals`; the table says them under Capture).
+struct TotalsSection: ReportSection {
+    func table(_ result: AnalysisResult, _ style: TableReport) -> String { "" }
+    func json(_ result: AnalysisResult, _ w: inout JSONWriter) {
+        let s = result.summary
+        w.key("totals"); w.open("{")
+        w.key("flows"); w.number(result.tally.flows)
+        w.key("peak_live_flows"); w.number(UInt64(s.peakLiveFlows))
+        w.key("by_proto"); w.open("{")
+        for (name, t) in result.tally.byProto.sorted(by: { $0.key < $1.key }) {
+            w.key(name); w.open("{")
+            w.key("flows"); w.number(t.flows)
+            w.key("packets"); w.number(t.packets)
+            w.key("bytes"); w.number(t.bytes)
+            w.close("}")
+        }
+        w.close("}")
+        w.close("}")
+
+    }
+}
+
+/// Traffic by service port (JSON `services`).
+struct ServicesSection: ReportSection {
+    func table(_ result: AnalysisResult, _ style: TableReport) -> String { style.services(result.tally.sortedRows) }
+    func json(_ result: AnalysisResult, _ w: inout JSONWriter) {
+        w.key("services"); w.open("[")
+        for row in result.tally.sortedRows {
+            w.open("{")
+            w.key("service"); w.string(row.service)
+            w.key("proto"); w.string(row.proto.name)
+            w.key("port"); if let p = row.port { w.number(UInt64(p)) } else { w.null() }
+            w.key("flows"); w.number(row.flows)
+            w.key("packets"); w.number(row.packets)
+            w.key("bytes"); w.number(row.bytes)
+            w.key("clients"); w.number(UInt64(row.clients))
+            w.key("servers"); w.number(UInt64(row.servers))
+            w.key("unanswered"); w.number(row.unanswered)
+            w.key("rejected"); w.number(row.rejected)
+            w.close("}")
+        }
+        w.close("]")
+
+    }
+}
+
+/// Services whose attempts went unanswered or were rejected (the JSON has
+/// them as each service's `unanswered` and `rejected`).
+struct FailedSection: ReportSection {
+    func table(_ result: AnalysisResult, _ style: TableReport) -> String {
+        style.failedConnections(result.tally.sortedRows)
+    }
+    func json(_ result: AnalysisResult, _ w: inout JSONWriter) {}
+}
+
+/// Tunnels opened (JSON: `capture.tunnels`, written by the capture section).
+struct TunnelsSection: ReportSection {
+    func table(_ result: AnalysisResult, _ style: TableReport) -> String { style.tunnels(result.summary.tunnels) }
+    func json(_ result: AnalysisResult, _ w: inout JSONWriter) {}
+}
+
+/// Scans, knocks, services on unexpected ports, likely NATs (JSON `findings`).
+struct FindingsSection: ReportSection {
+    func table(_ result: AnalysisResult, _ style: TableReport) -> String {
+        style.findings(result.findings, digits: result.summary.timestampDigits)
+    }
+    func json(_ result: AnalysisResult, _ w: inout JSONWriter) {
+        let d = result.summary.timestampDigits
+        w.key("findings"); w.open("[")
+        for f in result.findings {
+            w.open("{")
+            w.key("kind"); w.string(f.kind)
+            w.key("source"); w.string(f.source?.description ?? "")
+            w.key("target"); w.string(f.target?.description ?? "")
+            if f.target == nil && !f.targets.isEmpty {
+                w.key("targets"); w.open("[")
+                for t in f.targets { w.string(t.description) }
+                w.close("]")
+            }
+            w.key("proto"); w.string(f.proto?.name ?? "")
+            w.key("ports"); w.open("[")
+            for p in f.ports { w.number(UInt64(p)) }
+            w.close("]")
+            w.key("first"); if let t = f.firstNs { w.string(Formatting.rfc3339(ns: t, digits: d)) } else { w.null() }
+            w.key("last"); if let t = f.lastNs { w.string(Formatting.rfc3339(ns: t, digits: d)) } else { w.null() }
+            w.key("detail"); w.string(f.detail)
+            w.close("}")
+        }
+        w.close("]")
+
+    }
+}
+
+/// Hosts seen opening connections and their ephemeral ranges (JSON `clients`).
+struct ClientsSection: ReportSection {
+    func table(_ result: AnalysisResult, _ style: TableReport) -> String { style.clients(result.clients) }
+    func json(_ result: AnalysisResult, _ w: inout JSONWriter) {
+        w.key("clients"); w.open("[")
+        for c in result.clients {
+            let r = c.range
+            w.open("{")
+            w.key("address"); w.string(c.address.description)
+            w.key("connections"); w.number(UInt64(r.connections))
+            w.key("port_min"); w.number(UInt64(r.lowest))
+            w.key("port_max"); w.number(UInt64(r.highest))
+            w.key("pattern"); w.string(r.pattern.rawValue)
+            w.key("range"); w.string(r.isLearned ? r.family.rawValue : "unknown")
+            w.close("}")
+        }
+        w.close("]")
+    }
+}
