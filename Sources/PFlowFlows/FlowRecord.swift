@@ -57,8 +57,14 @@ public struct FlowRecord: Sendable {
     /// Orients `state` by deciding roles from the strongest evidence present.
     public init(_ s: FlowState, endReason: EndReason, registry: ServiceRegistry,
                 knowledge: TrafficKnowledge = TrafficKnowledge()) {
+        self.init(s, endReason: endReason, roles: RoleDecider(registry: registry, knowledge: knowledge).decide(s),
+                  registry: registry)
+    }
+
+    /// Orients `state` by roles already decided.
+    public init(_ s: FlowState, endReason: EndReason, roles: Roles, registry: ServiceRegistry) {
         let verdicts = s.verdicts
-        let (clientIsA, source) = FlowRecord.roles(s, verdicts: verdicts, registry: registry, knowledge: knowledge)
+        let (clientIsA, source) = (roles.clientIsA, roles.source)
         appProtocol = clientIsA ? (verdicts.0?.app ?? verdicts.1?.app) : (verdicts.1?.app ?? verdicts.0?.app)
         let k = s.key
         proto = k.proto
@@ -86,73 +92,6 @@ public struct FlowRecord: Sendable {
             ? FlowRecord.tcpState(s, clientDirection: clientDirection,
                                   client: clientToServer, server: serverToClient)
             : (clientToServer.packets > 0 && serverToClient.packets > 0 ? .SF : .S0)
-    }
-
-    /// Roles from evidence, strongest first (README: "Who is the client").
-    /// Returns whether endpoint A is the client, and the evidence used.
-    static func roles(_ s: FlowState, verdicts: (SignatureVerdict?, SignatureVerdict?),
-                      registry: ServiceRegistry, knowledge: TrafficKnowledge) -> (Bool, RoleSource) {
-        let k = s.key
-        // 1. The handshake.
-        if s.synDirection >= 0 { return (s.synDirection == 0, .syn) }
-        if s.synAckDirection >= 0 { return (s.synAckDirection == 1, .synAck) }
-        let firstIsA = s.firstDirection == 0
-        let a = Endpoint(proto: k.proto, address: k.addressA, port: k.portA)
-        let b = Endpoint(proto: k.proto, address: k.addressB, port: k.portB)
-        let samePorts = k.portA == k.portB
-        // 2. Listeners learned from the rest of the traffic.
-        if k.proto.hasPorts && !samePorts {
-            let scoreA = knowledge.listenerScore(a), scoreB = knowledge.listenerScore(b)
-            if scoreA != scoreB { return (scoreB > scoreA, .listener) }
-        }
-        // 3. What the packets say: an ICMP request, a payload signature.
-        if s.requestDirection >= 0 { return (s.requestDirection == 0, .signature) }
-        if let clientIsA = signatureRoles(s, verdicts) { return (clientIsA, .signature) }
-        guard k.proto.hasPorts, !samePorts else { return (firstIsA, .firstPacket) }
-        // 4. The port registry; a named port inside the host's own learned
-        //    ephemeral range is not taken as a service.
-        func named(_ e: Endpoint) -> Bool {
-            guard registry.isNamed(port: e.port, proto: e.proto) else { return false }
-            if e.port >= 1024, let range = knowledge.range(of: e.address), range.covers(e.port) { return false }
-            return true
-        }
-        let namedA = named(a), namedB = named(b)
-        if namedA != namedB { return (namedB, .portTable) }
-        if namedA {
-            let wellKnownA = k.portA < 1024, wellKnownB = k.portB < 1024
-            if wellKnownA != wellKnownB { return (wellKnownB, .portTable) }
-            return (k.portB < k.portA, .portTable)
-        }
-        // 5. Ephemeral ranges: the host's learned one, else the operating
-        //    systems' defaults (Linux 32768-60999, Windows/macOS/IANA 49152-65535).
-        func ephemeral(_ e: Endpoint) -> Bool {
-            if let range = knowledge.range(of: e.address), range.isLearned { return range.covers(e.port) }
-            return e.port >= EphemeralPorts.lowest
-        }
-        let ephemeralA = ephemeral(a), ephemeralB = ephemeral(b)
-        if ephemeralA != ephemeralB { return (ephemeralA, .ephemeralRange) }
-        // Both ports could be ephemeral: a host seen opening connections
-        // is the likelier client of one never seen doing so.
-        let clientHostA = knowledge.range(of: k.addressA) != nil, clientHostB = knowledge.range(of: k.addressB) != nil
-        if ephemeralA && clientHostA != clientHostB { return (clientHostA, .ephemeralRange) }
-        // 6. The lower port serves.
-        return (k.portB < k.portA, .lowerPort)
-    }
-
-    /// Roles from the two directions' payload signatures, when they agree.
-    static func signatureRoles(_ s: FlowState, _ v: (SignatureVerdict?, SignatureVerdict?)) -> Bool? {
-        let sayA = v.0?.senderIsClient  // true: A is the client
-        let sayB = v.1?.senderIsClient.map { !$0 }
-        switch (sayA, sayB) {
-        case (nil, nil): return nil
-        case (let x?, nil): return x
-        case (nil, let y?): return y
-        case (let x?, let y?):
-            if x == y { return x }
-            // Both claim to be the client (QUIC Initials both ways): the first to speak is.
-            if x && !y { return s.firstPayloadDirection == 0 }
-            return nil
-        }
     }
 
     /// Zeek's conn_state from the flags each side sent (client = originator).

@@ -1,0 +1,89 @@
+import PFlowCore
+import PFlowCapture
+import PFlowFlows
+import PFlowWire
+
+/// Facts about the capture as a whole: what the report's summary shows.
+public struct CaptureSummary: Sendable {
+    public struct FileInfo: Sendable {
+        public var path: String
+        public var format: String
+        public var records: Int
+        public var linkTypes: [LinkType]
+    }
+
+    public var files: [FileInfo] = []
+    /// Packets per link type.
+    public var linkTypes: [LinkType: UInt64] = [:]
+    public var packets: UInt64 = 0
+    /// Wire bytes (sum of pcap `len`).
+    public var bytes: UInt64 = 0
+    public var firstNs: Int64?
+    public var lastNs: Int64?
+    /// Decode errors, indexed by `DecodeError.rawValue`.
+    public var decodeErrors = [UInt64](repeating: 0, count: DecodeError.allCases.count)
+    /// Well-formed frames that carry no IP (ARP, STP, LLDP…).
+    public var nonIPPackets: UInt64 = 0
+    /// IP packets cut short by the snaplen (headers were complete).
+    public var truncatedPackets: UInt64 = 0
+    /// Damage and other notes, each one line naming the file.
+    public var warnings: [String] = []
+    /// Decimal digits of the finest timestamp resolution across files.
+    public var timestampDigits = 6
+    /// Tunnels opened, most bytes first.
+    public var tunnels: [TunnelSummary] = []
+    /// The most flows tracked at once.
+    public var peakLiveFlows = 0
+    /// Live capture: packets the kernel (and the interface) dropped.
+    public var kernelDrops: UInt64? = nil
+
+    public var durationNs: Int64 {
+        guard let f = firstNs, let l = lastNs else { return 0 }
+        return l - f
+    }
+
+    /// Non-zero decode error counts by name, in a stable order.
+    public var decodeErrorCounts: [(String, UInt64)] {
+        DecodeError.allCases.compactMap { e in
+            let n = decodeErrors[e.rawValue]
+            return n > 0 ? (e.name, n) : nil
+        }
+    }
+}
+
+/// One tunnel: its kind and outer endpoints, and what travelled inside.
+public struct TunnelSummary: Sendable {
+    public var kind: TunnelKind
+    public var endpointA: IPAddress
+    public var endpointB: IPAddress
+    public var packets: UInt64 = 0
+    public var bytes: UInt64 = 0
+    public var innerFlows = 0
+}
+
+/// The outcome of analysing a capture: the summary, the service table and,
+/// when asked for, every flow.
+public struct AnalysisResult: Sendable {
+    public var summary: CaptureSummary
+    /// Flows in the order they ended (capture end: by start time); empty
+    /// unless the analyzer was asked to keep them.
+    public var flows: [FlowRecord]
+    /// Services, flow counts and per-protocol totals of every flow.
+    public var tally: ServiceTally
+    /// Hosts seen opening connections, most connections first.
+    public var clients: [ClientHost] = []
+    /// Scans, knocks, services on unexpected ports, likely NATs.
+    public var findings: [Finding] = []
+}
+
+/// A host seen as a client, and how it picks its ephemeral ports.
+public struct ClientHost: Sendable {
+    public var address: IPAddress
+    public var range: EphemeralRange
+
+    static func table(_ knowledge: TrafficKnowledge) -> [ClientHost] {
+        knowledge.clientRanges.map { ClientHost(address: $0.address, range: $0.range) }
+            .sorted { $0.range.connections != $1.range.connections ? $0.range.connections > $1.range.connections
+                                                                    : $0.address < $1.address }
+    }
+}
