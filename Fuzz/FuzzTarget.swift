@@ -29,10 +29,15 @@ public func pflowFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         at += n
     }
     close(fd)
-    if let result = try? Analyzer.analyze(paths: [fuzzPath]) {
+    // The default path (the pipeline, two threads) and the single thread
+    // must agree byte for byte: a difference is a bug, so it traps.
+    if let result = try? Analyzer.analyze(paths: [fuzzPath], threads: 2) {
         _ = TableReport().render(result)
-        _ = JSONReport.render(result)
+        let json = JSONReport.render(result)
         for f in result.flows { _ = FlowCSV.row(f, digits: result.summary.timestampDigits) }
+        if let serial = try? Analyzer.analyze(paths: [fuzzPath], threads: 1) {
+            precondition(JSONReport.render(serial) == json, "--threads 1 and 2 disagree")
+        }
     }
     return 0
 }

@@ -9,9 +9,10 @@ import XCTest
 final class GoldenTests: XCTestCase {
     static let samples = ["http-dns-lo.pcap", "any-mixed.pcapng", "findings-netns.pcap"]
 
-    func render(_ sample: String) throws -> [(String, String)] {
+    /// `threads` 2 is what users run (the pipeline); 1 the same steps on one thread.
+    func render(_ sample: String, threads: Int) throws -> [(String, String)] {
         let path = Fixture.repositoryRoot.appendingPathComponent("Samples").appendingPathComponent(sample).path
-        let result = try Analyzer.analyze(paths: [path])
+        let result = try Analyzer.analyze(paths: [path], threads: threads)
         var csv = FlowCSV.header
         for f in result.flows { csv += FlowCSV.row(f, digits: result.summary.timestampDigits) }
         // Paths relative to the checkout, so outputs don't depend on where it is.
@@ -27,7 +28,8 @@ final class GoldenTests: XCTestCase {
         let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
         let record = ProcessInfo.processInfo.environment["PFLOW_RECORD_GOLDEN"] != nil
         for sample in Self.samples {
-            for (name, text) in try render(sample) {
+            for threads in [2, 1] {
+            for (name, text) in try render(sample, threads: threads) {
                 let url = golden.appendingPathComponent(name)
                 if record {
                     try text.write(to: url, atomically: true, encoding: .utf8)
@@ -39,12 +41,13 @@ final class GoldenTests: XCTestCase {
                     let b = text.split(separator: "\n", omittingEmptySubsequences: false)
                     let line = (0..<min(a.count, b.count)).first { a[$0] != b[$0] } ?? min(a.count, b.count)
                     XCTFail("""
-                        \(name) differs from the golden file at line \(line + 1):
+                        \(name) (--threads \(threads)) differs from the golden file at line \(line + 1):
                           golden: \(line < a.count ? String(a[line]) : "<end>")
                           now:    \(line < b.count ? String(b[line]) : "<end>")
                         (make golden re-records after an intended change)
                         """)
                 }
+            }
             }
         }
     }
