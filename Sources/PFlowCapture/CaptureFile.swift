@@ -27,12 +27,21 @@ func load32(_ p: UnsafeRawBufferPointer, _ offset: Int, bigEndian: Bool) -> UInt
 public final class CaptureFile {
     public enum Format: String, Sendable { case pcap, pcapng }
 
+    /// The path for messages and reports: as given when it is printable
+    /// UTF-8, else with C0 and C1 controls, DEL and bytes that are not
+    /// UTF-8 shown as `\xNN` (see `displayName(_:)`), so a file's name can
+    /// neither be mistaken for another's nor drive the terminal.
     public let path: String
+    /// The path's bytes as given (a file name need not be UTF-8).
+    public let pathBytes: [UInt8]
     public let format: Format
     /// Decimal digits of the finest timestamp resolution seen (6 = µs, 9 = ns).
     public private(set) var timestampDigits: Int
     /// gzip-compressed; byte offsets in warnings count decompressed bytes.
     public private(set) var compressed = false
+    /// Device and inode of what was opened (nil for a pipe or a terminal),
+    /// to tell whether an output path is one of the inputs.
+    public let identity: FileIdentity?
 
     private let source: ByteSource
     // pcap header facts
@@ -43,19 +52,39 @@ public final class CaptureFile {
     private var pcapRecordHeaderLength = 16
 
     /// Opens `path` ("-" is standard input) and reads its file header.
-    public init(path: String) throws(CaptureError) {
+    public convenience init(path: String) throws(CaptureError) {
+        try self.init(pathBytes: Array(path.utf8))
+    }
+
+    /// Opens the file named by these bytes, exactly (`[0x2D]`, "-", is
+    /// standard input), and reads its file header. The command line's
+    /// arguments come as bytes; a String made of them would replace bytes
+    /// that aren't UTF-8 and open another file, or none.
+    public init(pathBytes: [UInt8]) throws(CaptureError) {
+        self.pathBytes = pathBytes
+        let path = Self.displayName(pathBytes)
         self.path = path
         let fd: Int32
-        if path == "-" {
+        if pathBytes == [0x2D] {
             fd = 0
         } else {
-            fd = open(path, O_RDONLY)
+            // A NUL would cut the name short: open() would name another file.
+            guard !pathBytes.contains(0) else { throw .openFailed(path: path, errno: EINVAL) }
+            let cName = pathBytes.map { CChar(bitPattern: $0) } + [0]
+            fd = open(cName, O_RDONLY)
             guard fd >= 0 else { throw .openFailed(path: path, errno: errno) }
         }
         var info = stat()
-        if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
-            if fd != 0 { close(fd) }
-            throw .isDirectory(path: path)
+        if fstat(fd, &info) == 0 {
+            if (info.st_mode & S_IFMT) == S_IFDIR {
+                if fd != 0 { close(fd) }
+                throw .isDirectory(path: path)
+            }
+            let kind = info.st_mode & S_IFMT
+            identity = kind == S_IFREG || kind == S_IFBLK
+                ? FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) : nil
+        } else {
+            identity = nil
         }
         source = ByteSource(fd: fd, ownsDescriptor: fd != 0)
         timestampDigits = 6
