@@ -27,12 +27,21 @@ func load32(_ p: UnsafeRawBufferPointer, _ offset: Int, bigEndian: Bool) -> UInt
 public final class CaptureFile {
     public enum Format: String, Sendable { case pcap, pcapng }
 
+    /// The path for messages and reports: as given when it is printable
+    /// UTF-8, else with C0 and C1 controls, DEL and bytes that are not
+    /// UTF-8 shown as `\xNN` (see `displayName(_:)`), so a file's name can
+    /// neither be mistaken for another's nor drive the terminal.
     public let path: String
+    /// The path's bytes as given (a file name need not be UTF-8).
+    public let pathBytes: [UInt8]
     public let format: Format
     /// Decimal digits of the finest timestamp resolution seen (6 = µs, 9 = ns).
     public private(set) var timestampDigits: Int
     /// gzip-compressed; byte offsets in warnings count decompressed bytes.
     public private(set) var compressed = false
+    /// Device and inode of what was opened (nil for a pipe or a terminal),
+    /// to tell whether an output path is one of the inputs.
+    public let identity: FileIdentity?
 
     private let source: ByteSource
     // pcap header facts
@@ -43,19 +52,39 @@ public final class CaptureFile {
     private var pcapRecordHeaderLength = 16
 
     /// Opens `path` ("-" is standard input) and reads its file header.
-    public init(path: String) throws(CaptureError) {
+    public convenience init(path: String) throws(CaptureError) {
+        try self.init(pathBytes: Array(path.utf8))
+    }
+
+    /// Opens the file named by these bytes, exactly (`[0x2D]`, "-", is
+    /// standard input), and reads its file header. The command line's
+    /// arguments come as bytes; a String made of them would replace bytes
+    /// that aren't UTF-8 and open another file, or none.
+    public init(pathBytes: [UInt8]) throws(CaptureError) {
+        self.pathBytes = pathBytes
+        let path = Self.displayName(pathBytes)
         self.path = path
         let fd: Int32
-        if path == "-" {
+        if pathBytes == [0x2D] {
             fd = 0
         } else {
-            fd = open(path, O_RDONLY)
+            // A NUL would cut the name short: open() would name another file.
+            guard !pathBytes.contains(0) else { throw .openFailed(path: path, errno: EINVAL) }
+            let cName = pathBytes.map { CChar(bitPattern: $0) } + [0]
+            fd = open(cName, O_RDONLY)
             guard fd >= 0 else { throw .openFailed(path: path, errno: errno) }
         }
         var info = stat()
-        if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
-            if fd != 0 { close(fd) }
-            throw .isDirectory(path: path)
+        if fstat(fd, &info) == 0 {
+            if (info.st_mode & S_IFMT) == S_IFDIR {
+                if fd != 0 { close(fd) }
+                throw .isDirectory(path: path)
+            }
+            let kind = info.st_mode & S_IFMT
+            identity = kind == S_IFREG || kind == S_IFBLK
+                ? FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) : nil
+        } else {
+            identity = nil
         }
         source = ByteSource(fd: fd, ownsDescriptor: fd != 0)
         timestampDigits = 6
@@ -140,16 +169,35 @@ public final class CaptureFile {
         if digits > 0 { timestampDigits = digits }
     }
 
-    /// Link types declared by the file so far (pcap: the header's; pcapng: every IDB read).
+    /// Link types declared by the file so far (pcap: the header's; pcapng:
+    /// every IDB read), each once, in the order first seen.
     public private(set) var linkTypes: [LinkType] = []
+    /// Which link types `linkTypes` holds, one bit per 16-bit pcapng link
+    /// type, so a file of a million IDBs is a million O(1) checks.
+    private var linkTypeSeen = [UInt64](repeating: 0, count: 65_536 / 64)
+
+    private func noteLinkType(_ type: LinkType) {
+        let raw = Int(type.rawValue)
+        guard raw < 65_536 else {
+            if !linkTypes.contains(type) { linkTypes.append(type) }  // a pcap header's wider field: one type
+            return
+        }
+        let bit = UInt64(1) << UInt64(raw & 63)
+        if linkTypeSeen[raw >> 6] & bit == 0 {
+            linkTypeSeen[raw >> 6] |= bit
+            linkTypes.append(type)
+        }
+    }
 
     /// Calls `body` with every record in file order. Stops at the first damage
     /// and reports it in the summary; throws only when reading itself fails.
     public func forEachRecord(_ body: (CaptureRecord) -> Void) throws(CaptureError) -> ReadSummary {
         var summary: ReadSummary
+        var notes = ReadNotes()
+        var clock = ClockWatch()
         switch format {
-        case .pcap: summary = try walkPcap(body)
-        case .pcapng: summary = try walkPcapng(body)
+        case .pcap: summary = try walkPcap(&notes, &clock, body)
+        case .pcapng: summary = try walkPcapng(&notes, &clock, body)
         }
         if let failure = source.streamFailure {
             if var damage = summary.damage {
@@ -163,12 +211,23 @@ public final class CaptureFile {
             damage.inDecompressedData = true
             summary.damage = damage
         }
+        summary.clockJumps = clock.jumps
+        summary.clockJumpsBackward = clock.backwardJumps
+        summary.clockJumpNote = clock.note(path: path)
+        summary.notes = notes.all(path: path)
         return summary
+    }
+
+    /// The damage of a record or block whose length field is sane but more
+    /// than the reader holds at once: the bytes may well be there.
+    private func overLimit(_ what: String, _ bytes: Int) -> String {
+        "\(what) of \(grouped(bytes)) bytes is over the \(source.maximumSpan >> 20) MiB limit of one record"
     }
 
     // MARK: pcap
 
-    private func walkPcap(_ body: (CaptureRecord) -> Void) throws(CaptureError) -> ReadSummary {
+    private func walkPcap(_ notes: inout ReadNotes, _ clock: inout ClockWatch,
+                          _ body: (CaptureRecord) -> Void) throws(CaptureError) -> ReadSummary {
         var summary = ReadSummary()
         linkTypes = [pcapLinkType]
         let headerLength = pcapRecordHeaderLength
@@ -195,12 +254,17 @@ public final class CaptureFile {
                 return summary
             }
             let total = headerLength + Int(caplen)
+            guard total <= source.maximumSpan else {
+                summary.damage = CaptureDamage(path: path, offset: source.offset, reason: overLimit("record", total))
+                return summary
+            }
             guard let r = try source.require(total) else {
                 summary.damage = CaptureDamage(path: path, offset: source.offset,
                                                reason: "file ends inside a record (needs \(caplen) bytes, has \(source.buffered - headerLength))")
                 return summary
             }
             let ts = Int64(seconds) * 1_000_000_000 + Int64(fraction) * fracScale
+            clock.see(ts, offset: source.offset)
             let record = CaptureRecord(bytes: UnsafeRawBufferPointer(rebasing: r[headerLength..<total]),
                                        originalLength: origlen, timestampNs: ts,
                                        linkType: pcapLinkType, interface: 0)
@@ -252,9 +316,18 @@ public final class CaptureFile {
         }
     }
 
-    private func walkPcapng(_ body: (CaptureRecord) -> Void) throws(CaptureError) -> ReadSummary {
+    /// The most interfaces one section may declare. The format has no
+    /// limit, but every real capture stays far below it; beyond it, IDBs
+    /// would only grow memory (20M of them, 20M entries), so they are
+    /// counted and their packets skipped.
+    public static let maximumInterfacesPerSection = 65_536
+
+    private func walkPcapng(_ notes: inout ReadNotes, _ clock: inout ClockWatch,
+                            _ body: (CaptureRecord) -> Void) throws(CaptureError) -> ReadSummary {
         var summary = ReadSummary()
         var interfaces: [Interface] = []
+        /// IDBs of this section, those over the limit included.
+        var declared = 0
         var order = false           // big-endian section?
         var skippingSection = false
         var lastTimestamp: Int64 = 0
@@ -288,8 +361,11 @@ public final class CaptureFile {
                 damage("first block is not a section header"); break
             }
             let totalLength = load32(head, 4, bigEndian: order)
-            guard totalLength >= 12, totalLength % 4 == 0, Int(totalLength) <= source.maximumSpan else {
+            guard totalLength >= 12, totalLength % 4 == 0 else {
                 damage("block of type 0x\(String(type, radix: 16)) has impossible length \(totalLength)"); break
+            }
+            guard Int(totalLength) <= source.maximumSpan else {
+                damage(overLimit("block of type 0x\(String(type, radix: 16))", Int(totalLength))); break
             }
             let total = Int(totalLength)
             guard let block = try source.require(total) else {
@@ -303,14 +379,22 @@ public final class CaptureFile {
                 guard total >= 28 else { damage("section header block too short"); break }
                 sawSection = true
                 interfaces.removeAll(keepingCapacity: true)
+                declared = 0
                 let major = load16(block, 12, bigEndian: order)
                 let minor = load16(block, 14, bigEndian: order)
                 skippingSection = major != 1
                 if skippingSection {
-                    summary.notes.append("\(path): section at byte offset \(source.offset) has unsupported version \(major).\(minor); skipped")
+                    notes.add(.unsupportedSection) {
+                        "\(path): section at byte offset \(source.offset) has unsupported version \(major).\(minor); skipped"
+                    }
                 }
             case 0x0000_0001 where !skippingSection:
                 guard total >= 20 else { damage("interface description block too short"); break }
+                declared += 1
+                guard interfaces.count < Self.maximumInterfacesPerSection else {
+                    summary.ignoredInterfaces += 1
+                    break
+                }
                 var iface = Interface(linkType: LinkType(rawValue: UInt32(load16(block, 8, bigEndian: order))),
                                       snaplen: load32(block, 12, bigEndian: order))
                 var at = 16
@@ -334,7 +418,7 @@ public final class CaptureFile {
                 }
                 interfaces.append(iface)
                 digits = max(digits, iface.digits)
-                if !linkTypes.contains(iface.linkType) { linkTypes.append(iface.linkType) }
+                noteLinkType(iface.linkType)
             case 0x0000_0006 where !skippingSection, 0x0000_0002 where !skippingSection:
                 guard total >= 32 else { damage("packet block too short"); break }
                 let index = type == 6 ? Int(load32(block, 8, bigEndian: order)) : Int(load16(block, 8, bigEndian: order))
@@ -345,9 +429,13 @@ public final class CaptureFile {
                 guard caplen <= total - 32 else {
                     damage("packet block claims \(caplen) captured bytes but holds \(total - 32)"); break
                 }
-                guard index < interfaces.count else { unknownInterfaceRecords += 1; break }
+                guard index < interfaces.count else {
+                    if index < declared { summary.ignoredInterfaceRecords += 1 } else { unknownInterfaceRecords += 1 }
+                    break
+                }
                 let iface = interfaces[index]
                 lastTimestamp = iface.nanoseconds(high << 32 | low)
+                clock.see(lastTimestamp, offset: source.offset)
                 body(CaptureRecord(bytes: UnsafeRawBufferPointer(rebasing: block[28..<(28 + caplen)]),
                                    originalLength: origlen, timestampNs: lastTimestamp,
                                    linkType: iface.linkType, interface: index))
@@ -371,7 +459,13 @@ public final class CaptureFile {
         }
         if digits > 0 { timestampDigits = max(timestampDigits, digits) }
         if unknownInterfaceRecords > 0 {
-            summary.notes.append("\(path): \(unknownInterfaceRecords) packet block(s) name an interface that was never described; skipped")
+            notes.add(summary: "\(path): \(unknownInterfaceRecords) packet block(s) name an interface that was never described; skipped")
+        }
+        if summary.ignoredInterfaces > 0 {
+            notes.add(summary: "\(path): \(grouped(summary.ignoredInterfaces)) interface description(s) beyond the "
+                      + "\(grouped(Self.maximumInterfacesPerSection)) one section may declare were ignored"
+                      + (summary.ignoredInterfaceRecords > 0
+                         ? ", and the \(grouped(summary.ignoredInterfaceRecords)) packet block(s) on them skipped" : ""))
         }
         return summary
     }

@@ -14,6 +14,12 @@ public struct CaptureRecord {
     /// two fits an Int64: flow durations and idle times never overflow,
     /// whatever a pcapng's resolutions and offsets claim.
     public static let timestampLimitNs: Int64 = (1 << 62) - 1
+    /// Consecutive records of a file further apart than this (a day) are a
+    /// jump of the capture's clock: readers count them (`ReadSummary.clockJumps`)
+    /// and warn once per file. A flow table that sweeps by packet time
+    /// should take a jump as a new start of its clock, not wait for the
+    /// old one to come round again.
+    public static let clockJumpNs: Int64 = 86_400_000_000_000
     /// Interface index within the file (pcapng), 0 for pcap.
     public var interface: Int
 
@@ -86,6 +92,21 @@ public struct ReadSummary: Sendable {
     public init() {}
     public var records: Int = 0
     public var damage: CaptureDamage?
-    /// Non-fatal notes (skipped sections, unknown blocks…).
+    /// Non-fatal notes (skipped sections, unknown blocks…), a few lines
+    /// per kind whatever the file holds: repeats are counted, not listed.
     public var notes: [String] = []
+    /// Records more than `CaptureRecord.clockJumpNs` from the record
+    /// before, and how many of them went backwards.
+    public var clockJumps = 0
+    public var clockJumpsBackward = 0
+    /// One line about the jumps, when there were any, for a warning:
+    /// "<path>: record times jump by more than a day 2 times, 1 of them
+    /// backwards (first at byte offset 1234: 29,219 days later than the
+    /// record before); …". Not among `notes`: merged captures jump too.
+    public var clockJumpNote: String?
+    /// pcapng: interface descriptions past the most one section may declare
+    /// (`CaptureFile.maximumInterfacesPerSection`), ignored, and the packet
+    /// blocks that named them, skipped.
+    public var ignoredInterfaces = 0
+    public var ignoredInterfaceRecords = 0
 }
