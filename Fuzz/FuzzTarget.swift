@@ -2,7 +2,6 @@
 // tracker. Built by Scripts/fuzz.sh (make fuzz) as one module with the
 // library sources; not part of the package build.
 #if canImport(Glibc)
-import PFlowCore
 import Glibc
 #endif
 

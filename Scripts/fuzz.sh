@@ -15,9 +15,15 @@ for dir in PFlowCore PFlowCapture PFlowWire PFlowFlows PFlowEngine PFlowOutput; 
     sed -E '/^import PFlow(Core|Capture|Wire|Flows|Engine|Output)$/d' "$f" > "$out/src/${dir}_$(basename "$f")"
   done
 done
+# CPlatform (prefetch, mremap) is C: compiled on its own, seen through a module map.
+mkdir -p "$out/cplatform"
+cp Sources/CPlatform/include/CPlatform.h "$out/cplatform/"
+printf 'module CPlatform {\n  header "CPlatform.h"\n  export *\n}\n' > "$out/cplatform/module.modulemap"
+clang -O1 -g -fsanitize=fuzzer-no-link,address -c Sources/CPlatform/platform.c -I Sources/CPlatform/include -o "$out/platform.o"
 swiftc -O -g -sanitize=fuzzer,address -parse-as-library -swift-version 6 \
   -Xcc -fmodule-map-file=Sources/CZlib/module.modulemap -I Sources/CZlib \
-  "$out"/src/*.swift Fuzz/FuzzTarget.swift -lz -o "$out/pflow-fuzz"
+  -Xcc -fmodule-map-file="$out/cplatform/module.modulemap" -I "$out/cplatform" \
+  "$out"/src/*.swift Fuzz/FuzzTarget.swift "$out/platform.o" -lz -o "$out/pflow-fuzz"
 cp Samples/*.pcap* "$out/corpus/" 2>/dev/null || true
 if [ -d "$shared/corpus/pcaps" ]; then
   find "$shared/corpus/pcaps" -type f -size -200k -exec cp {} "$out/corpus/" \;

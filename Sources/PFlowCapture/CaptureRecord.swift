@@ -1,3 +1,5 @@
+import PFlowCore
+
 /// One captured packet as handed out by a reader. `bytes` borrows the
 /// reader's buffer and is valid only inside the callback that receives it.
 public struct CaptureRecord {
@@ -69,7 +71,6 @@ public enum CaptureError: Error, Equatable, Sendable {
 }
 
 #if canImport(Glibc)
-import PFlowCore
 import Glibc
 #elseif canImport(Darwin)
 import Darwin

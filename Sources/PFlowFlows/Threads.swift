@@ -1,5 +1,5 @@
-#if canImport(Glibc)
 import PFlowCore
+#if canImport(Glibc)
 import Glibc
 #endif
 

@@ -1,6 +1,6 @@
-#if canImport(Glibc)
 import PFlowCore
 import PFlowEngine
+#if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
