@@ -6,6 +6,7 @@ import PackageDescription
 //   PFlowWire (decoder) ──┼─► PFlowFlows ─► PFlowReport ─► pflow (CLI)
 //   CPlatform (prefetch, mremap) ─┘
 //   CPcap ─► PFlowLive (libpcap) ───────────────────────────┘
+//   CZlib ─► PFlowParquet (Parquet file writer, for --parquet)
 // Capture, wire and flow code build and test without libpcap. No package
 // dependencies: the CLI parses its dozen options itself (Sources/pflow/Options.swift).
 // Swift code here uses neither concurrency nor regexes: without their
@@ -38,6 +39,7 @@ let package = Package(
         .target(name: "PFlowFlows", dependencies: ["PFlowWire", "CPlatform"], swiftSettings: lean),
         .target(name: "PFlowReport", dependencies: ["PFlowCapture", "PFlowWire", "PFlowFlows"], swiftSettings: lean),
         .target(name: "PFlowLive", dependencies: ["CPcap"], swiftSettings: lean),
+        .target(name: "PFlowParquet", dependencies: ["CZlib"], swiftSettings: lean),
         .executableTarget(
             name: "pflow",
             dependencies: ["PFlowReport", "PFlowLive"],
@@ -45,7 +47,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PFlowTests",
-            dependencies: ["PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowReport", "PFlowLive"],
+            dependencies: ["PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowReport", "PFlowLive", "PFlowParquet"],
             resources: [.copy("Golden")]
         ),
     ],
