@@ -255,17 +255,20 @@ final class ColumnWriter {
         statistics.write(&t, field: 12)
         let kinds = (hasDictionaryPage ? 1 : 0) + (usesDictionary ? 1 : 0) + (plainDataPages > 0 ? 1 : 0)
         t.beginList(13, of: .structure, count: kinds)
-        func pageStats(_ page: Format.PageType, _ encoding: Format.Encoding, _ count: Int) {
-            t.beginStructElement()
-            t.field(1, i32: page.rawValue)
-            t.field(2, i32: encoding.rawValue)
-            t.field(3, i32: Int32(clamping: count))
-            t.endStruct()
-        }
-        if hasDictionaryPage { pageStats(.dictionaryPage, .plain, 1) }
-        if usesDictionary { pageStats(.dataPage, .rleDictionary, dictionaryDataPages) }
-        if plainDataPages > 0 { pageStats(.dataPage, .plain, plainDataPages) }
+        if hasDictionaryPage { Self.pageStats(&t, .dictionaryPage, .plain, 1) }
+        if usesDictionary { Self.pageStats(&t, .dataPage, .rleDictionary, dictionaryDataPages) }
+        if plainDataPages > 0 { Self.pageStats(&t, .dataPage, .plain, plainDataPages) }
         t.endStruct()
+        t.endStruct()
+    }
+
+    /// A PageEncodingStats element: 1 page_type, 2 encoding, 3 count.
+    private static func pageStats(_ t: inout ThriftCompactWriter, _ page: Format.PageType,
+                                  _ encoding: Format.Encoding, _ count: Int) {
+        t.beginStructElement()
+        t.field(1, i32: page.rawValue)
+        t.field(2, i32: encoding.rawValue)
+        t.field(3, i32: Int32(clamping: count))
         t.endStruct()
     }
 

@@ -301,8 +301,9 @@ public final class ParquetWriter {
         var uncompressed = 0
         var compressed = 0
         do throws(ParquetError) {
-            for w in writers {
-                let sizes = try w.writeChunk(encoder, to: file, metadata: &t)
+            // By index: an unoptimized build's Array iterator allocates per element.
+            for j in writers.indices {
+                let sizes = try writers[j].writeChunk(encoder, to: file, metadata: &t)
                 uncompressed += sizes.uncompressed
                 compressed += sizes.compressed
             }

@@ -22,17 +22,24 @@ struct ThriftCompactWriter {
 
     let out: ByteBuffer
     /// The previous field id in the struct being written; the enclosing
-    /// structs' in `stack`.
+    /// structs' in `stack`, inline (a SIMD vector, not an Array) so that
+    /// page headers allocate nothing. parquet.thrift nests five deep at most
+    /// (SchemaElement, LogicalType, TimestampType, TimeUnit, NanoSeconds).
     private var lastFieldID: Int16 = 0
-    private var stack: [Int16] = []
+    private var stack = SIMD16<Int16>()
+    /// Structs open inside the top-level one (0 when it is balanced).
+    private(set) var depth = 0
 
     init(into out: ByteBuffer) {
         self.out = out
-        stack.reserveCapacity(8)
     }
 
-    /// Structs open inside the top-level one (0 when it is balanced).
-    var depth: Int { stack.count }
+    private mutating func push() {
+        precondition(depth < stack.scalarCount, "Thrift structs nested too deep")
+        stack[depth] = lastFieldID
+        depth += 1
+        lastFieldID = 0
+    }
 
     static func zigzag(_ v: Int32) -> UInt32 { UInt32(bitPattern: (v << 1) ^ (v >> 31)) }
     static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
@@ -90,8 +97,7 @@ struct ThriftCompactWriter {
     /// Opens a struct (or union) field; close it with `endStruct`.
     mutating func beginStruct(_ id: Int16) {
         fieldHeader(.structure, id)
-        stack.append(lastFieldID)
-        lastFieldID = 0
+        push()
     }
 
     /// An empty struct field, as the unit members of LogicalType's and
@@ -105,7 +111,12 @@ struct ThriftCompactWriter {
     /// top-level struct when none is open.
     mutating func endStruct() {
         out.append(0)
-        lastFieldID = stack.popLast() ?? 0
+        if depth > 0 {
+            depth -= 1
+            lastFieldID = stack[depth]
+        } else {
+            lastFieldID = 0
+        }
     }
 
     mutating func beginList(_ id: Int16, of element: FieldType, count: Int) {
@@ -120,8 +131,7 @@ struct ThriftCompactWriter {
 
     /// Opens a struct that is a list element (no field header); close it with `endStruct`.
     mutating func beginStructElement() {
-        stack.append(lastFieldID)
-        lastFieldID = 0
+        push()
     }
 
     mutating func element(i32 value: Int32) {

@@ -15,29 +15,30 @@ enum UTF8Check {
         }
         while i < n {
             let b0 = p.load(fromByteOffset: i, as: UInt8.self)
-            if b0 < 0x80 { i += 1; continue }
-            @inline(__always) func byte(_ k: Int) -> UInt8 {
-                i + k < n ? p.load(fromByteOffset: i + k, as: UInt8.self) : 0
+            if b0 < 0x80 {
+                i += 1
+                continue
             }
-            @inline(__always) func isContinuation(_ b: UInt8) -> Bool { b & 0xC0 == 0x80 }
-            let b1 = byte(1)
+            // The second byte's range depends on the first (no overlong forms,
+            // no surrogates, nothing past U+10FFFF); later ones are 80-BF.
+            let length: Int, low: UInt8, high: UInt8
             switch b0 {
-            case 0xC2...0xDF:
-                guard isContinuation(b1) else { return false }
-                i += 2
-            case 0xE0...0xEF:
-                let lo: UInt8 = b0 == 0xE0 ? 0xA0 : 0x80
-                let hi: UInt8 = b0 == 0xED ? 0x9F : 0xBF
-                guard b1 >= lo && b1 <= hi, isContinuation(byte(2)) else { return false }
-                i += 3
-            case 0xF0...0xF4:
-                let lo: UInt8 = b0 == 0xF0 ? 0x90 : 0x80
-                let hi: UInt8 = b0 == 0xF4 ? 0x8F : 0xBF
-                guard b1 >= lo && b1 <= hi, isContinuation(byte(2)), isContinuation(byte(3)) else { return false }
-                i += 4
-            default:
+            case 0xC2...0xDF: length = 2; low = 0x80; high = 0xBF
+            case 0xE0: length = 3; low = 0xA0; high = 0xBF
+            case 0xED: length = 3; low = 0x80; high = 0x9F
+            case 0xE1...0xEF: length = 3; low = 0x80; high = 0xBF
+            case 0xF0: length = 4; low = 0x90; high = 0xBF
+            case 0xF4: length = 4; low = 0x80; high = 0x8F
+            case 0xF1...0xF3: length = 4; low = 0x80; high = 0xBF
+            default: return false
+            }
+            guard i + length <= n else { return false }
+            let b1 = p.load(fromByteOffset: i + 1, as: UInt8.self)
+            guard b1 >= low && b1 <= high else { return false }
+            for k in 2..<length where p.load(fromByteOffset: i + k, as: UInt8.self) & 0xC0 != 0x80 {
                 return false
             }
+            i += length
         }
         return true
     }
