@@ -11,6 +11,8 @@ import Darwin
 final class OutputFile {
     let path: String
     private(set) var temporaryPath: String
+    /// The directory of both names ("." for a bare file name).
+    private let directoryPath: String
     private var fd: Int32 = -1
     /// Bytes written so far: the next byte's file offset.
     private(set) var offset: Int64 = 0
@@ -25,6 +27,7 @@ final class OutputFile {
         guard !name.isEmpty, name != ".", name != ".." else {
             throw .usage(path: path, reason: "not a file name")
         }
+        directoryPath = directory.isEmpty ? "." : directory
         let stem = directory + "." + name + ".tmp-" + String(getpid())
         temporaryPath = stem
         // O_EXCL: never write into a file someone else has open; a stale
@@ -54,7 +57,7 @@ final class OutputFile {
         guard var p = bytes.baseAddress else { return }
         var left = bytes.count
         while left > 0 {
-            let n = Glibc.write(fd, p, left)
+            let n = systemWrite(fd, p, left)
             if n > 0 {
                 p += n
                 left -= n
@@ -93,6 +96,13 @@ final class OutputFile {
             throw .io(path: path, operation: "cannot rename \(temporaryPath) onto it", errno: code)
         }
         ownsTemporary = false
+        // The rename itself reaches the disk with the directory: best effort,
+        // the file is complete under its name either way.
+        let directory = open(directoryPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory >= 0 {
+            _ = fsync(directory)
+            close(directory)
+        }
     }
 
     /// Closes and removes the temporary; safe to call more than once.
@@ -106,4 +116,14 @@ final class OutputFile {
             ownsTemporary = false
         }
     }
+}
+
+/// write(2), named apart from `OutputFile.write`.
+@inline(__always)
+private func systemWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int {
+#if canImport(Glibc)
+    return Glibc.write(fd, p, n)
+#else
+    return Darwin.write(fd, p, n)
+#endif
 }

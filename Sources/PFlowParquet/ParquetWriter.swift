@@ -148,6 +148,12 @@ public final class ParquetWriter {
         }
     }
 
+    /// An Int, as for Int64 (so that integer literals and counts need no conversion).
+    @inline(__always)
+    public func append(_ value: Int, column: Int) {
+        append(Int64(value), column: column)
+    }
+
     /// A uint64 value.
     @inline(__always)
     public func append(_ value: UInt64, column: Int) {

@@ -37,7 +37,8 @@ public struct ParquetColumn: Sendable, Equatable {
     /// page, then RLE_DICTIONARY data pages), for columns with few distinct
     /// values (protocols, states, services). A row group whose dictionary
     /// passes `ParquetWriter.dictionaryMaxEntries` entries or
-    /// `dictionaryMaxBytes` bytes goes on PLAIN from there.
+    /// `dictionaryMaxBytes` bytes goes on PLAIN from there. Ignored for
+    /// other types.
     public var dictionary: Bool
 
     public init(_ name: String, _ type: ParquetType, dictionary: Bool = false) {
