@@ -6,6 +6,7 @@ import PackageDescription
 //   PFlowWire (decoder) ──┼─► PFlowFlows ─► PFlowEngine ─► PFlowOutput ─► pflow (CLI)
 //   CPlatform (prefetch, mremap) ─┘
 //   CPcap ─► PFlowLive (libpcap) ───────────────────────────┘
+//   CZlib ─► PFlowParquet (Parquet file writer, for --parquet)
 // Capture, wire and flow code build and test without libpcap. No package
 // dependencies: the CLI parses its dozen options itself (Sources/pflow/Options.swift).
 // Swift code here uses neither concurrency nor regexes: without their
@@ -40,6 +41,7 @@ let package = Package(
         .target(name: "PFlowEngine", dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows"], swiftSettings: lean),
         .target(name: "PFlowOutput", dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowEngine"], swiftSettings: lean),
         .target(name: "PFlowLive", dependencies: ["CPcap"], swiftSettings: lean),
+        .target(name: "PFlowParquet", dependencies: ["CZlib"], swiftSettings: lean),
         .executableTarget(
             name: "pflow",
             dependencies: ["PFlowCore", "PFlowFlows", "PFlowEngine", "PFlowOutput", "PFlowLive"],
@@ -47,7 +49,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PFlowTests",
-            dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowEngine", "PFlowOutput", "PFlowLive"],
+            dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowEngine", "PFlowOutput", "PFlowLive", "PFlowParquet"],
             resources: [.copy("Golden")]
         ),
     ],

@@ -1,0 +1,117 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A growable byte buffer that is cleared, not freed, between uses: every
+/// page, column chunk and footer is built in one of these, so that once the
+/// buffers have grown to a row group's size no append allocates.
+/// A class, not an Array, so that appends need no uniqueness check and the
+/// hot paths write through a raw pointer.
+final class ByteBuffer {
+    private(set) var base: UnsafeMutableRawPointer
+    private(set) var count = 0
+    private(set) var capacity: Int
+
+    init(capacity: Int = 256) {
+        self.capacity = max(capacity, 16)
+        base = .allocate(byteCount: self.capacity, alignment: 16)
+    }
+
+    deinit { base.deallocate() }
+
+    var isEmpty: Bool { count == 0 }
+
+    /// The bytes written so far; valid until the next append.
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+    /// A copy, for tests and small values.
+    var array: [UInt8] { Array(bytes) }
+
+    func removeAll() { count = 0 }
+
+    /// Makes room for `extra` more bytes.
+    @inline(__always)
+    func reserve(_ extra: Int) {
+        if capacity - count < extra { grow(extra) }
+    }
+
+    private func grow(_ extra: Int) {
+        var newCapacity = capacity
+        while newCapacity - count < extra { newCapacity *= 2 }
+        let newBase = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
+        newBase.copyMemory(from: base, byteCount: count)
+        base.deallocate()
+        base = newBase
+        capacity = newCapacity
+    }
+
+    @inline(__always)
+    func append(_ byte: UInt8) {
+        reserve(1)
+        base.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
+        count += 1
+    }
+
+    /// Eight bytes, little-endian: Parquet's PLAIN encoding of INT64 and DOUBLE.
+    @inline(__always)
+    func appendLE(_ value: UInt64) {
+        reserve(8)
+        base.storeBytes(of: value.littleEndian, toByteOffset: count, as: UInt64.self)
+        count += 8
+    }
+
+    /// Four bytes, little-endian: lengths of BYTE_ARRAY values and of the
+    /// definition levels in a data page.
+    @inline(__always)
+    func appendLE(_ value: UInt32) {
+        reserve(4)
+        base.storeBytes(of: value.littleEndian, toByteOffset: count, as: UInt32.self)
+        count += 4
+    }
+
+    @inline(__always)
+    func append(_ raw: UnsafeRawBufferPointer) {
+        guard let src = raw.baseAddress, raw.count > 0 else { return }
+        reserve(raw.count)
+        (base + count).copyMemory(from: src, byteCount: raw.count)
+        count += raw.count
+    }
+
+    func append(_ other: ByteBuffer) { append(other.bytes) }
+
+    func append(_ array: [UInt8]) { array.withUnsafeBytes { append($0) } }
+
+    /// Unsigned LEB128, as Thrift's compact protocol and the RLE/bit-packed
+    /// hybrid's run headers write their counts.
+    @inline(__always)
+    func appendVarint(_ value: UInt64) {
+        var v = value
+        reserve(10)
+        while v >= 0x80 {
+            base.storeBytes(of: UInt8(truncatingIfNeeded: v) | 0x80, toByteOffset: count, as: UInt8.self)
+            count += 1
+            v >>= 7
+        }
+        base.storeBytes(of: UInt8(truncatingIfNeeded: v), toByteOffset: count, as: UInt8.self)
+        count += 1
+    }
+
+    /// Overwrites four bytes already written (a length known only afterwards).
+    func patchLE(_ value: UInt32, at offset: Int) {
+        precondition(offset >= 0 && offset + 4 <= count)
+        base.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt32.self)
+    }
+
+    /// Space for `n` bytes that the caller fills, then commits with `didWrite`.
+    func tail(reserving n: Int) -> UnsafeMutableRawPointer {
+        reserve(n)
+        return base + count
+    }
+
+    func didWrite(_ n: Int) {
+        precondition(n >= 0 && count + n <= capacity)
+        count += n
+    }
+}

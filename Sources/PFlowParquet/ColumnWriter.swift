@@ -1,0 +1,286 @@
+/// What every column's pages share: the codec, and scratch buffers for a
+/// page's body, its compressed form and its header (one page is encoded at
+/// a time, so one set serves all columns).
+final class PageEncoder {
+    let codec: Format.Codec
+    private let gzip: GzipCompressor?
+    let body = ByteBuffer(capacity: 1 << 16)
+    private let compressed = ByteBuffer(capacity: 1 << 16)
+    private let header = ByteBuffer(capacity: 64)
+    /// Set when zlib fails; the writer checks it after each row.
+    private(set) var failed = false
+
+    init(codec: Format.Codec, gzip: GzipCompressor?) {
+        self.codec = codec
+        self.gzip = gzip
+    }
+
+    /// Appends `content` as one page to `out`: its PageHeader (a data page
+    /// with `encoding`, or the dictionary page when `encoding` is nil), then
+    /// the bytes, compressed with the codec. Returns the page's uncompressed
+    /// and compressed sizes, headers included, as ColumnMetaData counts them.
+    func emit(_ content: ByteBuffer, values: Int, encoding: Format.Encoding?,
+              into out: ByteBuffer) -> (uncompressed: Int, compressed: Int) {
+        var stored = content
+        if codec == .gzip, let gzip {
+            if !gzip.compress(content.bytes, into: compressed) {
+                failed = true
+                return (0, 0)
+            }
+            stored = compressed
+        }
+        header.removeAll()
+        if let encoding {
+            Format.dataPageHeader(into: header, uncompressed: content.count, compressed: stored.count,
+                                  values: values, encoding: encoding)
+        } else {
+            Format.dictionaryPageHeader(into: header, uncompressed: content.count, compressed: stored.count,
+                                        values: values)
+        }
+        out.append(header)
+        out.append(stored)
+        return (header.count + content.count, header.count + stored.count)
+    }
+}
+
+/// One column's values: the page being filled (definition levels and
+/// PLAIN values, or dictionary ids), the row group's finished pages, its
+/// dictionary and its statistics. Everything is cleared, not freed, when a
+/// row group is written.
+final class ColumnWriter {
+    let column: ParquetColumn
+    let type: ParquetType
+    /// The row this column last got a value in (the writer checks one per row).
+    var lastRow = -1
+
+    /// A page is cut when its levels and values pass this many bytes
+    /// (Parquet's customary 1 MiB page).
+    static let pageBytes = 1 << 20
+
+    // The page being filled.
+    /// One definition level per row: 1 for a value, 0 for null.
+    private let levels = ByteBuffer(capacity: 4096)
+    private let values = ByteBuffer(capacity: 4096)
+    private var ids: [UInt32] = []
+
+    // The row group's column chunk so far.
+    private let chunk = ByteBuffer(capacity: 4096)
+    private var chunkValues = 0
+    private var chunkUncompressed = 0
+    private var chunkCompressed = 0
+    private var dictionaryDataPages = 0
+    private var plainDataPages = 0
+    private let dictionaryPage = ByteBuffer(capacity: 256)
+    private let dictionary: StringDictionary?
+    /// Values still go to the dictionary (false once this chunk fell back to PLAIN).
+    private var usingDictionary: Bool
+    private let dictionaryMaxEntries: Int
+    private let dictionaryMaxBytes: Int
+    let statistics: ColumnStatistics
+
+    init(_ column: ParquetColumn, dictionarySeed: UInt64, dictionaryMaxEntries: Int, dictionaryMaxBytes: Int) {
+        self.column = column
+        type = column.type
+        let dictionaryEncoded = column.dictionary && column.type == .string
+        dictionary = dictionaryEncoded ? StringDictionary(seed: dictionarySeed) : nil
+        usingDictionary = dictionaryEncoded
+        self.dictionaryMaxEntries = dictionaryMaxEntries
+        self.dictionaryMaxBytes = dictionaryMaxBytes
+        statistics = ColumnStatistics(type: column.type)
+        if dictionaryEncoded { ids.reserveCapacity(4096) }
+    }
+
+    /// Bytes held for the row group so far (pages done and the one being filled).
+    var bufferedBytes: Int { chunk.count + levels.count + values.count + ids.count * 4 }
+
+    @inline(__always)
+    private func endValue(_ encoder: PageEncoder) {
+        if levels.count + values.count + ids.count * 4 >= Self.pageBytes { flushPage(encoder) }
+    }
+
+    @inline(__always)
+    func appendNull(_ encoder: PageEncoder) {
+        levels.append(0)
+        statistics.addNull()
+        endValue(encoder)
+    }
+
+    /// INT64 and TIMESTAMP: signed order for the statistics.
+    @inline(__always)
+    func append(signed v: Int64, _ encoder: PageEncoder) {
+        levels.append(1)
+        values.appendLE(UInt64(bitPattern: v))
+        statistics.add(signed: v)
+        endValue(encoder)
+    }
+
+    /// INTEGER(64, false): the same PLAIN bytes, unsigned order.
+    @inline(__always)
+    func append(unsigned v: UInt64, _ encoder: PageEncoder) {
+        levels.append(1)
+        values.appendLE(v)
+        statistics.add(unsigned: v)
+        endValue(encoder)
+    }
+
+    @inline(__always)
+    func append(double v: Double, _ encoder: PageEncoder) {
+        levels.append(1)
+        values.appendLE(v.bitPattern)
+        statistics.add(double: v)
+        endValue(encoder)
+    }
+
+    /// A string (valid UTF-8): its dictionary id, or PLAIN (4-byte length, bytes).
+    @inline(__always)
+    func append(string v: UnsafeRawBufferPointer, _ encoder: PageEncoder) {
+        if usingDictionary, let dictionary {
+            switch dictionary.lookup(v, maxEntries: dictionaryMaxEntries, maxBytes: dictionaryMaxBytes) {
+            case .found(let id):
+                levels.append(1)
+                ids.append(id)
+                endValue(encoder)
+                return
+            case .inserted(let id):
+                // Each distinct value reaches the statistics once, when it enters the dictionary.
+                levels.append(1)
+                ids.append(id)
+                statistics.add(bytes: v)
+                endValue(encoder)
+                return
+            case .full:
+                // The pages so far keep their ids; the rest of the chunk is PLAIN.
+                flushPage(encoder)
+                usingDictionary = false
+            }
+        }
+        levels.append(1)
+        values.appendLE(UInt32(v.count))
+        values.append(v)
+        statistics.add(bytes: v)
+        endValue(encoder)
+    }
+
+    /// Ends the page being filled, if it holds any row: a DataPage (v1) body
+    /// is the definition levels (4-byte length, then the hybrid encoding;
+    /// no repetition levels in a flat schema), then the values: PLAIN, or
+    /// for RLE_DICTIONARY a bit-width byte and the ids in the hybrid encoding.
+    /// A page with no non-null value is PLAIN (no value bytes), so a
+    /// dictionary page is written only for a chunk that has a value.
+    func flushPage(_ encoder: PageEncoder) {
+        let rows = levels.count
+        guard rows > 0 else { return }
+        let body = encoder.body
+        body.removeAll()
+        body.appendLE(UInt32(0))
+        levels.bytes.withMemoryRebound(to: UInt8.self) {
+            HybridEncoder.encode($0, bitWidth: 1, into: body)
+        }
+        body.patchLE(UInt32(body.count - 4), at: 0)
+        let encoding: Format.Encoding
+        if let dictionary, !ids.isEmpty {
+            let width = HybridEncoder.bitWidth(forMax: UInt64(dictionary.count - 1))
+            body.append(UInt8(width))
+            ids.withUnsafeBufferPointer { HybridEncoder.encode($0, bitWidth: width, into: body) }
+            encoding = .rleDictionary
+            dictionaryDataPages += 1
+        } else {
+            body.append(values)
+            encoding = .plain
+            plainDataPages += 1
+        }
+        let sizes = encoder.emit(body, values: rows, encoding: encoding, into: chunk)
+        chunkUncompressed += sizes.uncompressed
+        chunkCompressed += sizes.compressed
+        chunkValues += rows
+        levels.removeAll()
+        values.removeAll()
+        ids.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes the chunk (dictionary page first, then the data pages) at the
+    /// file's current offset, and its ColumnChunk struct as the next element
+    /// of the RowGroup's `columns` list. Returns its sizes for the RowGroup.
+    func writeChunk(_ encoder: PageEncoder, to file: OutputFile, metadata t: inout ThriftCompactWriter)
+        throws(ParquetError) -> (uncompressed: Int, compressed: Int)
+    {
+        flushPage(encoder)
+        var dictionaryOffset: Int64?
+        var uncompressed = chunkUncompressed
+        var compressed = chunkCompressed
+        if let dictionary, dictionary.count > 0 {
+            dictionaryPage.removeAll()
+            let sizes = encoder.emit(dictionary.entries, values: dictionary.count, encoding: nil, into: dictionaryPage)
+            uncompressed += sizes.uncompressed
+            compressed += sizes.compressed
+            dictionaryOffset = file.offset
+            try file.write(dictionaryPage)
+        }
+        let dataOffset = file.offset
+        try file.write(chunk)
+        writeColumnChunk(&t, codec: encoder.codec, uncompressed: uncompressed, compressed: compressed,
+                         dataOffset: dataOffset, dictionaryOffset: dictionaryOffset)
+        reset()
+        return (uncompressed, compressed)
+    }
+
+    /// ColumnChunk: 2 file_offset (0: no ColumnMetaData outside the footer,
+    /// as the spec asks), 3 meta_data. ColumnMetaData: 1 type, 2 encodings,
+    /// 3 path_in_schema, 4 codec, 5 num_values, 6 total_uncompressed_size,
+    /// 7 total_compressed_size, 9 data_page_offset, 11 dictionary_page_offset,
+    /// 12 statistics, 13 encoding_stats (PageEncodingStats: 1 page_type,
+    /// 2 encoding, 3 count), which tells readers whether every data page is
+    /// dictionary-encoded.
+    private func writeColumnChunk(_ t: inout ThriftCompactWriter, codec: Format.Codec, uncompressed: Int,
+                                  compressed: Int, dataOffset: Int64, dictionaryOffset: Int64?) {
+        t.beginStructElement()
+        t.field(2, i64: 0)
+        t.beginStruct(3)
+        t.field(1, i32: type.physical.rawValue)
+        let hasDictionaryPage = dictionaryOffset != nil
+        let usesPlain = plainDataPages > 0 || hasDictionaryPage
+        let usesDictionary = dictionaryDataPages > 0
+        t.beginList(2, of: .i32, count: 1 + (usesPlain ? 1 : 0) + (usesDictionary ? 1 : 0))
+        if usesPlain { t.element(i32: Format.Encoding.plain.rawValue) }
+        t.element(i32: Format.Encoding.rle.rawValue)
+        if usesDictionary { t.element(i32: Format.Encoding.rleDictionary.rawValue) }
+        t.beginList(3, of: .binary, count: 1)
+        t.element(string: column.name)
+        t.field(4, i32: codec.rawValue)
+        t.field(5, i64: Int64(chunkValues))
+        t.field(6, i64: Int64(uncompressed))
+        t.field(7, i64: Int64(compressed))
+        t.field(9, i64: dataOffset)
+        if let dictionaryOffset { t.field(11, i64: dictionaryOffset) }
+        statistics.write(&t, field: 12)
+        let kinds = (hasDictionaryPage ? 1 : 0) + (usesDictionary ? 1 : 0) + (plainDataPages > 0 ? 1 : 0)
+        t.beginList(13, of: .structure, count: kinds)
+        if hasDictionaryPage { Self.pageStats(&t, .dictionaryPage, .plain, 1) }
+        if usesDictionary { Self.pageStats(&t, .dataPage, .rleDictionary, dictionaryDataPages) }
+        if plainDataPages > 0 { Self.pageStats(&t, .dataPage, .plain, plainDataPages) }
+        t.endStruct()
+        t.endStruct()
+    }
+
+    /// A PageEncodingStats element: 1 page_type, 2 encoding, 3 count.
+    private static func pageStats(_ t: inout ThriftCompactWriter, _ page: Format.PageType,
+                                  _ encoding: Format.Encoding, _ count: Int) {
+        t.beginStructElement()
+        t.field(1, i32: page.rawValue)
+        t.field(2, i32: encoding.rawValue)
+        t.field(3, i32: Int32(clamping: count))
+        t.endStruct()
+    }
+
+    private func reset() {
+        chunk.removeAll()
+        chunkValues = 0
+        chunkUncompressed = 0
+        chunkCompressed = 0
+        dictionaryDataPages = 0
+        plainDataPages = 0
+        dictionary?.removeAll()
+        usingDictionary = dictionary != nil
+        statistics.reset()
+    }
+}

@@ -1,0 +1,334 @@
+/// Writes rows to a Parquet file, one value per column per row, streaming:
+/// a row group is written whenever `rowGroupRows` rows are buffered, so
+/// memory is bounded by one row group whatever the file's length.
+///
+/// ```
+/// let w = try ParquetWriter(path: "flows.parquet", columns: [
+///     ParquetColumn("start", .timestampNanos), ParquetColumn("proto", .string, dictionary: true),
+///     ParquetColumn("c2s_bytes", .uint64)])
+/// w.append(startNs, column: 0); w.append("tcp", column: 1); w.append(UInt64(1234), column: 2)
+/// try w.endRow()
+/// try w.close()
+/// ```
+///
+/// The `append` calls don't throw, so a row is a run of cheap calls: a
+/// value of the wrong type, a column given twice or left out is reported by
+/// `endRow`, and is a bug in the caller, not a data problem. Every error
+/// (those and the file's) removes the temporary file and sticks: every later
+/// call reports it again. The file appears at `path`, by rename, only when
+/// `close` has written its footer; `abandon`, or dropping the writer
+/// without `close`, leaves nothing behind.
+///
+/// In steady state no append allocates: values go into per-column buffers
+/// that keep their capacity from one row group to the next.
+public final class ParquetWriter {
+    public let path: String
+    public let columns: [ParquetColumn]
+    public let compression: ParquetCompression
+    public let rowGroupRows: Int
+
+    /// Bounds of a row group's dictionary per column, past which that
+    /// column's chunk goes on in PLAIN.
+    public static let dictionaryMaxEntries = 1 << 16
+    public static let dictionaryMaxBytes = 1 << 20
+    /// A row group is also written once its string bytes reach this, so
+    /// long strings can't make one row group hold gigabytes.
+    static let rowGroupStringBytes = 128 << 20
+    /// No single value may be this long: pages' sizes are i32 in PageHeader.
+    public static let maxValueBytes = 256 << 20
+
+    private let file: OutputFile
+    private let encoder: PageEncoder
+    private let writers: [ColumnWriter]
+    private let createdBy: String
+    /// The RowGroup structs written so far, already Thrift-encoded: the
+    /// footer's `row_groups` list is their concatenation.
+    private let rowGroups = ByteBuffer(capacity: 1024)
+    private var rowGroupCount = 0
+    private var rowsInGroup = 0
+    private var stringBytesInGroup = 0
+    /// Rows ended so far; also the number of the row being filled.
+    public private(set) var rowCount: Int64 = 0
+    /// Columns given a value in the row being filled.
+    private var valuesInRow = 0
+    private var failure: ParquetError?
+    private var closed = false
+    private var abandoned = false
+    /// failure or closed: the one flag the per-value path checks.
+    private var stopped = false
+
+    /// Creates `.<name>.tmp-<pid>` beside `path` and writes the leading `PAR1`.
+    /// `compressionLevel` is zlib's (1 fastest, 9 smallest) for `.gzip`.
+    public init(path: String, columns: [ParquetColumn], compression: ParquetCompression = .gzip,
+                rowGroupRows: Int = 65_536, compressionLevel: Int = 6,
+                createdBy: String = "pflow") throws(ParquetError) {
+        guard !columns.isEmpty else { throw .usage(path: path, reason: "a Parquet file needs at least one column") }
+        guard rowGroupRows >= 1 else { throw .usage(path: path, reason: "rowGroupRows must be at least 1") }
+        var names = Set<String>()
+        for c in columns {
+            guard !c.name.isEmpty else { throw .usage(path: path, reason: "a column has an empty name") }
+            guard names.insert(c.name).inserted else {
+                throw .usage(path: path, reason: "column name '\(c.name)' is used twice")
+            }
+        }
+        guard (0...9).contains(compressionLevel) else {
+            throw .usage(path: path, reason: "compression level \(compressionLevel) is not 0-9")
+        }
+        self.path = path
+        self.columns = columns
+        self.compression = compression
+        self.rowGroupRows = rowGroupRows
+        self.createdBy = createdBy
+        switch compression {
+        case .none:
+            encoder = PageEncoder(codec: .uncompressed, gzip: nil)
+        case .gzip:
+            guard let gzip = GzipCompressor(level: Int32(compressionLevel)) else {
+                throw .compression(path: path, reason: "zlib could not start")
+            }
+            encoder = PageEncoder(codec: .gzip, gzip: gzip)
+        }
+        // Seeded per writer: a capture can't choose strings that collide in every run.
+        let seed = UInt64.random(in: .min ... .max)
+        writers = columns.map {
+            ColumnWriter($0, dictionarySeed: seed, dictionaryMaxEntries: Self.dictionaryMaxEntries,
+                         dictionaryMaxBytes: Self.dictionaryMaxBytes)
+        }
+        file = try OutputFile(path: path)
+        let magic = ByteBuffer(capacity: 16)
+        magic.append(Format.magic)
+        do throws(ParquetError) {
+            try file.write(magic)
+        } catch {
+            file.discard()
+            throw error
+        }
+    }
+
+    deinit {
+        // Not closed: remove the temporary (OutputFile's deinit would too; this says so here).
+        if !closed { file.discard() }
+    }
+
+    // MARK: Values
+
+    /// The column's writer if a value may go to it now; else records why not.
+    @inline(__always)
+    private func slot(_ column: Int) -> ColumnWriter? {
+        guard !stopped else {
+            if failure == nil { fail(.usage(path: path, reason: "value appended after close() or abandon()")) }
+            return nil
+        }
+        guard column >= 0 && column < writers.count else {
+            fail(.usage(path: path, reason: "row \(rowCount): no column \(column) (the file has \(writers.count))"))
+            return nil
+        }
+        let w = writers[column]
+        guard w.lastRow != Int(truncatingIfNeeded: rowCount) else {
+            fail(.usage(path: path, reason: "row \(rowCount): column '\(w.column.name)' given two values"))
+            return nil
+        }
+        w.lastRow = Int(truncatingIfNeeded: rowCount)
+        valuesInRow += 1
+        return w
+    }
+
+    private func wrongType(_ w: ColumnWriter, _ given: String) {
+        fail(.usage(path: path, reason: "row \(rowCount): column '\(w.column.name)' is \(w.type), given \(given)"))
+    }
+
+    /// An int64 or timestampNanos value, or a uint64 one as its bit pattern.
+    @inline(__always)
+    public func append(_ value: Int64, column: Int) {
+        guard let w = slot(column) else { return }
+        switch w.type {
+        case .int64, .timestampNanos: w.append(signed: value, encoder)
+        case .uint64: w.append(unsigned: UInt64(bitPattern: value), encoder)
+        case .double, .string: wrongType(w, "an integer")
+        }
+    }
+
+    /// An Int, as for Int64 (so that integer literals and counts need no conversion).
+    @inline(__always)
+    public func append(_ value: Int, column: Int) {
+        append(Int64(value), column: column)
+    }
+
+    /// A uint64 value.
+    @inline(__always)
+    public func append(_ value: UInt64, column: Int) {
+        guard let w = slot(column) else { return }
+        if w.type == .uint64 { w.append(unsigned: value, encoder) } else { wrongType(w, "an unsigned integer") }
+    }
+
+    @inline(__always)
+    public func append(_ value: Double, column: Int) {
+        guard let w = slot(column) else { return }
+        if w.type == .double { w.append(double: value, encoder) } else { wrongType(w, "a double") }
+    }
+
+    /// A string column's value as UTF-8 bytes, copied before this returns.
+    /// Bytes that are not well-formed UTF-8 are stored with each bad
+    /// sequence replaced by U+FFFD, as Swift's `String(decoding:as:)` does.
+    @inline(__always)
+    public func append(_ bytes: UnsafeRawBufferPointer, column: Int) {
+        guard let w = slot(column) else { return }
+        guard w.type == .string else { return wrongType(w, "a string") }
+        guard bytes.count <= Self.maxValueBytes else {
+            return fail(.usage(path: path, reason: "row \(rowCount): column '\(w.column.name)' value of \(bytes.count) bytes is too long"))
+        }
+        stringBytesInGroup += bytes.count
+        if UTF8Check.isValid(bytes) {
+            w.append(string: bytes, encoder)
+        } else {
+            var repaired = String(decoding: bytes, as: UTF8.self)
+            repaired.withUTF8 { w.append(string: UnsafeRawBufferPointer($0), encoder) }
+        }
+    }
+
+    @inline(__always)
+    public func append(_ value: String, column: Int) {
+        // Native Strings are contiguous UTF-8 (small ones are copied to the stack): no allocation.
+        if value.utf8.withContiguousStorageIfAvailable({ append(UnsafeRawBufferPointer($0), column: column) }) == nil {
+            var copy = value
+            copy.withUTF8 { append(UnsafeRawBufferPointer($0), column: column) }
+        }
+    }
+
+    /// Optional values, for callers that hold them as such: nil is a null.
+    @inline(__always)
+    public func append(_ value: Int64?, column: Int) {
+        if let value { append(value, column: column) } else { appendNull(column: column) }
+    }
+
+    @inline(__always)
+    public func append(_ value: UInt64?, column: Int) {
+        if let value { append(value, column: column) } else { appendNull(column: column) }
+    }
+
+    @inline(__always)
+    public func append(_ value: Double?, column: Int) {
+        if let value { append(value, column: column) } else { appendNull(column: column) }
+    }
+
+    @inline(__always)
+    public func append(_ value: String?, column: Int) {
+        if let value { append(value, column: column) } else { appendNull(column: column) }
+    }
+
+    @inline(__always)
+    public func appendNull(column: Int) {
+        guard let w = slot(column) else { return }
+        w.appendNull(encoder)
+    }
+
+    // MARK: Rows, row groups, the footer
+
+    /// Ends the row: every column must have had exactly one value (or null).
+    /// Writes a row group when `rowGroupRows` rows are buffered.
+    public func endRow() throws(ParquetError) {
+        if valuesInRow != writers.count && failure == nil && !closed {
+            let missing = writers.first { $0.lastRow != Int(truncatingIfNeeded: rowCount) }
+            fail(.usage(path: path, reason: "row \(rowCount): column '\(missing?.column.name ?? "?")' has no value"))
+        }
+        try check()
+        if encoder.failed { fail(.compression(path: path, reason: "zlib failed on a page")) }
+        try check()
+        valuesInRow = 0
+        rowCount += 1
+        rowsInGroup += 1
+        if rowsInGroup >= rowGroupRows || stringBytesInGroup >= Self.rowGroupStringBytes {
+            try writeRowGroup()
+        }
+    }
+
+    /// Writes the last row group, the footer (FileMetaData, its 4-byte
+    /// little-endian length, `PAR1`), and renames the file onto `path`.
+    /// Calling it again after it succeeded does nothing.
+    public func close() throws(ParquetError) {
+        if closed && failure == nil && !abandoned { return }
+        try check()
+        if valuesInRow != 0 {
+            fail(.usage(path: path, reason: "close() in the middle of row \(rowCount)"))
+            try check()
+        }
+        if rowsInGroup > 0 { try writeRowGroup() }
+        let footer = ByteBuffer(capacity: 4096 + rowGroups.count)
+        Format.fileMetaData(into: footer, columns: columns, rows: rowCount, rowGroups: rowGroups,
+                            rowGroupCount: rowGroupCount, createdBy: createdBy)
+        guard footer.count <= Int(UInt32.max) else {
+            fail(.usage(path: path, reason: "the footer is too large"))
+            try check()
+            return
+        }
+        footer.appendLE(UInt32(footer.count))
+        footer.append(Format.magic)
+        do throws(ParquetError) {
+            try file.write(footer)
+            try file.finish()
+        } catch {
+            fail(error)
+        }
+        try check()
+        closed = true
+        stopped = true
+    }
+
+    /// Drops everything: the temporary file is removed and `path` untouched.
+    public func abandon() {
+        file.discard()
+        if !closed { abandoned = true }
+        closed = true
+        stopped = true
+    }
+
+    /// Bytes written to the file so far (row groups written; the current one is buffered).
+    public var bytesWritten: Int64 { file.offset }
+
+    private func fail(_ error: ParquetError) {
+        if failure == nil { failure = error }
+        stopped = true
+        file.discard()
+    }
+
+    private func check() throws(ParquetError) {
+        if let failure { throw failure }
+        if abandoned { throw .usage(path: path, reason: "the writer was abandoned") }
+        if closed { throw .usage(path: path, reason: "the writer is closed") }
+    }
+
+    /// RowGroup: 1 columns (a ColumnChunk per column, in schema order),
+    /// 2 total_byte_size, 3 num_rows, 5 file_offset, 6 total_compressed_size,
+    /// 7 ordinal (i16, so left out past 32767 row groups).
+    private func writeRowGroup() throws(ParquetError) {
+        let start = file.offset
+        var t = ThriftCompactWriter(into: rowGroups)
+        t.beginList(1, of: .structure, count: writers.count)
+        var uncompressed = 0
+        var compressed = 0
+        do throws(ParquetError) {
+            // By index: an unoptimized build's Array iterator allocates per element.
+            for j in writers.indices {
+                let sizes = try writers[j].writeChunk(encoder, to: file, metadata: &t)
+                uncompressed += sizes.uncompressed
+                compressed += sizes.compressed
+            }
+        } catch {
+            fail(error)
+            try check()
+        }
+        if encoder.failed {
+            fail(.compression(path: path, reason: "zlib failed on a page"))
+            try check()
+        }
+        t.field(2, i64: Int64(uncompressed))
+        t.field(3, i64: Int64(rowsInGroup))
+        t.field(5, i64: start)
+        t.field(6, i64: Int64(compressed))
+        if rowGroupCount <= Int(Int16.max) { t.field(7, i16: Int16(rowGroupCount)) }
+        t.endStruct()
+        rowGroupCount += 1
+        rowsInGroup = 0
+        stringBytesInGroup = 0
+    }
+}
