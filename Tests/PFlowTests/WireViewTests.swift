@@ -11,9 +11,8 @@ final class WireViewTests: XCTestCase {
     typealias F = Fixture
     static let padding: [UInt8] = [0xEE, 0xEE, 0xEE]
 
-    /// The shortest prefix of `header` (after the padding) for which `view`
-    /// accepts it; a view must then accept every longer one too.
-    /// `view` makes the view and reads its accessors (nil: no view).
+    /// The shortest prefix of `header` (after the padding) from which `view`
+    /// makes the view and reads its accessors (nil: no view), and every longer one.
     func shortestAccepted<T>(_ header: [UInt8], file: StaticString = #filePath, line: UInt = #line,
                              _ view: (UnsafeRawBufferPointer, Int) -> T?) -> Int? {
         let buffer = Self.padding + header
@@ -36,7 +35,6 @@ final class WireViewTests: XCTestCase {
         }
     }
 
-    /// The error `body` throws, if any.
     func thrown<T>(_ body: () throws -> T) -> DecodeError? {
         do { _ = try body(); return nil } catch { return error as? DecodeError }
     }
@@ -45,7 +43,6 @@ final class WireViewTests: XCTestCase {
     func with(_ header: [UInt8], _ body: (UnsafeRawBufferPointer, Int) -> Void) {
         (Self.padding + header).withUnsafeBytes { body($0, Self.padding.count) }
     }
-
     func withThrowing(_ header: [UInt8], _ body: (UnsafeRawBufferPointer, Int) throws -> Void) throws {
         try (Self.padding + header).withUnsafeBytes { try body($0, Self.padding.count) }
     }
@@ -146,9 +143,8 @@ final class WireViewTests: XCTestCase {
     func testBSDLoopbackFamilies() {
         for family: UInt32 in [2, 10, 24, 28, 30] {
             for bytes in [F.le32(family), F.be32(family)] {
-                for networkOrder in [false, true] {
-                    let read = bytes.withUnsafeBytes { BSDLoopbackHeader($0, networkOrder: networkOrder)?.family.rawValue }
-                    XCTAssertEqual(read, family)
+                for order in [false, true] {
+                    XCTAssertEqual(bytes.withUnsafeBytes { BSDLoopbackHeader($0, networkOrder: order)?.family.rawValue }, family)
                 }
             }
         }
