@@ -14,6 +14,9 @@
 ///
 /// The version says the timestamp's width (0x0010 and 0x0110: 64 bits, TAI
 /// and UTC; 0x0020 and 0x0120: 48 bits); the original frame follows.
+///
+/// Once `init` succeeds no accessor can read out of bounds: `init` is the
+/// only bounds check.
 struct AristaHeader {
     enum Field {
         static let subtype = 0..<2
@@ -31,6 +34,8 @@ struct AristaHeader {
     static let timestampFormatMask: UInt8 = 0xF0
     static let format64Bit: UInt8 = 0x10
     static let format48Bit: UInt8 = 0x20
+    static let timestamp64Length = 8
+    static let timestamp48Length = 6
 
     let bytes: UnsafeRawBufferPointer
     let offset: Int
@@ -39,15 +44,14 @@ struct AristaHeader {
 
     /// Throws `linkTruncated` when the header is cut short; nil for another
     /// subtype or an unknown timestamp format, which pflow doesn't open (the
-    /// frame counts as not IP). Once init succeeds no accessor can read out
-    /// of bounds.
+    /// frame counts as not IP).
     @inline(__always)
     init?(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(DecodeError) {
         guard bytes.holds(Field.minimumLength, at: offset) else { throw .linkTruncated }
         guard bytes.be16(Field.subtype, of: offset) == Self.timestampSubtype else { return nil }
         switch bytes.byte(Field.timestampFormat, of: offset) & Self.timestampFormatMask {
-        case Self.format64Bit: timestampLength = 8
-        case Self.format48Bit: timestampLength = 6
+        case Self.format64Bit: timestampLength = Self.timestamp64Length
+        case Self.format48Bit: timestampLength = Self.timestamp48Length
         default: return nil
         }
         guard bytes.holds(Field.timestamp + timestampLength + Field.etherTypeLength, at: offset) else {

@@ -8,6 +8,9 @@
 /// NULL stores the family in the byte order of the host that wrote the
 /// capture, LOOP in network order. Families fit in 16 bits, so a value with
 /// its low half zero was written in the other order and is swapped back.
+///
+/// `init` reads all it needs and is the only bounds check: nothing is read
+/// after it.
 struct BSDLoopbackHeader {
     enum Field {
         static let family = 0..<4

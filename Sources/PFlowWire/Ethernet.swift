@@ -14,6 +14,9 @@
 ///
 /// The frame check sequence is not captured; link-layer padding after the
 /// payload is trimmed later, by the IP total length.
+///
+/// Once `init` succeeds no accessor can read out of bounds: `init` is the
+/// only bounds check.
 struct EthernetHeader {
     enum Field {
         static let destination = 0..<6
@@ -25,8 +28,7 @@ struct EthernetHeader {
     let bytes: UnsafeRawBufferPointer
     let offset: Int
 
-    /// Nil when the header is cut short. Once init succeeds no accessor can
-    /// read out of bounds.
+    /// Nil when the header is cut short.
     @inline(__always)
     init?(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
         guard bytes.holds(Field.headerLength, at: offset) else { return nil }

@@ -24,6 +24,9 @@ extension IPProtocol {
 ///     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 ///
 /// R (source routing, RFC 1701) is not opened.
+///
+/// `init` reads all it needs and is the only bounds check: nothing is read
+/// after it.
 struct GREHeader {
     enum Field {
         static let flagsAndVersion = 0..<2
@@ -41,8 +44,8 @@ struct GREHeader {
     /// Version 1 only.
     static let acknowledgmentPresent: UInt16 = 0x0080
     static let versionMask: UInt16 = 0x0007
-    static let gre: UInt16 = 0
-    static let enhancedGRE: UInt16 = 1
+    static let standardVersion: UInt16 = 0
+    static let enhancedVersion: UInt16 = 1  // PPTP
 
     /// `.gre` or `.pptp`.
     let kind: TunnelKind
@@ -51,8 +54,7 @@ struct GREHeader {
     let payloadOffset: Int
 
     /// Nil when the header is cut short, routed, of another version, or
-    /// enhanced GRE that isn't PPTP's (PPP with a key). Once init succeeds
-    /// its fields have been read; nothing else is.
+    /// enhanced GRE that isn't PPTP's (PPP with a key).
     @inline(__always)
     init?(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
         guard bytes.holds(Field.minimumLength, at: offset) else { return nil }
@@ -60,13 +62,13 @@ struct GREHeader {
         protocolType = EtherType(rawValue: bytes.be16(Field.protocolType, of: offset))
         var at = offset + Field.minimumLength
         switch flags & Self.versionMask {
-        case Self.gre:
+        case Self.standardVersion:
             guard flags & Self.routingPresent == 0 else { return nil }
             kind = .gre
             if flags & Self.checksumPresent != 0 { at += Field.optionalWordLength }
             if flags & Self.keyPresent != 0 { at += Field.optionalWordLength }
             if flags & Self.sequencePresent != 0 { at += Field.optionalWordLength }
-        case Self.enhancedGRE:
+        case Self.enhancedVersion:
             guard protocolType == .ppp, flags & Self.keyPresent != 0 else { return nil }
             kind = .pptp
             at += Field.optionalWordLength  // the key: payload length and call ID

@@ -14,6 +14,9 @@
 /// The last word is present when any of E, S, N is set. Extension headers
 /// follow while the next type is not 0: each a length in 4-byte units (at
 /// least 1), contents, and the next type in its last byte.
+///
+/// Once `init` succeeds no accessor can read out of bounds: `init` is the
+/// only bounds check.
 struct GTPUHeader {
     enum Field {
         static let flags = 0..<1
@@ -51,8 +54,7 @@ struct GTPUHeader {
     let payloadStart: IPVersionNibble
 
     /// Nil unless this is a complete G-PDU header (with its optional word
-    /// and extension headers) followed by at least one payload byte. Once
-    /// init succeeds no accessor can read out of bounds.
+    /// and extension headers) followed by at least one payload byte.
     @inline(__always)
     init?(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
         guard bytes.holds(Field.minimumLength, at: offset) else { return nil }

@@ -10,6 +10,9 @@
 ///     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 ///     |                    Variable-Length Options                    |
 ///     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+///
+/// Once `init` succeeds no accessor can read out of bounds: `init` is the
+/// only bounds check.
 struct GeneveHeader {
     enum Field {
         /// Version in the top two bits, options length (in 4-byte words)
@@ -34,7 +37,7 @@ struct GeneveHeader {
 
     /// Nil when the fixed header is cut short or of another version. The
     /// options are skipped, not read: the payload's own view checks where
-    /// they end. Once init succeeds no accessor can read out of bounds.
+    /// they end.
     @inline(__always)
     init?(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
         guard bytes.holds(Field.minimumLength, at: offset),

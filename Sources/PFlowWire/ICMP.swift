@@ -12,6 +12,9 @@ import PFlowCore
 ///     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 ///     |  Errors: as much of the offending IP packet as fits            |
 ///     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+///
+/// Once `init` succeeds no accessor can read out of bounds: `init` is the
+/// only bounds check.
 struct ICMPHeader {
     enum Field {
         static let type = 0..<1
@@ -29,8 +32,7 @@ struct ICMPHeader {
 
     /// Over `bytes` cut at the IP packet's captured end; `messageLength` is
     /// the transport length per the IP header. Throws `icmpTruncated` unless
-    /// type, code and checksum are there. Once init succeeds no accessor can
-    /// read out of bounds.
+    /// type, code and checksum are there.
     @inline(__always)
     init(_ bytes: UnsafeRawBufferPointer, at offset: Int, messageLength: Int) throws(DecodeError) {
         guard bytes.holds(Field.minimumLength, at: offset), messageLength >= Field.minimumLength else {
@@ -48,14 +50,16 @@ struct ICMPHeader {
 
 /// An echo request or reply (and the other ICMP queries): the identifier
 /// pairs replies with requests, so it stands in for both ports.
+///
+/// Once `init` succeeds no accessor can read out of bounds: `init` is the
+/// only bounds check.
 struct ICMPEcho {
     typealias Field = ICMPHeader.Field
 
     let bytes: UnsafeRawBufferPointer
     let offset: Int
 
-    /// Throws `icmpTruncated` unless the whole 8-byte header is there. Once
-    /// init succeeds no accessor can read out of bounds.
+    /// Throws `icmpTruncated` unless the whole 8-byte header is there.
     @inline(__always)
     init(_ bytes: UnsafeRawBufferPointer, at offset: Int, messageLength: Int) throws(DecodeError) {
         guard bytes.holds(Field.headerLength, at: offset), messageLength >= Field.headerLength else {
@@ -69,6 +73,9 @@ struct ICMPEcho {
 }
 
 /// The ports TCP and UDP headers both start with.
+///
+/// `init` reads all it needs and is the only bounds check: nothing is read
+/// after it.
 struct TransportPorts {
     enum Field {
         static let sourcePort = 0..<2
@@ -93,6 +100,9 @@ struct TransportPorts {
 /// addresses and ports, sent by the quoted source. Only a complete quote of
 /// a TCP or UDP header counts; a quoted fragment other than the first has no
 /// ports to quote.
+///
+/// `init` reads all it needs and is the only bounds check: nothing is read
+/// after it.
 struct ICMPQuote {
     let nextProtocol: IPProtocol
     let source: IPAddress

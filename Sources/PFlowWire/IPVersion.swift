@@ -1,6 +1,9 @@
 /// The version nibble every IP header starts with. Links and tunnels that
 /// carry IP without naming it (raw IP link types, MPLS, GTP-U) tell IPv4 from
 /// IPv6 by it.
+///
+/// Once `init` succeeds no accessor can read out of bounds: `init` is the
+/// only bounds check.
 struct IPVersionNibble {
     enum Field {
         /// The first byte, whose high nibble is the version.
@@ -13,8 +16,7 @@ struct IPVersionNibble {
     let bytes: UnsafeRawBufferPointer
     let offset: Int
 
-    /// Nil when not even the first byte is there. Once init succeeds no
-    /// accessor can read out of bounds.
+    /// Nil when not even the first byte is there.
     @inline(__always)
     init?(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
         guard bytes.holds(Field.minimumLength, at: offset) else { return nil }

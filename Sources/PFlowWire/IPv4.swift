@@ -19,6 +19,9 @@ import PFlowCore
 ///     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 ///
 /// Options are skipped by the header length, not read.
+///
+/// Once `init` succeeds no accessor can read out of bounds: `init` is the
+/// only bounds check.
 struct IPv4Header {
     enum Field {
         /// Version in the high nibble, header length (IHL) in the low one.
@@ -52,8 +55,7 @@ struct IPv4Header {
     /// A packet's header: throws `ipv4Truncated` when it is cut short (the
     /// fixed part or the options), `ipv4BadVersion`, `ipv4BadHeaderLength`
     /// when IHL is below 5 words, `ipv4BadTotalLength` when the total length
-    /// is below the header's. Once init succeeds no accessor can read out of
-    /// bounds.
+    /// is below the header's.
     @inline(__always)
     init(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(DecodeError) {
         guard bytes.holds(Field.minimumLength, at: offset) else { throw .ipv4Truncated }
@@ -70,8 +72,7 @@ struct IPv4Header {
     /// A header another protocol vouches for (an ICMP error's quote): only the
     /// fixed part has to be there (a quote needs no options), and the version
     /// is the caller's to check.
-    /// Nil when the fixed part is cut short or IHL is below 5 words. Once init
-    /// succeeds no accessor can read out of bounds.
+    /// Nil when the fixed part is cut short or IHL is below 5 words.
     @inline(__always)
     init?(carriedIn bytes: UnsafeRawBufferPointer, at offset: Int) {
         guard bytes.holds(Field.minimumLength, at: offset) else { return nil }

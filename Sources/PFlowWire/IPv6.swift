@@ -15,6 +15,9 @@ import PFlowCore
 ///     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 ///
 /// The payload length covers the extension headers and the upper layer.
+///
+/// Once `init` succeeds no accessor can read out of bounds: `init` is the
+/// only bounds check.
 struct IPv6Header {
     enum Field {
         static let versionClassAndFlowLabel = 0..<4
@@ -34,8 +37,7 @@ struct IPv6Header {
     let offset: Int
 
     /// A packet's header: throws `ipv6Truncated` when it is cut short,
-    /// `ipv6BadVersion` for another version. Once init succeeds no accessor
-    /// can read out of bounds.
+    /// `ipv6BadVersion` for another version.
     @inline(__always)
     init(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(DecodeError) {
         guard bytes.holds(Field.headerLength, at: offset) else { throw .ipv6Truncated }
@@ -47,8 +49,7 @@ struct IPv6Header {
     }
 
     /// A header another protocol vouches for (an ICMPv6 quote, Teredo): nil
-    /// when it is cut short; the version is the caller's to check. Once init
-    /// succeeds no accessor can read out of bounds.
+    /// when it is cut short; the version is the caller's to check.
     @inline(__always)
     init?(carriedIn bytes: UnsafeRawBufferPointer, at offset: Int) {
         guard bytes.holds(Field.headerLength, at: offset) else { return nil }
@@ -90,6 +91,9 @@ extension IPProtocol {
 ///     +---------------+---------------+-------------------------------
 ///     |  Next Header  |  Hdr Ext Len  |  options, routing data, …
 ///     +---------------+---------------+-------------------------------
+///
+/// Once `init` succeeds no accessor can read out of bounds: `init` is the
+/// only bounds check.
 struct IPv6ExtensionHeader {
     enum Field {
         static let nextHeader = 0..<1
@@ -104,8 +108,7 @@ struct IPv6ExtensionHeader {
     let bytes: UnsafeRawBufferPointer
     let offset: Int
 
-    /// Nil when the first 8 bytes are cut short. Once init succeeds no
-    /// accessor can read out of bounds.
+    /// Nil when the first 8 bytes are cut short.
     @inline(__always)
     init?(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
         guard bytes.holds(Field.minimumLength, at: offset) else { return nil }
@@ -129,6 +132,9 @@ struct IPv6ExtensionHeader {
 ///     +---------------+---------------+-------------------------+--+-+
 ///     |                        Identification                        |
 ///     +---------------+---------------+---------------+--------------+
+///
+/// Once `init` succeeds no accessor can read out of bounds: `init` is the
+/// only bounds check.
 struct IPv6FragmentHeader {
     enum Field {
         static let nextHeader = 0..<1
@@ -144,8 +150,7 @@ struct IPv6FragmentHeader {
     let bytes: UnsafeRawBufferPointer
     let offset: Int
 
-    /// Nil when the header is cut short. Once init succeeds no accessor can
-    /// read out of bounds.
+    /// Nil when the header is cut short.
     @inline(__always)
     init?(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
         guard bytes.holds(Field.headerLength, at: offset) else { return nil }

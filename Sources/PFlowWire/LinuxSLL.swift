@@ -8,6 +8,9 @@
 ///     |  Link-layer address       |  8 (padded or cut to 8)
 ///     |  Protocol type            |  2: an EtherType
 ///     +---------------------------+
+///
+/// Once `init` succeeds no accessor can read out of bounds: `init` is the
+/// only bounds check.
 struct LinuxSLLHeader {
     enum Field {
         static let packetType = 0..<2
@@ -21,8 +24,7 @@ struct LinuxSLLHeader {
     let bytes: UnsafeRawBufferPointer
     let offset: Int
 
-    /// Nil when the header is cut short. Once init succeeds no accessor can
-    /// read out of bounds.
+    /// Nil when the header is cut short.
     @inline(__always)
     init?(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
         guard bytes.holds(Field.headerLength, at: offset) else { return nil }

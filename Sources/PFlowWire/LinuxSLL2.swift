@@ -10,6 +10,9 @@
 ///     |  Link-layer address length|  1
 ///     |  Link-layer address       |  8 (padded or cut to 8)
 ///     +---------------------------+
+///
+/// Once `init` succeeds no accessor can read out of bounds: `init` is the
+/// only bounds check.
 struct LinuxSLL2Header {
     enum Field {
         static let protocolType = 0..<2
@@ -25,8 +28,7 @@ struct LinuxSLL2Header {
     let bytes: UnsafeRawBufferPointer
     let offset: Int
 
-    /// Nil when the header is cut short. Once init succeeds no accessor can
-    /// read out of bounds.
+    /// Nil when the header is cut short.
     @inline(__always)
     init?(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
         guard bytes.holds(Field.headerLength, at: offset) else { return nil }

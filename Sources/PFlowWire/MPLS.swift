@@ -9,6 +9,9 @@
 ///
 /// Nothing names the payload: its first nibble is the IP version, or 0 for
 /// the pseudowire control word (RFC 4385) before an Ethernet frame (RFC 4448).
+///
+/// Once `init` succeeds no accessor can read out of bounds: `init` is the
+/// only bounds check.
 struct MPLSLabelStack {
     /// Offsets within one stack entry.
     enum Field {
@@ -29,8 +32,7 @@ struct MPLSLabelStack {
 
     /// Walks the stack (every entry is checked, each one 4 bytes further, so
     /// the walk ends with the bytes); throws `mplsTruncated` when an entry or
-    /// the payload's first byte is cut off. Once init succeeds no accessor
-    /// can read out of bounds.
+    /// the payload's first byte is cut off.
     @inline(__always)
     init(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(DecodeError) {
         var at = offset
@@ -65,6 +67,9 @@ struct MPLSLabelStack {
 ///     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 ///     |0 0 0 0| Flags |FRG|  Length   |        Sequence number        |
 ///     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+///
+/// Once `init` succeeds no accessor can read out of bounds: `init` is the
+/// only bounds check.
 struct PseudowireControlWord {
     enum Field {
         static let flagsAndLength = 0..<2
@@ -79,7 +84,7 @@ struct PseudowireControlWord {
 
     /// Nil when the control word, or the Ethernet header it announces, is cut
     /// short: a pseudowire is opened only whole, so that a cut one counts as
-    /// `mplsTruncated`. Once init succeeds no accessor can read out of bounds.
+    /// `mplsTruncated`.
     @inline(__always)
     init?(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
         guard bytes.holds(Field.headerLength + EthernetHeader.Field.headerLength, at: offset) else { return nil }

@@ -21,6 +21,9 @@ struct PPPProtocol: RawRepresentable, Equatable {
 /// compression, RFC 1661 §6.6), and the protocol may be sent in one byte
 /// (protocol-field compression, §6.5): protocol numbers have an odd low byte
 /// and an even high byte, so an odd first byte is a compressed protocol.
+///
+/// `init` reads all it needs and is the only bounds check: nothing is read
+/// after it.
 struct PPPFrame {
     enum Field {
         static let address = 0..<1
@@ -37,8 +40,7 @@ struct PPPFrame {
     let payloadOffset: Int
 
     /// Nil when the frame is too short to name its protocol (a PPTP packet
-    /// that only acknowledges has no payload at all). Once init succeeds the
-    /// protocol has been read; nothing else is.
+    /// that only acknowledges has no payload at all).
     @inline(__always)
     init?(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
         var at = offset

@@ -9,6 +9,9 @@
 ///     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 ///     |            LENGTH             |         PPP protocol          |
 ///     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+///
+/// Once `init` succeeds no accessor can read out of bounds: `init` is the
+/// only bounds check.
 struct PPPoESession {
     enum Field {
         static let versionAndType = 0..<1
@@ -22,8 +25,7 @@ struct PPPoESession {
     let bytes: UnsafeRawBufferPointer
     let offset: Int
 
-    /// Nil when the header is cut short. Once init succeeds no accessor can
-    /// read out of bounds.
+    /// Nil when the header is cut short.
     @inline(__always)
     init?(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
         guard bytes.holds(Field.headerLength, at: offset) else { return nil }

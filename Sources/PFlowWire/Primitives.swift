@@ -1,18 +1,17 @@
-/// PFlowWire's contract, after smoltcp's `check_len`: every protocol has a
-/// view over the captured bytes (the frame and the offset of its header)
-/// whose initializer is its only bounds check. Once the initializer succeeds,
-/// no accessor can read out of bounds, so the loads below check nothing in a
-/// release build. A debug build still checks every load (the standard
-/// library's debug preconditions on `UnsafeRawBufferPointer`), which is what
-/// the truncation sweeps in WireTests rely on.
-///
-/// Each protocol names its offsets once, in a `Field` table: a field is the
-/// range of its bytes from the start of the header, and every length derives
-/// from the table (`headerLength` for fixed headers, `minimumLength` for
-/// headers that grow by options or extensions).
+// PFlowWire's contract, after smoltcp's `check_len`: every protocol has a
+// view over the captured bytes (the frame and the offset of its header)
+// whose initializer is its only bounds check. Once the initializer succeeds,
+// no accessor can read out of bounds, so the loads below check nothing in a
+// release build. A debug build still checks every load (the standard
+// library's debug preconditions on `UnsafeRawBufferPointer`), which is what
+// the truncation sweeps in WireTests rely on.
+//
+// Each protocol names its offsets once, in a `Field` table: a field is the
+// range of its bytes from the start of the header, and every length derives
+// from the table (`headerLength` for fixed headers, `minimumLength` for
+// headers that grow by options or extensions).
 import PFlowCore
 
-//
 // A field's place is `header &+ field.lowerBound`: the sum is inside the
 // buffer (the view's initializer checked it), so it can't overflow and
 // needs no overflow check on the per-packet path.
@@ -52,7 +51,8 @@ extension UnsafeRawBufferPointer {
     }
 
     /// Whether `length` bytes from `offset` are all at hand. Offsets are sums
-    /// of lengths, never negative; one past the end leaves a negative room.
+    /// of lengths, never negative; one past the end leaves negative room, so
+    /// it holds nothing, and no sum is formed that could overflow.
     @inline(__always)
     func holds(_ length: Int, at offset: Int) -> Bool {
         count - offset >= length

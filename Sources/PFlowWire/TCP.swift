@@ -18,6 +18,9 @@ import PFlowCore
 ///     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 ///     |                    Options (data offset > 5)                  |
 ///     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+///
+/// Once `init` succeeds no accessor can read out of bounds: `init` is the
+/// only bounds check.
 struct TCPHeader {
     enum Field {
         static let sourcePort = 0..<2
@@ -46,8 +49,7 @@ struct TCPHeader {
     /// the transport length per the IP header. Throws `tcpBadLength` when the
     /// segment or the data offset can't hold a header, `tcpTruncated` when
     /// the fixed header is cut short. Options may be cut (`optionsCut`):
-    /// the fixed header holds all a flow needs. Once init succeeds no
-    /// accessor can read out of bounds.
+    /// the fixed header holds all a flow needs.
     @inline(__always)
     init(_ bytes: UnsafeRawBufferPointer, at offset: Int, segmentLength: Int) throws(DecodeError) {
         guard segmentLength >= Field.minimumLength else { throw .tcpBadLength }

@@ -18,6 +18,9 @@
 ///     +--------+--------+-----------------+
 ///     |  Origin IPv4 address              |
 ///     +-----------------------------------+
+///
+/// `init` reads all it needs and is the only bounds check: nothing is read
+/// after it.
 struct TeredoPacket {
     enum Authentication {
         static let indicator = 0..<2
@@ -46,8 +49,7 @@ struct TeredoPacket {
 
     /// Over the UDP payload, cut at its end. Nil unless an IPv6 header (after
     /// the optional indicators) fills the payload exactly: Teredo carries
-    /// nothing else, which tells it from other traffic on port 3544. Once
-    /// init succeeds the IPv6 header is known to be complete.
+    /// nothing else, which tells it from other traffic on port 3544.
     @inline(__always)
     init?(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
         var at = offset

@@ -10,6 +10,9 @@
 ///
 /// The length field is not used: the IP header's length says how long the
 /// datagram is (a sniffer trusts one length, the outer one).
+///
+/// Once `init` succeeds no accessor can read out of bounds: `init` is the
+/// only bounds check.
 struct UDPHeader {
     enum Field {
         static let sourcePort = 0..<2
@@ -25,7 +28,6 @@ struct UDPHeader {
     /// Over `bytes` cut at the IP packet's captured end; `datagramLength` is
     /// the transport length per the IP header. Throws `udpBadLength` when it
     /// can't hold the header, `udpTruncated` when the header is cut short.
-    /// Once init succeeds no accessor can read out of bounds.
     @inline(__always)
     init(_ bytes: UnsafeRawBufferPointer, at offset: Int, datagramLength: Int) throws(DecodeError) {
         guard datagramLength >= Field.headerLength else { throw .udpBadLength }

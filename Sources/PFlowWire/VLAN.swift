@@ -10,6 +10,9 @@
 ///     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 ///
 /// Tags stack (QinQ and deeper); the first one on the wire is the outer one.
+///
+/// Once `init` succeeds no accessor can read out of bounds: `init` is the
+/// only bounds check.
 struct VLANTag {
     enum Field {
         static let tagControl = 0..<2
@@ -24,8 +27,7 @@ struct VLANTag {
     let bytes: UnsafeRawBufferPointer
     let offset: Int
 
-    /// Nil when the tag is cut short. Once init succeeds no accessor can read
-    /// out of bounds.
+    /// Nil when the tag is cut short.
     @inline(__always)
     init?(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
         guard bytes.holds(Field.headerLength, at: offset) else { return nil }

@@ -7,6 +7,9 @@
 ///     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 ///     |                VXLAN Network Identifier (VNI) |   Reserved    |
 ///     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+///
+/// Once `init` succeeds no accessor can read out of bounds: `init` is the
+/// only bounds check.
 struct VXLANHeader {
     enum Field {
         static let flags = 0..<1
@@ -24,8 +27,7 @@ struct VXLANHeader {
     let bytes: UnsafeRawBufferPointer
     let offset: Int
 
-    /// Nil when the header is cut short or lacks the I flag. Once init
-    /// succeeds no accessor can read out of bounds.
+    /// Nil when the header is cut short or lacks the I flag.
     @inline(__always)
     init?(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
         guard bytes.holds(Field.headerLength, at: offset),

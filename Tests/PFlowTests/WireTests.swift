@@ -7,9 +7,10 @@ final class WireTests: XCTestCase {
     static let a4: [UInt8] = [10, 0, 0, 1]
     static let b4: [UInt8] = [192, 0, 2, 80]
 
-    /// Every fixture with its link type and the number of bytes up to the end
-    /// of its last header (shorter prefixes must fail, longer ones decode).
-    static var fixtures: [(name: String, link: UInt32, frame: [UInt8], headers: Int)] {
+    /// Every fixture with its link type and where each header ends, with the
+    /// error a cut before that end must give (shorter prefixes fail with it,
+    /// longer ones decode).
+    static var fixtures: [WireCase] {
         let syn = F.tcp(sport: 40000, dport: 443, flags: 0x02, options: [2, 4, 5, 0xB4])
         let get = F.tcp(sport: 40000, dport: 80, flags: 0x18, payload: Array("GET / HTTP/1.1\r\n\r\n".utf8))
         let dns = F.udp(sport: 53000, dport: 53, payload: [0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0])
@@ -26,18 +27,33 @@ final class WireTests: XCTestCase {
         let sll = [0, 0, 0, 1, 0, 6] + F.macA + [0, 0] + F.be16(0x0800)
         let sll2 = F.be16(0x86DD) + [0, 0] + F.be32(1) + [0, 1, 4, 6] + F.macA + [0, 0]
         return [
-            ("ethernet/ipv4/tcp syn", 1, F.ethernet(type: 0x0800, v4syn), 14 + 20 + 20),
-            ("ethernet/ipv4 options/tcp data", 1, F.ethernet(type: 0x0800, v4opts), 14 + 24 + 20),
-            ("qinq/ipv6/udp", 1, F.ethernet(type: 0x86DD, vlans: [(0x88A8, 100), (0x8100, 200)], v6dns), 14 + 8 + 40 + 8),
-            ("ethernet/ipv6 ext/udp", 1, F.ethernet(type: 0x86DD, v6ext), 14 + 40 + 16 + 8),
-            ("sll/ipv4/icmp echo", 113, sll + F.ipv4(src: a4, dst: b4, proto: 1, ping), 16 + 20 + 8),
-            ("sll2/ipv6/icmpv6 echo reply", 276, sll2 + v6ping, 20 + 40 + 8),
-            ("raw/ipv4/udp", 101, F.ipv4(src: a4, dst: b4, proto: 17, dns), 20 + 8),
-            ("raw228/ipv4/tcp", 228, v4syn, 20 + 20),
-            ("raw229/ipv6/udp", 229, v6dns, 40 + 8),
-            ("null le/ipv4/tcp", 0, F.le32(2) + v4syn, 4 + 20 + 20),
-            ("null be/ipv6 af30/udp", 0, F.be32(30) + v6dns, 4 + 40 + 8),
-            ("loop/ipv6 af24/udp", 108, F.be32(24) + v6dns, 4 + 40 + 8),
+            WireCase("ethernet/ipv4/tcp syn", 1, F.ethernet(type: 0x0800, v4syn),
+                     [(14, .linkTruncated), (34, .ipv4Truncated), (54, .tcpTruncated)]),
+            WireCase("ethernet/ipv4 options/tcp data", 1, F.ethernet(type: 0x0800, v4opts),
+                     [(14, .linkTruncated), (38, .ipv4Truncated), (58, .tcpTruncated)]),
+            WireCase("qinq/ipv6/udp", 1, F.ethernet(type: 0x86DD, vlans: [(0x88A8, 100), (0x8100, 200)], v6dns),
+                     [(14, .linkTruncated), (22, .vlanTruncated), (62, .ipv6Truncated), (70, .udpTruncated)]),
+            WireCase("ethernet/ipv6 ext/udp", 1, F.ethernet(type: 0x86DD, v6ext),
+                     [(14, .linkTruncated), (54, .ipv6Truncated), (70, .ipv6ExtensionTruncated), (78, .udpTruncated)]),
+            WireCase("sll/ipv4/icmp echo", 113, sll + F.ipv4(src: a4, dst: b4, proto: 1, ping),
+                     [(16, .linkTruncated), (36, .ipv4Truncated), (44, .icmpTruncated)]),
+            WireCase("sll2/ipv6/icmpv6 echo reply", 276, sll2 + v6ping,
+                     [(20, .linkTruncated), (60, .ipv6Truncated), (68, .icmpTruncated)]),
+            WireCase("raw/ipv4/udp", 101, F.ipv4(src: a4, dst: b4, proto: 17, dns),
+                     [(1, .linkTruncated), (20, .ipv4Truncated), (28, .udpTruncated)]),
+            WireCase("raw228/ipv4/tcp", 228, v4syn, [(20, .ipv4Truncated), (40, .tcpTruncated)]),
+            WireCase("raw229/ipv6/udp", 229, v6dns, [(40, .ipv6Truncated), (48, .udpTruncated)]),
+            WireCase("null le/ipv4/tcp", 0, F.le32(2) + v4syn, [(4, .linkTruncated), (24, .ipv4Truncated), (44, .tcpTruncated)]),
+            WireCase("null be/ipv6 af30/udp", 0, F.be32(30) + v6dns,
+                     [(4, .linkTruncated), (44, .ipv6Truncated), (52, .udpTruncated)]),
+            WireCase("loop/ipv6 af24/udp", 108, F.be32(24) + v6dns,
+                     [(4, .linkTruncated), (44, .ipv6Truncated), (52, .udpTruncated)]),
+            WireCase("raw12/ipv6 icmpv6 echo", 12, v6ping, [(1, .linkTruncated), (40, .ipv6Truncated), (48, .icmpTruncated)]),
+            WireCase("raw14/ipv4 options", 14, v4opts, [(1, .linkTruncated), (24, .ipv4Truncated), (44, .tcpTruncated)]),
+            WireCase("null af10 (linux)/ipv6", 0, F.le32(10) + v6dns,
+                     [(4, .linkTruncated), (44, .ipv6Truncated), (52, .udpTruncated)]),
+            WireCase("null af28 (freebsd), swapped/ipv6", 0, F.be32(28) + v6dns,
+                     [(4, .linkTruncated), (44, .ipv6Truncated), (52, .udpTruncated)]),
         ]
     }
 
@@ -107,10 +123,10 @@ final class WireTests: XCTestCase {
     }
 
     func testCookedAndLoopbackLinkTypes() {
-        for (name, link, frame, _) in Self.fixtures[4...] {
-            let (outcome, p) = F.decode(frame, linkType: link)
-            XCTAssertEqual(outcome, .packet, name)
-            XCTAssertNotEqual(p.ipVersion, 0, name)
+        for c in Self.fixtures[4...] {
+            let (outcome, p) = F.decode(c.frame, linkType: c.link)
+            XCTAssertEqual(outcome, .packet, c.name)
+            XCTAssertNotEqual(p.ipVersion, 0, c.name)
         }
         let (_, echo) = F.decode(Self.fixtures[4].frame, linkType: 113)
         XCTAssertEqual(echo.proto, .icmp)
@@ -180,21 +196,10 @@ final class WireTests: XCTestCase {
     }
 
     /// Every prefix of every fixture, from a buffer of exactly that length:
-    /// headers cut short fail with a counted error, longer prefixes decode
+    /// a cut header fails with its own error kind, longer prefixes decode
     /// (TCP options are not needed: a cut in them only flags the packet).
     func testTruncationSweep() {
-        for (name, link, frame, headers) in Self.fixtures {
-            for n in 0...frame.count {
-                let prefix = Array(frame[0..<n])
-                let (outcome, p) = F.decode(prefix, linkType: link)
-                if n < headers {
-                    if case .error = outcome {} else { XCTFail("\(name) prefix \(n): \(outcome)") }
-                } else {
-                    XCTAssertEqual(outcome, .packet, "\(name) prefix \(n)")
-                    XCTAssertEqual(p.truncated, n < frame.count, "\(name) prefix \(n)")
-                }
-            }
-        }
+        for c in Self.fixtures { c.sweep() }
     }
 
     func testIPv6Text() {
@@ -203,85 +208,6 @@ final class WireTests: XCTestCase {
         XCTAssertEqual(IPAddress(high: 0x2001_0db8_0000_0001, low: 0x0000_0001_0000_0001).description, "2001:db8:0:1:0:1:0:1")
         XCTAssertEqual(IPAddress(high: 0xfe80_0000_0000_0000, low: 0x00fc_00ff_fe00_0001).description, "fe80::fc:ff:fe00:1")
         XCTAssertEqual(IPAddress(ipv4: 0xC000_0250).description, "192.0.2.80")
-    }
-
-    // MARK: encapsulations
-
-    static let innerTCP = F.ipv4(src: [172, 16, 0, 1], dst: [172, 16, 0, 2], proto: 6,
-                                 F.tcp(sport: 45000, dport: 22, flags: 0x18, payload: Array("SSH-2.0-x\r\n".utf8)))
-    static let outer = (src: [UInt8]([198, 51, 100, 1]), dst: [UInt8]([198, 51, 100, 2]))
-
-    /// Tunnelled fixtures: the inner packet is 172.16.0.1:45000 -> 172.16.0.2:22.
-    static var tunnels: [(name: String, link: UInt32, frame: [UInt8], kind: TunnelKind?)] {
-        let innerEthernet = F.ethernet(type: 0x0800, innerTCP)
-        let o = outer
-        return [
-            ("mpls/ipv4", 1, F.ethernet(type: 0x8847, [0, 0x10, 0x00, 0x40] + [0, 0x20, 0x01, 0x40] + innerTCP), nil),
-            ("mpls pseudowire/ethernet", 1, F.ethernet(type: 0x8847, [0, 0x10, 0x01, 0x40, 0, 0, 0, 0] + innerEthernet), nil),
-            ("pppoe/ipv4", 1, F.ethernet(type: 0x8864, [0x11, 0, 0x12, 0x34] + F.be16(UInt16(innerTCP.count + 2)) + [0, 0x21] + innerTCP), nil),
-            ("arista/vlan/ipv4", 1, F.ethernet(type: 0xD28B, [0, 1, 0, 0x10] + [UInt8](repeating: 9, count: 8) + [0x81, 0, 0, 7, 0x08, 0] + innerTCP), nil),
-            ("ipip", 1, F.ethernet(type: 0x0800, F.ipv4(src: o.src, dst: o.dst, proto: 4, innerTCP)), .ipip),
-            ("6in4", 101, F.ipv4(src: o.src, dst: o.dst, proto: 41,
-                                 F.ipv6(src: F.v6addr(1), dst: F.v6addr(2), next: 6, F.tcp(sport: 45000, dport: 22, flags: 0x02))), .ipip),
-            ("gre/ipv4", 1, F.ethernet(type: 0x0800, F.ipv4(src: o.src, dst: o.dst, proto: 47,
-                                                            [0x20, 0, 0x08, 0] + [0, 0, 0, 1] + innerTCP)), .gre),
-            ("gre/ethernet", 1, F.ethernet(type: 0x0800, F.ipv4(src: o.src, dst: o.dst, proto: 47, [0, 0, 0x65, 0x58] + innerEthernet)), .gre),
-            ("pptp gre/ppp/ipv4", 1, F.ethernet(type: 0x0800, F.ipv4(src: o.src, dst: o.dst, proto: 47,
-                [0x30, 0x81, 0x88, 0x0B] + F.be16(UInt16(innerTCP.count + 4)) + [0, 7] + F.be32(5) + F.be32(4)
-                + [0xFF, 0x03, 0x00, 0x21] + innerTCP)), .pptp),
-            ("vxlan", 1, F.ethernet(type: 0x0800, F.ipv4(src: o.src, dst: o.dst, proto: 17,
-                F.udp(sport: 51000, dport: 4789, payload: [0x08, 0, 0, 0, 0, 0, 0x2A, 0] + innerEthernet))), .vxlan),
-            ("geneve", 1, F.ethernet(type: 0x0800, F.ipv4(src: o.src, dst: o.dst, proto: 17,
-                F.udp(sport: 51000, dport: 6081, payload: [0x01, 0, 0x65, 0x58, 0, 0, 0x2A, 0] + [0, 0, 0, 0] + innerEthernet))), .geneve),
-            ("gtp-u", 1, F.ethernet(type: 0x0800, F.ipv4(src: o.src, dst: o.dst, proto: 17,
-                F.udp(sport: 2152, dport: 2152, payload: [0x30, 0xFF] + F.be16(UInt16(innerTCP.count)) + F.be32(1) + innerTCP))), .gtpu),
-            ("teredo", 1, F.ethernet(type: 0x0800, F.ipv4(src: o.src, dst: o.dst, proto: 17,
-                F.udp(sport: 3544, dport: 51000, payload: [0, 0, 0x12, 0x34, 1, 2, 3, 4]
-                      + F.ipv6(src: F.v6addr(1), dst: F.v6addr(2), next: 6, F.tcp(sport: 45000, dport: 22, flags: 0x02))))), .teredo),
-        ]
-    }
-
-    func testEncapsulationsReachTheInnerPacket() {
-        for (name, link, frame, kind) in Self.tunnels {
-            let (outcome, p) = F.decode(frame, linkType: link)
-            XCTAssertEqual(outcome, .packet, name)
-            XCTAssertEqual(p.proto, .tcp, name)
-            XCTAssertEqual(p.sourcePort, 45000, name)
-            XCTAssertEqual(p.destinationPort, 22, name)
-            XCTAssertEqual(p.tunnel, kind, name)
-            if kind != nil {
-                XCTAssertEqual(p.tunnelSource.description, "198.51.100.1", name)
-                XCTAssertEqual(p.tunnelDestination.description, "198.51.100.2", name)
-            }
-        }
-        let (_, arista) = F.decode(Self.tunnels[3].frame)
-        XCTAssertEqual(arista.vlan, 7)
-    }
-
-    func testNoDecapKeepsTheOuterPacket() {
-        var p = DecodedPacket()
-        p.decapsulate = false
-        let vxlan = Self.tunnels[9].frame
-        let outcome = vxlan.withUnsafeBytes { PacketDecoder.decode($0, linkType: 1, into: &p) }
-        XCTAssertEqual(outcome, .packet)
-        XCTAssertEqual(p.proto, .udp)
-        XCTAssertEqual(p.destinationPort, 4789)
-        XCTAssertNil(p.tunnel)
-    }
-
-    /// Every prefix of every tunnelled fixture: never a trap, never an
-    /// inner packet read past the outer one; a cut inner packet leaves the
-    /// outer one standing.
-    func testEncapsulationTruncationSweep() {
-        for (name, link, frame, kind) in Self.tunnels {
-            for n in 0...frame.count {
-                let (outcome, p) = F.decode(Array(frame[0..<n]), linkType: link)
-                if outcome == .packet, kind != nil, p.tunnel == nil {
-                    XCTAssertNotEqual(p.sourcePort, 45000, "\(name) prefix \(n)")
-                }
-                if p.tunnel != nil { XCTAssertEqual(p.sourcePort, 45000, "\(name) prefix \(n)") }
-            }
-        }
     }
 
     func testICMPErrorQuotesTheOffendingHeader() {
@@ -309,5 +235,55 @@ final class WireTests: XCTestCase {
         XCTAssertFalse(p.laterFragment)
         XCTAssertEqual(p.fragmentID, 0x4242)
         XCTAssertEqual(p.sourcePort, 2049)
+    }
+}
+
+/// A frame and its layout: where each header ends and the decode error a cut
+/// before that end must give, outermost first. For a tunnel, also where the
+/// inner packet's headers end: a cut between the outer headers and there
+/// leaves the outer packet standing, unopened.
+struct WireCase {
+    var name: String
+    var link: UInt32
+    var frame: [UInt8]
+    var headers: [(end: Int, error: DecodeError)]
+    var tunnel: TunnelKind?
+    var innerEnd: Int
+
+    init(_ name: String, _ link: UInt32, _ frame: [UInt8], _ headers: [(end: Int, error: DecodeError)],
+         tunnel: TunnelKind? = nil, innerEnd: Int = 0) {
+        self.name = name
+        self.link = link
+        self.frame = frame
+        self.headers = headers
+        self.tunnel = tunnel
+        self.innerEnd = innerEnd
+    }
+
+    /// Every prefix, from a buffer of exactly that length (so the debug
+    /// build's bounds checks catch any read past it): the right error while
+    /// a header is cut, then the outer packet alone while a tunnel's inner
+    /// headers are cut, then the whole packet, flagged truncated until the
+    /// last byte.
+    func sweep(file: StaticString = #filePath, line: UInt = #line) {
+        for n in 0...frame.count {
+            let (outcome, p) = Fixture.decode(Array(frame[0..<n]), linkType: link)
+            let at = "\(name) prefix \(n)"
+            if let cut = headers.first(where: { n < $0.end }) {
+                XCTAssertEqual(outcome, .error(cut.error), at, file: file, line: line)
+            } else if tunnel != nil, n < innerEnd {
+                XCTAssertEqual(outcome, .packet, at, file: file, line: line)
+                XCTAssertNil(p.tunnel, at, file: file, line: line)
+                XCTAssertTrue(p.truncated, at, file: file, line: line)
+                XCTAssertNotEqual(p.sourcePort, WireEncapsulationTests.innerSourcePort, at, file: file, line: line)
+            } else {
+                XCTAssertEqual(outcome, .packet, at, file: file, line: line)
+                XCTAssertEqual(p.truncated, n < frame.count, at, file: file, line: line)
+                XCTAssertEqual(p.tunnel, tunnel, at, file: file, line: line)
+                if tunnel != nil {
+                    XCTAssertEqual(p.sourcePort, WireEncapsulationTests.innerSourcePort, at, file: file, line: line)
+                }
+            }
+        }
     }
 }
