@@ -14,6 +14,18 @@ public struct FileIdentity: Sendable, Hashable {
         self.device = device
         self.inode = inode
     }
+
+    /// The identity of the regular file (or block device) `pathBytes` names,
+    /// symbolic links followed; nil for anything else or nothing. Lets an
+    /// output path be checked against the inputs before they are opened.
+    public init?(pathBytes: [UInt8]) {
+        guard !pathBytes.contains(0) else { return nil }
+        var info = stat()
+        guard stat(pathBytes.map { CChar(bitPattern: $0) } + [0], &info) == 0 else { return nil }
+        let kind = info.st_mode & S_IFMT
+        guard kind == S_IFREG || kind == S_IFBLK else { return nil }
+        self.init(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+    }
 }
 
 extension CaptureFile {

@@ -191,6 +191,9 @@ final class HostileCaptureTests: XCTestCase {
                        OutputProblem(path: capture, isInput: true))
         XCTAssertEqual(CaptureFile.outputProblem(pathBytes: Array(capture.utf8), inputs: ids)?.message,
                        "\(capture) is an input; not writing over it")
+        XCTAssertEqual(FileIdentity(pathBytes: Array(capture.utf8)), input.identity)
+        XCTAssertNil(FileIdentity(pathBytes: Array("/nonexistent/x".utf8)))
+        XCTAssertNil(FileIdentity(pathBytes: Array("/dev/null".utf8)))
         // Another name of the same file is the same input.
         let other = capture + ".link"
         try FileManager.default.linkItem(atPath: capture, toPath: other)
