@@ -172,4 +172,52 @@ final class HostileCaptureTests: XCTestCase {
         XCTAssertEqual(steady.clockJumps, 0)
         XCTAssertNil(steady.clockJumpNote)
     }
+
+    func testDisplayNameOfStrings() {
+        let plain = "an ordinary name ä"
+        XCTAssertEqual(CaptureFile.displayName(plain), plain)
+        XCTAssertEqual(CaptureFile.displayName("\u{1B}]0;x\u{07}\u{1B}[31mevil"), "\\x1B]0;x\\x07\\x1B[31mevil")
+        XCTAssertEqual(CaptureFile.displayName("a\u{9B}2J"), "a\\xC2\\x9B2J")
+        XCTAssertEqual(CaptureFile.displayName("=HYPERLINK(\"x\")"), "=HYPERLINK(\"x\")", "formulas are the CSV writer's business")
+    }
+
+    /// An output path onto an input, or onto another capture, is refused;
+    /// a new path, a CSV, a tiny file and a device are fine.
+    func testOutputProblems() throws {
+        let capture = F.file(F.pcap([F.Packet(seconds: 1, fraction: 0, bytes: Self.frame)]))
+        let input = try CaptureFile(path: capture)
+        let ids = [try XCTUnwrap(input.identity)]
+        XCTAssertEqual(CaptureFile.outputProblem(pathBytes: Array(capture.utf8), inputs: ids),
+                       OutputProblem(path: capture, isInput: true))
+        XCTAssertEqual(CaptureFile.outputProblem(pathBytes: Array(capture.utf8), inputs: ids)?.message,
+                       "\(capture) is an input; not writing over it")
+        XCTAssertEqual(FileIdentity(pathBytes: Array(capture.utf8)), input.identity)
+        XCTAssertNil(FileIdentity(pathBytes: Array("/nonexistent/x".utf8)))
+        XCTAssertNil(FileIdentity(pathBytes: Array("/dev/null".utf8)))
+        // Another name of the same file is the same input.
+        let other = capture + ".link"
+        try FileManager.default.linkItem(atPath: capture, toPath: other)
+        XCTAssertEqual(CaptureFile.outputProblem(pathBytes: Array(other.utf8), inputs: ids)?.isInput, true)
+        // A capture that is not an input: refused too (pcapng, gzip, an odd version).
+        XCTAssertEqual(CaptureFile.outputProblem(pathBytes: Array(capture.utf8), inputs: [])?.message,
+                       "\(capture) looks like a capture; not overwriting it")
+        let ng = F.file(F.shb(bigEndian: false) + F.idb(linkType: 1, bigEndian: false), name: "x.pcapng")
+        XCTAssertEqual(CaptureFile.outputProblem(pathBytes: Array(ng.utf8), inputs: [])?.isInput, false)
+        var odd = F.pcap([])
+        odd[4] = 9
+        XCTAssertEqual(CaptureFile.outputProblem(pathBytes: Array(F.file(odd).utf8), inputs: [])?.isInput, false)
+        // Not captures: a CSV, a 2-byte file, a new path, a device, a directory.
+        for path in [F.file(Array("start,end\n1,2\n".utf8), name: "x.csv"), F.file([0xD4, 0xC3], name: "tiny"),
+                     capture + ".new", "/dev/null", FileManager.default.temporaryDirectory.path] {
+            XCTAssertNil(CaptureFile.outputProblem(pathBytes: Array(path.utf8), inputs: ids), path)
+        }
+    }
+
+    func testCommandLineBytes() {
+        let bytes = CaptureFile.commandLineBytes()
+        XCTAssertEqual(bytes.count, CommandLine.arguments.count - 1)
+        for (raw, text) in zip(bytes, CommandLine.arguments.dropFirst()) where !text.contains("\u{FFFD}") {
+            XCTAssertEqual(raw, Array(text.utf8))
+        }
+    }
 }
