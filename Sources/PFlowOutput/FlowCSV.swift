@@ -3,37 +3,104 @@ import PFlowEngine
 import PFlowFlows
 import PFlowWire
 
-/// One flow column: its name, the most bytes its cell can take, and how to
-/// write it at a cursor with that much room. The CSV (and every output that
-/// shares its columns) is this list: a new column is one more entry.
+/// A flow column's value, typed, for outputs that keep types (NDJSON,
+/// Parquet); the CSV writes the same value as text.
+public enum FlowValue: Equatable, Sendable {
+    case null
+    case int(Int64)
+    case uint(UInt64)
+    case double(Double)
+    case timestampNs(Int64)
+    case text(String)
+}
+
+/// What kind of values a column holds (every column may be empty).
+public enum FlowColumnType: Sendable {
+    case timestampNs, int64, uint64, double, text
+}
+
+/// One flow column: its name, its type, the most bytes its CSV cell can
+/// take, how to write that cell at a cursor with that much room, and its
+/// typed value. The CSV (and every output that shares its columns: NDJSON,
+/// Parquet) is the list `FlowCSV.flowColumns`: a new column is one entry.
 public struct FlowColumn: Sendable {
     public let name: String
+    public let type: FlowColumnType
     /// Bytes the cell takes at most (quoting included) for fixed-size values.
     let room: Int
     /// For text cells: the room this record's value needs.
     let textRoom: (@Sendable (FlowRecord) -> Int)?
     let write: @Sendable (FlowRecord, inout TextCursor, ByteText, Int) -> Void
+    /// The cell's typed value (`digits` matters only to the text form).
+    public let value: @Sendable (FlowRecord) -> FlowValue
 
-    init(_ name: String, room: Int, textRoom: (@Sendable (FlowRecord) -> Int)? = nil,
+    init(_ name: String, _ type: FlowColumnType, room: Int, textRoom: (@Sendable (FlowRecord) -> Int)? = nil,
+         value: @escaping @Sendable (FlowRecord) -> FlowValue,
          _ write: @escaping @Sendable (FlowRecord, inout TextCursor, ByteText, Int) -> Void) {
         self.name = name
+        self.type = type
         self.room = room
         self.textRoom = textRoom
+        self.value = value
         self.write = write
+    }
+
+    /// An RFC 3339 time (typed: nanoseconds since the epoch).
+    static func time(_ name: String, _ ns: @escaping @Sendable (FlowRecord) -> Int64) -> FlowColumn {
+        FlowColumn(name, .timestampNs, room: TextCursor.rfc3339Room, value: { .timestampNs(ns($0)) }) { f, c, out, d in
+            out.rfc3339(ns: ns(f), digits: d, &c)
+        }
+    }
+
+    /// A signed integer.
+    static func int(_ name: String, _ v: @escaping @Sendable (FlowRecord) -> Int64) -> FlowColumn {
+        FlowColumn(name, .int64, room: TextCursor.int64Room, value: { .int(v($0)) }) { f, c, out, _ in
+            out.decimal(v(f), &c)
+        }
+    }
+
+    /// An unsigned integer, empty when nil.
+    static func uint(_ name: String, room: Int = 20, _ v: @escaping @Sendable (FlowRecord) -> UInt64?) -> FlowColumn {
+        FlowColumn(name, .uint64, room: room, value: { v($0).map { .uint($0) } ?? .null }) { f, c, _, _ in
+            if let x = v(f) { c.decimal(x) }
+        }
+    }
+
+    /// A fixed word (no quoting needed), empty when nil.
+    static func word(_ name: String, room: Int, _ v: @escaping @Sendable (FlowRecord) -> StaticString?) -> FlowColumn {
+        FlowColumn(name, .text, room: room, value: { v($0).map { .text($0.description) } ?? .null }) { f, c, _, _ in
+            if let x = v(f) { c.ascii(x) }
+        }
+    }
+
+    /// Free text, quoted as RFC 4180 needs, empty when nil.
+    static func text(_ name: String, _ v: @escaping @Sendable (FlowRecord) -> String?) -> FlowColumn {
+        FlowColumn(name, .text, room: 0, textRoom: { v($0).map(TextCursor.fieldRoom) ?? 0 },
+                   value: { v($0).map { .text($0) } ?? .null }) { f, c, _, _ in
+            if let x = v(f) { c.field(x) }
+        }
+    }
+
+    /// An address (dotted quad or RFC 5952).
+    static func address(_ name: String, _ v: @escaping @Sendable (FlowRecord) -> IPAddress) -> FlowColumn {
+        FlowColumn(name, .text, room: TextCursor.addressRoom, value: { .text(v($0).description) }) { f, c, _, _ in
+            c.address(v(f))
+        }
     }
 }
 
 /// One row per flow, RFC 4180 quoting, `\n` line ends. Column names and
 /// order are the contract in DESIGN.md; new columns go at the end.
 public enum FlowCSV {
-    /// Every column, in order (`digits`: the capture's fractional digits).
+    /// Every column, in order.
     public static let flowColumns: [FlowColumn] = [
-        FlowColumn("start", room: TextCursor.rfc3339Room) { f, c, out, d in out.rfc3339(ns: f.startNs, digits: d, &c) },
-        FlowColumn("end", room: TextCursor.rfc3339Room) { f, c, out, d in out.rfc3339(ns: f.endNs, digits: d, &c) },
-        FlowColumn("start_ns", room: TextCursor.int64Room) { f, c, out, _ in out.decimal(f.startNs, &c) },
-        FlowColumn("end_ns", room: TextCursor.int64Room) { f, c, out, _ in out.decimal(f.endNs, &c) },
-        FlowColumn("duration_s", room: TextCursor.secondsRoom) { f, c, _, d in c.seconds(ns: f.durationNs, digits: d) },
-        FlowColumn("proto", room: 6) { f, c, _, _ in
+        .time("start") { $0.startNs },
+        .time("end") { $0.endNs },
+        .int("start_ns") { $0.startNs },
+        .int("end_ns") { $0.endNs },
+        FlowColumn("duration_s", .double, room: TextCursor.secondsRoom,
+                   value: { .double(Double($0.durationNs) / 1e9) }) { f, c, _, d in c.seconds(ns: f.durationNs, digits: d) },
+        FlowColumn("proto", .text, room: 6, value: { .text($0.proto.name) }) { f, c, _, _ in
             switch f.proto {
             case .tcp: c.ascii("tcp")
             case .udp: c.ascii("udp")
@@ -42,33 +109,34 @@ public enum FlowCSV {
             default: c.decimal(UInt64(f.proto.rawValue))
             }
         },
-        FlowColumn("ip_version", room: 1) { f, c, _, _ in c.decimal(UInt64(f.ipVersion)) },
-        FlowColumn("vlan", room: 5) { f, c, _, _ in if let v = f.vlan { c.decimal(UInt64(v)) } },
-        FlowColumn("client_ip", room: TextCursor.addressRoom) { f, c, _, _ in c.address(f.clientAddress) },
-        FlowColumn("client_port", room: 5) { f, c, _, _ in if f.hasServicePort { c.decimal(UInt64(f.clientPort)) } },
-        FlowColumn("server_ip", room: TextCursor.addressRoom) { f, c, _, _ in c.address(f.serverAddress) },
-        FlowColumn("server_port", room: 5) { f, c, _, _ in if f.hasServicePort { c.decimal(UInt64(f.serverPort)) } },
-        FlowColumn("service", room: 0, textRoom: { f in f.service.map(TextCursor.fieldRoom) ?? 0 }) { f, c, _, _ in
-            if let service = f.service { c.field(service) }
-        },
-        FlowColumn("server_port_range", room: 10) { f, c, _, _ in if f.hasServicePort { c.ascii(rangeName(f.serverPort)) } },
-        FlowColumn("client_port_range", room: 10) { f, c, _, _ in if f.hasServicePort { c.ascii(rangeName(f.clientPort)) } },
-        FlowColumn("role_source", room: 15) { f, c, _, _ in c.ascii(roleName(f.roleSource)) },
-        FlowColumn("state", room: 6) { f, c, _, _ in c.ascii(stateName(f.connState)) },
-        FlowColumn("c2s_packets", room: 20) { f, c, _, _ in c.decimal(f.clientToServer.packets) },
-        FlowColumn("c2s_bytes", room: 20) { f, c, _, _ in c.decimal(f.clientToServer.bytes) },
-        FlowColumn("s2c_packets", room: 20) { f, c, _, _ in c.decimal(f.serverToClient.packets) },
-        FlowColumn("s2c_bytes", room: 20) { f, c, _, _ in c.decimal(f.serverToClient.bytes) },
-        FlowColumn("c2s_payload_bytes", room: 20) { f, c, _, _ in c.decimal(f.clientToServer.payloadBytes) },
-        FlowColumn("s2c_payload_bytes", room: 20) { f, c, _, _ in c.decimal(f.serverToClient.payloadBytes) },
-        FlowColumn("end_reason", room: 8) { f, c, _, _ in c.ascii(reasonName(f.endReason)) },
-        FlowColumn("history", room: 24) { f, c, _, _ in
+        .uint("ip_version", room: 1) { UInt64($0.ipVersion) },
+        .uint("vlan", room: 5) { $0.vlan.map { UInt64($0) } },
+        .address("client_ip") { $0.clientAddress },
+        .uint("client_port", room: 5) { $0.hasServicePort ? UInt64($0.clientPort) : nil },
+        .address("server_ip") { $0.serverAddress },
+        .uint("server_port", room: 5) { $0.hasServicePort ? UInt64($0.serverPort) : nil },
+        .text("service") { $0.service },
+        .word("server_port_range", room: 10) { $0.hasServicePort ? rangeName($0.serverPort) : nil },
+        .word("client_port_range", room: 10) { $0.hasServicePort ? rangeName($0.clientPort) : nil },
+        .word("role_source", room: 15) { roleName($0.roleSource) },
+        .word("state", room: 6) { stateName($0.connState) },
+        .uint("c2s_packets") { $0.clientToServer.packets },
+        .uint("c2s_bytes") { $0.clientToServer.bytes },
+        .uint("s2c_packets") { $0.serverToClient.packets },
+        .uint("s2c_bytes") { $0.serverToClient.bytes },
+        .uint("c2s_payload_bytes") { $0.clientToServer.payloadBytes },
+        .uint("s2c_payload_bytes") { $0.serverToClient.payloadBytes },
+        .word("end_reason", room: 8) { reasonName($0.endReason) },
+        FlowColumn("history", .text, room: 24, value: { f in
+            let h = f.history
+            return h.isEmpty ? .null : .text(h)
+        }) { f, c, _, _ in
             let history = f.tcpHistory.letterBytes(clientDirection: f.clientDirection)
             c.words((history.bytes.0, history.bytes.1, 0), history.count)
         },
         // The app words need no quoting (FlowCSVTests checks).
-        FlowColumn("app", room: 10) { f, c, _, _ in if let app = f.appProtocol { c.ascii(app.staticName) } },
-        FlowColumn("icmp_errors", room: 10) { f, c, _, _ in c.decimal(UInt64(f.icmpErrors)) },
+        .word("app", room: 10) { $0.appProtocol?.staticName },
+        .uint("icmp_errors", room: 10) { UInt64($0.icmpErrors) },
     ]
 
     public static let columns = flowColumns.map(\.name)
