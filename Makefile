@@ -13,7 +13,7 @@ MANDIR  ?= $(PREFIX)/share/man
 BIN     ?= .build/release/pflow
 MANPAGE ?= .build/pflow.1
 
-.PHONY: all deps pydeps build run test unit cli live alloc golden fuzz bench load hostile clean install uninstall man
+.PHONY: all deps pydeps parquet build run test unit cli live alloc golden fuzz bench load hostile clean install uninstall man
 
 all: build
 
@@ -70,7 +70,7 @@ run: build
 
 # Unit, golden, truth and corpus tests (XCTest), the command-line checks,
 # live capture on lo, and the allocation check.
-test: unit cli live alloc
+test: unit cli live alloc parquet
 
 unit: deps pydeps
 	PFLOW_SHARED=$(abspath $(SHARED)) $(SWIFT) test
@@ -87,6 +87,11 @@ live: deps
 # Loopback load, pflow and tcpdump side by side (root; not part of test).
 load: build
 	bash Bench/live_load.sh .build/release/pflow 10
+
+# --parquet read back by pyarrow and duckdb, cell by cell against the CSV
+# (skips with a message when they can't be installed).
+parquet: build pydeps
+	python3 Tests/parquet.py .build/release/pflow $(abspath $(SHARED))
 
 # Heap allocations per packet (must be 0) and per new flow, with an interposed malloc counter.
 alloc: build

@@ -5,13 +5,31 @@ import PFlowWire
 
 /// A flow column's value, typed, for outputs that keep types (NDJSON,
 /// Parquet); the CSV writes the same value as text.
-public enum FlowValue: Equatable, Sendable {
+public enum FlowValue: Equatable, Sendable, CustomStringConvertible {
     case null
     case int(Int64)
     case uint(UInt64)
     case double(Double)
     case timestampNs(Int64)
     case text(String)
+    /// Text that needs no String: a fixed word, an address.
+    case word(StaticString)
+    case address(IPAddress)
+
+    public static func == (a: FlowValue, b: FlowValue) -> Bool { a.description == b.description }
+
+    /// The value as text (what the CSV cell holds, unquoted; empty for null).
+    public var description: String {
+        switch self {
+        case .null: return ""
+        case .int(let v), .timestampNs(let v): return String(v)
+        case .uint(let v): return String(v)
+        case .double(let v): return String(v)
+        case .text(let s): return s
+        case .word(let w): return w.description
+        case .address(let a): return a.description
+        }
+    }
 }
 
 /// What kind of values a column holds (every column may be empty).
@@ -68,7 +86,7 @@ public struct FlowColumn: Sendable {
 
     /// A fixed word (no quoting needed), empty when nil.
     static func word(_ name: String, room: Int, _ v: @escaping @Sendable (FlowRecord) -> StaticString?) -> FlowColumn {
-        FlowColumn(name, .text, room: room, value: { v($0).map { .text($0.description) } ?? .null }) { f, c, _, _ in
+        FlowColumn(name, .text, room: room, value: { v($0).map { .word($0) } ?? .null }) { f, c, _, _ in
             if let x = v(f) { c.ascii(x) }
         }
     }
@@ -83,7 +101,7 @@ public struct FlowColumn: Sendable {
 
     /// An address (dotted quad or RFC 5952).
     static func address(_ name: String, _ v: @escaping @Sendable (FlowRecord) -> IPAddress) -> FlowColumn {
-        FlowColumn(name, .text, room: TextCursor.addressRoom, value: { .text(v($0).description) }) { f, c, _, _ in
+        FlowColumn(name, .text, room: TextCursor.addressRoom, value: { .address(v($0)) }) { f, c, _, _ in
             c.address(v(f))
         }
     }

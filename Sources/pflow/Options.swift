@@ -22,6 +22,8 @@ struct Options {
     var files: [String] = []
     var filter: String?
     var csv: String?
+    var parquet: String?
+    var parquetCompression = "gzip"
     var json = false
     var top = 20
     var services: String?
@@ -75,6 +77,8 @@ struct Options {
         ("buffer-size", nil, "KiB", .value(\.bufferSize)),
         ("filter", "f", "expr", .value(\.filter)),
         ("csv", nil, "path", .value(\.csv)),
+        ("parquet", nil, "path", .value(\.parquet)),
+        ("parquet-compression", nil, "gzip|none", .value(\.parquetCompression)),
         ("json", nil, "", .flag(\.json)),
         ("top", nil, "n", .value(\.top)),
         ("services", nil, "file", .value(\.services)),
@@ -174,6 +178,10 @@ struct Options {
                                   syntax).
           --csv <path>            Write one row per flow to this CSV file; - writes it
                                   to stdout instead of the table.
+          --parquet <path>        Write one row per flow to this Parquet file (the CSV's
+                                  columns, typed).
+          --parquet-compression <gzip|none>
+                                  Compression of the Parquet pages. (default: gzip)
           --json                  Print the report as JSON instead of a table.
           --top <n>               Rows in the services table. (default: 20)
           --services <file>       Extra or overriding port names, in /etc/services

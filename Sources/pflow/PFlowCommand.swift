@@ -56,6 +56,10 @@ extension Options {
         if top < 0 { throw Options.UsageError("--top must be 0 or more") }
         if let n = threads, n < 1 || n > 1024 { throw Options.UsageError("--threads must be 1 to 1024") }
         if let n = maxFlows, n < 1 { throw Options.UsageError("--max-flows must be 1 or more") }
+        if parquet == "-" { throw Options.UsageError("--parquet needs a file: a Parquet file is written whole, not streamed") }
+        if !["gzip", "none"].contains(parquetCompression) {
+            throw Options.UsageError("--parquet-compression must be gzip or none")
+        }
         if json && csv == "-" { throw Options.UsageError("--json and --csv - both want stdout; give --csv a file") }
         if files.filter({ $0 == "-" }).count > 1 { throw Options.UsageError("standard input (-) can be read only once") }
     }
@@ -92,6 +96,11 @@ extension Options {
         var exporters: [FlowExporter] = []
         let csvExporter = csvSink.map { CSVExporter(sink: $0, name: csv == "-" ? "standard output" : csv ?? "-") }
         if let csvExporter { exporters.append(csvExporter) }
+        if let path = parquet {
+            do { exporters.append(try ParquetExporter(path: path, compressed: parquetCompression == "gzip")) } catch {
+                throw Failure(error.message)
+            }
+        }
         let digits = DigitsBox { value in csvExporter?.digits = value }
         let result: AnalysisResult
         var analyzed: Analyzer?
