@@ -2,18 +2,21 @@
 /// (tcpdump.org's LINKTYPE_ values). Open: unknown values pass through.
 public struct LinkType: RawRepresentable, Hashable, Sendable, Comparable {
     public var rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
 
-    public static let null = LinkType(rawValue: 0)
-    public static let ethernet = LinkType(rawValue: 1)
-    public static let rawIP12 = LinkType(rawValue: 12)
-    public static let rawIP14 = LinkType(rawValue: 14)
-    public static let raw = LinkType(rawValue: 101)
-    public static let loop = LinkType(rawValue: 108)
-    public static let linuxSLL = LinkType(rawValue: 113)
-    public static let ipv4 = LinkType(rawValue: 228)
-    public static let ipv6 = LinkType(rawValue: 229)
-    public static let linuxSLL2 = LinkType(rawValue: 276)
+    // Inlinable computed constants, not stored `static let`s: the decoder
+    // dispatches on them per packet, and a global from another module is a call.
+
+    @inlinable public static var null: LinkType { LinkType(rawValue: 0) }
+    @inlinable public static var ethernet: LinkType { LinkType(rawValue: 1) }
+    @inlinable public static var rawIP12: LinkType { LinkType(rawValue: 12) }
+    @inlinable public static var rawIP14: LinkType { LinkType(rawValue: 14) }
+    @inlinable public static var raw: LinkType { LinkType(rawValue: 101) }
+    @inlinable public static var loop: LinkType { LinkType(rawValue: 108) }
+    @inlinable public static var linuxSLL: LinkType { LinkType(rawValue: 113) }
+    @inlinable public static var ipv4: LinkType { LinkType(rawValue: 228) }
+    @inlinable public static var ipv6: LinkType { LinkType(rawValue: 229) }
+    @inlinable public static var linuxSLL2: LinkType { LinkType(rawValue: 276) }
 
     public static func < (a: LinkType, b: LinkType) -> Bool { a.rawValue < b.rawValue }
 

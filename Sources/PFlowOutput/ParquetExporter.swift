@@ -11,9 +11,7 @@ import PFlowParquet
 /// a failure leaves nothing that claims to be Parquet.
 public final class ParquetExporter: FlowExporter {
     let writer: ParquetWriter
-    /// The columns' typed values, kept apart from the rest of each column
-    /// so that a row doesn't copy (and retain) every column's writers.
-    let values = FlowCSV.flowColumns.map(\.value)
+    let columns = FlowCSV.flowColumns
     private let scratch = ByteText(capacity: 64)
     /// The first failure (a full disk): later rows are dropped and `finish` reports it.
     var failure: ParquetError?
@@ -42,8 +40,8 @@ public final class ParquetExporter: FlowExporter {
 
     public func export(_ flow: FlowRecord) {
         guard failure == nil else { return }
-        for i in values.indices {
-            switch values[i](flow) {
+        for (i, column) in columns.enumerated() {
+            switch column.value(flow) {
             case .null: writer.appendNull(column: i)
             case .int(let v), .timestampNs(let v): writer.append(v, column: i)
             case .uint(let v): writer.append(v, column: i)
