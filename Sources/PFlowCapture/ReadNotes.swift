@@ -70,14 +70,17 @@ struct ClockWatch {
     private(set) var backwardJumps = 0
     /// The first jump: where, and by how much (negative: backwards).
     private(set) var first: (offset: UInt64, byNs: Int64)?
-    /// Records alone between two jumps (or between a jump and the file's
-    /// start or end): a damaged clock, not merged files, whose jumps start
-    /// a run of records. How many, and the first one's offset.
+    /// Records alone between a jump and a jump straight back, or alone
+    /// before (or after) a jump at the file's start (end): a damaged clock,
+    /// not merged files, whose jumps start runs of records that go on from
+    /// there. How many, and the first one's offset.
     private(set) var outliers = 0
     private(set) var firstOutlier: UInt64?
     /// Records since the last jump (or the start), and where that run began.
     private var run = 0
     private var runOffset: UInt64 = 0
+    /// The record time before the current run's jump (nil: the run is the file's first).
+    private var beforeRun: Int64?
 
     @inline(__always)
     mutating func see(_ ns: Int64, offset: @autoclosure () -> UInt64) {
@@ -88,7 +91,17 @@ struct ClockWatch {
             if step < 0 { backwardJumps += 1 }
             let at = offset()
             if first == nil { first = (at, step) }
-            if run == 1 { outlier(at: runOffset) }
+            // A lone record: at the file's start, or jumped to and straight
+            // back (the clock returns within a day of the record before it).
+            // A merged file's one-record segment goes on elsewhere: no damage.
+            if run == 1 {
+                if let b = beforeRun {
+                    if ns - b <= Self.jumpNs && b - ns <= Self.jumpNs { outlier(at: runOffset) }
+                } else {
+                    outlier(at: runOffset)
+                }
+            }
+            beforeRun = previous
             run = 0
             runOffset = at
         }

@@ -20,7 +20,13 @@ public struct DistinctSketch: Sendable {
     public init() {}
 
     @inline(__always)
-    public mutating func add(hash: UInt64) {
+    public mutating func add(hash value: UInt64) {
+        // MurmurHash3's finaliser: the register index takes the top bits,
+        // which a multiplicative hash mixes least.
+        var hash = value
+        hash ^= hash >> 33; hash &*= 0xff51afd7ed558ccd
+        hash ^= hash >> 33; hash &*= 0xc4ceb9fe1a85ec53
+        hash ^= hash >> 33
         let index = Int(truncatingIfNeeded: hash >> UInt64(64 - Self.indexBits))
         // The rank of the remaining bits: leading zeros + 1 (a guard bit
         // keeps it within 64 - indexBits + 1).
