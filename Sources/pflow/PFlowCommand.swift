@@ -65,7 +65,8 @@ extension Options {
             do {
                 let list = try CaptureInterface.all()
                 if list.isEmpty { throw Failure("no interfaces to capture on (capture may need root)") }
-                writeStdout(CaptureInterface.listing(list).joined(separator: "\n") + "\n")
+                // Interface names and descriptions are shown with controls escaped.
+                writeStdout(CaptureInterface.listing(list).map(TableReport.safe).joined(separator: "\n") + "\n")
             } catch let error as LiveError { throw Failure(error.message) }
             return
         }
