@@ -211,9 +211,12 @@ public final class CaptureFile {
             damage.inDecompressedData = true
             summary.damage = damage
         }
+        clock.finish()
         summary.clockJumps = clock.jumps
         summary.clockJumpsBackward = clock.backwardJumps
         summary.clockJumpNote = clock.note(path: path)
+        summary.clockOutliers = clock.outliers
+        summary.clockOutlierNote = clock.outlierNote(path: path)
         summary.notes = notes.all(path: path)
         return summary
     }

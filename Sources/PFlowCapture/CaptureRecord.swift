@@ -105,6 +105,10 @@ public struct ReadSummary: Sendable {
     /// backwards (first at byte offset 1234: 29,219 days later than the
     /// record before); …". Not among `notes`: merged captures jump too.
     public var clockJumpNote: String?
+    /// Records that jumped more than a day away and straight back: damage,
+    /// not merged files. One line about them for a warning, when any.
+    public var clockOutliers = 0
+    public var clockOutlierNote: String?
     /// pcapng: interface descriptions past the most one section may declare
     /// (`CaptureFile.maximumInterfacesPerSection`), ignored, and the packet
     /// blocks that named them, skipped.

@@ -70,6 +70,17 @@ struct ClockWatch {
     private(set) var backwardJumps = 0
     /// The first jump: where, and by how much (negative: backwards).
     private(set) var first: (offset: UInt64, byNs: Int64)?
+    /// Records alone between a jump and a jump straight back, or alone
+    /// before (or after) a jump at the file's start (end): a damaged clock,
+    /// not merged files, whose jumps start runs of records that go on from
+    /// there. How many, and the first one's offset.
+    private(set) var outliers = 0
+    private(set) var firstOutlier: UInt64?
+    /// Records since the last jump (or the start), and where that run began.
+    private var run = 0
+    private var runOffset: UInt64 = 0
+    /// The record time before the current run's jump (nil: the run is the file's first).
+    private var beforeRun: Int64?
 
     @inline(__always)
     mutating func see(_ ns: Int64, offset: @autoclosure () -> UInt64) {
@@ -78,10 +89,45 @@ struct ClockWatch {
         if (step > Self.jumpNs || step < -Self.jumpNs) && started {
             jumps += 1
             if step < 0 { backwardJumps += 1 }
-            if first == nil { first = (offset(), step) }
+            let at = offset()
+            if first == nil { first = (at, step) }
+            // A lone record: at the file's start, or jumped to and straight
+            // back (the clock returns within a day of the record before it).
+            // A merged file's one-record segment goes on elsewhere: no damage.
+            if run == 1 {
+                if let b = beforeRun {
+                    if ns - b <= Self.jumpNs && b - ns <= Self.jumpNs { outlier(at: runOffset) }
+                } else {
+                    outlier(at: runOffset)
+                }
+            }
+            beforeRun = previous
+            run = 0
+            runOffset = at
         }
+        if run == 0 && !started { runOffset = offset() }
+        run += 1
         previous = ns
         started = true
+    }
+
+    private mutating func outlier(at offset: UInt64) {
+        outliers += 1
+        if firstOutlier == nil { firstOutlier = offset }
+    }
+
+    /// Ends the watch: a last record alone after a jump is one too.
+    mutating func finish() {
+        if run == 1 && jumps > 0 { outlier(at: runOffset) }
+        run = 0
+    }
+
+    /// The file's line about records out of time with both neighbours, if any.
+    func outlierNote(path: String) -> String? {
+        guard let firstOutlier else { return nil }
+        return "\(path): \(grouped(outliers)) record\(outliers == 1 ? "" : "s") dated more than a day away from the records "
+            + "on either side (first at byte offset \(firstOutlier)), as from a damaged clock; analysed with the times they have "
+            + "(flows live at such a record may end there as idle)"
     }
 
     /// The file's one line about jumps, if there were any.

@@ -119,6 +119,8 @@ public struct FastSet<Key: FastHashable> {
     @inlinable public var isEmpty: Bool { map.isEmpty }
 
     @inlinable public func contains(_ key: Key) -> Bool { map.index(of: key) != nil }
+    /// The keys, in insertion order.
+    @inlinable public var keys: [Key] { map.keys }
 
     /// Adds `key`; true when it was not there yet.
     @inlinable @inline(__always)

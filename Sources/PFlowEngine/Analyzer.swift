@@ -17,12 +17,14 @@ public final class Analyzer {
     struct TunnelKey: Hashable {
         var kind: TunnelKind, a: IPAddress, b: IPAddress
     }
-    /// A tunnel's counts and its distinct inner flows (updated in place).
+    /// A tunnel's counts and its distinct inner flows (updated in place):
+    /// exact while the table's budget of inner keys lasts, then sketched.
     struct TunnelEntry {
         var summary: TunnelSummary
         var inner: Set<FlowKey> = []
+        var sketch: DistinctSketch?
     }
-    var tunnels: [TunnelKey: TunnelEntry] = [:]
+    var tunnels = TunnelTable()
     /// Fragment ports, carried from file to file like the table.
     var intake = PacketIntake()
 
@@ -40,7 +42,7 @@ public final class Analyzer {
     /// streams them to exporters instead, so memory holds only live flows.
     @exclusivity(unchecked) public var keepFlows = true
     /// The built-in observers, whose results make the analysis result.
-    public let tally = TallyObserver()
+    public let tally: TallyObserver
     public let detector = FindingsObserver()
     /// Every observer, in order (the built-in ones first).
     @exclusivity(unchecked) private var observers: [FlowObserver]
@@ -53,12 +55,33 @@ public final class Analyzer {
 
     public init(registry: ServiceRegistry = .standard, expiry: ExpiryPolicy = ExpiryPolicy()) {
         self.registry = registry
+        let limit = Self.stateLimit(expiry)
+        tally = TallyObserver(partyLimit: limit)
         observers = [tally, detector]
-        let knowledge = TrafficKnowledge()
+        let knowledge = TrafficKnowledge(limit: limit)
         direct = DirectFlowEvents(knowledge: knowledge)
         table = FlowTable(expiry: expiry, knowledge: knowledge, events: direct)
         roles = RoleDecider(registry: registry, knowledge: knowledge)
         direct.report = { [unowned self] state, reason in self.report(self.record(state, reason)) }
+    }
+
+    /// The most entries the per-host and per-service tables keep exactly:
+    /// a million, or with --max-flows four times the limit (at least 65,536),
+    /// so that --max-flows bounds all of memory, not only the live flows.
+    static func stateLimit(_ expiry: ExpiryPolicy) -> Int {
+        guard let n = expiry.maxFlows else { return 1 << 20 }
+        return min(1 << 20, max(1 << 16, n.multipliedReportingOverflow(by: 4).overflow ? Int.max : 4 * n))
+    }
+
+    /// 1234567 as "1,234,567" (for warnings).
+    static func grouped(_ n: Int) -> String {
+        let digits = Array(String(n))
+        var out = ""
+        for (i, d) in digits.enumerated() {
+            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(d)
+        }
+        return out
     }
 
     /// The one place an ended flow's state becomes its record (roles decided).
@@ -122,6 +145,9 @@ public final class Analyzer {
                              linkTypes: file.linkTypes))
         s.timestampDigits = s.files.count == 1 ? file.timestampDigits : max(s.timestampDigits, file.timestampDigits)
         s.warnings.append(contentsOf: read.notes)
+        // Clock jumps are merged files as often as damage: only records out
+        // of time with both neighbours are warned about.
+        if let note = read.clockOutlierNote { s.warnings.append(note) }
         if let damage = read.damage { s.warnings.append(damage.description) }
         summary = s
     }
@@ -172,12 +198,28 @@ public final class Analyzer {
     public var packetsSoFar: UInt64 { live?.summary.packets ?? summary.packets }
     public var bytesSoFar: UInt64 { live?.summary.bytes ?? summary.bytes }
 
-    /// Services of the flows that ended and of those still live, right now.
-    public func servicesNow() -> [ServiceRow] {
-        var now = tally.tally
-        table.forEachLive { state in now.add(record(state, .end)) }
-        return now.sortedRows
+    /// Services of the flows that ended and of those live, for the live
+    /// view. Its cost per call is bounded whatever the number of live
+    /// flows: up to `budget` live flows are visited; with more, each call
+    /// visits the next `budget` of them and the view shows the live flows
+    /// of the last complete pass (a few redraws old) beside the ended ones.
+    public func servicesNow(budget: Int = 16_384) -> [ServiceRow] {
+        if table.liveCount <= budget {
+            var live = ServiceTally()
+            table.forEachLive(from: 0, limit: .max) { live.add(record($0, .end)) }
+            liveView = (0, ServiceTally(), live)
+        } else {
+            let (next, wrapped) = table.forEachLive(from: liveView.cursor, limit: budget) {
+                liveView.building.add(record($0, .end))
+            }
+            liveView.cursor = next
+            if wrapped { liveView.shown = liveView.building; liveView.building = ServiceTally() }
+        }
+        return tally.tally.sortedRows(adding: liveView.shown)
     }
+    /// `servicesNow`'s pass over the live flows: where the next call starts,
+    /// the tally being gathered, the one shown (the last complete pass).
+    private var liveView = (cursor: 0, building: ServiceTally(), shown: ServiceTally())
 
     /// Ends every live flow and returns the analysis.
     public func finish() -> AnalysisResult {
@@ -207,6 +249,17 @@ public final class Analyzer {
             }
         }
         let clients = ClientHost.table(knowledge)
+        var summary = self.summary
+        let limit = Self.grouped(Self.stateLimit(table.expiry))
+        if tally.tally.estimated {
+            summary.warnings.append("more than \(limit) distinct client and server addresses per service: "
+                                    + "the clients and servers counts are estimates (about ±3%)")
+        }
+        let unlearned = knowledge.unlearned + knowledge.unlearnedAnswered
+        if unlearned > 0 {
+            summary.warnings.append("more than \(limit) sockets or client hosts: \(Self.grouped(unlearned)) "
+                                    + "flows taught nothing about listeners and ephemeral ranges past it")
+        }
         return AnalysisResult(summary: summary, flows: flows, tally: tally.tally, clients: clients,
                               findings: detector.findings(clients: clients))
     }

@@ -32,6 +32,8 @@ public struct CaptureSummary: Sendable {
     public var timestampDigits = 6
     /// Tunnels opened, most bytes first.
     public var tunnels: [TunnelSummary] = []
+    /// Tunnels past the most tracked one by one (`TunnelTable.limit`), summed.
+    public var otherTunnels: OtherTunnels?
     /// The most flows tracked at once.
     public var peakLiveFlows = 0
     /// Live capture: packets the kernel (and the interface) dropped.
@@ -59,6 +61,17 @@ public struct TunnelSummary: Sendable {
     public var packets: UInt64 = 0
     public var bytes: UInt64 = 0
     public var innerFlows = 0
+    /// More inner flows than the exact budget: `innerFlows` is an estimate.
+    public var innerFlowsEstimated = false
+}
+
+/// The tunnels past the most tracked one by one: how many (an estimate) and
+/// what they carried.
+public struct OtherTunnels: Sendable {
+    public init() {}
+    public var tunnels = 0
+    public var packets: UInt64 = 0
+    public var bytes: UInt64 = 0
 }
 
 /// The outcome of analysing a capture: the summary, the service table and,

@@ -25,14 +25,14 @@ final class OneSlot {
 struct Ingest {
     var packet = DecodedPacket()
     var summary: CaptureSummary
-    var tunnels: [Analyzer.TunnelKey: Analyzer.TunnelEntry]
+    var tunnels: TunnelTable
     var intake: PacketIntake
     var first: Int64
     var last: Int64
     var runType = LinkType(rawValue: 0)
     var runCount: UInt64 = 0
 
-    init(summary: CaptureSummary, tunnels: [Analyzer.TunnelKey: Analyzer.TunnelEntry], intake: PacketIntake,
+    init(summary: CaptureSummary, tunnels: TunnelTable, intake: PacketIntake,
          decapsulate: Bool) {
         self.summary = summary
         self.tunnels = tunnels
@@ -92,9 +92,7 @@ struct Ingest {
             ? (packet.tunnelSource, packet.tunnelDestination) : (packet.tunnelDestination, packet.tunnelSource)
         let key = Analyzer.TunnelKey(kind: kind, a: a, b: b)
         let inner = FlowKey.canonical(FlowKey(sentBy: packet), isICMPReply: packet.isICMPReply).key
-        // In place: copying the entry out and back copied its whole set per packet.
-        tunnels[key, default: Analyzer.TunnelEntry(summary: TunnelSummary(kind: kind, endpointA: a, endpointB: b))]
-            .add(inner, wireLength: wireLength)
+        tunnels.add(key, inner: inner, wireLength: wireLength)
     }
 
     /// Folds the running counts into the summary.
@@ -102,22 +100,72 @@ struct Ingest {
         if runCount > 0 { summary.linkTypes[runType, default: 0] &+= runCount }
         runCount = 0
         summary.peakLiveFlows = table.peakLiveCount
-        summary.tunnels = tunnels.values.map { entry in
+        (summary.tunnels, summary.otherTunnels) = tunnels.summaries()
+        if first <= last { summary.firstNs = first; summary.lastNs = last }
+    }
+}
+
+/// The tunnels seen, bounded: the first `limit` tunnels are kept one by one;
+/// packets of tunnels past it are summed in `other` (their number sketched).
+/// Inner flows are counted exactly until `innerBudget` keys are held over
+/// all tunnels; a tunnel that would go past it counts its inner flows in a
+/// sketch from then on. So 1M IP-in-IP tunnels, or one VXLAN tunnel with
+/// millions of inner flows, cost bounded memory.
+struct TunnelTable {
+    static let limit = 10_000
+    static let innerBudget = 1 << 18
+    var entries: [Analyzer.TunnelKey: Analyzer.TunnelEntry] = [:]
+    /// Inner keys held in the exact sets.
+    var innerKept = 0
+    var other = OtherTunnels()
+    var otherSketch = DistinctSketch()
+
+    mutating func add(_ key: Analyzer.TunnelKey, inner: FlowKey, wireLength: UInt32) {
+        if entries.count >= Self.limit && entries[key] == nil {
+            other.packets &+= 1
+            other.bytes &+= UInt64(wireLength)
+            otherSketch.add(hash: HashSeed.run.hash(key.a.high ^ UInt64(key.kind.rawValue), key.a.low, key.b.high ^ key.b.low))
+            return
+        }
+        let budgetLeft = innerKept < Self.innerBudget
+        // In place: copying the entry out and back copied its whole set per packet.
+        let added = entries[key, default: Analyzer.TunnelEntry(summary: TunnelSummary(kind: key.kind, endpointA: key.a, endpointB: key.b))]
+            .add(inner, wireLength: wireLength, exact: budgetLeft)
+        if added { innerKept += 1 }
+    }
+
+    /// Every tunnel kept, most bytes first, and the sum of the rest.
+    func summaries() -> ([TunnelSummary], OtherTunnels?) {
+        let list = entries.values.map { entry in
             var t = entry.summary
-            t.innerFlows = entry.inner.count
+            t.innerFlows = entry.inner.count + (entry.sketch?.estimate ?? 0)
+            t.innerFlowsEstimated = entry.sketch != nil
             return t
         }.sorted {
             $0.bytes != $1.bytes ? $0.bytes > $1.bytes
                 : ($0.endpointA, $0.endpointB, $0.kind.rawValue) < ($1.endpointA, $1.endpointB, $1.kind.rawValue)
         }
-        if first <= last { summary.firstNs = first; summary.lastNs = last }
+        guard other.packets > 0 else { return (list, nil) }
+        var rest = other
+        rest.tunnels = max(1, otherSketch.estimate)
+        return (list, rest)
     }
 }
 
 extension Analyzer.TunnelEntry {
-    mutating func add(_ inner: FlowKey, wireLength: UInt32) {
+    /// Counts a packet; true when its inner flow was added to the exact set.
+    mutating func add(_ inner: FlowKey, wireLength: UInt32, exact: Bool) -> Bool {
         summary.packets &+= 1
         summary.bytes &+= UInt64(wireLength)
-        self.inner.insert(inner)
+        if sketch == nil && (exact || self.inner.contains(inner)) {
+            return self.inner.insert(inner).inserted
+        }
+        if sketch == nil {
+            // Past the budget: this tunnel's new inner flows go to a sketch
+            // (the exact ones stay exact; the sum is an estimate).
+            sketch = DistinctSketch()
+        }
+        if !self.inner.contains(inner) { sketch?.add(hash: inner.fastHash(HashSeed.run)) }
+        return false
     }
 }

@@ -34,6 +34,8 @@ public final class TallyObserver: FlowObserver {
     // Touched by one thread at a time (handed over with acquire/release).
     @exclusivity(unchecked) public private(set) var tally = ServiceTally()
     public init() {}
+    /// `partyLimit`: distinct client/server addresses counted exactly (`ServiceTally.partyLimit`).
+    public init(partyLimit: Int) { tally.partyLimit = partyLimit }
     public func observe(_ flow: FlowRecord) { tally.add(flow) }
 }
 

@@ -43,6 +43,14 @@ public struct ServiceTally: Sendable {
     private var rows: [ServiceRow] = []
     /// Distinct (row, side, address) triples: counted into the rows as added.
     private var parties = FastSet<Party>()
+    /// The most triples counted exactly; past it every row's clients and
+    /// servers are counted in sketches (`DistinctSketch`, about ±3%), so a
+    /// flood of addresses can't grow the tally without bound.
+    public var partyLimit = 1 << 20
+    /// Per row, once past `partyLimit`: the sketches of its clients and servers.
+    private var sketches: [(clients: DistinctSketch, servers: DistinctSketch)] = []
+    /// The client and server counts are estimates (past `partyLimit`).
+    public private(set) var estimated = false
     private var protocols = [ProtocolTotals](repeating: ProtocolTotals(), count: 256)
     public private(set) var flows: UInt64 = 0
 
@@ -69,17 +77,81 @@ public struct ServiceTally: Sendable {
         rows[i].bytes += f.bytes
         if f.connState == .S0 { rows[i].unanswered += 1 }
         if f.connState == .REJ { rows[i].rejected += 1 }
-        if parties.insert(Party(address: f.clientAddress, row: UInt32(i), side: 0)) { rows[i].clients += 1 }
-        if parties.insert(Party(address: f.serverAddress, row: UInt32(i), side: 1)) { rows[i].servers += 1 }
+        if estimated {
+            countSketched(f, row: i)
+        } else {
+            if parties.insert(Party(address: f.clientAddress, row: UInt32(i), side: 0)) { rows[i].clients += 1 }
+            if parties.insert(Party(address: f.serverAddress, row: UInt32(i), side: 1)) { rows[i].servers += 1 }
+            if parties.count >= partyLimit { startSketches() }
+        }
         let p = Int(f.proto.rawValue)
         protocols[p].flows += 1
         protocols[p].packets += f.packets
         protocols[p].bytes += f.bytes
     }
 
+    /// Moves every exact triple into its row's sketch and drops the set.
+    private mutating func startSketches() {
+        estimated = true
+        sketches = Array(repeating: (DistinctSketch(), DistinctSketch()), count: rows.count)
+        for p in parties.keys {
+            let h = Self.hash(p.address)
+            if p.side == 0 { sketches[Int(p.row)].clients.add(hash: h) } else { sketches[Int(p.row)].servers.add(hash: h) }
+        }
+        parties = FastSet<Party>()
+    }
+
+    private mutating func countSketched(_ f: FlowRecord, row i: Int) {
+        while sketches.count < rows.count { sketches.append((DistinctSketch(), DistinctSketch())) }
+        sketches[i].clients.add(hash: Self.hash(f.clientAddress))
+        sketches[i].servers.add(hash: Self.hash(f.serverAddress))
+    }
+
+    private static func hash(_ a: IPAddress) -> UInt64 { HashSeed.run.hash(a.high, a.low) }
+
+    /// The rows of this tally and `other` together (flows in neither
+    /// twice), largest byte count first: for the live view, ended flows
+    /// plus live ones without copying either tally's address sets. A row's
+    /// clients and servers are the sums of both sides' (an address in both
+    /// counts twice: a view's approximation; the report is exact).
+    public func sortedRows(adding other: ServiceTally) -> [ServiceRow] {
+        var sum = self
+        sum.parties = FastSet<Party>()  // not needed: the counts are in the rows
+        let extra = other.sortedRows
+        for r in extra {
+            let key = Key(proto: r.proto.rawValue, port: r.port.map { Int32($0) } ?? -1)
+            let (i, inserted) = sum.rowIndex.insert(key) { () }
+            if inserted {
+                sum.rows.append(ServiceRow(service: r.service, proto: r.proto, port: r.port))
+                if sum.estimated { sum.sketches.append((DistinctSketch(), DistinctSketch())) }
+            }
+            sum.rows[i].flows += r.flows
+            sum.rows[i].packets += r.packets
+            sum.rows[i].bytes += r.bytes
+            sum.rows[i].unanswered += r.unanswered
+            sum.rows[i].rejected += r.rejected
+            sum.extraParties[i, default: (0, 0)].0 += r.clients
+            sum.extraParties[i, default: (0, 0)].1 += r.servers
+        }
+        return sum.sortedRows
+    }
+    /// `sortedRows(adding:)`'s client and server counts to add per row.
+    private var extraParties: [Int: (Int, Int)] = [:]
+
     /// Every row, largest byte count first.
     public var sortedRows: [ServiceRow] {
         var out = rows
+        if estimated {
+            // Estimated once per report, not per flow (an estimate reads 1,024 registers).
+            for i in out.indices where i < sketches.count {
+                out[i].clients = max(1, sketches[i].clients.estimate)
+                out[i].servers = max(1, sketches[i].servers.estimate)
+            }
+        }
+        for (i, extra) in extraParties where i < out.count {
+            out[i].clients += extra.0
+            out[i].servers += extra.1
+        }
         out.sort { a, b in
             if a.bytes != b.bytes { return a.bytes > b.bytes }
             if a.flows != b.flows { return a.flows > b.flows }

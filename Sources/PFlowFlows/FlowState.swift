@@ -76,6 +76,9 @@ public struct PacketFacts: Sendable {
     public var tcpFlags = TCPFlags()
     public var ipVersion: UInt8 = 0
     public var isICMPRequest = false
+    /// An IP fragment other than the first: no TCP header, so no sequence
+    /// number of its own (the decoder's is the first fragment's).
+    public var laterFragment = false
 
     public init() {}
 
@@ -91,6 +94,7 @@ public struct PacketFacts: Sendable {
         tcpFlags = p.tcpFlags
         ipVersion = p.ipVersion
         isICMPRequest = p.isICMPRequest
+        laterFragment = p.laterFragment
     }
 }
 
@@ -245,7 +249,8 @@ public struct FlowState: Sendable {
             if f.contains(.fin) { history.record(.fin, direction: direction) }
             if p.payloadLength > 0 {
                 history.record(.data, direction: direction)
-                trackSequence(p, direction: direction)
+                // A later fragment continues the first one's segment: not a retransmission.
+                if !p.laterFragment { trackSequence(p, direction: direction) }
             } else if f.contains(.ack) && f.isDisjoint(with: [.syn, .fin, .rst]) {
                 history.record(.ack, direction: direction)
             }

@@ -34,6 +34,10 @@ public final class FlowTable {
     /// Packet time of the next sweep for idle flows.
     @exclusivity(unchecked) private var nextSweepNs = Int64.min
     private let sweepIntervalNs: Int64
+    /// A jump of packet time (both ways) past which the sweep takes the new
+    /// time as its clock, and past which a flow last seen "in the future"
+    /// counts as idle (the readers' clock-jump threshold: a day).
+    public static let clockJumpNs: Int64 = 86_400_000_000_000
 
     public init(expiry: ExpiryPolicy = ExpiryPolicy(), knowledge: TrafficKnowledge = TrafficKnowledge(),
                 events: FlowEvents, expectedFlows: Int = 1 << 16) {
@@ -70,6 +74,11 @@ public final class FlowTable {
         let timestampNs = slot.pointee.timestampNs
         if timestampNs >= nextSweepNs {
             if nextSweepNs != Int64.min { sweep(now: timestampNs) }
+            nextSweepNs = timestampNs &+ sweepIntervalNs
+        } else if timestampNs < nextSweepNs &- sweepIntervalNs &- Self.clockJumpNs {
+            // The clock went back more than a day (a record dated 2106 went
+            // before, or merged files): the sweep follows packet time back
+            // rather than wait for the old time to come round again.
             nextSweepNs = timestampNs &+ sweepIntervalNs
         }
         if slot.pointee.hasQuote { countICMPError(quote.pointee) }
@@ -180,7 +189,11 @@ public final class FlowTable {
         // compact pairs and reads a flow's key only on a tie.
         var expired: [(start: Int64, slot: Int)] = []
         let base = store.base
-        for slot in 0..<store.used where base[slot].live && now - base[slot].lastNs > expiry.idleNs(base[slot]) {
+        // A flow last seen more than a day after `now` is from before a
+        // backward jump of the clock (a record dated 2106): it ends too, so
+        // such records can't pile up live flows that never go idle.
+        for slot in 0..<store.used where base[slot].live
+            && (now - base[slot].lastNs > expiry.idleNs(base[slot]) || base[slot].lastNs - now > Self.clockJumpNs) {
             expired.append((base[slot].firstNs, slot))
         }
         guard !expired.isEmpty else { return }
@@ -207,6 +220,18 @@ public final class FlowTable {
     /// Visits every live flow (for a live view; nothing ends).
     public func forEachLive(_ body: (FlowState) -> Void) {
         for slot in 0..<store.used where store[slot].live { body(store[slot]) }
+    }
+
+    /// Visits the live flows in up to `limit` store slots from `start` (for
+    /// a live view that must not walk a million flows per redraw). Returns
+    /// where to go on next time, and whether this reached the end (the next
+    /// call starts over at 0).
+    @discardableResult
+    public func forEachLive(from start: Int, limit: Int, _ body: (FlowState) -> Void) -> (next: Int, wrapped: Bool) {
+        let from = min(max(0, start), store.used)
+        let end = limit >= store.used - from ? store.used : from + limit
+        for slot in from..<end where store[slot].live { body(store[slot]) }
+        return end >= store.used ? (0, true) : (end, false)
     }
 
     /// Ends every live flow (capture end), oldest first. Every live flow is

@@ -55,6 +55,9 @@ public struct PacketIntake {
     @usableFromInline var nextFragmentSweepNs = Int64.min
     /// How long a datagram's fragments are awaited (as Linux's ipfrag_time).
     public static let fragmentLifetimeNs: Int64 = 30_000_000_000
+    /// The most datagrams awaited at once (Linux keeps about 4 MB of
+    /// fragments): a flood of first fragments can't grow the map further.
+    public static let fragmentLimit = 65_536
 
     public init() {}
 
@@ -96,19 +99,34 @@ public struct PacketIntake {
     /// First fragments lend their ports to the later ones of the same datagram.
     @usableFromInline
     mutating func joinFragments(_ p: inout DecodedPacket, _ now: Int64) {
-        if now >= nextFragmentSweepNs {
-            // Datagrams whose fragments are overdue are forgotten now and then.
-            if !fragmentPorts.isEmpty {
-                fragmentPorts = fragmentPorts.filter { now - $0.value.seenNs <= Self.fragmentLifetimeNs }
-            }
-            nextFragmentSweepNs = now &+ Self.fragmentLifetimeNs / 2
+        // Datagrams whose fragments are overdue are forgotten now and then;
+        // a clock that jumped back (more than a day) starts the round again.
+        if now >= nextFragmentSweepNs || now < nextFragmentSweepNs &- FlowTable.clockJumpNs {
+            forgetOverdue(now)
         }
         let key = FragmentKey(source: p.source, destination: p.destination, proto: p.proto.rawValue, id: p.fragmentID)
         if !p.laterFragment {
+            if fragmentPorts.count >= Self.fragmentLimit && fragmentPorts[key] == nil {
+                forgetOverdue(now)
+                // Still full: a flood; the datagrams awaited are given up.
+                if fragmentPorts.count >= Self.fragmentLimit { fragmentPorts.removeAll(keepingCapacity: true) }
+            }
             fragmentPorts[key] = FragmentPorts(source: p.sourcePort, destination: p.destinationPort, seenNs: now)
         } else if let ports = fragmentPorts[key], now - ports.seenNs <= Self.fragmentLifetimeNs {
             p.sourcePort = ports.source
             p.destinationPort = ports.destination
         }
+    }
+
+    /// Drops the datagrams last seen more than a fragment lifetime from `now`
+    /// (either way: after a backward jump, the old ones are in the future).
+    @usableFromInline
+    mutating func forgetOverdue(_ now: Int64) {
+        if !fragmentPorts.isEmpty {
+            fragmentPorts = fragmentPorts.filter {
+                now - $0.value.seenNs <= Self.fragmentLifetimeNs && $0.value.seenNs - now <= Self.fragmentLifetimeNs
+            }
+        }
+        nextFragmentSweepNs = now &+ Self.fragmentLifetimeNs / 2
     }
 }

@@ -105,6 +105,15 @@ public final class TrafficKnowledge {
     @exclusivity(unchecked) private var ranges = FastMap<IPAddress, EphemeralRange>()
     /// Distinct peers that make a socket a listener.
     public static let manyPeers = 3
+    /// The most sockets and hosts each table keeps: past it, new ones are
+    /// not learned about (those known go on learning), so a flood of
+    /// addresses can't grow the knowledge without bound.
+    public let limit: Int
+    /// Sockets or hosts left unlearned because a table was full.
+    public private(set) var unlearned = 0
+    /// The same for answered handshakes (counted apart: `learnAnswered`
+    /// and `learnPeers` may run on two threads at once).
+    public private(set) var unlearnedAnswered = 0
 
     /// Every host that opened a connection, with its ephemeral range, in the
     /// order they were first seen.
@@ -130,10 +139,11 @@ public final class TrafficKnowledge {
         }
     }
 
-    public init() {}
+    public init(limit: Int = 1 << 20) { self.limit = limit }
 
     /// A SYN without ACK from `client`:`port` (packet order matters for the pattern).
     public func sawConnectionAttempt(from client: IPAddress, port: UInt16) {
+        if ranges.count >= limit, ranges.index(of: client) == nil { unlearned &+= 1; return }
         let i = ranges.insert(client) { EphemeralRange() }.index
         ranges[entry: i].add(port)
     }
@@ -149,8 +159,11 @@ public final class TrafficKnowledge {
     /// over the same flows in the same order).
     public func learnAnswered(from s: FlowState) {
         let k = s.key
-        if s.synAckDirection == 0 { answered.insert(Endpoint(proto: k.proto, address: k.addressA, port: k.portA)) }
-        if s.synAckDirection == 1 { answered.insert(Endpoint(proto: k.proto, address: k.addressB, port: k.portB)) }
+        guard s.synAckDirection >= 0 else { return }
+        let e = s.synAckDirection == 0 ? Endpoint(proto: k.proto, address: k.addressA, port: k.portA)
+            : Endpoint(proto: k.proto, address: k.addressB, port: k.portB)
+        if answered.count >= limit, !answered.contains(e) { unlearnedAnswered &+= 1; return }
+        answered.insert(e)
     }
 
     /// The part of `learn` about the peers of each socket.
@@ -172,6 +185,7 @@ public final class TrafficKnowledge {
 
     @inline(__always)
     private func addPeer(_ peer: IPAddress, to socket: Endpoint) {
+        if peers.count >= limit, peers.index(of: socket) == nil { unlearned &+= 1; return }
         let i = peers.insert(socket) { PeerSample() }.index
         peers[entry: i].add(peer)
     }

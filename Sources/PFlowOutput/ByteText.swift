@@ -67,8 +67,8 @@ public final class ByteText {
     @inline(__always)
     public func ascii(_ s: StaticString) { write(s.utf8CodeUnitCount) { $0.ascii(s) } }
 
-    /// A CSV field (RFC 4180): as is, or quoted with quotes doubled when it
-    /// holds a comma, quote or line break.
+    /// A CSV field: `TextCursor.field` (RFC 4180 quoting, controls
+    /// escaped, formulas neutralised).
     public func field(_ s: String) { write(TextCursor.fieldRoom(s)) { $0.field(s) } }
 
     public func text(_ s: String) {
@@ -219,23 +219,58 @@ struct TextCursor {
         s.withUTF8Buffer { bytes($0) }
     }
 
-    /// Room `field` needs for `s`: every byte doubled, plus two quotes.
-    static func fieldRoom(_ s: String) -> Int { 2 * s.utf8.count + 2 }
+    /// Room `field` needs for `s`: every byte as `\xNN`, two quotes and a
+    /// leading `'`.
+    static func fieldRoom(_ s: String) -> Int { 4 * s.utf8.count + 3 }
 
     /// A CSV field (RFC 4180): as is, or quoted with quotes doubled when it
-    /// holds a comma, quote or line break; `fieldRoom(s)` bytes of room.
+    /// holds a comma or quote; `fieldRoom(s)` bytes of room. A cell never
+    /// holds a control character: C0 controls (line breaks too), DEL and C1
+    /// controls are written as `\xNN`. A cell that a spreadsheet would take
+    /// for a formula (starting with `=`, `+`, `@`, or `-` not followed by a
+    /// digit) gets a leading `'`, as OWASP advises for CSV injection. The
+    /// text columns hold names (a --services file may say anything), so
+    /// only they pay for the checks, one pass over their bytes.
     mutating func field(_ s: String) {
         var s = s
         s.withUTF8 { b in
-            var plain = true
-            for x in b where x == 0x2C || x == 0x22 || x == 0x0A || x == 0x0D { plain = false; break }
-            if plain { bytes(b); return }
-            byte(0x22)
-            for x in b {
-                if x == 0x22 { byte(0x22) }
-                byte(x)
+            guard let first = b.first else { return }
+            var special = false
+            for x in b where x < 0x20 || x == 0x2C || x == 0x22 || x == 0x7F || x == 0xC2 { special = true; break }
+            let formula = first == 0x3D || first == 0x2B || first == 0x40
+                || (first == 0x2D && !(b.count > 1 && b[1] >= 0x30 && b[1] <= 0x39))
+            if !special && !formula { bytes(b); return }
+            var quoted = false
+            for x in b where x == 0x2C || x == 0x22 { quoted = true; break }
+            if quoted { byte(0x22) }
+            if formula { byte(0x27) }
+            var i = 0
+            while i < b.count {
+                let x = b[i]
+                if x < 0x20 || x == 0x7F {
+                    escape(x)
+                } else if x == 0xC2 && i + 1 < b.count && b[i + 1] >= 0x80 && b[i + 1] < 0xA0 {
+                    // U+0080-U+009F: C1 controls, which some terminals obey.
+                    escape(x)
+                    escape(b[i + 1])
+                    i += 1
+                } else {
+                    if x == 0x22 { byte(0x22) }
+                    byte(x)
+                }
+                i += 1
             }
-            byte(0x22)
+            if quoted { byte(0x22) }
+        }
+    }
+
+    /// `\xNN`, upper-case hex (as file names are shown).
+    @inline(__always)
+    private mutating func escape(_ x: UInt8) {
+        let hex: StaticString = "0123456789ABCDEF"
+        hex.withUTF8Buffer { h in
+            byte(0x5C); byte(0x78)
+            byte(h[Int(x >> 4)]); byte(h[Int(x & 0xF)])
         }
     }
 

@@ -103,6 +103,15 @@ public final class OutputSink {
         self.init(fd: fd, ownsDescriptor: true)
     }
 
+    /// Creates or truncates the file `pathBytes` names (its bytes as given:
+    /// a name need not be UTF-8); errors name it as `displayName` shows it.
+    public convenience init(pathBytes: [UInt8], displayName: String) throws(OutputError) {
+        guard !pathBytes.isEmpty, !pathBytes.contains(0) else { throw OutputError(path: displayName, errno: EINVAL) }
+        let fd = open(pathBytes.map { CChar(bitPattern: $0) } + [0], O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw OutputError(path: displayName, errno: errno) }
+        self.init(fd: fd, ownsDescriptor: true)
+    }
+
     deinit {
         flush()
         if ownsDescriptor { close(fd) }
@@ -139,5 +148,12 @@ public struct OutputError: Error, Sendable {
         self.path = path
         self.errno = errno
     }
-    public var message: String { "\(path): \(String(cString: strerror(errno)))" }
+    /// Why, when it is not an errno.
+    public var reason: String?
+    public init(path: String, reason: String) {
+        self.path = path
+        self.errno = 0
+        self.reason = reason
+    }
+    public var message: String { "\(path): \(reason ?? String(cString: strerror(errno)))" }
 }

@@ -57,18 +57,32 @@ struct CaptureSection: ReportSection {
         }
         w.close("]")
         w.key("tunnels"); w.open("[")
-        for t in s.tunnels {
+        for t in s.tunnels.prefix(TunnelsSection.jsonLimit) {
             w.open("{")
             w.key("kind"); w.string(t.kind.name)
             w.key("endpoints"); w.open("[")
             w.string(t.endpointA.description); w.string(t.endpointB.description)
             w.close("]")
             w.key("inner_flows"); w.number(UInt64(t.innerFlows))
+            if t.innerFlowsEstimated { w.key("inner_flows_estimated"); w.raw("true") }
             w.key("packets"); w.number(t.packets)
             w.key("bytes"); w.number(t.bytes)
             w.close("}")
         }
         w.close("]")
+        // Only when the list is cut: how many tunnels there were, and what
+        // those not listed carried (the count an estimate past the limit).
+        let unlisted = s.tunnels.dropFirst(TunnelsSection.jsonLimit)
+        if !unlisted.isEmpty || s.otherTunnels != nil {
+            let other = s.otherTunnels ?? OtherTunnels()
+            w.key("tunnels_total"); w.number(UInt64(s.tunnels.count + other.tunnels))
+            w.key("tunnels_unlisted"); w.open("{")
+            w.key("tunnels"); w.number(UInt64(unlisted.count + other.tunnels))
+            w.key("packets"); w.number(unlisted.reduce(other.packets) { $0 + $1.packets })
+            w.key("bytes"); w.number(unlisted.reduce(other.bytes) { $0 + $1.bytes })
+            w.key("estimated"); w.raw(other.tunnels > 0 ? "true" : "false")
+            w.close("}")
+        }
         if let drops = s.kernelDrops { w.key("kernel_drops"); w.number(drops) }
         w.key("non_ip_packets"); w.number(s.nonIPPackets)
         w.key("truncated_packets"); w.number(s.truncatedPackets)
@@ -134,7 +148,9 @@ struct FailedSection: ReportSection {
 
 /// Tunnels opened (JSON: `capture.tunnels`, written by the capture section).
 struct TunnelsSection: ReportSection {
-    func table(_ result: AnalysisResult, _ style: TableReport) -> String { style.tunnels(result.summary.tunnels) }
+    /// The most tunnels the JSON lists one by one (most bytes first).
+    static let jsonLimit = 1000
+    func table(_ result: AnalysisResult, _ style: TableReport) -> String { style.tunnels(result.summary.tunnels, other: result.summary.otherTunnels) }
     func json(_ result: AnalysisResult, _ w: inout JSONWriter) {}
 }
 

@@ -58,9 +58,9 @@ public struct TableReport {
                       : errors.map { "\($0.0) \(Formatting.grouped($0.1))" }.joined(separator: ", ")))
         let labelWidth = facts.map(\.0.count).max() ?? 0
         for (label, value) in facts {
-            out += "  " + dim(label.padding(labelWidth)) + "  " + value + "\n"
+            out += "  " + dim(label.padding(labelWidth)) + "  " + Self.safe(value) + "\n"
         }
-        for w in s.warnings { out += "  " + bold("warning") + "  " + w + "\n" }
+        for w in s.warnings { out += "  " + bold("warning") + "  " + Self.safe(w) + "\n" }
 
         return out
     }
@@ -114,7 +114,7 @@ public struct TableReport {
             if f.target == nil, !f.targets.isEmpty { who += " -> \(f.targets.count) hosts" }
             if let p = f.proto, !f.ports.isEmpty, f.kind == "nonstandard-port" { who += ":\(f.ports[0])/\(p.name)" }
             let when = f.firstNs.map { " at " + Formatting.rfc3339(ns: $0, digits: 0) } ?? ""
-            out += "  " + bold(f.kind) + "  " + who + when + "\n      " + f.detail + "\n"
+            out += "  " + bold(Self.safe(f.kind)) + "  " + Self.safe(who) + when + "\n      " + Self.safe(f.detail) + "\n"
         }
         if list.count > top { out += "  … \(list.count - top) more findings\n" }
         return out
@@ -139,16 +139,22 @@ public struct TableReport {
     }
 
     /// Tunnels opened, with what travelled inside them.
-    func tunnels(_ list: [TunnelSummary]) -> String {
+    func tunnels(_ list: [TunnelSummary], other: OtherTunnels? = nil) -> String {
         guard !list.isEmpty else { return "" }
         var out = "\n" + bold("Tunnels") + dim(" (inner flows are reported as the flows; --no-decap keeps the outer view)") + "\n"
         var table = [["KIND", "ENDPOINTS", "INNER FLOWS", "PACKETS", "BYTES"]]
         for t in list.prefix(max(0, top)) {
             table.append([t.kind.name, "\(t.endpointA.description) <-> \(t.endpointB.description)",
-                          Formatting.grouped(UInt64(t.innerFlows)), Formatting.grouped(t.packets), Formatting.humanBytes(t.bytes)])
+                          (t.innerFlowsEstimated ? "~" : "") + Formatting.grouped(UInt64(t.innerFlows)),
+                          Formatting.grouped(t.packets), Formatting.humanBytes(t.bytes)])
         }
         out += columns(table, rightAligned: [2, 3, 4], accent: nil)
-        if list.count > top { out += "  … \(list.count - top) more tunnels\n" }
+        if let other {
+            // Past the tunnels tracked one by one: only their sum is known.
+            out += "  … \(list.count - min(list.count, max(0, top)) + other.tunnels) more tunnels (about \(Formatting.grouped(UInt64(other.tunnels))) "
+                + "past the \(Formatting.grouped(UInt64(list.count))) tracked one by one: \(Formatting.grouped(other.packets)) packets, "
+                + "\(Formatting.humanBytes(other.bytes)))\n"
+        } else if list.count > top { out += "  … \(list.count - top) more tunnels\n" }
         return out
     }
 
@@ -168,9 +174,16 @@ public struct TableReport {
         return out
     }
 
+    /// `text` as a terminal may show it: C0 controls, DEL and C1 controls
+    /// as `\\xNN` (a service name from a --services file, a file name, an
+    /// interface name could otherwise set the title or the colours).
+    public static func safe(_ text: String) -> String { CaptureFile.displayName(text) }
+
     /// Aligned columns; the first row is the header.
     func columns(_ table: [[String]], rightAligned: Set<Int>, accent: Int?) -> String {
         var widths = [Int](repeating: 0, count: table.first?.count ?? 0)
+        // Cells may hold names from a --services file or the capture: shown with controls escaped.
+        let table = table.map { $0.map(Self.safe) }
         for row in table { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
         var out = ""
         for (n, row) in table.enumerated() {

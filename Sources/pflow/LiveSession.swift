@@ -135,7 +135,8 @@ struct LiveSession {
         let seconds = elapsedNs / 1_000_000_000
         let clock = Formatting.pad(seconds / 3600, 2) + ":" + Formatting.pad(seconds / 60 % 60, 2) + ":" + Formatting.pad(seconds % 60, 2)
         var lines = [
-            "pflow on \(interface)" + (options.filter.map { "  filter: \($0)" } ?? "") + "   elapsed \(clock)   Ctrl-C stops",
+            "pflow on \(TableReport.safe(interface))" + (options.filter.map { "  filter: \(TableReport.safe($0))" } ?? "")
+                + "   elapsed \(clock)   Ctrl-C stops",
             "packets \(Formatting.grouped(analyzer.packetsSoFar)) (\(Formatting.fixed(rates.packets, 0))/s)   "
                 + "\(Self.bitRate(rates.bits))   live flows \(Formatting.grouped(UInt64(analyzer.liveFlows)))   "
                 + "kernel drops \(Formatting.grouped(stats.dropped + stats.interfaceDropped))",

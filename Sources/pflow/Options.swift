@@ -20,13 +20,20 @@ struct Options {
     var noPromisc = false
     var bufferSize: Int32?
     var files: [String] = []
+    /// Each file argument's bytes as given (a path need not be UTF-8;
+    /// `files` holds them decoded, for messages and comparisons).
+    var fileBytes: [[UInt8]] = []
     var filter: String?
     var csv: String?
     var parquet: String?
     var parquetCompression = "gzip"
+    /// `--csv`'s path as given, opened by these bytes.
+    var csvBytes: [UInt8]?
     var json = false
     var top = 20
     var services: String?
+    /// `--services`'s path as given.
+    var servicesBytes: [UInt8]?
     var idleTimeout: Double?
     var activeTimeout: Double?
     var maxFlows: Int?
@@ -93,26 +100,40 @@ struct Options {
 
     /// Parses `arguments` (without the program name).
     static func parse(_ arguments: [String]) throws(UsageError) -> Options {
+        try parse(bytes: arguments.map { Array($0.utf8) })
+    }
+
+    /// Parses the arguments as the kernel passed them: file and `--csv`
+    /// paths keep their bytes (`CommandLine.arguments` would replace the
+    /// bytes of a name that isn't UTF-8, and so open another file).
+    static func parse(bytes arguments: [[UInt8]]) throws(UsageError) -> Options {
         var options = Options()
         let table = Self.table
         var rest = arguments[...]
-        while let argument = rest.popFirst() {
+        func addFile(_ raw: [UInt8]) {
+            options.files.append(String(decoding: raw, as: UTF8.self))
+            options.fileBytes.append(raw)
+        }
+        while let raw = rest.popFirst() {
+            let argument = String(decoding: raw, as: UTF8.self)
             if argument == "--" {
-                options.files.append(contentsOf: rest)
+                for file in rest { addFile(file) }
                 break
             }
             guard argument.hasPrefix("-"), argument != "-" else {
-                options.files.append(argument)
+                addFile(raw)
                 continue
             }
             // The option, and a value written into the same argument.
             var name = argument
             var attached: String?
+            var attachedBytes: [UInt8]?
             let entry: (long: String, short: Character?, value: String, kind: Kind)?
             if argument.hasPrefix("--") {
                 if let equals = argument.firstIndex(of: "=") {
                     name = String(argument[..<equals])
                     attached = String(argument[argument.index(after: equals)...])
+                    if let at = raw.firstIndex(of: 0x3D) { attachedBytes = Array(raw[(at + 1)...]) }
                 }
                 let long = name.dropFirst(2)
                 entry = table.first { $0.long == long }
@@ -128,6 +149,8 @@ struct Options {
                         throw UsageError("Unknown option '-\(letters.dropFirst().first.map(String.init) ?? "")'")
                     }
                     attached = String(letters.dropFirst())
+                    // "-" and an ASCII letter: the value is the bytes after them.
+                    attachedBytes = Array(raw.dropFirst(1 + String(letter).utf8.count))
                 }
             }
             guard let entry else { throw UsageError("Unknown option '\(name)'") }
@@ -139,10 +162,13 @@ struct Options {
                 options[keyPath: path] = true
                 continue
             }
-            guard let value = attached ?? rest.popFirst() else { throw UsageError("Missing value for '\(shown)'") }
+            guard let valueBytes = attachedBytes ?? rest.popFirst() else { throw UsageError("Missing value for '\(shown)'") }
+            let value = attached ?? String(decoding: valueBytes, as: UTF8.self)
             guard case .value(let store) = entry.kind, store(&options, value) else {
                 throw UsageError("The value '\(value)' is invalid for '\(shown)'")
             }
+            if entry.long == "csv" { options.csvBytes = valueBytes }
+            if entry.long == "services" { options.servicesBytes = valueBytes }
         }
         return options
     }

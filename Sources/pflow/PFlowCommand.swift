@@ -22,6 +22,14 @@ enum PFlowCommand {
 
 /// Checks the options against each other, then hands off to the library.
 extension Options {
+    /// Every file output asked for (as given: `-` is standard output).
+    var outputPaths: [[UInt8]] {
+        var paths: [[UInt8]] = []
+        if let csv { paths.append(csvBytes ?? Array(csv.utf8)) }
+        if let parquet { paths.append(Array(parquet.utf8)) }
+        return paths
+    }
+
     var expiry: ExpiryPolicy {
         var policy = ExpiryPolicy()
         if let s = idleTimeout, let ns = PFlowCommand.nanoseconds(s) { policy = ExpiryPolicy(idleNs: ns) }
@@ -69,14 +77,21 @@ extension Options {
             do {
                 let list = try CaptureInterface.all()
                 if list.isEmpty { throw Failure("no interfaces to capture on (capture may need root)") }
-                writeStdout(CaptureInterface.listing(list).joined(separator: "\n") + "\n")
+                // Interface names and descriptions are shown with controls escaped.
+                writeStdout(CaptureInterface.listing(list).map(TableReport.safe).joined(separator: "\n") + "\n")
             } catch let error as LiveError { throw Failure(error.message) }
             return
+        }
+        // An output that would destroy an input or another capture is
+        // refused before any work (the --csv of `pflow --csv *.pcap`).
+        let inputs = fileBytes.compactMap { FileIdentity(pathBytes: $0) }
+        for bytes in outputPaths where bytes != [0x2D] {
+            if let problem = CaptureFile.outputProblem(pathBytes: bytes, inputs: inputs) { throw Failure(problem.message) }
         }
         var registry = ServiceRegistry.standard
         if let path = services {
             let text: String
-            do { text = try readTextFile(path) } catch { throw Failure(error.message) }
+            do { text = try readTextFile(servicesBytes ?? Array(path.utf8)) } catch { throw Failure(error.message) }
             do { registry = try registry.overriding(withServicesText: text, source: path) } catch { throw Failure(error.message) }
         }
         var recordFilter: ((CaptureRecord) -> Bool)?
@@ -90,11 +105,16 @@ extension Options {
         // Open the CSV first: an unwritable path should fail before the work.
         var csvSink: OutputSink?
         if let path = csv {
-            do { csvSink = path == "-" ? OutputSink(fd: 1) : try OutputSink(path: path) } catch { throw Failure(error.message) }
+            do {
+                csvSink = path == "-" ? OutputSink(fd: 1)
+                    : try OutputSink(pathBytes: csvBytes ?? Array(path.utf8), displayName: CaptureFile.displayName(csvBytes ?? Array(path.utf8)))
+            } catch { throw Failure(error.message) }
         }
         // Rows stream out as flows end; memory holds only live flows.
         var exporters: [FlowExporter] = []
-        let csvExporter = csvSink.map { CSVExporter(sink: $0, name: csv == "-" ? "standard output" : csv ?? "-") }
+        let csvExporter = csvSink.map {
+            CSVExporter(sink: $0, name: csv == "-" ? "standard output" : CaptureFile.displayName(csvBytes ?? Array((csv ?? "-").utf8)))
+        }
         if let csvExporter { exporters.append(csvExporter) }
         if let path = parquet {
             do { exporters.append(try ParquetExporter(path: path, compressed: parquetCompression == "gzip")) } catch {
@@ -138,7 +158,7 @@ extension Options {
         } else {
         do {
             var files: [CaptureFile] = []
-            for path in self.files { files.append(try CaptureFile(path: path)) }
+            for path in fileBytes { files.append(try CaptureFile(pathBytes: path)) }
             digits.value = files.map(\.timestampDigits).max() ?? 6
             let analyzer = Analyzer(registry: registry, expiry: expiry)
             analyzer.decapsulate = !noDecap
@@ -204,15 +224,37 @@ struct Failure: Error {
     init(_ message: String) { self.message = message }
 }
 
-func readTextFile(_ path: String) throws(OutputError) -> String {
-    let fd = open(path, O_RDONLY)
+/// The most a `--services` file may hold, and the longest line: far above
+/// /etc/services (about 13 KB, lines under 100 bytes), and a bound on what
+/// a file without end (/dev/zero, a FIFO) can make pflow read or keep.
+let servicesFileLimit = 16 << 20
+let servicesLineLimit = 4096
+
+/// A `--services` file (by its bytes as given), read whole within the limits above.
+func readTextFile(_ pathBytes: [UInt8]) throws(OutputError) -> String {
+    let path = CaptureFile.displayName(pathBytes)
+    guard !pathBytes.contains(0) else { throw OutputError(path: path, errno: EINVAL) }
+    let fd = open(pathBytes.map { CChar(bitPattern: $0) } + [0], O_RDONLY)
     guard fd >= 0 else { throw OutputError(path: path, errno: errno) }
     defer { close(fd) }
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    var lineLength = 0
     while true {
         let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n > 0 { bytes.append(contentsOf: chunk[0..<n]) } else if n == 0 { break } else if errno != EINTR {
+        if n > 0 {
+            for b in chunk[0..<n] {
+                if b == 0x0A { lineLength = 0; continue }
+                lineLength += 1
+                if lineLength > servicesLineLimit {
+                    throw OutputError(path: path, reason: "a line is longer than \(servicesLineLimit) bytes; not a services file")
+                }
+            }
+            if bytes.count + n > servicesFileLimit {
+                throw OutputError(path: path, reason: "more than \(servicesFileLimit >> 20) MiB; not a services file")
+            }
+            bytes.append(contentsOf: chunk[0..<n])
+        } else if n == 0 { break } else if errno != EINTR {
             throw OutputError(path: path, errno: errno)
         }
     }
@@ -220,7 +262,12 @@ func readTextFile(_ path: String) throws(OutputError) -> String {
 }
 
 /// Writes to standard error without touching C's shared `stderr` stream.
-func writeStderr(_ text: String) { writeAll(2, text) }
+/// Every line is shown with its control characters escaped (`\\xNN`): a
+/// message may quote a file name, a filter or a service name.
+func writeStderr(_ text: String) {
+    writeAll(2, text.split(separator: "\n", omittingEmptySubsequences: false)
+        .map { CaptureFile.displayName(String($0)) }.joined(separator: "\n"))
+}
 
 /// Writes all of `text` to `fd`, retrying short and interrupted writes.
 func writeAll(_ fd: Int32, _ text: String) {
@@ -242,7 +289,7 @@ struct ExitStatus: Error {
 enum Main {
     static func main() {
         do {
-            let options = try Options.parse(Array(CommandLine.arguments.dropFirst()))
+            let options = try Options.parse(bytes: CaptureFile.commandLineBytes())
             if options.help {
                 writeStdout(Options.helpText)
                 return

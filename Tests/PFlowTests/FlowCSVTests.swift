@@ -68,8 +68,26 @@ final class FlowCSVTests: XCTestCase {
         XCTAssertEqual(text { $0.field("http") }, "http")
         XCTAssertEqual(text { $0.field("a,b") }, "\"a,b\"")
         XCTAssertEqual(text { $0.field("say \"hi\"") }, "\"say \"\"hi\"\"\"")
-        XCTAssertEqual(text { $0.field("two\nlines") }, "\"two\nlines\"")
         XCTAssertEqual(text { $0.field("") }, "")
+    }
+
+    func testFieldsHoldNoControlsAndNoFormulas() {
+        // Line breaks and other controls are escaped, never written raw.
+        XCTAssertEqual(text { $0.field("two\nlines") }, "two\\x0Alines")
+        XCTAssertEqual(text { $0.field("\u{1B}]0;x\u{07}\u{1B}[31mevil") }, "\\x1B]0;x\\x07\\x1B[31mevil")
+        XCTAssertEqual(text { $0.field("del\u{7F}\u{85}x") }, "del\\x7F\\xC2\\x85x")
+        XCTAssertEqual(text { $0.field("café") }, "café")
+        // Formulas get a leading quote (OWASP); negative numbers stay numbers.
+        XCTAssertEqual(text { $0.field("=HYPERLINK(\"http://x/\",\"x\")") }, "\"'=HYPERLINK(\"\"http://x/\"\",\"\"x\"\")\"")
+        XCTAssertEqual(text { $0.field("+cmd") }, "'+cmd")
+        XCTAssertEqual(text { $0.field("@SUM(1+1)") }, "'@SUM(1+1)")
+        XCTAssertEqual(text { $0.field("-cmd") }, "'-cmd")
+        XCTAssertEqual(text { $0.field("-") }, "'-")
+        XCTAssertEqual(text { $0.field("-12") }, "-12")
+        // The worst case fits the room reserved.
+        for s in ["\u{1}\u{2}", "=\u{85}\u{85}", "=,\u{1}\"", String(repeating: "\u{1F}", count: 50)] {
+            XCTAssertLessThanOrEqual(text { $0.field(s) }.utf8.count, TextCursor.fieldRoom(s), s)
+        }
     }
 
     func testStaticNamesMatchRawValues() {

@@ -128,6 +128,9 @@ if ran "f: 2106 then 200k flows"; then
   else fail "f: idle sweep stopped after a record dated 2106" "peak live flows $P1 / $P4 (want <= 20,000); $(facts)"; fi
   if awk -v a="$R1" -v b="$R4" 'BEGIN { exit !(b <= a * 1.5 + 8192) }'; then ok "f: memory after a record dated 2106 ($(facts))"
   else fail "f: memory grows with live flows after a record dated 2106" "$(facts)"; fi
+  if [ "$(grep -c 'record dated more than a day away from the records on either side' "$tmp/err4")" = 1 ]; then
+    ok "f: the record dated 2106 is warned about, once"
+  else fail "f: no single warning about the record dated 2106" "$(head -c 300 "$tmp/err4")"; fi
 fi
 
 # (g) SYN flows under --max-flows 1000: memory nearly the same for N and 4N.
@@ -143,6 +146,9 @@ if ran "h: 100k IP-in-IP tunnels"; then
   linear "h: 4x IP-in-IP tunnels"
   if [ "$J4" -le $((J1 * 3 / 2 + 65536)) ]; then ok "h: JSON bounded ($J1 / $J4 bytes)"
   else fail "h: JSON lists every tunnel" "$J1 / $J4 bytes"; fi
+  if [ "$(json '["capture"]["tunnels_total"]')" -ge 90000 ] && [ "$(json '["capture"]["tunnels_unlisted"]["packets"]')" -ge 90000 ]; then
+    ok "h: JSON gives the total and what the unlisted tunnels carried"
+  else fail "h: no tunnel total in the JSON" "tunnels_total $(json '["capture"]["tunnels_total"]')"; fi
   if awk -v a="$R1" -v b="$R4" 'BEGIN { exit !(b <= a * 1.5 + 8192) }'; then ok "h: tunnel memory bounded ($(facts))"
   else fail "h: memory grows with every tunnel" "$(facts)"; fi
 fi
@@ -172,6 +178,12 @@ if [ "$RC" != 0 ] && grep -q "^pflow: error: .*looks like a capture; not overwri
   ok "--csv onto an existing capture is refused"
 else fail "--csv onto an existing capture" "rc=$RC, capture $(cmp -s "$svc" "$tmp/other.pcap" && echo intact || echo OVERWRITTEN); $(head -c 200 "$tmp/err")"; fi
 
+# An output path that is not UTF-8: written under its own bytes.
+run 10 --csv "$tmp/out"$'\xff'.csv "$tmp/input.pcap"
+if [ "$RC" = 0 ] && [ -s "$tmp/out"$'\xff'.csv ] && [ ! -e "$tmp/out"$'\xef\xbf\xbd'.csv ]; then
+  ok "--csv to a path that is not UTF-8 writes that path"
+else fail "--csv to a path that is not UTF-8" "rc=$RC; $(ls "$tmp" | cat -v | tr '\n' ' ')"; fi
+
 # Writes that fail: one line, non-zero exit.
 for mode in table --json "--csv -"; do
   args=(); [ "$mode" = table ] || args=($mode)
@@ -199,13 +211,20 @@ if [ $rc = 1 ] && [ "$(wc -l <"$tmp/err")" = 1 ] && grep -q '^pflow: error: ' "$
   ok "--services /dev/zero: one error line in ${secs}s"
 else fail "--services /dev/zero: not bounded" "rc=$rc in ${secs}s; $(head -c 200 "$tmp/err" | tr -c '[:print:]\n' '?')"; fi
 
+# --services lines without end (a line over 4 KiB): refused, one line.
+python3 -c 'import sys; sys.stdout.write("x" * 100000 + " 9999/tcp\n")' >"$tmp/long.txt"
+run 10 --services "$tmp/long.txt" "$svc"
+if [ "$RC" = 1 ] && [ "$(wc -l <"$tmp/err")" = 1 ] && grep -q 'longer than 4096 bytes' "$tmp/err"; then
+  ok "--services with a 100 KB line: one error line"
+else fail "--services with a 100 KB line" "rc=$RC; $(head -c 200 "$tmp/err")"; fi
+
 # Names from a --services file that are terminal escapes or formulas.
 printf '\033]0;x\007\033[31mevil 8081/tcp\n=HYPERLINK("http://example.com/","x") 8082/tcp\n+cmd 8083/tcp\n@SUM(1+1) 8084/tcp\n-cmd 8085/tcp\n\177del\033[2J 8086/tcp\n' >"$tmp/services.txt"
 run 10 --services "$tmp/services.txt" --csv "$tmp/names.csv" "$svc"
 # controls FILE: the lines of FILE with a control character (other than the
 # newline), shown escaped; nothing when there are none.
 controls() { python3 -c 'import sys; [print(ascii(l)) for l in open(sys.argv[1], "rb").read().decode("utf-8", "replace").split("\n") if any(ord(c) < 32 or ord(c) == 127 for c in l)]' "$1"; }
-if [ "$RC" = 0 ] && [ -z "$(controls "$tmp/out")" ] && grep -q '8081/tcp' "$tmp/out"; then
+if [ "$RC" = 0 ] && [ -z "$(controls "$tmp/out")" ] && grep -q '8081/tcp' "$tmp/out" && grep -qF '\x1B]0;x\x07\x1B[31mevil' "$tmp/out"; then
   ok "service names with escape sequences don't reach the terminal raw"
 else fail "service names reach the terminal raw" "rc=$RC; $(controls "$tmp/out" | head -2)"; fi
 csv_check=$(python3 - "$tmp/names.csv" <<'PY' 2>&1
