@@ -42,6 +42,9 @@ public final class Analyzer {
     /// The built-in observers, whose results make the analysis result.
     public let tally = TallyObserver()
     public let detector = FindingsObserver()
+    /// Bytes per bin of time of each service (the reading side counts the totals).
+    public let timeline: TimelineObserver
+    let timelineOrigin = TimelineOrigin()
     /// Every observer, in order (the built-in ones first).
     @exclusivity(unchecked) private var observers: [FlowObserver]
     @exclusivity(unchecked) private(set) var exporters: [FlowExporter] = []
@@ -51,9 +54,12 @@ public final class Analyzer {
     /// Adds an exporter of every ended flow.
     public func export(_ exporter: FlowExporter) { exporters.append(exporter) }
 
-    public init(registry: ServiceRegistry = .standard, expiry: ExpiryPolicy = ExpiryPolicy()) {
+    /// `binNs`: the timeline's bin width (nil: chosen as the capture grows).
+    public init(registry: ServiceRegistry = .standard, expiry: ExpiryPolicy = ExpiryPolicy(), binNs: Int64? = nil) {
         self.registry = registry
-        observers = [tally, detector]
+        timeline = TimelineObserver(origin: timelineOrigin, widthNs: binNs)
+        summary.timeline = TimelineCounts(widthNs: binNs)
+        observers = [tally, detector, timeline]
         let knowledge = TrafficKnowledge()
         direct = DirectFlowEvents(knowledge: knowledge)
         table = FlowTable(expiry: expiry, knowledge: knowledge, events: direct)
@@ -101,7 +107,8 @@ public final class Analyzer {
 
     /// `add` on this thread alone: the pipeline's steps on one slot.
     func addSerially(_ file: CaptureFile) throws(CaptureError) {
-        var ingest = Ingest(summary: summary, tunnels: tunnels, intake: intake, decapsulate: decapsulate)
+        var ingest = Ingest(summary: summary, tunnels: tunnels, intake: intake, decapsulate: decapsulate,
+                            origin: timelineOrigin)
         let filter = recordFilter
         let table = self.table
         let slot = OneSlot()
@@ -134,7 +141,8 @@ public final class Analyzer {
     /// Starts taking records one at a time (live capture).
     public func beginLive(timestampDigits: Int) {
         summary.timestampDigits = timestampDigits
-        live = Ingest(summary: summary, tunnels: tunnels, intake: intake, decapsulate: decapsulate)
+        live = Ingest(summary: summary, tunnels: tunnels, intake: intake, decapsulate: decapsulate,
+                            origin: timelineOrigin)
     }
 
     /// Takes one live record (after `beginLive`).
@@ -207,8 +215,10 @@ public final class Analyzer {
             }
         }
         let clients = ClientHost.table(knowledge)
-        return AnalysisResult(summary: summary, flows: flows, tally: tally.tally, clients: clients,
-                              findings: detector.findings(clients: clients))
+        var result = AnalysisResult(summary: summary, flows: flows, tally: tally.tally, clients: clients,
+                                    findings: detector.findings(clients: clients))
+        result.timeline = timeline.result(summary.timeline)
+        return result
     }
 
     /// Opens and analyses `paths` in order as one capture. Every file is
@@ -217,10 +227,10 @@ public final class Analyzer {
                                expiry: ExpiryPolicy = ExpiryPolicy(), decapsulate: Bool = true,
                                recordFilter: ((CaptureRecord) -> Bool)? = nil,
                                exporters: [FlowExporter] = [], keepFlows: Bool = true,
-                               threads: Int = 1) throws(CaptureError) -> AnalysisResult {
+                               threads: Int = 1, binNs: Int64? = nil) throws(CaptureError) -> AnalysisResult {
         var files: [CaptureFile] = []
         for path in paths { files.append(try CaptureFile(path: path)) }
-        let analyzer = Analyzer(registry: registry, expiry: expiry)
+        let analyzer = Analyzer(registry: registry, expiry: expiry, binNs: binNs)
         analyzer.recordFilter = recordFilter
         analyzer.decapsulate = decapsulate
         for e in exporters { analyzer.export(e) }

@@ -192,7 +192,7 @@ extension Analyzer {
             self.report(self.record(state, reason))
         }
         let outcome = ReaderOutcome(ingest: Ingest(summary: summary, tunnels: tunnels, intake: intake,
-                                                   decapsulate: decapsulate),
+                                                   decapsulate: decapsulate, origin: timelineOrigin),
                                     file: file, filter: recordFilter)
         guard let reader = WorkerThread({ Self.read(outcome, into: ring, events: events) }) else {
             // No second thread to be had: read on this one.
