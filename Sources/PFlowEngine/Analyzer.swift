@@ -49,6 +49,11 @@ public final class Analyzer {
     @exclusivity(unchecked) private var observers: [FlowObserver]
     @exclusivity(unchecked) private(set) var exporters: [FlowExporter] = []
 
+    /// Called every `progressEvery` records while a file is read, with the
+    /// file and the records read from it so far (on the reading thread).
+    public var progress: ((CaptureFile, UInt64) -> Void)?
+    static let progressEvery: UInt64 = 1 << 15
+
     /// Adds an observer of every ended flow.
     public func observe(_ observer: FlowObserver) { observers.append(observer) }
     /// Adds an exporter of every ended flow.
@@ -112,7 +117,11 @@ public final class Analyzer {
         let filter = recordFilter
         let table = self.table
         let slot = OneSlot()
+        let progress = self.progress
+        var records: UInt64 = 0
         let read = try file.forEachRecord { record in
+            records &+= 1
+            if records % Self.progressEvery == 0, let progress { progress(file, records) }
             if let filter, !filter(record) { return }
             ingest.take(record, into: slot, table: table)
         }
