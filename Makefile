@@ -13,7 +13,7 @@ MANDIR  ?= $(PREFIX)/share/man
 BIN     ?= .build/release/pflow
 MANPAGE ?= .build/pflow.1
 
-.PHONY: all deps pydeps parquet build run test unit cli live alloc golden fuzz bench load hostile clean install uninstall man
+.PHONY: all deps pydeps parquet build run test unit cli live alloc timeline screenshot golden fuzz bench load hostile clean install uninstall man
 
 all: build
 
@@ -70,7 +70,7 @@ run: build
 
 # Unit, golden, truth and corpus tests (XCTest), the command-line checks,
 # live capture on lo, and the allocation check.
-test: unit cli live alloc parquet
+test: unit cli live alloc parquet timeline
 
 unit: deps pydeps
 	PFLOW_SHARED=$(abspath $(SHARED)) $(SWIFT) test
@@ -108,6 +108,21 @@ bench: build
 hostile: build
 	bash Tests/hostile/run.sh .build/release/pflow; a=$$?; \
 	bash Tests/hostile/live-errors.sh .build/release/pflow; b=$$?; [ $$a = 0 ] && [ $$b = 0 ]
+
+# Issue 17: timeline sums on every sample and corpus capture, bins against
+# tshark's io,stat, the --html page (well-formed, self-contained, its numbers
+# the JSON's) rendered by headless Chromium; tshark and Chromium are
+# installed best effort (the checks that need them skip without).
+timeline: build
+	@command -v tshark >/dev/null && command -v chromium >/dev/null || { \
+	  echo "installing tshark and chromium (apt-get, best effort)"; \
+	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq tshark chromium; } \
+	    >/dev/null 2>&1 || echo "tshark/chromium not installed: those checks will be skipped"; }
+	python3 Tests/timeline.py .build/release/pflow $(abspath $(SHARED))
+
+# The README's picture of the HTML report, from the project's own sample.
+screenshot: build
+	python3 Tests/timeline.py .build/release/pflow $(abspath $(SHARED)) --screenshot Docs/html-report.png
 
 # Re-record the golden outputs after an intended change; review the diff.
 golden: deps
