@@ -97,10 +97,14 @@ public struct TimeGrid: Sendable, Equatable {
         return a % b < 0 ? q - 1 : q
     }
 
+    /// Room to keep in a row of bins so that it grows without moving.
+    var reserve: Int { Swift.max(count, Swift.min(limit, 256)) }
+
     /// A row of `from`'s bins laid out on `self` (a coarser or wider grid
     /// with the same origin): each old bin adds into the bin containing it.
     func relay(_ row: [UInt64], from old: TimeGrid) -> [UInt64] {
         var out = [UInt64](repeating: 0, count: count)
+        out.reserveCapacity(reserve)
         guard !row.isEmpty else { return out }
         let k = widthNs / old.widthNs
         for (n, v) in row.enumerated() where v != 0 {
@@ -162,8 +166,18 @@ public struct TimelineCounts: Sendable {
         grid.start(at: ts)
         var i = grid.index(ts)
         if let (g, _) = grid.grown(toCover: i) {
-            packets = g.relay(packets, from: grid)
-            bytes = g.relay(bytes, from: grid)
+            if g.widthNs == grid.widthNs && g.low == grid.low {
+                // Later bins at the same width: appended in place (capacity
+                // reserved), not laid out anew, so a growing capture
+                // doesn't allocate per bin.
+                if packets.capacity == 0 { packets.reserveCapacity(g.reserve); bytes.reserveCapacity(g.reserve) }
+                let more = g.count - packets.count
+                packets.append(contentsOf: repeatElement(0, count: more))
+                bytes.append(contentsOf: repeatElement(0, count: more))
+            } else {
+                packets = g.relay(packets, from: grid)
+                bytes = g.relay(bytes, from: grid)
+            }
             grid = g
             i = grid.index(ts)
         }
@@ -279,7 +293,9 @@ public final class TimelineObserver: FlowObserver {
         if evicted.contains(key) { return nil }
         if rows.count < Self.maxRows {
             keys.append(key)
-            rows.append([UInt64](repeating: 0, count: grid.count))
+            var row = [UInt64](repeating: 0, count: grid.count)
+            row.reserveCapacity(grid.reserve)
+            rows.append(row)
             totals.append(0)
             index[key] = rows.count - 1
             return rows.count - 1
@@ -297,8 +313,16 @@ public final class TimelineObserver: FlowObserver {
     }
 
     private func regrid(_ g: TimeGrid) {
-        for r in rows.indices { rows[r] = g.relay(rows[r], from: grid) }
-        other = g.relay(other, from: grid)
+        if g.widthNs == grid.widthNs && g.low == grid.low && !grid.isEmpty {
+            // Later bins at the same width: appended in place.
+            let more = g.count - grid.count
+            for r in rows.indices { rows[r].append(contentsOf: repeatElement(0, count: more)) }
+            other.append(contentsOf: repeatElement(0, count: more))
+        } else {
+            for r in rows.indices { rows[r] = g.relay(rows[r], from: grid) }
+            other = g.relay(other, from: grid)
+            other.reserveCapacity(g.reserve)
+        }
         grid = g
     }
 
