@@ -52,7 +52,9 @@ final class ProgressLine {
         lastDraw = t
         let done = bytesBefore + file.inputPosition
         let packets = earlierRecords + records
-        var text = "pflow: reading \(file.path): \(Formatting.humanBytes(done))"
+        // The file's own name: a long directory would push the numbers off the line.
+        let name = file.path.split(separator: "/").last.map(String.init) ?? file.path
+        var text = "pflow: \(name): \(Formatting.humanBytes(done))"
         if let total = totalBytes, total > 0 {
             let share = min(1, Double(done) / Double(total))
             text += " of \(Formatting.humanBytes(total)) (\(Formatting.fixed(share * 100, 0))%)"
