@@ -13,7 +13,7 @@ MANDIR  ?= $(PREFIX)/share/man
 BIN     ?= .build/release/pflow
 MANPAGE ?= .build/pflow.1
 
-.PHONY: all deps pydeps parquet build run test unit cli live alloc golden fuzz bench load hostile clean install uninstall man
+.PHONY: all deps pydeps parquet build run test unit cli live alloc timeline screenshot golden fuzz bench load hostile clean install uninstall man
 
 all: build
 
@@ -69,8 +69,8 @@ run: build
 	.build/release/pflow $(SAMPLE)
 
 # Unit, golden, truth and corpus tests (XCTest), the command-line checks,
-# live capture on lo, the allocation check, Parquet read back, and the hostile-input suite.
-test: unit cli live alloc parquet hostile
+# live capture on lo, the allocation check, Parquet and the timeline read back, and the hostile-input suite.
+test: unit cli live alloc parquet timeline hostile
 
 unit: deps pydeps
 	PFLOW_SHARED=$(abspath $(SHARED)) $(SWIFT) test
@@ -110,6 +110,21 @@ hostile: build
 	@bash Tests/hostile/run.sh .build/release/pflow | tee .build/hostile.log; \
 	bash Tests/hostile/live-errors.sh .build/release/pflow | tee -a .build/hostile.log; \
 	awk '/^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } END { print p " passed, " f " failed"; exit f > 0 }' .build/hostile.log
+
+# Issue 17: timeline sums on every sample and corpus capture, bins against
+# tshark's io,stat, the --html page (well-formed, self-contained, its numbers
+# the JSON's) rendered by headless Chromium; tshark and Chromium are
+# installed best effort (the checks that need them skip without).
+timeline: build
+	@command -v tshark >/dev/null && command -v chromium >/dev/null || { \
+	  echo "installing tshark and chromium (apt-get, best effort)"; \
+	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq tshark chromium; } \
+	    >/dev/null 2>&1 || echo "tshark/chromium not installed: those checks will be skipped"; }
+	python3 Tests/timeline.py .build/release/pflow $(abspath $(SHARED))
+
+# The README's picture of the HTML report, from the project's own sample.
+screenshot: build
+	python3 Tests/timeline.py .build/release/pflow $(abspath $(SHARED)) --screenshot Docs/html-report.png
 
 # Re-record the golden outputs after an intended change; review the diff.
 golden: deps

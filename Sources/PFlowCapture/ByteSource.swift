@@ -123,6 +123,13 @@ final class ByteSource {
         if ownsDescriptor { close(fd) }
     }
 
+    /// Where the descriptor is in the file (compressed bytes for gzip;
+    /// nil for a pipe): for a progress line, called now and then.
+    var filePosition: UInt64? {
+        let p = lseek(fd, 0, SEEK_CUR)
+        return p >= 0 ? UInt64(p) : nil
+    }
+
     /// Bytes available at the current position without another read.
     var buffered: Int { end - start }
 

@@ -42,6 +42,11 @@ public final class CaptureFile {
     /// Device and inode of what was opened (nil for a pipe or a terminal),
     /// to tell whether an output path is one of the inputs.
     public let identity: FileIdentity?
+    /// A regular file's size in bytes (nil for a pipe), for a progress line.
+    public private(set) var inputSize: UInt64?
+    /// Bytes of the input read so far: the file's own position (compressed
+    /// bytes for gzip), else what was taken from a pipe.
+    public var inputPosition: UInt64 { source.filePosition ?? source.offset }
 
     private let source: ByteSource
     // pcap header facts
@@ -81,6 +86,7 @@ public final class CaptureFile {
                 throw .isDirectory(path: path)
             }
             let kind = info.st_mode & S_IFMT
+            if kind == S_IFREG { inputSize = UInt64(info.st_size) }
             identity = kind == S_IFREG || kind == S_IFBLK
                 ? FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) : nil
         } else {

@@ -44,20 +44,31 @@ public final class Analyzer {
     /// The built-in observers, whose results make the analysis result.
     public let tally: TallyObserver
     public let detector = FindingsObserver()
+    /// Bytes per bin of time of each service (the reading side counts the totals).
+    public let timeline: TimelineObserver
+    let timelineOrigin = TimelineOrigin()
     /// Every observer, in order (the built-in ones first).
     @exclusivity(unchecked) private var observers: [FlowObserver]
     @exclusivity(unchecked) private(set) var exporters: [FlowExporter] = []
+
+    /// Called every `progressEvery` records while a file is read, with the
+    /// file and the records read from it so far (on the reading thread).
+    public var progress: ((CaptureFile, UInt64) -> Void)?
+    static let progressEvery: UInt64 = 1 << 15
 
     /// Adds an observer of every ended flow.
     public func observe(_ observer: FlowObserver) { observers.append(observer) }
     /// Adds an exporter of every ended flow.
     public func export(_ exporter: FlowExporter) { exporters.append(exporter) }
 
-    public init(registry: ServiceRegistry = .standard, expiry: ExpiryPolicy = ExpiryPolicy()) {
+    /// `binNs`: the timeline's bin width (nil: chosen as the capture grows).
+    public init(registry: ServiceRegistry = .standard, expiry: ExpiryPolicy = ExpiryPolicy(), binNs: Int64? = nil) {
         self.registry = registry
         let limit = Self.stateLimit(expiry)
         tally = TallyObserver(partyLimit: limit)
-        observers = [tally, detector]
+        timeline = TimelineObserver(origin: timelineOrigin, widthNs: binNs)
+        summary.timeline = TimelineCounts(widthNs: binNs)
+        observers = [tally, detector, timeline]
         let knowledge = TrafficKnowledge(limit: limit)
         direct = DirectFlowEvents(knowledge: knowledge)
         table = FlowTable(expiry: expiry, knowledge: knowledge, events: direct)
@@ -124,11 +135,16 @@ public final class Analyzer {
 
     /// `add` on this thread alone: the pipeline's steps on one slot.
     func addSerially(_ file: CaptureFile) throws(CaptureError) {
-        var ingest = Ingest(summary: summary, tunnels: tunnels, intake: intake, decapsulate: decapsulate)
+        var ingest = Ingest(summary: summary, tunnels: tunnels, intake: intake, decapsulate: decapsulate,
+                            origin: timelineOrigin)
         let filter = recordFilter
         let table = self.table
         let slot = OneSlot()
+        let progress = self.progress
+        var records: UInt64 = 0
         let read = try file.forEachRecord { record in
+            records &+= 1
+            if records % Self.progressEvery == 0, let progress { progress(file, records) }
             if let filter, !filter(record) { return }
             ingest.take(record, into: slot, table: table)
         }
@@ -160,7 +176,8 @@ public final class Analyzer {
     /// Starts taking records one at a time (live capture).
     public func beginLive(timestampDigits: Int) {
         summary.timestampDigits = timestampDigits
-        live = Ingest(summary: summary, tunnels: tunnels, intake: intake, decapsulate: decapsulate)
+        live = Ingest(summary: summary, tunnels: tunnels, intake: intake, decapsulate: decapsulate,
+                            origin: timelineOrigin)
     }
 
     /// Takes one live record (after `beginLive`).
@@ -260,8 +277,10 @@ public final class Analyzer {
             summary.warnings.append("more than \(limit) sockets or client hosts: \(Self.grouped(unlearned)) "
                                     + "flows taught nothing about listeners and ephemeral ranges past it")
         }
-        return AnalysisResult(summary: summary, flows: flows, tally: tally.tally, clients: clients,
-                              findings: detector.findings(clients: clients))
+        var result = AnalysisResult(summary: summary, flows: flows, tally: tally.tally, clients: clients,
+                                    findings: detector.findings(clients: clients))
+        result.timeline = timeline.result(summary.timeline)
+        return result
     }
 
     /// Opens and analyses `paths` in order as one capture. Every file is
@@ -270,10 +289,10 @@ public final class Analyzer {
                                expiry: ExpiryPolicy = ExpiryPolicy(), decapsulate: Bool = true,
                                recordFilter: ((CaptureRecord) -> Bool)? = nil,
                                exporters: [FlowExporter] = [], keepFlows: Bool = true,
-                               threads: Int = 1) throws(CaptureError) -> AnalysisResult {
+                               threads: Int = 1, binNs: Int64? = nil) throws(CaptureError) -> AnalysisResult {
         var files: [CaptureFile] = []
         for path in paths { files.append(try CaptureFile(path: path)) }
-        let analyzer = Analyzer(registry: registry, expiry: expiry)
+        let analyzer = Analyzer(registry: registry, expiry: expiry, binNs: binNs)
         analyzer.recordFilter = recordFilter
         analyzer.decapsulate = decapsulate
         for e in exporters { analyzer.export(e) }

@@ -38,6 +38,8 @@ public struct CaptureSummary: Sendable {
     public var peakLiveFlows = 0
     /// Live capture: packets the kernel (and the interface) dropped.
     public var kernelDrops: UInt64? = nil
+    /// Packets and bytes per bin of time (the report's timeline).
+    public var timeline = TimelineCounts()
 
     public var durationNs: Int64 {
         guard let f = firstNs, let l = lastNs else { return 0 }
@@ -87,6 +89,8 @@ public struct AnalysisResult: Sendable {
     public var clients: [ClientHost] = []
     /// Scans, knocks, services on unexpected ports, likely NATs.
     public var findings: [Finding] = []
+    /// The capture over time: every record per bin, and each service's bytes.
+    public var timeline = Timeline()
 }
 
 /// A host seen as a client, and how it picks its ephemeral ports.

@@ -31,9 +31,12 @@ struct Ingest {
     var last: Int64
     var runType = LinkType(rawValue: 0)
     var runCount: UInt64 = 0
+    /// Where the timeline starts, for the services' bins.
+    let origin: TimelineOrigin
 
     init(summary: CaptureSummary, tunnels: TunnelTable, intake: PacketIntake,
-         decapsulate: Bool) {
+         decapsulate: Bool, origin: TimelineOrigin) {
+        self.origin = origin
         self.summary = summary
         self.tunnels = tunnels
         self.intake = intake
@@ -72,6 +75,11 @@ struct Ingest {
         }
         runCount &+= 1
         let ts = record.timestampNs
+        // Every record, in the bin of its own time (as tshark's io,stat counts).
+        if !summary.timeline.addFast(ts, bytes: UInt64(record.originalLength)) {
+            summary.timeline.addSlowly(ts, UInt64(record.originalLength))
+            origin.ns = summary.timeline.grid.originNs
+        }
         if ts < first { first = ts }
         if ts > last { last = ts }
         switch PacketDecoder.decode(record.bytes, linkType: record.linkType.rawValue, into: &packet) {

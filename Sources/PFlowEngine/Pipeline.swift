@@ -172,6 +172,7 @@ final class ReaderOutcome: @unchecked Sendable {
     var error: CaptureError?
     let file: CaptureFile
     let filter: ((CaptureRecord) -> Bool)?
+    var progress: ((CaptureFile, UInt64) -> Void)?
 
     init(ingest: Ingest, file: CaptureFile, filter: ((CaptureRecord) -> Bool)?) {
         self.ingest = ingest
@@ -192,8 +193,9 @@ extension Analyzer {
             self.report(self.record(state, reason))
         }
         let outcome = ReaderOutcome(ingest: Ingest(summary: summary, tunnels: tunnels, intake: intake,
-                                                   decapsulate: decapsulate),
+                                                   decapsulate: decapsulate, origin: timelineOrigin),
                                     file: file, filter: recordFilter)
+        outcome.progress = progress
         guard let reader = WorkerThread({ Self.read(outcome, into: ring, events: events) }) else {
             // No second thread to be had: read on this one.
             return try addSerially(file)
@@ -247,8 +249,12 @@ extension Analyzer {
         var written = 0, round = 0
         var taken = 0
         let filter = outcome.filter
+        let progress = outcome.progress
+        var records: UInt64 = 0
         do throws(CaptureError) {
             outcome.read = try outcome.file.forEachRecord { record in
+                records &+= 1
+                if records % Analyzer.progressEvery == 0, let progress { progress(outcome.file, records) }
                 if let filter, !filter(record) { return }
                 guard outcome.ingest.decode(record) else { return }
                 while written - taken >= PacketRing.capacity {

@@ -55,6 +55,14 @@ public struct JSONWriter {
     public mutating func string(_ v: String) { beforeValue(); text += Self.escape(v); needsComma = true }
     public mutating func number(_ v: UInt64) { beforeValue(); text += String(v); needsComma = true }
     public mutating func raw(_ v: String) { beforeValue(); text += v; needsComma = true }
+    /// An array of numbers on one line (bins: hundreds of them).
+    public mutating func numbers(_ values: [UInt64]) {
+        beforeValue()
+        text += "["
+        for (i, v) in values.enumerated() { text += i == 0 ? String(v) : ", " + String(v) }
+        text += "]"
+        needsComma = true
+    }
     public mutating func null() { beforeValue(); text += "null"; needsComma = true }
 
     static func escape(_ s: String) -> String {

@@ -18,6 +18,7 @@ public protocol ReportSection: Sendable {
 public enum ReportSections {
     public static let all: [any ReportSection] = [
         CaptureSection(), TotalsSection(), ServicesSection(), FailedSection(), TunnelsSection(),
+        TimelineSection(),
         FindingsSection(), ClientsSection(),
     ]
 }
@@ -130,6 +131,10 @@ struct ServicesSection: ReportSection {
             w.key("servers"); w.number(UInt64(row.servers))
             w.key("unanswered"); w.number(row.unanswered)
             w.key("rejected"); w.number(row.rejected)
+            // The row's bins (issue 17), when it kept a row in the timeline.
+            if let bins = result.timeline.bytesPerBin(proto: row.proto, port: row.port) {
+                w.key("bytes_per_bin"); w.numbers(bins)
+            }
             w.close("}")
         }
         w.close("]")

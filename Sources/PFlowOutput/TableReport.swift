@@ -10,6 +10,8 @@ public struct TableReport {
     public var color = false
     /// Rows in the services table; the rest are summed in one line.
     public var top = 20
+    /// ASCII marks in sparklines (not a UTF-8 terminal, or `--ascii`).
+    public var ascii = true
 
     public init(color: Bool = false, top: Int = 20) {
         self.color = color

@@ -39,6 +39,11 @@ struct Options {
     var maxFlows: Int?
     var threads: Int?
     var noDecap = false
+    // Issue 17: the timeline, its sparklines, the HTML page, progress.
+    var bin: Double?
+    var ascii = false
+    var quiet = false
+    var html: String?
     var help = false
     var version = false
 
@@ -94,6 +99,10 @@ struct Options {
         ("max-flows", nil, "n", .value(\.maxFlows)),
         ("threads", nil, "n", .value(\.threads)),
         ("no-decap", nil, "", .flag(\.noDecap)),
+        ("bin", nil, "s", .value(\.bin)),
+        ("ascii", nil, "", .flag(\.ascii)),
+        ("quiet", "q", "", .flag(\.quiet)),
+        ("html", nil, "path", .value(\.html)),
         ("version", nil, "", .flag(\.version)),
         ("help", "h", "", .flag(\.help)),
     ] }
@@ -226,6 +235,12 @@ struct Options {
           --no-decap              Keep the outer view of tunnels (GRE, IP-in-IP, VXLAN,
                                   Geneve, GTP-U, Teredo) instead of tracking their
                                   inner flows.
+          --bin <s>               Width of the timeline's bins in seconds (default:
+                                  chosen so that a capture gives 20-200 bins).
+          --ascii                 Draw sparklines in ASCII even on a UTF-8 terminal.
+          -q, --quiet             No progress line on stderr while files are read.
+          --html <path>           Also write the report as one self-contained HTML
+                                  page with charts.
           --version               Show the version.
           -h, --help              Show help information.
 

@@ -68,6 +68,10 @@ extension Options {
         if !["gzip", "none"].contains(parquetCompression) {
             throw Options.UsageError("--parquet-compression must be gzip or none")
         }
+        if let s = bin, PFlowCommand.nanoseconds(s) == nil || s < 0.000_001 {
+            throw Options.UsageError("--bin must be a number of seconds, at least 0.000001")
+        }
+        if html == "-" { throw Options.UsageError("--html needs a file") }
         if json && csv == "-" { throw Options.UsageError("--json and --csv - both want stdout; give --csv a file") }
         if files.filter({ $0 == "-" }).count > 1 { throw Options.UsageError("standard input (-) can be read only once") }
     }
@@ -139,7 +143,7 @@ extension Options {
                                       color: !noColor, view: isatty(1) == 1 && !json && csv != "-")
             var liveExpiry = expiry
             liveExpiry.sweepIntervalNs = 1_000_000_000
-            let analyzer = Analyzer(registry: registry, expiry: liveExpiry)
+            let analyzer = Analyzer(registry: registry, expiry: liveExpiry, binNs: binNs)
             analyzer.decapsulate = !noDecap
             for e in exporters { analyzer.export(e) }
             analyzer.keepFlows = false
@@ -160,8 +164,11 @@ extension Options {
             var files: [CaptureFile] = []
             for path in fileBytes { files.append(try CaptureFile(pathBytes: path)) }
             digits.value = files.map(\.timestampDigits).max() ?? 6
-            let analyzer = Analyzer(registry: registry, expiry: expiry)
+            let analyzer = Analyzer(registry: registry, expiry: expiry, binNs: binNs)
             analyzer.decapsulate = !noDecap
+            let progress = quiet || isatty(2) != 1 ? nil : ProgressLine(files: files)
+            analyzer.progress = progress.map { line in { file, position in line.update(file, position) } }
+            defer { progress?.erase() }
             analyzer.threads = threads ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
             analyzer.recordFilter = recordFilter
             for e in exporters { analyzer.export(e) }
@@ -190,13 +197,16 @@ extension Options {
             if error.brokenPipe { return }
             throw Failure("\(error.message): write failed")
         }
+        if let path = html { try writeHTML(result, to: path) }
         if csv == "-" { return }
         let out = OutputSink(fd: 1)
         if json {
             out.write(JSONReport.render(result))
         } else {
             let noColor = getenv("NO_COLOR").map { $0.pointee != 0 } ?? false
-            out.write(TableReport(color: isatty(1) == 1 && !noColor, top: top).render(result))
+            var table = TableReport(color: isatty(1) == 1 && !noColor, top: top)
+            table.ascii = ascii || !Sparkline.stdoutShowsUTF8()
+            out.write(table.render(result))
         }
         out.flush()
         if out.failed && out.failure != EPIPE {
@@ -205,6 +215,20 @@ extension Options {
         // The report of what was seen comes first; then why it ended early.
         if let liveFailure { writeStderr("pflow: error: \(liveFailure)\n") }
         if exitCode != 0 { throw ExitStatus(exitCode) }
+    }
+}
+
+extension Options {
+    /// `--bin` in nanoseconds (validated above).
+    var binNs: Int64? { bin.flatMap { PFlowCommand.nanoseconds($0) } }
+
+    /// `--html`: the page, written whole (a temporary file, then renamed).
+    func writeHTML(_ result: AnalysisResult, to path: String) throws {
+        let sink: OutputSink
+        do { sink = try OutputSink(path: path) } catch { throw Failure(error.message) }
+        sink.write(HTMLReport(top: top).render(result))
+        sink.flush()
+        if sink.failed { throw Failure("\(path): \(String(cString: strerror(sink.failure))): the HTML report was not written") }
     }
 }
 

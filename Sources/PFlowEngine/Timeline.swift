@@ -1,0 +1,376 @@
+import PFlowCore
+import PFlowFlows
+
+/// Bins of time from a fixed origin (the first record read). Bin `i` covers
+/// `[origin + i·width, origin + (i+1)·width)`; `low` is the index of the
+/// first bin kept (below 0 when a record is dated before the first one).
+/// When the bins would outgrow `limit`, the width steps up the ladder and
+/// whole bins merge: every width on it divides the next, and the origin
+/// never moves, so merged bins hold exactly what finer ones held.
+public struct TimeGrid: Sendable, Equatable {
+    public private(set) var originNs: Int64 = 0
+    public private(set) var widthNs: Int64
+    public private(set) var low: Int64 = 0
+    public private(set) var count = 0
+    /// The most bins kept; the width grows instead of the bins.
+    public let limit: Int
+    /// The width was given (`--bin`): it only doubles, and only when
+    /// `limit` would be passed.
+    public let fixed: Bool
+    /// The width at the start (`--bin`'s, or the ladder's first).
+    public let requestedWidthNs: Int64
+
+    /// Human widths, each a whole multiple of the one before: 1 µs … 1 day.
+    public static let ladder: [Int64] = [
+        1_000, 5_000, 10_000, 50_000, 100_000, 500_000,
+        1_000_000, 5_000_000, 10_000_000, 50_000_000, 100_000_000, 500_000_000,
+        1_000_000_000, 5_000_000_000, 10_000_000_000, 30_000_000_000, 60_000_000_000,
+        300_000_000_000, 600_000_000_000, 1_800_000_000_000, 3_600_000_000_000,
+        10_800_000_000_000, 21_600_000_000_000, 43_200_000_000_000, 86_400_000_000_000,
+    ]
+    /// Default: at most 200 bins. A step on the ladder multiplies the width
+    /// by at most 5, so a capture that outgrew a width gets at least 40.
+    public static let defaultLimit = 200
+    /// With `--bin`: at most this many (memory is bins × services).
+    public static let fixedLimit = 10_000
+
+    /// `widthNs` nil: chosen from the ladder as the capture grows.
+    public init(widthNs: Int64? = nil) {
+        if let w = widthNs, w > 0 {
+            self.widthNs = w
+            fixed = true
+            limit = Self.fixedLimit
+        } else {
+            self.widthNs = Self.ladder[0]
+            fixed = false
+            limit = Self.defaultLimit
+        }
+        requestedWidthNs = self.widthNs
+    }
+
+    public var isEmpty: Bool { count == 0 }
+    /// Start of the first bin kept.
+    public var startNs: Int64 { originNs &+ low &* widthNs }
+
+    /// Floor division: records before the origin fall in negative bins.
+    @inline(__always)
+    func index(_ ts: Int64) -> Int64 {
+        let d = ts.subtractingReportingOverflow(originNs)
+        // Beyond ±292 years of the origin nothing is representable: clamp.
+        let delta = d.overflow ? (ts < originNs ? Int64.min / 2 : Int64.max / 2) : d.partialValue
+        let q = delta / widthNs
+        return delta % widthNs < 0 ? q - 1 : q
+    }
+
+    func next(after w: Int64) -> Int64 {
+        if !fixed, let step = Self.ladder.first(where: { $0 > w }) { return step }
+        return w.multipliedReportingOverflow(by: 2).overflow ? w : w * 2
+    }
+
+    /// How the bins change so that `index` (at the current width) has one:
+    /// the new grid, and by how much each old index is divided. Nil: it has.
+    func grown(toCover i: Int64) -> (grid: TimeGrid, factor: Int64)? {
+        if count == 0 {
+            var g = self
+            g.low = i; g.count = 1
+            return (g, 1)
+        }
+        if i >= low && i < low + Int64(count) { return nil }
+        var g = self
+        var lo = min(low, i), hi = max(low + Int64(count) - 1, i)
+        var factor: Int64 = 1
+        while hi - lo + 1 > Int64(limit) {
+            let w = g.next(after: g.widthNs)
+            guard w > g.widthNs else { break }
+            let k = w / g.widthNs
+            factor *= k
+            g.widthNs = w
+            lo = Self.floorDiv(lo, k); hi = Self.floorDiv(hi, k)
+        }
+        g.low = lo
+        g.count = Int(hi - lo + 1)
+        return (g, factor)
+    }
+
+    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+        let q = a / b
+        return a % b < 0 ? q - 1 : q
+    }
+
+    /// Room to keep in a row of bins so that it grows without moving.
+    var reserve: Int { Swift.max(count, Swift.min(limit, 256)) }
+
+    /// A row of `from`'s bins laid out on `self` (a coarser or wider grid
+    /// with the same origin): each old bin adds into the bin containing it.
+    func relay(_ row: [UInt64], from old: TimeGrid) -> [UInt64] {
+        var out = [UInt64](repeating: 0, count: count)
+        out.reserveCapacity(reserve)
+        guard !row.isEmpty else { return out }
+        let k = widthNs / old.widthNs
+        for (n, v) in row.enumerated() where v != 0 {
+            let j = Self.floorDiv(old.low + Int64(n), k) - low
+            if j >= 0 && j < Int64(count) { out[Int(j)] &+= v }
+        }
+        return out
+    }
+
+    /// The grid at a (coarser) width from the same ladder, covering the same span.
+    func coarsened(to width: Int64) -> TimeGrid {
+        guard width > widthNs, width % widthNs == 0 else { return self }
+        var g = self
+        let k = width / widthNs
+        g.widthNs = width
+        if count > 0 {
+            let lo = Self.floorDiv(low, k), hi = Self.floorDiv(low + Int64(count) - 1, k)
+            g.low = lo; g.count = Int(hi - lo + 1)
+        }
+        return g
+    }
+
+    /// Sets the origin (before the first bin exists).
+    mutating func start(at ts: Int64) {
+        if count == 0 { originNs = ts }
+    }
+}
+
+/// Packets and wire bytes per bin of every record read: counted on the
+/// reading side, per record, in the bin of its own timestamp, so the bins
+/// add up to the capture's totals and each equals `tshark -z io,stat` for
+/// the same interval.
+public struct TimelineCounts: Sendable {
+    public private(set) var grid: TimeGrid
+    public private(set) var packets: [UInt64] = []
+    public private(set) var bytes: [UInt64] = []
+    // The bin the last record fell in: most records fall in it again.
+    private var binStart = Int64.max
+    private var binEnd = Int64.min
+    private var position = 0
+
+    public init(widthNs: Int64? = nil) { grid = TimeGrid(widthNs: widthNs) }
+
+    /// Counts one record; false when it falls outside the last record's
+    /// bin, for `addSlowly` to count it (kept apart so this part inlines).
+    @inline(__always)
+    public mutating func addFast(_ ts: Int64, bytes wire: UInt64) -> Bool {
+        guard ts >= binStart && ts < binEnd else { return false }
+        packets[position] &+= 1
+        bytes[position] &+= wire
+        return true
+    }
+
+    public mutating func add(_ ts: Int64, bytes wire: UInt64) {
+        if !addFast(ts, bytes: wire) { addSlowly(ts, wire) }
+    }
+
+    public mutating func addSlowly(_ ts: Int64, _ wire: UInt64) {
+        grid.start(at: ts)
+        var i = grid.index(ts)
+        if let (g, _) = grid.grown(toCover: i) {
+            if g.widthNs == grid.widthNs && g.low == grid.low {
+                // Later bins at the same width: appended in place (capacity
+                // reserved), not laid out anew, so a growing capture
+                // doesn't allocate per bin.
+                if packets.capacity == 0 { packets.reserveCapacity(g.reserve); bytes.reserveCapacity(g.reserve) }
+                let more = g.count - packets.count
+                packets.append(contentsOf: repeatElement(0, count: more))
+                bytes.append(contentsOf: repeatElement(0, count: more))
+            } else {
+                packets = g.relay(packets, from: grid)
+                bytes = g.relay(bytes, from: grid)
+            }
+            grid = g
+            i = grid.index(ts)
+        }
+        position = Int(i - grid.low)
+        packets[position] &+= 1
+        bytes[position] &+= wire
+        let start = grid.originNs &+ i &* grid.widthNs
+        binStart = start
+        binEnd = start &+ grid.widthNs
+    }
+
+    /// The counts at a coarser width (the services' bins may have needed one).
+    public func coarsened(to width: Int64) -> TimelineCounts {
+        guard width > grid.widthNs else { return self }
+        var c = self
+        let g = grid.coarsened(to: width)
+        c.packets = g.relay(packets, from: grid)
+        c.bytes = g.relay(bytes, from: grid)
+        c.grid = g
+        c.binStart = .max; c.binEnd = .min
+        return c
+    }
+}
+
+/// The origin of the timeline, set by the reading side at the first record
+/// and read by the services' observer when flows end (always after their
+/// records were read: the pipeline's rings order the two).
+public final class TimelineOrigin: @unchecked Sendable {
+    @exclusivity(unchecked) public var ns: Int64?
+    public init() {}
+}
+
+/// The key of a services-table row: (protocol, server port or -1).
+public struct ServiceBinsKey: Hashable, Sendable {
+    public var proto: UInt8
+    public var port: Int32
+    public init(proto: IPProtocol, port: UInt16?) {
+        self.proto = proto.rawValue
+        self.port = port.map { Int32($0) } ?? -1
+    }
+}
+
+/// Bytes per bin of each service, attributed when its flows end. A flow
+/// whose packets all fall in one bin is exact there. A flow spanning bins
+/// is spread over them in proportion to the time it overlaps each (as
+/// SiLK's rwcount does by default): a flow record says how much and from
+/// when to when, not how its packets fell in between; `spreadBytes` says
+/// how much was spread. Each service's bins add up to its bytes exactly.
+///
+/// Memory is bins × rows: at most `maxRows` services keep rows; when a new
+/// one would pass that, the row with the fewest bytes so far goes into
+/// `other` for good (so a row, once kept, is never partial).
+public final class TimelineObserver: FlowObserver {
+    public static let maxRows = 64
+    let origin: TimelineOrigin
+    @exclusivity(unchecked) var grid: TimeGrid
+    @exclusivity(unchecked) var keys: [ServiceBinsKey] = []
+    @exclusivity(unchecked) var rows: [[UInt64]] = []
+    @exclusivity(unchecked) var totals: [UInt64] = []
+    @exclusivity(unchecked) var index: [ServiceBinsKey: Int] = [:]
+    @exclusivity(unchecked) var evicted: Set<ServiceBinsKey> = []
+    @exclusivity(unchecked) var other: [UInt64] = []
+    @exclusivity(unchecked) public private(set) var spreadBytes: UInt64 = 0
+
+    public init(origin: TimelineOrigin, widthNs: Int64?) {
+        self.origin = origin
+        grid = TimeGrid(widthNs: widthNs)
+    }
+
+    public func observe(_ f: FlowRecord) {
+        guard let o = origin.ns else { return }
+        grid.start(at: o)
+        let bytes = f.bytes
+        guard bytes > 0 else { return }
+        // One at a time: growing for the start may change the width.
+        if let (g, _) = grid.grown(toCover: grid.index(f.startNs)) { regrid(g) }
+        if let (g, _) = grid.grown(toCover: grid.index(f.endNs)) { regrid(g) }
+        let first = grid.index(f.startNs), last = grid.index(f.endNs)
+        let key = ServiceBinsKey(proto: f.proto, port: f.hasServicePort ? f.serverPort : nil)
+        let r = row(for: key)
+        if first == last {
+            add(r, Int(first - grid.low), bytes)
+            return
+        }
+        spreadBytes &+= bytes
+        // Cumulative shares: floor(bytes · elapsed / duration) at each bin's
+        // end; their differences add up to `bytes` exactly.
+        let duration = UInt64(f.endNs - f.startNs)
+        var given: UInt64 = 0
+        for i in first...last {
+            let end = i == last ? f.endNs : grid.originNs &+ (i + 1) &* grid.widthNs
+            let elapsed = UInt64(max(0, end - f.startNs))
+            let upTo: UInt64 = i == last ? bytes
+                : duration.dividingFullWidth(bytes.multipliedFullWidth(by: min(elapsed, duration))).quotient
+            add(r, Int(i - grid.low), upTo - given)
+            given = upTo
+        }
+    }
+
+    private func add(_ r: Int?, _ at: Int, _ v: UInt64) {
+        guard v > 0 else { return }
+        if let r {
+            rows[r][at] &+= v
+            totals[r] &+= v
+        } else {
+            other[at] &+= v
+        }
+    }
+
+    /// The row of `key`, made if there is room (or room is made); nil: other.
+    private func row(for key: ServiceBinsKey) -> Int? {
+        if let r = index[key] { return r }
+        if evicted.contains(key) { return nil }
+        if rows.count < Self.maxRows {
+            keys.append(key)
+            var row = [UInt64](repeating: 0, count: grid.count)
+            row.reserveCapacity(grid.reserve)
+            rows.append(row)
+            totals.append(0)
+            index[key] = rows.count - 1
+            return rows.count - 1
+        }
+        // Full: the smallest row so far makes way, into `other`.
+        guard let smallest = totals.indices.min(by: { totals[$0] < totals[$1] }) else { return nil }
+        for (n, v) in rows[smallest].enumerated() { other[n] &+= v }
+        evicted.insert(keys[smallest])
+        index[keys[smallest]] = nil
+        keys[smallest] = key
+        rows[smallest] = [UInt64](repeating: 0, count: grid.count)
+        totals[smallest] = 0
+        index[key] = smallest
+        return smallest
+    }
+
+    private func regrid(_ g: TimeGrid) {
+        if g.widthNs == grid.widthNs && g.low == grid.low && !grid.isEmpty {
+            // Later bins at the same width: appended in place.
+            let more = g.count - grid.count
+            for r in rows.indices { rows[r].append(contentsOf: repeatElement(0, count: more)) }
+            other.append(contentsOf: repeatElement(0, count: more))
+        } else {
+            for r in rows.indices { rows[r] = g.relay(rows[r], from: grid) }
+            other = g.relay(other, from: grid)
+            other.reserveCapacity(g.reserve)
+        }
+        grid = g
+    }
+
+    /// The services' bins on `counts`' grid (which covers every record,
+    /// hence every flow), and the counts at the width both can show.
+    func result(_ counts: TimelineCounts) -> Timeline {
+        let width = max(grid.widthNs, counts.grid.widthNs)
+        let totals = counts.coarsened(to: width)
+        let target = totals.grid
+        var services: [ServiceBinsKey: [UInt64]] = [:]
+        let mine = grid.isEmpty ? grid : grid.coarsened(to: width)
+        for (n, key) in keys.enumerated() {
+            services[key] = target.relay(mine.relay(rows[n], from: grid), from: mine)
+        }
+        let rest = other.isEmpty ? [UInt64](repeating: 0, count: target.count)
+            : target.relay(mine.relay(other, from: grid), from: mine)
+        return Timeline(widthNs: target.widthNs, startNs: target.isEmpty ? nil : target.startNs,
+                        packets: totals.packets, bytes: totals.bytes, services: services, other: rest,
+                        spreadBytes: spreadBytes, widened: target.fixed && target.widthNs != target.requestedWidthNs)
+    }
+}
+
+/// The capture over time, as the reports show it.
+public struct Timeline: Sendable {
+    public var widthNs: Int64
+    /// Start of bin 0 (nil: nothing was read).
+    public var startNs: Int64?
+    /// Every record read, per bin.
+    public var packets: [UInt64]
+    public var bytes: [UInt64]
+    /// Bytes per bin of the services that kept a row.
+    public var services: [ServiceBinsKey: [UInt64]]
+    /// Bytes per bin of the services that did not.
+    public var other: [UInt64]
+    /// Bytes of flows that spanned more than one bin (spread by time).
+    public var spreadBytes: UInt64
+    /// `--bin` asked for more bins than are kept: the width was doubled.
+    public var widened: Bool
+
+    public init(widthNs: Int64 = TimeGrid.ladder[0], startNs: Int64? = nil, packets: [UInt64] = [],
+                bytes: [UInt64] = [], services: [ServiceBinsKey: [UInt64]] = [:], other: [UInt64] = [],
+                spreadBytes: UInt64 = 0, widened: Bool = false) {
+        self.widthNs = widthNs; self.startNs = startNs; self.packets = packets; self.bytes = bytes
+        self.services = services; self.other = other; self.spreadBytes = spreadBytes; self.widened = widened
+    }
+
+    /// The bins of the service row (proto, port), if it kept a row.
+    public func bytesPerBin(proto: IPProtocol, port: UInt16?) -> [UInt64]? {
+        services[ServiceBinsKey(proto: proto, port: port)]
+    }
+}

@@ -1,0 +1,57 @@
+import XCTest
+@testable import PFlowEngine
+@testable import PFlowOutput
+
+final class TimelineTests: XCTestCase {
+    func testSparklineUTF8AndASCII() {
+        XCTAssertEqual(Sparkline.render([0, 1, 4, 8], ascii: false), " ▁▄█")
+        XCTAssertEqual(Sparkline.render([0, 1, 4, 8], ascii: true), " .=@")
+        XCTAssertEqual(Sparkline.render([0, 0], ascii: false), "  ")
+        XCTAssertEqual(Sparkline.render([1, 2, 3, 4, 5, 6, 7, 8], ascii: false), "▁▂▃▄▅▆▇█")
+        XCTAssertEqual(Sparkline.render([1, 2, 3, 4, 5, 6, 7, 8], ascii: true), ".:-=+*#@")
+        XCTAssertEqual(Sparkline.grouped([1, 2, 3, 4, 5], group: 2), [3, 7, 5])
+        XCTAssertEqual(Sparkline.group(count: 200, width: 40), 5)
+        XCTAssertEqual(Sparkline.group(count: 30, width: 40), 1)
+    }
+
+    func testUTF8Detection() {
+        func env(_ d: [String: String]) -> (String) -> String? { { d[$0] } }
+        XCTAssertTrue(Sparkline.terminalShowsUTF8(isTerminal: true, environment: env(["LANG": "en_US.UTF-8"])))
+        XCTAssertTrue(Sparkline.terminalShowsUTF8(isTerminal: true, environment: env(["LC_ALL": "C.utf8", "LANG": "C"])))
+        XCTAssertFalse(Sparkline.terminalShowsUTF8(isTerminal: false, environment: env(["LANG": "en_US.UTF-8"])))
+        XCTAssertFalse(Sparkline.terminalShowsUTF8(isTerminal: true, environment: env(["LANG": "C"])))
+        XCTAssertFalse(Sparkline.terminalShowsUTF8(isTerminal: true, environment: env([:])))
+        XCTAssertFalse(Sparkline.terminalShowsUTF8(isTerminal: true, environment: env(["LANG": "en_US.UTF-8", "TERM": "dumb"])))
+        XCTAssertFalse(Sparkline.terminalShowsUTF8(isTerminal: true, environment: env(["LC_ALL": "POSIX", "LANG": "en_US.UTF-8"])))
+    }
+
+    /// Bins merge whole as the capture grows, and every count stays.
+    func testCountsCoarsenExactly() {
+        var c = TimelineCounts()
+        var packets: UInt64 = 0, bytes: UInt64 = 0
+        var ts: Int64 = 1_700_000_000_000_000_000
+        for i in 0..<100_000 {
+            ts += Int64((i * 7919) % 3_000_000)  // up to 3 ms apart: about 150 s in all
+            c.add(ts, bytes: UInt64(60 + i % 1400))
+            packets += 1; bytes += UInt64(60 + i % 1400)
+        }
+        c.add(ts - 5_000_000_000, bytes: 1)  // an earlier record: a bin before the first
+        XCTAssertEqual(c.packets.reduce(0, +), packets + 1)
+        XCTAssertEqual(c.bytes.reduce(0, +), bytes + 1)
+        XCTAssertLessThanOrEqual(c.packets.count, 200)
+        XCTAssertGreaterThanOrEqual(c.packets.count, 20)
+        XCTAssertTrue(TimeGrid.ladder.contains(c.grid.widthNs))
+    }
+
+    func testWidths() {
+        XCTAssertEqual(TimelineText.seconds(5_000_000), "0.005")
+        XCTAssertEqual(TimelineText.seconds(60_000_000_000), "60")
+        XCTAssertEqual(TimelineText.human(300_000_000_000), "5 min")
+        for (a, b) in zip(TimeGrid.ladder, TimeGrid.ladder.dropFirst()) { XCTAssertEqual(b % a, 0) }
+        var g = TimeGrid(widthNs: 1_000_000)
+        g.start(at: 0)
+        XCTAssertEqual(g.index(-1), -1)
+        XCTAssertEqual(g.index(999_999), 0)
+        XCTAssertEqual(g.index(1_000_000), 1)
+    }
+}
