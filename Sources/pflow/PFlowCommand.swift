@@ -27,6 +27,7 @@ extension Options {
         var paths: [[UInt8]] = []
         if let csv { paths.append(csvBytes ?? Array(csv.utf8)) }
         if let parquet { paths.append(Array(parquet.utf8)) }
+        if let html { paths.append(Array(html.utf8)) }
         return paths
     }
 
