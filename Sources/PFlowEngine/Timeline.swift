@@ -139,12 +139,26 @@ public struct TimeGrid: Sendable, Equatable {
 /// the same interval.
 public struct TimelineCounts: Sendable {
     public private(set) var grid: TimeGrid
-    public private(set) var packets: [UInt64] = []
-    public private(set) var bytes: [UInt64] = []
-    // The bin the last record fell in: most records fall in it again.
+    /// Counts per bin, the last record's bin included.
+    public var packets: [UInt64] { withPending(storedPackets, pendingPackets) }
+    public var bytes: [UInt64] { withPending(storedBytes, pendingBytes) }
+    private var storedPackets: [UInt64] = []
+    private var storedBytes: [UInt64] = []
+    // The bin the last record fell in: most records fall in it again, and
+    // are counted in two plain words until one doesn't (indexing the
+    // arrays per record cost ~80 instructions a packet).
     private var binStart = Int64.max
     private var binEnd = Int64.min
     private var position = 0
+    private var pendingPackets: UInt64 = 0
+    private var pendingBytes: UInt64 = 0
+
+    private func withPending(_ bins: [UInt64], _ pending: UInt64) -> [UInt64] {
+        guard pending > 0, position < bins.count else { return bins }
+        var b = bins
+        b[position] &+= pending
+        return b
+    }
 
     public init(widthNs: Int64? = nil) { grid = TimeGrid(widthNs: widthNs) }
 
@@ -153,8 +167,8 @@ public struct TimelineCounts: Sendable {
     @inline(__always)
     public mutating func addFast(_ ts: Int64, bytes wire: UInt64) -> Bool {
         guard ts >= binStart && ts < binEnd else { return false }
-        packets[position] &+= 1
-        bytes[position] &+= wire
+        pendingPackets &+= 1
+        pendingBytes &+= wire
         return true
     }
 
@@ -163,6 +177,12 @@ public struct TimelineCounts: Sendable {
     }
 
     public mutating func addSlowly(_ ts: Int64, _ wire: UInt64) {
+        if pendingPackets > 0 {
+            storedPackets[position] &+= pendingPackets
+            storedBytes[position] &+= pendingBytes
+            pendingPackets = 0
+            pendingBytes = 0
+        }
         grid.start(at: ts)
         var i = grid.index(ts)
         if let (g, _) = grid.grown(toCover: i) {
@@ -170,20 +190,23 @@ public struct TimelineCounts: Sendable {
                 // Later bins at the same width: appended in place (capacity
                 // reserved), not laid out anew, so a growing capture
                 // doesn't allocate per bin.
-                if packets.capacity == 0 { packets.reserveCapacity(g.reserve); bytes.reserveCapacity(g.reserve) }
-                let more = g.count - packets.count
-                packets.append(contentsOf: repeatElement(0, count: more))
-                bytes.append(contentsOf: repeatElement(0, count: more))
+                if storedPackets.capacity == 0 {
+                    storedPackets.reserveCapacity(g.reserve)
+                    storedBytes.reserveCapacity(g.reserve)
+                }
+                let more = g.count - storedPackets.count
+                storedPackets.append(contentsOf: repeatElement(0, count: more))
+                storedBytes.append(contentsOf: repeatElement(0, count: more))
             } else {
-                packets = g.relay(packets, from: grid)
-                bytes = g.relay(bytes, from: grid)
+                storedPackets = g.relay(storedPackets, from: grid)
+                storedBytes = g.relay(storedBytes, from: grid)
             }
             grid = g
             i = grid.index(ts)
         }
         position = Int(i - grid.low)
-        packets[position] &+= 1
-        bytes[position] &+= wire
+        storedPackets[position] &+= 1
+        storedBytes[position] &+= wire
         let start = grid.originNs &+ i &* grid.widthNs
         binStart = start
         binEnd = start &+ grid.widthNs
@@ -194,8 +217,10 @@ public struct TimelineCounts: Sendable {
         guard width > grid.widthNs else { return self }
         var c = self
         let g = grid.coarsened(to: width)
-        c.packets = g.relay(packets, from: grid)
-        c.bytes = g.relay(bytes, from: grid)
+        c.storedPackets = g.relay(packets, from: grid)
+        c.storedBytes = g.relay(bytes, from: grid)
+        c.pendingPackets = 0
+        c.pendingBytes = 0
         c.grid = g
         c.binStart = .max; c.binEnd = .min
         return c
@@ -264,16 +289,31 @@ public final class TimelineObserver: FlowObserver {
         }
         spreadBytes &+= bytes
         // Cumulative shares: floor(bytes · elapsed / duration) at each bin's
-        // end; their differences add up to `bytes` exactly.
+        // end; their differences add up to `bytes` exactly. The row is
+        // written through one pointer per flow (indexing an array of arrays
+        // checked uniqueness per bin), in 64-bit arithmetic where the
+        // product fits (a 128-bit division costs several times more).
         let duration = UInt64(f.endNs - f.startNs)
-        var given: UInt64 = 0
-        for i in first...last {
-            let end = i == last ? f.endNs : grid.originNs &+ (i + 1) &* grid.widthNs
-            let elapsed = UInt64(max(0, end - f.startNs))
-            let upTo: UInt64 = i == last ? bytes
-                : duration.dividingFullWidth(bytes.multipliedFullWidth(by: min(elapsed, duration))).quotient
-            add(r, Int(i - grid.low), upTo - given)
-            given = upTo
+        let narrow = bytes <= UInt64(UInt32.max) && duration <= UInt64(UInt32.max)
+        let originNs = grid.originNs, widthNs = grid.widthNs, low = grid.low
+        let startNs = f.startNs, endNs = f.endNs
+        func spread(_ bins: UnsafeMutableBufferPointer<UInt64>) {
+            var given: UInt64 = 0
+            for i in first...last {
+                let end = i == last ? endNs : originNs &+ (i + 1) &* widthNs
+                let elapsed = min(UInt64(max(0, end - startNs)), duration)
+                let upTo: UInt64 = i == last ? bytes
+                    : narrow ? bytes &* elapsed / duration
+                    : duration.dividingFullWidth(bytes.multipliedFullWidth(by: elapsed)).quotient
+                bins[Int(i - low)] &+= upTo - given
+                given = upTo
+            }
+        }
+        if let r {
+            rows[r].withUnsafeMutableBufferPointer { spread($0) }
+            totals[r] &+= bytes
+        } else {
+            other.withUnsafeMutableBufferPointer { spread($0) }
         }
     }
 
