@@ -176,7 +176,7 @@ public final class Analyzer {
     public func servicesNow() -> [ServiceRow] {
         var now = tally.tally
         table.forEachLive { state in now.add(record(state, .end)) }
-        return now.sortedRows
+        return now.sortedRows().filter { $0.kind != .failed }
     }
 
     /// Ends every live flow and returns the analysis.

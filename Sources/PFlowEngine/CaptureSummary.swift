@@ -74,6 +74,19 @@ public struct AnalysisResult: Sendable {
     public var clients: [ClientHost] = []
     /// Scans, knocks, services on unexpected ports, likely NATs.
     public var findings: [Finding] = []
+    /// How services and hosts are ordered (`--sort`).
+    public var sort: ServiceSort = .bytes
+
+    /// Every row of the tally (services, one-way ports and failed ones), named, in `sort` order.
+    public var rows: [ServiceRow] { tally.sortedRows(by: sort) }
+    /// The services: ports that answered, one-way ports, portless protocols.
+    public var services: [ServiceRow] { rows.filter { $0.kind != .failed } }
+    /// Ports that never answered, less the probes of port scans.
+    public var failed: [FailedPort] {
+        ServiceTally.failedPorts(rows, scanProbes: findings.flatMap(\.probes))
+    }
+    /// Every address as client and as server.
+    public var hosts: [HostRow] { tally.hostRows(by: sort) }
 }
 
 /// A host seen as a client, and how it picks its ephemeral ports.

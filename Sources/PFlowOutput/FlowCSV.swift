@@ -137,6 +137,8 @@ public enum FlowCSV {
         // The app words need no quoting (FlowCSVTests checks).
         .word("app", room: 10) { $0.appProtocol?.staticName },
         .uint("icmp_errors", room: 10) { UInt64($0.icmpErrors) },
+        // The registry's name of the server port (`service` names what it is).
+        .text("port_name") { $0.portName },
     ]
 
     public static let columns = flowColumns.map(\.name)

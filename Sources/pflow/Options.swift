@@ -24,6 +24,7 @@ struct Options {
     var csv: String?
     var json = false
     var top = 20
+    var sort = "bytes"
     var services: String?
     var idleTimeout: Double?
     var activeTimeout: Double?
@@ -77,6 +78,7 @@ struct Options {
         ("csv", nil, "path", .value(\.csv)),
         ("json", nil, "", .flag(\.json)),
         ("top", nil, "n", .value(\.top)),
+        ("sort", nil, "key", .value(\.sort)),
         ("services", nil, "file", .value(\.services)),
         ("idle-timeout", nil, "s", .value(\.idleTimeout)),
         ("active-timeout", nil, "s", .value(\.activeTimeout)),
@@ -175,7 +177,10 @@ struct Options {
           --csv <path>            Write one row per flow to this CSV file; - writes it
                                   to stdout instead of the table.
           --json                  Print the report as JSON instead of a table.
-          --top <n>               Rows in the services table. (default: 20)
+          --top <n>               Rows per table section (findings are all shown).
+                                  (default: 20)
+          --sort <key>            Services and hosts by bytes, packets, flows or
+                                  clients. (default: bytes)
           --services <file>       Extra or overriding port names, in /etc/services
                                   format.
           --idle-timeout <s>      End a flow after this many seconds without packets,
