@@ -80,7 +80,7 @@ public struct AnalysisResult: Sendable {
     /// Every row of the tally (services, one-way ports and failed ones), named, in `sort` order.
     public var rows: [ServiceRow] { tally.sortedRows(by: sort) }
     /// The services: ports that answered, one-way ports, portless protocols.
-    public var services: [ServiceRow] { rows.filter { $0.kind != .failed } }
+    public var services: [ServiceRow] { ServiceTally.services(rows, scanProbes: findings.flatMap(\.probes)) }
     /// Ports that never answered, less the probes of port scans.
     public var failed: [FailedPort] {
         ServiceTally.failedPorts(rows, scanProbes: findings.flatMap(\.probes))

@@ -390,13 +390,7 @@ public struct ServiceTally: Sendable {
     /// The ports that never answered, with the attempts port scans made
     /// taken out (their findings count them), most attempts first.
     public static func failedPorts(_ rows: [ServiceRow], scanProbes: [ScanProbes]) -> [FailedPort] {
-        var probes: [Int: (flows: UInt64, unanswered: UInt64, rejected: UInt64)] = [:]
-        for p in scanProbes {
-            let k = Int(p.proto.rawValue) << 16 | Int(p.port)
-            var e = probes[k] ?? (0, 0, 0)
-            e.flows += p.flows; e.unanswered += p.unanswered; e.rejected += p.rejected
-            probes[k] = e
-        }
+        let probes = probeTotals(scanProbes)
         var out: [FailedPort] = []
         for r in rows where r.kind == .failed {
             guard let port = r.port else { continue }
@@ -413,6 +407,36 @@ public struct ServiceTally: Sendable {
             return a.port < b.port
         }
         return out
+    }
+}
+
+extension ServiceTally {
+    /// Probes per (protocol << 16 | port), summed over findings.
+    static func probeTotals(_ scanProbes: [ScanProbes]) -> [Int: (flows: UInt64, unanswered: UInt64, rejected: UInt64)] {
+        var probes: [Int: (flows: UInt64, unanswered: UInt64, rejected: UInt64)] = [:]
+        for p in scanProbes {
+            let k = Int(p.proto.rawValue) << 16 | Int(p.port)
+            var e = probes[k] ?? (0, 0, 0)
+            e.flows += p.flows; e.unanswered += p.unanswered; e.rejected += p.rejected
+            probes[k] = e
+        }
+        return probes
+    }
+
+    /// The services: rows that answered, portless protocols, and one-way
+    /// ports with traffic besides the probes of scans and knocks (a UDP
+    /// scan's probe of 514 is no syslog).
+    public static func services(_ rows: [ServiceRow], scanProbes: [ScanProbes]) -> [ServiceRow] {
+        let probes = probeTotals(scanProbes)
+        return rows.filter { r in
+            switch r.kind {
+            case .service: return true
+            case .failed: return false
+            case .oneWay:
+                guard let port = r.port else { return true }
+                return r.flows > (probes[Int(r.proto.rawValue) << 16 | Int(port)]?.flows ?? 0)
+            }
+        }
     }
 }
 

@@ -103,7 +103,8 @@ struct TotalsSection: ReportSection {
 /// ports, portless protocols, each with its leading addresses.
 struct ServicesSection: ReportSection {
     func table(_ result: AnalysisResult, _ style: TableReport) -> String {
-        style.services(result.services, sort: result.sort)
+        style.services(result.services, sort: result.sort,
+                       totalBytes: result.tally.byProto.values.reduce(0) { $0 + $1.bytes })
     }
     func json(_ result: AnalysisResult, _ w: inout JSONWriter) {
         w.key("services"); w.open("[")

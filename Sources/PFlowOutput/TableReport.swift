@@ -66,7 +66,7 @@ public struct TableReport {
     }
 
     /// The Services section: each service, then its leading servers and clients.
-    func services(_ rows: [ServiceRow], sort: ServiceSort = .bytes) -> String {
+    func services(_ rows: [ServiceRow], sort: ServiceSort = .bytes, totalBytes: UInt64? = nil) -> String {
         var out = ""
         out += "\n" + bold("Services") + dim(" by \(sort.rawValue)") + "\n"
         if rows.isEmpty {
@@ -74,7 +74,7 @@ public struct TableReport {
             return out
         }
         let shown = rows.prefix(max(0, top))
-        out += servicesTable(rows, limit: top, addresses: true)
+        out += servicesTable(rows, limit: top, addresses: true, totalBytes: totalBytes)
         if rows.count > shown.count {
             let rest = rows.dropFirst(shown.count)
             let bytes = rest.reduce(0) { $0 + $1.bytes }
@@ -143,9 +143,10 @@ public struct TableReport {
     /// The services table alone, at most `limit` rows (the live view);
     /// `addresses` adds a line under each with its leading servers and
     /// clients, and marks one-way services.
-    public func servicesTable(_ rows: [ServiceRow], limit: Int, addresses: Bool = false) -> String {
+    /// SHARE is of `totalBytes` (every flow's bytes) when given, else of the rows'.
+    public func servicesTable(_ rows: [ServiceRow], limit: Int, addresses: Bool = false, totalBytes: UInt64? = nil) -> String {
         guard !rows.isEmpty else { return "  no flows yet\n" }
-        let total = max(1, rows.reduce(0) { $0 + $1.bytes })
+        let total = max(1, totalBytes ?? rows.reduce(0) { $0 + $1.bytes })
         var table: [[String]] = [["SERVICE", "PORT", "FLOWS", "PACKETS", "BYTES", "SHARE", "", "CLIENTS", "SERVERS"]]
         var notes: [String] = []
         for r in rows.prefix(max(0, limit)) {
