@@ -286,4 +286,48 @@ final class ReportTruthTests: XCTestCase {
         XCTAssertEqual(range([33001, 40003, 45000, 52007]).family, .linux)
         XCTAssertEqual(range([1025, 1027, 1029, 1031]).family, .other)
     }
+
+    // MARK: the recorded sample (Samples/report-netns.truth.md)
+
+    func testReportNetnsTellsWhatTheTruthFileSays() throws {
+        let path = Fixture.repositoryRoot.appendingPathComponent("Samples/report-netns.pcap").path
+        let r = try Analyzer.analyze(paths: [path])
+        let services = r.services.map { "\($0.service) \($0.port.map(String.init) ?? "")/\($0.proto.name)" }
+        XCTAssertEqual(Set(services), ["https 8443/tcp", "ssh 2222/tcp", "ssh 2022/tcp", "http 8765/tcp", " /icmp",
+                                       "dns 53/udp", "dns 53/tcp", "syslog 514/udp", "redis 6379/tcp", " /icmpv6",
+                                       "mdns 5353/udp", "discard 9/udp"])
+        XCTAssertEqual(r.services.filter { $0.kind == .oneWay }.compactMap(\.port).sorted(), [9, 514, 5353])
+        XCTAssertTrue(r.failed.isEmpty, r.failed.map { "\($0.port)/\($0.proto.name)" }.joined(separator: " "))
+        let scans = r.findings.filter { $0.kind == "port-scan" }
+        XCTAssertEqual(scans.map(\.ports), [Array(1...2000).map(UInt16.init), [53, 123, 161] + Array(500...510)])
+        XCTAssertTrue(scans.allSatisfy { $0.detail.contains("1 open (53)") })
+        let knocks = r.findings.filter { $0.kind == "port-knock" }
+        XCTAssertEqual(Set(knocks.map(\.detail)), ["knocked on 7000, 8000, 9000, then port 2022 opened",
+                                                   "knocked on 7100, 7200, 7300, then port 2222 opened"])
+        XCTAssertFalse(r.findings.contains { $0.kind == "possible-nat" })
+        XCTAssertTrue(r.clients.allSatisfy { $0.range.family != .windowsIANA })
+        // Per service and per host, what a GROUP BY over the flows gives.
+        for row in r.services {
+            let flows = r.flows.filter { $0.proto == row.proto && ($0.hasServicePort ? $0.serverPort == row.port : row.port == nil) }
+            XCTAssertEqual(UInt64(flows.count), row.flows)
+            XCTAssertEqual(flows.reduce(0) { $0 + $1.bytes }, row.bytes)
+            for c in row.topClients {
+                let mine = flows.filter { $0.clientAddress == c.address }
+                XCTAssertEqual(UInt64(mine.count), c.flows)
+                XCTAssertEqual(mine.reduce(0) { $0 + $1.bytes }, c.bytes)
+            }
+            for s in row.topServers {
+                XCTAssertEqual(flows.filter { $0.serverAddress == s.address }.reduce(0) { $0 + $1.bytes }, s.bytes)
+            }
+        }
+        for h in r.hosts {
+            let opened = r.flows.filter { $0.clientAddress == h.address }
+            let served = r.flows.filter { $0.serverAddress == h.address }
+            XCTAssertEqual(UInt64(opened.count), h.clientFlows)
+            XCTAssertEqual(opened.reduce(0) { $0 + $1.clientToServer.bytes }, h.clientBytesSent)
+            XCTAssertEqual(UInt64(served.count), h.serverFlows)
+            XCTAssertEqual(served.reduce(0) { $0 + $1.serverToClient.bytes }, h.serverBytesSent)
+        }
+        XCTAssertEqual(r.hosts.count, 10)
+    }
 }
