@@ -208,7 +208,7 @@ public final class Analyzer {
         }
         let clients = ClientHost.table(knowledge)
         return AnalysisResult(summary: summary, flows: flows, tally: tally.tally, clients: clients,
-                              findings: detector.findings(clients: clients))
+                              findings: detector.findings(clients: clients), namedRows: tally.tally.namedRows())
     }
 
     /// Opens and analyses `paths` in order as one capture. Every file is

@@ -77,8 +77,10 @@ public struct AnalysisResult: Sendable {
     /// How services and hosts are ordered (`--sort`).
     public var sort: ServiceSort = .bytes
 
+    /// The tally's rows with their names and top addresses, made once.
+    public var namedRows: [ServiceRow] = []
     /// Every row of the tally (services, one-way ports and failed ones), named, in `sort` order.
-    public var rows: [ServiceRow] { tally.sortedRows(by: sort) }
+    public var rows: [ServiceRow] { ServiceTally.sorted(namedRows, by: sort) }
     /// The services: ports that answered, one-way ports, portless protocols.
     public var services: [ServiceRow] { ServiceTally.services(rows, scanProbes: findings.flatMap(\.probes)) }
     /// Ports that never answered, less the probes of port scans.

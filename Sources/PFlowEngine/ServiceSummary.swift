@@ -54,8 +54,6 @@ public struct ServiceRow: Sendable {
     /// Too many addresses to keep exactly: `clients`, `servers` are
     /// estimates and the top lists hold the addresses kept.
     public var approximate = false
-    /// Flows per `AppProtocol.rawValue`.
-    var appFlows = [UInt32](repeating: 0, count: 16)
 
     public var kind: ServiceKind {
         if port == nil || answered > 0 { return .service }
@@ -105,9 +103,10 @@ public struct ProtocolTotals: Sendable {
 
 /// Aggregates flows as they end, so the report needs no list of flows:
 /// per service, its traffic and its addresses; per host, its traffic.
-/// Exact up to `partyLimit` (service, side, address) entries and
-/// `hostLimit` hosts; past them, distinct counts come from sketches and
-/// the lists hold the addresses kept (the report says so).
+/// Exact up to `partyLimit` (service, side, address) entries, from which
+/// the hosts are made too (no second lookup per flow); past the limit,
+/// distinct counts come from sketches and the lists hold the addresses
+/// kept (the report says so).
 public struct ServiceTally: Sendable {
     struct Key: FastHashable, Sendable {
         var proto: UInt8; var port: Int32
@@ -118,32 +117,35 @@ public struct ServiceTally: Sendable {
         var address: IPAddress; var row: UInt32; var side: UInt8
         func fastHash(_ seed: HashSeed) -> UInt64 { seed.hash(address.high, address.low, UInt64(row) << 1 | UInt64(side)) }
     }
+    /// One address's flows on one side of one service; bytes it sent and
+    /// received in them.
     struct PartyStats: Sendable {
         var flows: UInt64 = 0
-        var bytes: UInt64 = 0
-        var answered: UInt32 = 0
-    }
-    struct HostStats: Sendable {
-        var clientFlows: UInt64 = 0, clientSent: UInt64 = 0, clientReceived: UInt64 = 0
-        var serverFlows: UInt64 = 0, serverSent: UInt64 = 0, serverReceived: UInt64 = 0
+        var sent: UInt64 = 0
+        var received: UInt64 = 0
         var packets: UInt64 = 0
+        var answered: UInt32 = 0
+        var bytes: UInt64 { sent + received }
     }
     /// Entry i is row i.
     private var rowIndex = FastMap<Key, Void>()
     private var rows: [ServiceRow] = []
+    /// Flows per row and `AppProtocol.rawValue`: 16 counters a row, flat
+    /// (no array inside each row to copy on write).
+    private var appFlows: [UInt32] = []
     private var parties = FastMap<Party, PartyStats>()
     /// Two per row (clients, servers), made when `parties` first fills.
     private var sketches: [DistinctSketch] = []
-    private var hosts = FastMap<IPAddress, HostStats>()
+    /// Every flow's two addresses, once `parties` is full.
     private var hostSketch: DistinctSketch?
-    /// Hosts past `hostLimit`: their traffic, summed.
-    public private(set) var untrackedHosts = HostRow(address: IPAddress(high: 0, low: 0))
+    /// Every flow's ends, summed as the hosts are (what `untrackedHosts`
+    /// subtracts the kept ones from).
+    private var allEnds = HostRow(address: IPAddress(high: 0, low: 0))
     private var protocols = [ProtocolTotals](repeating: ProtocolTotals(), count: 256)
     public private(set) var flows: UInt64 = 0
-    /// Most (service, side, address) entries kept exactly (about 60 bytes each).
+    /// Most (service, side, address) entries kept exactly (about 90 bytes
+    /// each with their share of the index).
     public var partyLimit = 1 << 21
-    /// Most hosts kept exactly (about 100 bytes each).
-    public var hostLimit = 1 << 20
 
     public init() {}
 
@@ -192,126 +194,123 @@ public struct ServiceTally: Sendable {
         if inserted {
             rows.append(ServiceRow(service: "", portName: f.portName, proto: f.proto,
                                    port: f.hasServicePort ? f.serverPort : nil))
+            appFlows.append(contentsOf: repeatElement(0, count: 16))
             if !sketches.isEmpty { sketches.append(DistinctSketch()); sketches.append(DistinctSketch()) }
         }
         let answered = Self.answered(f)
-        rows[i].flows += 1
-        rows[i].packets += f.packets
-        rows[i].bytes += f.bytes
-        if answered {
-            rows[i].answered += 1
-        } else if ServiceNames.isOneWayByDesign(port: f.serverPort, proto: f.proto) || ServiceNames.isGroupAddress(f.serverAddress) {
-            rows[i].oneWayFlows += 1
+        let oneWay = !answered && (ServiceNames.isOneWayByDesign(port: f.serverPort, proto: f.proto)
+                                   || ServiceNames.isGroupAddress(f.serverAddress))
+        let failure = Self.failureKind(f)
+        // One uniqueness check for the row's counters, not one per field.
+        rows.withUnsafeMutableBufferPointer { r in
+            r[i].flows += 1
+            r[i].packets += f.packets
+            r[i].bytes += f.bytes
+            if answered { r[i].answered += 1 }
+            if oneWay { r[i].oneWayFlows += 1 }
+            if failure == 1 { r[i].unanswered += 1 }
+            if failure == 2 { r[i].rejected += 1 }
         }
-        switch Self.failureKind(f) {
-        case 1: rows[i].unanswered += 1
-        case 2: rows[i].rejected += 1
-        default: break
-        }
-        if let app = f.appProtocol { rows[i].appFlows[Int(app.rawValue) & 15] &+= 1 }
-        addParty(Party(address: f.clientAddress, row: UInt32(i), side: 0), f, answered: false)
-        addParty(Party(address: f.serverAddress, row: UInt32(i), side: 1), f, answered: answered)
-        addHost(f)
+        if let app = f.appProtocol { appFlows[16 * i + Int(app.rawValue & 15)] &+= 1 }
+        let c = f.clientToServer, r = f.serverToClient
+        addParty(Party(address: f.clientAddress, row: UInt32(i), side: 0), f, sent: c.bytes, received: r.bytes, answered: false)
+        addParty(Party(address: f.serverAddress, row: UInt32(i), side: 1), f, sent: r.bytes, received: c.bytes, answered: answered)
+        allEnds.clientFlows += 1
+        allEnds.clientBytesSent += c.bytes
+        allEnds.clientBytesReceived += r.bytes
+        allEnds.serverFlows += 1
+        allEnds.serverBytesSent += r.bytes
+        allEnds.serverBytesReceived += c.bytes
         let p = Int(f.proto.rawValue)
         protocols[p].flows += 1
         protocols[p].packets += f.packets
         protocols[p].bytes += f.bytes
     }
 
-    private mutating func addParty(_ party: Party, _ f: FlowRecord, answered: Bool) {
+    private mutating func addParty(_ party: Party, _ f: FlowRecord, sent: UInt64, received: UInt64, answered: Bool) {
         let row = Int(party.row), side = Int(party.side)
         if !sketches.isEmpty {
-            sketches[2 * row + side].add(hash: party.address.fastHash(HashSeed.run))
+            let hash = party.address.fastHash(HashSeed.run)
+            sketches[2 * row + side].add(hash: hash)
+            hostSketch?.add(hash: hash)
         }
         let i: Int
-        if let known = parties.index(of: party) {
+        if parties.count < partyLimit {
+            // One probe whether the address is new or not.
+            let (at, inserted) = parties.insert(party) { PartyStats() }
+            i = at
+            if inserted { if side == 0 { rows[row].clients += 1 } else { rows[row].servers += 1 } }
+        } else if let known = parties.index(of: party) {
             i = known
-        } else if parties.count < partyLimit {
-            i = parties.insert(party) { PartyStats() }.index
-            if side == 0 { rows[row].clients += 1 } else { rows[row].servers += 1 }
         } else {
-            if sketches.isEmpty { startSketches() ; sketches[2 * row + side].add(hash: party.address.fastHash(HashSeed.run)) }
+            if sketches.isEmpty {
+                startSketches()
+                let hash = party.address.fastHash(HashSeed.run)
+                sketches[2 * row + side].add(hash: hash)
+                hostSketch?.add(hash: hash)
+            }
             rows[row].approximate = true
             return
         }
-        parties[entry: i].flows += 1
-        parties[entry: i].bytes += f.bytes
-        if answered { parties[entry: i].answered &+= 1 }
+        var stats = parties[entry: i]
+        stats.flows += 1
+        stats.sent += sent
+        stats.received += received
+        stats.packets += f.packets
+        if answered { stats.answered &+= 1 }
+        parties[entry: i] = stats
     }
 
     /// `parties` is full: from now on every row counts its addresses in
     /// sketches, seeded with every address kept so far.
     private mutating func startSketches() {
         sketches = [DistinctSketch](repeating: DistinctSketch(), count: 2 * rows.count)
+        var hosts = DistinctSketch()
         for party in parties.keys {
-            sketches[2 * Int(party.row) + Int(party.side)].add(hash: party.address.fastHash(HashSeed.run))
+            let hash = party.address.fastHash(HashSeed.run)
+            sketches[2 * Int(party.row) + Int(party.side)].add(hash: hash)
+            hosts.add(hash: hash)
         }
+        hostSketch = hosts
     }
 
-    private mutating func addHost(_ f: FlowRecord) {
-        if hostSketch != nil {
-            hostSketch?.add(hash: f.clientAddress.fastHash(HashSeed.run))
-            hostSketch?.add(hash: f.serverAddress.fastHash(HashSeed.run))
-        }
-        let c = f.clientToServer, s = f.serverToClient
-        if let i = host(f.clientAddress) {
-            hosts[entry: i].clientFlows += 1
-            hosts[entry: i].clientSent += c.bytes
-            hosts[entry: i].clientReceived += s.bytes
-            hosts[entry: i].packets += f.packets
-        } else {
-            untrackedHosts.clientFlows += 1
-            untrackedHosts.clientBytesSent += c.bytes
-            untrackedHosts.clientBytesReceived += s.bytes
-            untrackedHosts.packets += f.packets
-        }
-        guard f.serverAddress != f.clientAddress else {
-            // One host talking to itself (loopback) is both ends of the flow.
-            if let i = hosts.index(of: f.serverAddress) {
-                hosts[entry: i].serverFlows += 1
-                hosts[entry: i].serverSent += s.bytes
-                hosts[entry: i].serverReceived += c.bytes
-            }
-            return
-        }
-        if let i = host(f.serverAddress) {
-            hosts[entry: i].serverFlows += 1
-            hosts[entry: i].serverSent += s.bytes
-            hosts[entry: i].serverReceived += c.bytes
-            hosts[entry: i].packets += f.packets
-        } else {
-            untrackedHosts.serverFlows += 1
-            untrackedHosts.serverBytesSent += s.bytes
-            untrackedHosts.serverBytesReceived += c.bytes
-            untrackedHosts.packets += f.packets
-        }
-    }
-
-    /// The entry of `address`, made while there is room.
-    private mutating func host(_ address: IPAddress) -> Int? {
-        if let i = hosts.index(of: address) { return i }
-        guard hosts.count < hostLimit else {
-            if hostSketch == nil {
-                var sketch = DistinctSketch()
-                for a in hosts.keys { sketch.add(hash: a.fastHash(HashSeed.run)) }
-                sketch.add(hash: address.fastHash(HashSeed.run))
-                hostSketch = sketch
-            }
-            return nil
-        }
-        return hosts.insert(address) { HostStats() }.index
-    }
-
-    /// Distinct hosts seen (an estimate once past `hostLimit`).
-    public var distinctHosts: Int { hostSketch.map { max($0.estimate, hosts.count) } ?? hosts.count }
-    /// Whether hosts were too many to keep each one.
+    /// Whether addresses were too many to keep each one.
     public var hostsApproximate: Bool { hostSketch != nil }
+
+    /// Distinct hosts seen (an estimate once past the limit).
+    public var distinctHosts: Int {
+        var kept = FastSet<IPAddress>(capacity: parties.count / 2)
+        for p in parties.keys { _ = kept.insert(p.address) }
+        return max(kept.count, hostSketch?.estimate ?? 0)
+    }
+
+    /// The flow ends of addresses not kept (past the limit), summed.
+    public var untrackedHosts: HostRow {
+        var out = allEnds
+        for (party, stats) in zip(parties.keys, parties.values) {
+            if party.side == 0 {
+                out.clientFlows -= stats.flows
+                out.clientBytesSent -= stats.sent
+                out.clientBytesReceived -= stats.received
+            } else {
+                out.serverFlows -= stats.flows
+                out.serverBytesSent -= stats.sent
+                out.serverBytesReceived -= stats.received
+            }
+        }
+        return out
+    }
 
     /// How many addresses each top list holds.
     public static let topAddresses = 10
 
     /// Every row with its name, kind and top addresses, in `sort` order.
     public func sortedRows(by sort: ServiceSort = .bytes) -> [ServiceRow] {
+        Self.sorted(namedRows(), by: sort)
+    }
+
+    /// Every row with its name, kind and top addresses, in the order rows were made.
+    public func namedRows() -> [ServiceRow] {
         var out = rows
         var servers = [[AddressShare]](repeating: [], count: rows.count)
         var clients = [[AddressShare]](repeating: [], count: rows.count)
@@ -319,12 +318,24 @@ public struct ServiceTally: Sendable {
             let share = AddressShare(address: party.address, flows: stats.flows, bytes: stats.bytes)
             if party.side == 0 { clients[Int(party.row)].append(share) } else { servers[Int(party.row)].append(share) }
         }
+        func before(_ a: AddressShare, _ b: AddressShare) -> Bool {
+            if a.bytes != b.bytes { return a.bytes > b.bytes }
+            if a.flows != b.flows { return a.flows > b.flows }
+            return a.address < b.address
+        }
+        // The leading few by insertion into a short sorted list: linear in
+        // a service's addresses, not n log n.
         func top(_ list: [AddressShare]) -> [AddressShare] {
-            Array(list.sorted { a, b in
-                if a.bytes != b.bytes { return a.bytes > b.bytes }
-                if a.flows != b.flows { return a.flows > b.flows }
-                return a.address < b.address
-            }.prefix(Self.topAddresses))
+            var best: [AddressShare] = []
+            best.reserveCapacity(Self.topAddresses + 1)
+            for s in list {
+                if best.count == Self.topAddresses, let last = best.last, !before(s, last) { continue }
+                var at = best.count
+                while at > 0, before(s, best[at - 1]) { at -= 1 }
+                best.insert(s, at: at)
+                if best.count > Self.topAddresses { best.removeLast() }
+            }
+            return best
         }
         for i in out.indices {
             out[i].topServers = top(servers[i])
@@ -335,13 +346,18 @@ public struct ServiceTally: Sendable {
             }
             // The name: the protocol most of its recognised flows showed.
             var best = 0, bestFlows: UInt32 = 0
-            for (app, n) in out[i].appFlows.enumerated() where n > bestFlows { best = app; bestFlows = n }
+            for app in 0..<16 where appFlows[16 * i + app] > bestFlows { best = app; bestFlows = appFlows[16 * i + app] }
             let app = bestFlows > 0 ? AppProtocol(rawValue: UInt8(best)) : nil
             out[i].app = app?.name
             out[i].service = ServiceNames.name(app: app, port: out[i].port ?? 0, proto: out[i].proto,
                                                portName: out[i].portName) ?? ""
         }
-        out.sort { a, b in
+        return out
+    }
+
+    /// `rows` in `sort` order (ties: bytes, flows, protocol, port).
+    public static func sorted(_ rows: [ServiceRow], by sort: ServiceSort) -> [ServiceRow] {
+        rows.sorted { a, b in
             switch sort {
             case .bytes: if a.bytes != b.bytes { return a.bytes > b.bytes }
             case .packets: if a.packets != b.packets { return a.packets > b.packets }
@@ -353,25 +369,30 @@ public struct ServiceTally: Sendable {
             if a.proto.rawValue != b.proto.rawValue { return a.proto.rawValue < b.proto.rawValue }
             return (a.port.map { Int($0) } ?? -1) < (b.port.map { Int($0) } ?? -1)
         }
-        return out
     }
 
     /// Every host kept, with the services it answered on, in `sort` order
     /// (`clients`: the most flows served first).
     public func hostRows(by sort: ServiceSort = .bytes) -> [HostRow] {
         var out: [HostRow] = []
-        out.reserveCapacity(hosts.count)
-        for (address, s) in zip(hosts.keys, hosts.values) {
-            out.append(HostRow(address: address, clientFlows: s.clientFlows, clientBytesSent: s.clientSent,
-                               clientBytesReceived: s.clientReceived, serverFlows: s.serverFlows,
-                               serverBytesSent: s.serverSent, serverBytesReceived: s.serverReceived, packets: s.packets))
-        }
-        var position = FastMap<IPAddress, Void>(capacity: out.count)
-        for h in out { _ = position.insert(h.address) { () } }
-        for (party, stats) in zip(parties.keys, parties.values) where party.side == 1 && stats.answered > 0 {
-            guard let i = position.index(of: party.address) else { continue }
-            let row = rows[Int(party.row)]
-            out[i].services.append(row.port.map { "\($0)/\(row.proto.name)" } ?? row.proto.name)
+        var position = FastMap<IPAddress, Void>(capacity: parties.count / 2)
+        for (party, stats) in zip(parties.keys, parties.values) {
+            let (i, inserted) = position.insert(party.address) { () }
+            if inserted { out.append(HostRow(address: party.address)) }
+            out[i].packets += stats.packets
+            if party.side == 0 {
+                out[i].clientFlows += stats.flows
+                out[i].clientBytesSent += stats.sent
+                out[i].clientBytesReceived += stats.received
+            } else {
+                out[i].serverFlows += stats.flows
+                out[i].serverBytesSent += stats.sent
+                out[i].serverBytesReceived += stats.received
+                if stats.answered > 0 {
+                    let row = rows[Int(party.row)]
+                    out[i].services.append(row.port.map { "\($0)/\(row.proto.name)" } ?? row.proto.name)
+                }
+            }
         }
         for i in out.indices { out[i].services.sort { a, b in a.count != b.count ? a.count < b.count : a < b } }
         out.sort { a, b in
