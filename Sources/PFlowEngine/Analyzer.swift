@@ -220,6 +220,8 @@ public final class Analyzer {
     /// flows: up to `budget` live flows are visited; with more, each call
     /// visits the next `budget` of them and the view shows the live flows
     /// of the last complete pass (a few redraws old) beside the ended ones.
+    /// A row's clients and servers add the ended and the live counts (an
+    /// address in both counts twice: a view's approximation; the report is exact).
     public func servicesNow(budget: Int = 16_384) -> [ServiceRow] {
         if table.liveCount <= budget {
             var live = ServiceTally()
@@ -232,7 +234,22 @@ public final class Analyzer {
             liveView.cursor = next
             if wrapped { liveView.shown = liveView.building; liveView.building = ServiceTally() }
         }
-        return tally.tally.sortedRows(adding: liveView.shown)
+        var rows = tally.tally.sortedRows()
+        var at: [String: Int] = [:]
+        for (i, r) in rows.enumerated() { at["\(r.proto.rawValue)/\(r.port.map(String.init) ?? "-")"] = i }
+        for r in liveView.shown.sortedRows() {
+            let key = "\(r.proto.rawValue)/\(r.port.map(String.init) ?? "-")"
+            if let i = at[key] {
+                rows[i].flows += r.flows; rows[i].packets += r.packets; rows[i].bytes += r.bytes
+                rows[i].clients += r.clients; rows[i].servers += r.servers
+                rows[i].answered += r.answered; rows[i].oneWayFlows += r.oneWayFlows
+                rows[i].unanswered += r.unanswered; rows[i].rejected += r.rejected
+            } else {
+                at[key] = rows.count
+                rows.append(r)
+            }
+        }
+        return rows.sorted { $0.bytes > $1.bytes }
     }
     /// `servicesNow`'s pass over the live flows: where the next call starts,
     /// the tally being gathered, the one shown (the last complete pass).
@@ -268,17 +285,13 @@ public final class Analyzer {
         let clients = ClientHost.table(knowledge)
         var summary = self.summary
         let limit = Self.grouped(Self.stateLimit(table.expiry))
-        if tally.tally.estimated {
-            summary.warnings.append("more than \(limit) distinct client and server addresses per service: "
-                                    + "the clients and servers counts are estimates (about ±3%)")
-        }
         let unlearned = knowledge.unlearned + knowledge.unlearnedAnswered
         if unlearned > 0 {
             summary.warnings.append("more than \(limit) sockets or client hosts: \(Self.grouped(unlearned)) "
                                     + "flows taught nothing about listeners and ephemeral ranges past it")
         }
         var result = AnalysisResult(summary: summary, flows: flows, tally: tally.tally, clients: clients,
-                                    findings: detector.findings(clients: clients))
+                                    findings: detector.findings(clients: clients), namedRows: tally.tally.namedRows())
         result.timeline = timeline.result(summary.timeline)
         return result
     }

@@ -91,6 +91,21 @@ public struct AnalysisResult: Sendable {
     public var findings: [Finding] = []
     /// The capture over time: every record per bin, and each service's bytes.
     public var timeline = Timeline()
+    /// How services and hosts are ordered (`--sort`).
+    public var sort: ServiceSort = .bytes
+
+    /// The tally's rows with their names and top addresses, made once.
+    public var namedRows: [ServiceRow] = []
+    /// Every row of the tally (services, one-way ports and failed ones), named, in `sort` order.
+    public var rows: [ServiceRow] { ServiceTally.sorted(namedRows, by: sort) }
+    /// The services: ports that answered, one-way ports, portless protocols.
+    public var services: [ServiceRow] { ServiceTally.services(rows, scanProbes: findings.flatMap(\.probes)) }
+    /// Ports that never answered, less the probes of port scans.
+    public var failed: [FailedPort] {
+        ServiceTally.failedPorts(rows, scanProbes: findings.flatMap(\.probes))
+    }
+    /// Every address as client and as server.
+    public var hosts: [HostRow] { tally.hostRows(by: sort) }
 }
 
 /// A host seen as a client, and how it picks its ephemeral ports.

@@ -15,6 +15,9 @@ public struct Finding: Sendable {
     public var firstNs: Int64?
     public var lastNs: Int64?
     public var detail: String
+    /// A port scan's failed probes per port, a knock's knocks (the failed
+    /// list leaves them out: the finding explains them).
+    public var probes: [ScanProbes] = []
 }
 
 /// Finds scans, knocks, services on unexpected ports and likely NATs in the
@@ -30,30 +33,17 @@ public struct FindingsDetector: Sendable {
     /// connection that succeeds within 30 s of the last of them.
     public static let knockWindowNs: Int64 = 30_000_000_000
     public static let knockPorts = 2...10
+    /// A raw scanner (nmap -sS, -sU) sends every probe from one source
+    /// port, which no connect() allocator does to one target: that many
+    /// distinct ports from one source port, at least half failing, is a
+    /// scan even below Zeek's 15 (a UDP scan of a few ports).
+    public static let fixedPortScanPorts = 10
+    /// A pause this long between a source's attempts ends one scan: what
+    /// follows (a knock, a later connection) is judged on its own.
+    public static let scanPauseNs: Int64 = 30_000_000_000
 
-    /// Whether `port` is one `app` is registered or customary on; elsewhere
-    /// it is a finding.
-    static func isCustomary(_ port: UInt16, for app: AppProtocol) -> Bool {
-        switch app {
-        case .tls:
-            switch port { case 443, 8443, 993, 995, 465, 636, 853, 990, 5061, 5223, 6697, 8883: return true; default: return false }
-        case .http:
-            switch port { case 80, 8080, 3128, 8008, 591: return true; default: return false }
-        case .ssh: return port == 22
-        case .smtp:
-            switch port { case 25, 587, 465, 2525: return true; default: return false }
-        case .ftp: return port == 21
-        case .smtpOrFTP:
-            switch port { case 21, 25, 587, 2525: return true; default: return false }
-        case .pop3: return port == 110
-        case .imap: return port == 143
-        case .redis: return port == 6379
-        case .dns:
-            switch port { case 53, 137, 5353, 5355: return true; default: return false }  // NetBIOS names use DNS's format
-        case .ntp: return port == 123
-        case .quic: return port == 443
-        }
-    }
+    /// Whether `port` is one `app` is registered or customary on.
+    static func isCustomary(_ port: UInt16, for app: AppProtocol) -> Bool { app.isCustomary(port) }
 
     enum Outcome: UInt8 { case failed, open, silent }
 
@@ -64,7 +54,10 @@ public struct FindingsDetector: Sendable {
         /// Arrival order among all attempts.
         var sequence: UInt32
         var port: UInt16
+        var clientPort: UInt16
         var outcome: Outcome
+        /// `ServiceTally.failureKind`: 1 unanswered, 2 rejected.
+        var kind: UInt8
     }
     /// An attempt that worked: kept in arrival order with its pair (as
     /// numbers of its addresses: 24 bytes), and matched to the pairs that
@@ -74,6 +67,7 @@ public struct FindingsDetector: Sendable {
         var sequence: UInt32
         var pair: NumberedPair
         var port: UInt16
+        var clientPort: UInt16
     }
     /// A client-server pair by the numbers `addressNumbers` gave its addresses.
     struct NumberedPair: FastHashable {
@@ -89,6 +83,7 @@ public struct FindingsDetector: Sendable {
         var target: IPAddress
         var startNs: Int64
         var previous: UInt32
+        var kind: UInt8
     }
     struct HitChain {
         var last: UInt32 = 0
@@ -155,7 +150,7 @@ public struct FindingsDetector: Sendable {
         let app = f.appProtocol
         if let app, f.hasServicePort, !Self.isCustomary(f.serverPort, for: app) {
             let key = ServiceKey(server: f.serverAddress, port: f.serverPort, proto: f.proto.rawValue, app: app)
-            let i = unexpected.insert(key) { Unexpected(flows: 0, first: f.startNs, last: f.endNs, registry: f.service) }.index
+            let i = unexpected.insert(key) { Unexpected(flows: 0, first: f.startNs, last: f.endNs, registry: f.portName) }.index
             unexpected[entry: i].flows += 1
             unexpected[entry: i].first = min(unexpected[entry: i].first, f.startNs)
             unexpected[entry: i].last = max(unexpected[entry: i].last, f.endNs)
@@ -167,16 +162,18 @@ public struct FindingsDetector: Sendable {
             let numbered = NumberedPair(source: UInt32(truncatingIfNeeded: addressNumbers.insert(f.clientAddress) { () }.index),
                                         target: UInt32(truncatingIfNeeded: addressNumbers.insert(f.serverAddress) { () }.index),
                                         proto: f.proto.rawValue)
-            opens.append(OpenAttempt(startNs: f.startNs, sequence: sequence, pair: numbered, port: f.serverPort))
+            opens.append(OpenAttempt(startNs: f.startNs, sequence: sequence, pair: numbered, port: f.serverPort,
+                                     clientPort: f.clientPort))
         } else {
             let p = pairs.insert(pair) { PairEvidence() }.index
+            let kind = ServiceTally.failureKind(f)
             attempts.append(Attempt(startNs: f.startNs, previous: pairs[entry: p].last, sequence: sequence,
-                                    port: f.serverPort, outcome: outcome))
+                                    port: f.serverPort, clientPort: f.clientPort, outcome: outcome, kind: kind))
             pairs[entry: p].last = UInt32(truncatingIfNeeded: attempts.count)
             pairs[entry: p].failures &+= 1
             let key = PortKey(source: f.clientAddress, port: f.serverPort, proto: f.proto.rawValue)
             let h = horizontal.insert(key) { HitChain() }.index
-            hits.append(Hit(target: f.serverAddress, startNs: f.startNs, previous: horizontal[entry: h].last))
+            hits.append(Hit(target: f.serverAddress, startNs: f.startNs, previous: horizontal[entry: h].last, kind: kind))
             horizontal[entry: h].last = UInt32(truncatingIfNeeded: hits.count)
             horizontal[entry: h].count &+= 1
         }
@@ -210,10 +207,33 @@ public struct FindingsDetector: Sendable {
         return out.reversed()
     }
 
+    /// A vertical scan's finding from its probes (in time order).
+    static func scanFinding(_ pair: PairKey, _ probes: [Attempt], sourcePort: UInt16?) -> Finding {
+        let proto = IPProtocol(rawValue: pair.proto)
+        let open = Set(probes.filter { $0.outcome == .open }.map(\.port)).sorted()
+        let probed = Set(probes.map(\.port)).sorted()
+        var perPort: [UInt16: ScanProbes] = [:]
+        for p in probes where p.outcome != .open {
+            var e = perPort[p.port] ?? ScanProbes(proto: proto, port: p.port, flows: 0, unanswered: 0, rejected: 0)
+            e.flows += 1
+            if p.kind == 1 { e.unanswered += 1 }
+            if p.kind == 2 { e.rejected += 1 }
+            perPort[p.port] = e
+        }
+        let how = proto == .udp ? "UDP probes, closed ports answered by ICMP port unreachable or silent"
+            : "SYN probes, closed ports rejected or unanswered"
+        let from = sourcePort.map { ", all from source port \($0)" } ?? ""
+        return Finding(kind: "port-scan", source: pair.source, target: pair.target, proto: proto,
+                       ports: probed, firstNs: probes.first?.startNs ?? 0, lastNs: probes.last?.startNs ?? 0,
+                       detail: "\(probed.count) ports probed, \(open.count) open"
+                           + (open.isEmpty ? "" : " (" + open.map(String.init).joined(separator: ", ") + ")")
+                           + "; \(how)\(from)",
+                       probes: perPort.keys.sorted().compactMap { perPort[$0] })
+    }
+
     /// Every finding, scans first, each list in a stable order.
     public func findings(clients: [ClientHost]) -> [Finding] {
         var out: [Finding] = []
-        var scanners: Set<PairKey> = []
         // Vertical scans.
         // Only pairs with enough failed attempts can be scans, and only pairs
         // with a failure and a success can be knocks: most pairs are neither.
@@ -233,13 +253,13 @@ public struct FindingsDetector: Sendable {
             for o in opens where failingSource[Int(o.pair.source)] {
                 guard let key = failing[o.pair] else { continue }
                 worked[key, default: []].append(Attempt(startNs: o.startNs, previous: 0, sequence: o.sequence,
-                                                        port: o.port, outcome: .open))
+                                                        port: o.port, clientPort: o.clientPort, outcome: .open, kind: 0))
             }
         }
         var candidates: [(key: PairKey, value: [Attempt])] = []
         for (key, evidence) in zip(pairs.keys, pairs.values) where evidence.failures >= Self.knockPorts.lowerBound {
             let open = worked[key] ?? []
-            guard evidence.failures >= Self.verticalPorts || !open.isEmpty else { continue }
+            guard evidence.failures * 2 >= Self.fixedPortScanPorts || !open.isEmpty else { continue }
             // Every attempt of the pair, in the order they came.
             let failed = Self.chain(from: evidence.last, in: attempts, previous: \.previous)
             var all: [Attempt] = []
@@ -255,22 +275,39 @@ public struct FindingsDetector: Sendable {
             candidates.append((key, all))
         }
         candidates.sort { ($0.key.source, $0.key.target, $0.key.proto) < ($1.key.source, $1.key.target, $1.key.proto) }
+        // Per pair: raw scans (one source port), then scans among the other
+        // attempts (runs without a long pause), then knocks among what no
+        // scan holds.
+        var knockSets: [(PairKey, [Attempt])] = []
         for (pair, attempts) in candidates {
-            guard attempts.count >= Self.verticalPorts else { continue }
-            let sorted = attempts.sorted { $0.startNs < $1.startNs }
-            let failed = sorted.filter { $0.outcome != .open }
-            guard Set(failed.map(\.port)).count >= Self.verticalPorts else { continue }
-            guard Self.mostDistinctInWindow(failed.map { ($0.port, $0.startNs) }) >= Self.verticalPorts else { continue }
-            scanners.insert(pair)
-            let first = sorted.first?.startNs ?? 0, last = sorted.last?.startNs ?? 0
-            let open = Set(sorted.filter { $0.outcome == .open }.map(\.port)).sorted()
-            let probed = Set(sorted.map(\.port)).sorted()
-            let proto = IPProtocol(rawValue: pair.proto)
-            let how = proto == .udp ? "UDP probes, closed ports answered by ICMP port unreachable"
-                : "SYN probes, closed ports rejected or unanswered"
-            out.append(Finding(kind: "port-scan", source: pair.source, target: pair.target, proto: proto,
-                               ports: probed, firstNs: first, lastNs: last,
-                               detail: "\(probed.count) ports probed, \(open.count) open" + (open.isEmpty ? "" : " (" + open.map(String.init).joined(separator: ", ") + ")") + "; \(how)"))
+            let sorted = attempts.sorted { ($0.startNs, $0.sequence) < ($1.startNs, $1.sequence) }
+            var inScan = [Bool](repeating: false, count: sorted.count)
+            var bySourcePort: [UInt16: [Int]] = [:]
+            for (i, a) in sorted.enumerated() { bySourcePort[a.clientPort, default: []].append(i) }
+            for (sourcePort, members) in bySourcePort.sorted(by: { $0.key < $1.key }) {
+                let probes = members.map { sorted[$0] }
+                let ports = Set(probes.map(\.port))
+                let failedPorts = Set(probes.filter { $0.outcome != .open }.map(\.port))
+                guard ports.count >= Self.fixedPortScanPorts, failedPorts.count * 2 >= ports.count else { continue }
+                for i in members { inScan[i] = true }
+                out.append(Self.scanFinding(pair, probes, sourcePort: sourcePort))
+            }
+            var run: [Int] = []
+            func closeRun() {
+                defer { run = [] }
+                let probes = run.map { sorted[$0] }
+                let failed = probes.filter { $0.outcome != .open }
+                guard Set(failed.map(\.port)).count >= Self.verticalPorts,
+                      Self.mostDistinctInWindow(failed.map { ($0.port, $0.startNs) }) >= Self.verticalPorts else { return }
+                for i in run { inScan[i] = true }
+                out.append(Self.scanFinding(pair, probes, sourcePort: nil))
+            }
+            for i in sorted.indices where !inScan[i] {
+                if let last = run.last, sorted[i].startNs - sorted[last].startNs > Self.scanPauseNs { closeRun() }
+                run.append(i)
+            }
+            closeRun()
+            knockSets.append((pair, sorted.indices.filter { !inScan[$0] }.map { sorted[$0] }))
         }
         // Horizontal scans.
         var wide: [(key: PortKey, value: [Hit])] = []
@@ -283,21 +320,28 @@ public struct FindingsDetector: Sendable {
             guard Set(sorted.map(\.target)).count >= Self.horizontalTargets,
                   Self.mostDistinctInWindow(sorted.map { ($0.target, $0.startNs) }) >= Self.horizontalTargets else { continue }
             let targets = Set(sorted.map(\.target)).sorted()
+            let probes = ScanProbes(proto: IPProtocol(rawValue: key.proto), port: key.port, flows: UInt64(sorted.count),
+                                    unanswered: UInt64(sorted.filter { $0.kind == 1 }.count),
+                                    rejected: UInt64(sorted.filter { $0.kind == 2 }.count))
             out.append(Finding(kind: "port-scan", source: key.source, target: nil, targets: targets,
                                proto: IPProtocol(rawValue: key.proto), ports: [key.port],
                                firstNs: sorted.first?.startNs ?? 0, lastNs: sorted.last?.startNs ?? 0,
-                               detail: "port \(key.port) probed on \(targets.count) hosts without success"))
+                               detail: "port \(key.port) probed on \(targets.count) hosts without success",
+                               probes: [probes]))
         }
         // Knocks: failed attempts on a few other ports, then a connection that works.
-        for (pair, attempts) in candidates where !scanners.contains(pair) {
-            let sorted = attempts.sorted { $0.startNs < $1.startNs }
+        for (pair, sorted) in knockSets {
             var reported: Set<UInt16> = []
             for (i, success) in sorted.enumerated() where success.outcome == .open && !reported.contains(success.port) {
                 // Walk back over the failed attempts just before it.
                 var knocks: [Attempt] = []
                 var j = i - 1
                 while j >= 0, sorted[j].outcome != .open, success.startNs - sorted[j].startNs <= Self.knockWindowNs {
-                    if sorted[j].port != success.port { knocks.insert(sorted[j], at: 0) }
+                    // Probes from the success's own source port are one raw
+                    // sender's, not a knock client's separate connections.
+                    if sorted[j].port != success.port && sorted[j].clientPort != success.clientPort {
+                        knocks.insert(sorted[j], at: 0)
+                    }
                     j -= 1
                 }
                 let distinct = Set(knocks.map(\.port))
@@ -309,7 +353,11 @@ public struct FindingsDetector: Sendable {
                                    proto: IPProtocol(rawValue: pair.proto), ports: knocks.map(\.port),
                                    firstNs: knocks.first?.startNs ?? success.startNs, lastNs: success.startNs,
                                    detail: "knocked on " + knocks.map { String($0.port) }.joined(separator: ", ")
-                                       + ", then port \(success.port) opened"))
+                                       + ", then port \(success.port) opened",
+                                   probes: knocks.map { k in
+                                       ScanProbes(proto: IPProtocol(rawValue: pair.proto), port: k.port, flows: 1,
+                                                  unanswered: k.kind == 1 ? 1 : 0, rejected: k.kind == 2 ? 1 : 0)
+                                   }))
             }
         }
         // Services on ports the registry gives to something else, or to nothing.

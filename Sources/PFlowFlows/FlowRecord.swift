@@ -27,8 +27,12 @@ public struct FlowRecord: Sendable {
     public var clientPort: UInt16
     public var serverAddress: IPAddress
     public var serverPort: UInt16
-    /// Name of the server port, or nil.
+    /// What the service is (DESIGN.md "Naming a service"): the protocol
+    /// recognised in this flow's payload, else the registry's name in the
+    /// words users use; nil when neither says.
     public var service: String?
+    /// The registry's name of the server port, or nil.
+    public var portName: String?
     public var roleSource: RoleSource
     /// Zeek's conn_state for TCP; `SF`/`S0` for the others.
     public var connState: ConnState
@@ -80,7 +84,8 @@ public struct FlowRecord: Sendable {
             clientToServer = s.counters.1; serverToClient = s.counters.0
         }
         roleSource = source
-        service = registry.name(port: serverPort, proto: proto)
+        portName = registry.name(port: serverPort, proto: proto)
+        service = ServiceNames.name(app: appProtocol, port: serverPort, proto: proto, portName: portName)
         startNs = s.firstNs
         endNs = s.lastNs
         self.endReason = endReason

@@ -79,8 +79,12 @@ public final class ServiceRegistry: Sendable {
             let protos = parts.dropFirst().map { $0.lowercased() }
             let onTCP = protos.contains("tcp"), onUDP = protos.contains("udp")
             guard onTCP || onUDP else { continue }  // sctp/dccp lines are valid but not ours
+            // One name per line, however many ports its range holds; made
+            // safe for a terminal and a spreadsheet once, here.
+            let index = builder.intern(ServiceNames.safe(String(fields[0])))
             for port in low...high {
-                builder.set(String(fields[0]), port: port, tcp: onTCP, udp: onUDP)
+                if onTCP { builder.tcp[Int(port)] = index }
+                if onUDP { builder.udp[Int(port)] = index }
             }
         }
         return builder.build()

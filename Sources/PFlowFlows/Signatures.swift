@@ -127,7 +127,7 @@ public enum Signatures {
                 return SignatureVerdict(app: .redis, senderIsClient: true)
             }
         }
-        return nil
+        return dnsOverTCP(h)
     }
 
     static func udp(_ h: PayloadHead) -> SignatureVerdict? {
@@ -142,23 +142,7 @@ public enum Signatures {
                 return SignatureVerdict(app: .quic, senderIsClient: initial && h.payloadLength >= 1200 ? true : nil)
             }
         }
-        // DNS (RFC 1035): 12-byte header, a standard opcode, one to a few
-        // questions; a query carries no answers or authority and at most an
-        // OPT record or two; a response's counts stay modest. (RIP and other
-        // small UDP headers fail these counts.)
-        if n >= 12 {
-            let opcode = (h[2] >> 3) & 0x0F
-            let isQuery = h[2] & 0x80 == 0
-            func count(_ at: Int) -> Int { Int(h[at]) << 8 | Int(h[at + 1]) }
-            let questions = count(4), answers = count(6), authority = count(8), additional = count(10)
-            let zeroBitClear = h[3] & 0x40 == 0
-            let countsFit = isQuery ? answers == 0 && authority <= 1 && additional <= 2
-                                    : answers <= 256 && authority <= 64 && additional <= 64
-            if (opcode == 0 || opcode == 2 || opcode == 4 || opcode == 5), (1...4).contains(questions), zeroBitClear, countsFit,
-               questionFits(h) {
-                return SignatureVerdict(app: .dns, senderIsClient: isQuery)
-            }
-        }
+        if let verdict = dns(h, at: 0) { return verdict }
         // NTP (RFC 5905): 48-byte header, version 1-4, mode 3 client / 4 server.
         // Checked after DNS, and only at NTP's message sizes (48 bytes, or
         // with a key id and MAC), with a sane poll exponent.
@@ -173,11 +157,40 @@ public enum Signatures {
         return nil
     }
 
+    /// A DNS message (RFC 1035) starting at byte `base`: 12-byte header, a
+    /// standard opcode, one to a few questions; a query carries no answers
+    /// or authority and at most an OPT record or two; a response's counts
+    /// stay modest. (RIP and other small UDP headers fail these counts.)
+    static func dns(_ h: PayloadHead, at base: Int) -> SignatureVerdict? {
+        guard Int(h.count) >= base + 12 else { return nil }
+        let opcode = (h[base + 2] >> 3) & 0x0F
+        let isQuery = h[base + 2] & 0x80 == 0
+        func count(_ at: Int) -> Int { Int(h[base + at]) << 8 | Int(h[base + at + 1]) }
+        let questions = count(4), answers = count(6), authority = count(8), additional = count(10)
+        let zeroBitClear = h[base + 3] & 0x40 == 0
+        let countsFit = isQuery ? answers == 0 && authority <= 1 && additional <= 2
+                                : answers <= 256 && authority <= 64 && additional <= 64
+        guard opcode == 0 || opcode == 2 || opcode == 4 || opcode == 5, (1...4).contains(questions),
+              zeroBitClear, countsFit, questionFits(h, base: base) else { return nil }
+        return SignatureVerdict(app: .dns, senderIsClient: isQuery)
+    }
+
+    /// DNS over TCP (RFC 1035 §4.2.2, RFC 7766): a two-byte length, then a
+    /// message; the length must cover what the segment carries (a message
+    /// may span segments, never fall short of one), which no other
+    /// protocol here starts with.
+    static func dnsOverTCP(_ h: PayloadHead) -> SignatureVerdict? {
+        guard h.count >= 14 else { return nil }
+        let length = Int(h[0]) << 8 | Int(h[1])
+        guard length >= 12, length + 2 >= Int(h.payloadLength) else { return nil }
+        return dns(h, at: 2)
+    }
+
     /// The first question's name is labels of 1-63 bytes ending in a root
     /// label, followed by a known class, as far as the held bytes show it.
-    static func questionFits(_ h: PayloadHead) -> Bool {
+    static func questionFits(_ h: PayloadHead, base: Int = 0) -> Bool {
         let n = Int(h.count)
-        var at = 12
+        var at = base + 12
         while at < n {
             let length = Int(h[at])
             if length == 0 {
@@ -189,7 +202,7 @@ public enum Signatures {
             guard length <= 63 else { return false }  // compression pointers can't start a question
             at += 1 + length
         }
-        return at > 12  // the name runs past the held bytes
+        return at > base + 12  // the name runs past the held bytes
     }
 
     @inline(__always)

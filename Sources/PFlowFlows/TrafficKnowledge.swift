@@ -23,27 +23,66 @@ public struct EphemeralRange: Sendable {
     /// Successive source ports (in packet order) that went up by 1 to 16.
     var sequentialSteps = 0
     var lastPort: UInt16 = 0
-    /// Ports only Linux's default range holds (32768-49151), and ports only
-    /// the IANA range of Windows and macOS holds (61000-65535).
-    public private(set) var linuxOnly = 0
-    public private(set) var ianaOnly = 0
+    /// Distinct ports only Linux's default range holds (32768-49151), and
+    /// only the IANA range of Windows and macOS holds (61000-65535), up to
+    /// 3 each: a raw scanner's one fixed port counts once, however many
+    /// probes it sends.
+    var linuxOnlyPorts = FewPorts()
+    var ianaOnlyPorts = FewPorts()
+    public var linuxOnly: Int { Int(linuxOnlyPorts.count) }
+    public var ianaOnly: Int { Int(ianaOnlyPorts.count) }
+    /// Even source ports: Linux's connect() takes even ones (leaving odd
+    /// ones to bind()), stepping by 2 per destination.
+    public private(set) var evenPorts = 0
+    /// Connections from a port other than the previous one's: what the
+    /// even share is judged over (a raw scanner's one port counts once).
+    public private(set) var portChanges = 0
 
-    public enum Pattern: String, Sendable { case sequential, random, unknown }
-    /// `linux` (32768-60999), `windows/iana` (49152-65535), or `other`.
+    /// Up to three distinct ports, inline.
+    struct FewPorts: Sendable {
+        var ports: (UInt16, UInt16, UInt16) = (0, 0, 0)
+        var count: UInt8 = 0
+        mutating func add(_ p: UInt16) {
+            switch count {
+            case 0: ports.0 = p; count = 1
+            case 1: if p != ports.0 { ports.1 = p; count = 2 }
+            case 2: if p != ports.0 && p != ports.1 { ports.2 = p; count = 3 }
+            default: break
+            }
+        }
+    }
+
+    public enum Pattern: String, Sendable {
+        case sequential, random, unknown
+        /// Mostly even ports (Linux's connect(); per destination they step by 2).
+        case evenSteps = "even-steps"
+    }
+    /// `linux` (32768-60999), `windows/iana` (49152-65535, some above
+    /// 60999), `linux or windows/iana` (all in 49152-60999, which both
+    /// ranges hold, without Linux's even ports to tell), or `other`.
     public enum Family: String, Sendable {
         case linux
         case windowsIANA = "windows/iana"
+        case linuxOrIANA = "linux or windows/iana"
         case other
     }
+
+    /// At least 80% even ports over 4 or more connections: a random or
+    /// sequential allocator gives half (all 4 even by chance: 1 in 16).
+    public var mostlyEven: Bool { portChanges >= 4 && evenPorts * 5 >= portChanges * 4 }
 
     mutating func add(_ port: UInt16) {
         if connections > 0 {
             let step = Int(port) - Int(lastPort)
             if step >= 1 && step <= 16 { sequentialSteps += 1 }
         }
+        if connections == 0 || port != lastPort {
+            portChanges += 1
+            if port & 1 == 0 { evenPorts += 1 }
+        }
         connections += 1
-        if EphemeralPorts.linuxOnly.contains(port) { linuxOnly += 1 }
-        if EphemeralPorts.ianaOnly.contains(port) { ianaOnly += 1 }
+        if EphemeralPorts.linuxOnly.contains(port) { linuxOnlyPorts.add(port) }
+        if EphemeralPorts.ianaOnly.contains(port) { ianaOnlyPorts.add(port) }
         lowest = min(lowest, port)
         highest = max(highest, port)
         lastPort = port
@@ -61,16 +100,19 @@ public struct EphemeralRange: Sendable {
     /// (Linux, macOS) spread them over thousands of ports.
     public var pattern: Pattern {
         guard connections >= 3 else { return .unknown }
+        if mostlyEven { return .evenSteps }
         let span = Int(highest) - Int(lowest) + 1
         if span <= 8 * connections { return .sequential }
         return sequentialSteps * 10 >= (connections - 1) * 7 ? .sequential : .random
     }
 
     public var family: Family {
-        // All ports at 49152 or above fit both ranges, but a random draw from
-        // Linux's 32768-60999 lands below 49152 more than half the time, so
-        // even two such ports favour the IANA range of Windows and macOS.
-        if lowest >= EphemeralPorts.iana.lowerBound { return .windowsIANA }
+        // Ports in 49152-60999 fit both ranges: only a port above 60999
+        // (Windows/macOS) or Linux's even ports tell them apart.
+        if lowest >= EphemeralPorts.iana.lowerBound {
+            if highest > EphemeralPorts.linux.upperBound { return .windowsIANA }
+            return mostlyEven ? .linux : .linuxOrIANA
+        }
         if EphemeralPorts.linux.contains(lowest) && EphemeralPorts.linux.contains(highest) { return .linux }
         return .other
     }
@@ -81,6 +123,8 @@ public struct EphemeralRange: Sendable {
         switch family {
         case .linux: return EphemeralPorts.linux.contains(port)
         case .windowsIANA: return EphemeralPorts.iana.contains(port)
+        // Either system's: a port either would pick.
+        case .linuxOrIANA: return port >= EphemeralPorts.lowest
         case .other:
             // The observed span, widened a little: the next allocations fall near it.
             let margin = max(64, (Int(highest) - Int(lowest)) / 4)

@@ -56,6 +56,8 @@ public enum FlowColumn: String, CaseIterable, Sendable {
     case c2sPayloadBytes = "c2s_payload_bytes", s2cPayloadBytes = "s2c_payload_bytes"
     case endReason = "end_reason", history, app
     case icmpErrors = "icmp_errors"
+    /// The registry's name of the server port (`service` names what it is).
+    case portName = "port_name"
 
     public var name: String { rawValue }
 
@@ -67,7 +69,7 @@ public enum FlowColumn: String, CaseIterable, Sendable {
         case .ipVersion, .vlan, .clientPort, .serverPort, .c2sPackets, .c2sBytes, .s2cPackets, .s2cBytes,
              .c2sPayloadBytes, .s2cPayloadBytes, .icmpErrors: return .uint64
         case .proto, .clientIP, .serverIP, .service, .serverPortRange, .clientPortRange, .roleSource, .state,
-             .endReason, .history, .app: return .text
+             .endReason, .history, .app, .portName: return .text
         }
     }
 
@@ -82,7 +84,7 @@ public enum FlowColumn: String, CaseIterable, Sendable {
         case .ipVersion: return 1
         case .vlan, .clientPort, .serverPort: return 5
         case .clientIP, .serverIP: return TextCursor.addressRoom
-        case .service: return 0
+        case .service, .portName: return 0
         case .serverPortRange, .clientPortRange, .app, .icmpErrors: return 10
         case .roleSource: return 15
         case .c2sPackets, .c2sBytes, .s2cPackets, .s2cBytes, .c2sPayloadBytes, .s2cPayloadBytes: return 20
@@ -96,6 +98,7 @@ public enum FlowColumn: String, CaseIterable, Sendable {
     func textRoom(_ f: FlowRecord) -> Int {
         switch self {
         case .service: return f.service.map(TextCursor.fieldRoom) ?? 0
+        case .portName: return f.portName.map(TextCursor.fieldRoom) ?? 0
         default: return 0
         }
     }
@@ -141,6 +144,7 @@ public enum FlowColumn: String, CaseIterable, Sendable {
         // The app words need no quoting (FlowCSVTests checks).
         case .app: if let app = f.appProtocol { c.ascii(app.staticName) }
         case .icmpErrors: c.decimal(UInt64(f.icmpErrors))
+        case .portName: if let name = f.portName { c.field(name) }
         }
     }
 
@@ -176,6 +180,7 @@ public enum FlowColumn: String, CaseIterable, Sendable {
             return h.isEmpty ? .null : .text(h)
         case .app: return f.appProtocol.map { .word($0.staticName) } ?? .null
         case .icmpErrors: return .uint(UInt64(f.icmpErrors))
+        case .portName: return f.portName.map { .text($0) } ?? .null
         }
     }
 }

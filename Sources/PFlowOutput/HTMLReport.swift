@@ -111,7 +111,7 @@ public struct HTMLReport {
         var layers: [(String, [UInt64])] = []
         var rest = Sparkline.grouped(t.other, group: group)
         if rest.count < n { rest += [UInt64](repeating: 0, count: n - rest.count) }
-        for row in r.tally.sortedRows {
+        for row in r.rows {
             guard let bins = t.bytesPerBin(proto: row.proto, port: row.port) else { continue }
             let g = Sparkline.grouped(bins, group: group)
             if layers.count < Self.layers { layers.append((Self.name(row), g)) } else {
@@ -179,7 +179,7 @@ public struct HTMLReport {
     }
 
     func services(_ r: AnalysisResult) -> String {
-        let rows = r.tally.sortedRows
+        let rows = r.services
         guard !rows.isEmpty else { return "<h2>Services</h2>\n<p>No flows.</p>\n" }
         let total = max(1, rows.reduce(0) { $0 + $1.bytes })
         var h = "<h2>Services</h2>\n<table>\n<tr><th>service</th><th>port</th><th class=\"n\">flows</th><th class=\"n\">packets</th><th class=\"n\">bytes</th><th>share</th><th class=\"n\">clients</th><th class=\"n\">servers</th><th>over time</th></tr>\n"
@@ -201,7 +201,7 @@ public struct HTMLReport {
     /// (well-known, registered) against ephemeral ones (dynamic).
     func portRanges(_ r: AnalysisResult) -> String {
         var sums: [(String, UInt64)] = [("well-known (0-1023)", 0), ("registered (1024-49151)", 0), ("dynamic (49152-65535)", 0), ("no port", 0)]
-        for row in r.tally.sortedRows {
+        for row in r.services {
             guard let p = row.port else { sums[3].1 &+= row.bytes; continue }
             sums[p < 1024 ? 0 : p < 49152 ? 1 : 2].1 &+= row.bytes
         }

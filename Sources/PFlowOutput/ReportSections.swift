@@ -17,7 +17,7 @@ public protocol ReportSection: Sendable {
 
 public enum ReportSections {
     public static let all: [any ReportSection] = [
-        CaptureSection(), TotalsSection(), ServicesSection(), FailedSection(), TunnelsSection(),
+        CaptureSection(), TotalsSection(), ServicesSection(), FailedSection(), HostsSection(), TunnelsSection(),
         TimelineSection(),
         FindingsSection(), ClientsSection(),
     ]
@@ -114,14 +114,21 @@ struct TotalsSection: ReportSection {
     }
 }
 
-/// Traffic by service port (JSON `services`).
+/// Traffic by service (JSON `services`): ports that answered, one-way
+/// ports, portless protocols, each with its leading addresses.
 struct ServicesSection: ReportSection {
-    func table(_ result: AnalysisResult, _ style: TableReport) -> String { style.services(result.tally.sortedRows) }
+    func table(_ result: AnalysisResult, _ style: TableReport) -> String {
+        style.services(result.services, sort: result.sort,
+                       totalBytes: result.tally.byProto.values.reduce(0) { $0 + $1.bytes })
+    }
     func json(_ result: AnalysisResult, _ w: inout JSONWriter) {
         w.key("services"); w.open("[")
-        for row in result.tally.sortedRows {
+        for row in result.services {
             w.open("{")
             w.key("service"); w.string(row.service)
+            w.key("port_name"); if let n = row.portName { w.string(n) } else { w.null() }
+            w.key("app"); if let a = row.app { w.string(a) } else { w.null() }
+            w.key("kind"); w.string(row.kind.rawValue)
             w.key("proto"); w.string(row.proto.name)
             w.key("port"); if let p = row.port { w.number(UInt64(p)) } else { w.null() }
             w.key("flows"); w.number(row.flows)
@@ -135,20 +142,85 @@ struct ServicesSection: ReportSection {
             if let bins = result.timeline.bytesPerBin(proto: row.proto, port: row.port) {
                 w.key("bytes_per_bin"); w.numbers(bins)
             }
+            w.key("top_servers"); Self.shares(row.topServers, &w)
+            w.key("top_clients"); Self.shares(row.topClients, &w)
+            if row.approximate { w.key("approximate"); w.raw("true") }
             w.close("}")
         }
         w.close("]")
+    }
 
+    static func shares(_ list: [AddressShare], _ w: inout JSONWriter) {
+        w.open("[")
+        for s in list {
+            w.open("{")
+            w.key("ip"); w.string(s.address.description)
+            w.key("flows"); w.number(s.flows)
+            w.key("bytes"); w.number(s.bytes)
+            w.close("}")
+        }
+        w.close("]")
     }
 }
 
-/// Services whose attempts went unanswered or were rejected (the JSON has
-/// them as each service's `unanswered` and `rejected`).
+/// Server ports that never answered, less the probes of port scans (JSON `failed`).
 struct FailedSection: ReportSection {
     func table(_ result: AnalysisResult, _ style: TableReport) -> String {
-        style.failedConnections(result.tally.sortedRows)
+        style.failedConnections(result.failed)
     }
-    func json(_ result: AnalysisResult, _ w: inout JSONWriter) {}
+    func json(_ result: AnalysisResult, _ w: inout JSONWriter) {
+        w.key("failed"); w.open("[")
+        for f in result.failed {
+            w.open("{")
+            w.key("service"); w.string(f.service)
+            w.key("port_name"); if let n = f.portName { w.string(n) } else { w.null() }
+            w.key("proto"); w.string(f.proto.name)
+            w.key("port"); w.number(UInt64(f.port))
+            w.key("attempts"); w.number(f.attempts)
+            w.key("unanswered"); w.number(f.unanswered)
+            w.key("rejected"); w.number(f.rejected)
+            w.close("}")
+        }
+        w.close("]")
+    }
+}
+
+/// Every address as client and as server (JSON `hosts`).
+struct HostsSection: ReportSection {
+    func table(_ result: AnalysisResult, _ style: TableReport) -> String {
+        style.hosts(result.hosts, tally: result.tally)
+    }
+    func json(_ result: AnalysisResult, _ w: inout JSONWriter) {
+        w.key("hosts"); w.open("[")
+        for h in result.hosts {
+            w.open("{")
+            w.key("ip"); w.string(h.address.description)
+            w.key("as_client"); w.open("{")
+            w.key("flows"); w.number(h.clientFlows)
+            w.key("bytes_sent"); w.number(h.clientBytesSent)
+            w.key("bytes_received"); w.number(h.clientBytesReceived)
+            w.close("}")
+            w.key("as_server"); w.open("{")
+            w.key("flows"); w.number(h.serverFlows)
+            w.key("bytes_sent"); w.number(h.serverBytesSent)
+            w.key("bytes_received"); w.number(h.serverBytesReceived)
+            w.key("services"); w.open("[")
+            for s in h.services { w.string(s) }
+            w.close("]")
+            w.close("}")
+            w.close("}")
+        }
+        w.close("]")
+        let t = result.tally
+        if t.hostsApproximate {
+            w.key("hosts_untracked"); w.open("{")
+            w.key("distinct_hosts_estimate"); w.number(UInt64(t.distinctHosts))
+            w.key("client_flows"); w.number(t.untrackedHosts.clientFlows)
+            w.key("server_flows"); w.number(t.untrackedHosts.serverFlows)
+            w.key("bytes"); w.number(t.untrackedHosts.bytes)
+            w.close("}")
+        }
+    }
 }
 
 /// Tunnels opened (JSON: `capture.tunnels`, written by the capture section).

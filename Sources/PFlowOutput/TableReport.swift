@@ -67,16 +67,16 @@ public struct TableReport {
         return out
     }
 
-    /// The Services section.
-    func services(_ rows: [ServiceRow]) -> String {
+    /// The Services section: each service, then its leading servers and clients.
+    func services(_ rows: [ServiceRow], sort: ServiceSort = .bytes, totalBytes: UInt64? = nil) -> String {
         var out = ""
-        out += "\n" + bold("Services") + dim(" by bytes") + "\n"
+        out += "\n" + bold("Services") + dim(" by \(sort.rawValue)") + "\n"
         if rows.isEmpty {
             out += "  no flows\n"
             return out
         }
         let shown = rows.prefix(max(0, top))
-        out += servicesTable(rows, limit: top)
+        out += servicesTable(rows, limit: top, addresses: true, totalBytes: totalBytes)
         if rows.count > shown.count {
             let rest = rows.dropFirst(shown.count)
             let bytes = rest.reduce(0) { $0 + $1.bytes }
@@ -86,31 +86,49 @@ public struct TableReport {
         return out
     }
 
-    /// Services whose connection attempts went unanswered or were rejected.
-    func failedConnections(_ rows: [ServiceRow]) -> String {
-        // Most failures first; ties keep the services table's order.
-        let failing = rows.enumerated().filter { $0.element.unanswered + $0.element.rejected > 0 }
-            .sorted { a, b in
-                let x = a.element.unanswered + a.element.rejected, y = b.element.unanswered + b.element.rejected
-                return x != y ? x > y : a.offset < b.offset
-            }.map(\.element)
+    /// Server ports that never answered (scan probes left to their findings).
+    func failedConnections(_ failing: [FailedPort]) -> String {
         guard !failing.isEmpty else { return "" }
-        var out = "\n" + bold("Failed connections") + dim(" by service (S0 unanswered, REJ rejected)") + "\n"
+        var out = "\n" + bold("Failed connections") + dim(" (ports that never answered; port scans' probes are in their findings)") + "\n"
         var table = [["SERVICE", "PORT", "ATTEMPTS", "UNANSWERED", "REJECTED"]]
         for r in failing.prefix(max(0, top)) {
-            table.append([r.service.isEmpty ? "-" : r.service, r.port.map { "\($0)/\(r.proto.name)" } ?? r.proto.name,
-                          Formatting.grouped(r.flows), Formatting.grouped(r.unanswered), Formatting.grouped(r.rejected)])
+            table.append([r.service.isEmpty ? "-" : r.service, "\(r.port)/\(r.proto.name)",
+                          Formatting.grouped(r.attempts), Formatting.grouped(r.unanswered), Formatting.grouped(r.rejected)])
         }
         out += columns(table, rightAligned: [2, 3, 4], accent: nil)
-        if failing.count > top { out += "  … \(failing.count - top) more services\n" }
+        if failing.count > top { out += "  … \(failing.count - top) more ports\n" }
         return out
     }
 
-    /// Scans, knocks, services on unexpected ports, likely NATs.
+    /// Every address as client and as server.
+    func hosts(_ list: [HostRow], tally: ServiceTally) -> String {
+        guard !list.isEmpty else { return "" }
+        var out = "\n" + bold("Hosts") + dim(" (as client: flows it opened; as server: flows it served)") + "\n"
+        var table = [["HOST", "AS CLIENT", "AS SERVER", "SENT", "RECEIVED", "SERVES"]]
+        for h in list.prefix(max(0, top)) {
+            let services = h.services.prefix(6).joined(separator: " ") + (h.services.count > 6 ? " …" : "")
+            table.append([h.address.description, Formatting.grouped(h.clientFlows), Formatting.grouped(h.serverFlows),
+                          Formatting.humanBytes(h.clientBytesSent + h.serverBytesSent),
+                          Formatting.humanBytes(h.clientBytesReceived + h.serverBytesReceived), services])
+        }
+        out += columns(table, rightAligned: [1, 2, 3, 4], accent: nil)
+        if list.count > top { out += "  … \(list.count - top) more hosts\n" }
+        if tally.hostsApproximate {
+            out += "  (too many hosts to keep each: about \(Formatting.grouped(UInt64(tally.distinctHosts))) distinct; "
+                + "\(Formatting.grouped(tally.untrackedHosts.flows)) flow ends of later hosts summed, not listed)\n"
+        }
+        return out
+    }
+
+    /// Most findings the table shows (the JSON has them all).
+    public static let findingsShown = 100
+
+    /// Scans, knocks, services on unexpected ports, likely NATs: all of
+    /// them (`--top` limits table rows, not findings), up to `findingsShown`.
     func findings(_ list: [Finding], digits: Int) -> String {
         guard !list.isEmpty else { return "" }
         var out = "\n" + bold("Findings") + "\n"
-        for f in list.prefix(max(0, top)) {
+        for f in list.prefix(Self.findingsShown) {
             var who = f.source.map { $0.description } ?? ""
             if let t = f.target { who += (who.isEmpty ? "" : " -> ") + t.description }
             if f.target == nil, !f.targets.isEmpty { who += " -> \(f.targets.count) hosts" }
@@ -118,15 +136,21 @@ public struct TableReport {
             let when = f.firstNs.map { " at " + Formatting.rfc3339(ns: $0, digits: 0) } ?? ""
             out += "  " + bold(Self.safe(f.kind)) + "  " + Self.safe(who) + when + "\n      " + Self.safe(f.detail) + "\n"
         }
-        if list.count > top { out += "  … \(list.count - top) more findings\n" }
+        if list.count > Self.findingsShown {
+            out += "  … \(list.count - Self.findingsShown) more findings (--json lists them all)\n"
+        }
         return out
     }
 
-    /// The services table alone, at most `rows` rows (for the live view).
-    public func servicesTable(_ rows: [ServiceRow], limit: Int) -> String {
+    /// The services table alone, at most `limit` rows (the live view);
+    /// `addresses` adds a line under each with its leading servers and
+    /// clients, and marks one-way services.
+    /// SHARE is of `totalBytes` (every flow's bytes) when given, else of the rows'.
+    public func servicesTable(_ rows: [ServiceRow], limit: Int, addresses: Bool = false, totalBytes: UInt64? = nil) -> String {
         guard !rows.isEmpty else { return "  no flows yet\n" }
-        let total = max(1, rows.reduce(0) { $0 + $1.bytes })
+        let total = max(1, totalBytes ?? rows.reduce(0) { $0 + $1.bytes })
         var table: [[String]] = [["SERVICE", "PORT", "FLOWS", "PACKETS", "BYTES", "SHARE", "", "CLIENTS", "SERVERS"]]
+        var notes: [String] = []
         for r in rows.prefix(max(0, limit)) {
             let share = Double(r.bytes) / Double(total)
             table.append([
@@ -134,10 +158,33 @@ public struct TableReport {
                 r.port.map { "\($0)/\(r.proto.name)" } ?? r.proto.name,
                 Formatting.grouped(r.flows), Formatting.grouped(r.packets), Formatting.humanBytes(r.bytes),
                 Formatting.fixed(share * 100, 1) + "%", bar(share),
-                Formatting.grouped(UInt64(r.clients)), Formatting.grouped(UInt64(r.servers)),
+                Formatting.grouped(UInt64(r.clients)) + (r.approximate ? "~" : ""),
+                Formatting.grouped(UInt64(r.servers)) + (r.approximate ? "~" : ""),
             ])
+            notes.append(addresses ? addressLine(r) : "")
         }
-        return columns(table, rightAligned: [2, 3, 4, 5, 7, 8], accent: 6)
+        let lines = columns(table, rightAligned: [2, 3, 4, 5, 7, 8], accent: 6).split(separator: "\n", omittingEmptySubsequences: false)
+        var out = ""
+        for (n, line) in lines.enumerated() where !(n == lines.count - 1 && line.isEmpty) {
+            out += line + "\n"
+            if n > 0, n - 1 < notes.count, !notes[n - 1].isEmpty { out += dim(notes[n - 1]) + "\n" }
+        }
+        return out
+    }
+
+    /// `    one-way · servers a (flows, bytes), … · clients b (…), …`: the
+    /// three leading addresses of each side.
+    func addressLine(_ r: ServiceRow) -> String {
+        func list(_ shares: [AddressShare], of count: Int) -> String {
+            var parts = shares.prefix(3).map { "\($0.address.description) (\(Formatting.grouped($0.flows)), \(Formatting.humanBytes($0.bytes)))" }
+            if count > parts.count { parts.append("+\(Formatting.grouped(UInt64(count - parts.count)))") }
+            return parts.joined(separator: ", ")
+        }
+        var parts: [String] = []
+        if r.kind == .oneWay { parts.append("one-way (never answered, by design)") }
+        if !r.topServers.isEmpty { parts.append("servers " + list(r.topServers, of: r.servers)) }
+        if !r.topClients.isEmpty { parts.append("clients " + list(r.topClients, of: r.clients)) }
+        return parts.isEmpty ? "" : "      " + parts.joined(separator: " · ")
     }
 
     /// Tunnels opened, with what travelled inside them.

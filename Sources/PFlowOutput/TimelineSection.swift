@@ -54,7 +54,7 @@ extension TableReport {
         head += " from " + Formatting.rfc3339(ns: start, digits: 0) + ", each line to its own peak"
         var out = "\n" + bold("Over time") + dim("  " + head) + "\n"
         var lines: [(String, [UInt64])] = [("total", t.bytes)]
-        for row in result.tally.sortedRows.prefix(max(0, min(top, 10))) {
+        for row in result.services.prefix(max(0, min(top, 10))) {
             guard let bins = t.bytesPerBin(proto: row.proto, port: row.port) else { continue }
             let name = row.service.isEmpty ? (row.port.map { "\($0)/\(row.proto.name)" } ?? row.proto.name) : row.service
             lines.append((name, bins))

@@ -31,6 +31,7 @@ struct Options {
     var csvBytes: [UInt8]?
     var json = false
     var top = 20
+    var sort = "bytes"
     var services: String?
     /// `--services`'s path as given.
     var servicesBytes: [UInt8]?
@@ -93,6 +94,7 @@ struct Options {
         ("parquet-compression", nil, "gzip|none", .value(\.parquetCompression)),
         ("json", nil, "", .flag(\.json)),
         ("top", nil, "n", .value(\.top)),
+        ("sort", nil, "key", .value(\.sort)),
         ("services", nil, "file", .value(\.services)),
         ("idle-timeout", nil, "s", .value(\.idleTimeout)),
         ("active-timeout", nil, "s", .value(\.activeTimeout)),
@@ -218,7 +220,10 @@ struct Options {
           --parquet-compression <gzip|none>
                                   Compression of the Parquet pages. (default: gzip)
           --json                  Print the report as JSON instead of a table.
-          --top <n>               Rows in the services table. (default: 20)
+          --top <n>               Rows per table section (findings are all shown).
+                                  (default: 20)
+          --sort <key>            Services and hosts by bytes, packets, flows or
+                                  clients. (default: bytes)
           --services <file>       Extra or overriding port names, in /etc/services
                                   format.
           --idle-timeout <s>      End a flow after this many seconds without packets,

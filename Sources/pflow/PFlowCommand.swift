@@ -63,6 +63,7 @@ extension Options {
             if files.isEmpty { throw Options.UsageError("no capture file given (try: pflow capture.pcap, or pflow -i eth0)") }
         }
         if top < 0 { throw Options.UsageError("--top must be 0 or more") }
+        if ServiceSort(rawValue: sort) == nil { throw Options.UsageError("--sort must be bytes, packets, flows or clients") }
         if let n = threads, n < 1 || n > 1024 { throw Options.UsageError("--threads must be 1 to 1024") }
         if let n = maxFlows, n < 1 { throw Options.UsageError("--max-flows must be 1 or more") }
         if parquet == "-" { throw Options.UsageError("--parquet needs a file: a Parquet file is written whole, not streamed") }
@@ -127,7 +128,7 @@ extension Options {
             }
         }
         let digits = DigitsBox { value in csvExporter?.digits = value }
-        let result: AnalysisResult
+        var result: AnalysisResult
         var analyzed: Analyzer?
         var exitCode: Int32 = 0
         var liveFailure: String?
@@ -200,6 +201,7 @@ extension Options {
         }
         if let path = html { try writeHTML(result, to: path) }
         if csv == "-" { return }
+        result.sort = ServiceSort(rawValue: sort) ?? .bytes
         let out = OutputSink(fd: 1)
         if json {
             out.write(JSONReport.render(result))

@@ -40,9 +40,13 @@ final class FindingsTests: XCTestCase {
         XCTAssertTrue(odd[0].detail.hasPrefix("ssh on port 2222 (registry: EtherNet-IP-1)"))
         XCTAssertTrue(odd[1].detail.hasPrefix("http on port 8000 (registry: irdmi)"))
 
-        // The scan's rejected probes show per service.
-        let closed = r.tally.sortedRows.first { $0.port == 1 && $0.proto == .tcp }
+        // The scan's rejected probes are counted in its tally row, but the
+        // failed list leaves them to the scan's finding.
+        let closed = r.rows.first { $0.port == 1 && $0.proto == .tcp }
         XCTAssertEqual(closed?.rejected, 1)
+        XCTAssertEqual(closed?.kind, .failed)
+        XCTAssertFalse(r.failed.contains { $0.port == 1 && $0.proto == .tcp })
+        XCTAssertFalse(r.services.contains { $0.port == 1 && $0.proto == .tcp })
     }
 
     func testNormalTrafficHasNoScanOrKnock() throws {
@@ -89,6 +93,9 @@ final class FindingsTests: XCTestCase {
                               endReason: .fin, registry: .standard, knowledge: TrafficKnowledge())
         func attempt(_ client: UInt32, _ server: UInt32, port: UInt16, second: Int64, worked: Bool) -> FlowRecord {
             var f = base
+            // Knocks and ordinary connections come from ephemeral ports; the
+            // scanner sends every probe from one raw port.
+            if client != 0x0A00_0001 { f.clientPort = 40000 + UInt16(truncatingIfNeeded: second) }
             f.clientAddress = IPAddress(ipv4: client)
             f.serverAddress = IPAddress(ipv4: server)
             f.serverPort = port

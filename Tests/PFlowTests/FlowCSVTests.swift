@@ -137,7 +137,7 @@ final class FlowCSVTests: XCTestCase {
             "\"a \"\"quoted\"\", name\"", FlowCSV.rangeName(f.serverPort).description,
             FlowCSV.rangeName(f.clientPort).description, "ephemeral-range", "RSTOS0",
         ].joined(separator: ",") + "," + Array(repeating: String(UInt64.max), count: 6).joined(separator: ",")
-            + ",capacity," + String(repeating: "t", count: 16) + ",smtp/ftp," + String(UInt32.max) + "\n")
+            + ",capacity," + String(repeating: "t", count: 16) + ",smtp/ftp," + String(UInt32.max) + "," + (f.portName ?? "") + "\n")
     }
 }
 

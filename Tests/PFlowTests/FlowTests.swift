@@ -324,7 +324,7 @@ final class FlowTests: XCTestCase {
         XCTAssertTrue(r?.covers(65000) ?? false)
         XCTAssertFalse(r?.covers(40000) ?? true)
         var linux = EphemeralRange()
-        for port: UInt16 in [33000, 58000, 41000, 36000, 52000] { linux.add(port) }
+        for port: UInt16 in [33001, 58000, 41003, 36000, 52007] { linux.add(port) }
         XCTAssertEqual(linux.pattern, .random)
         XCTAssertEqual(linux.family, .linux)
     }

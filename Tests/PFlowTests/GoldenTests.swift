@@ -7,7 +7,7 @@ import XCTest
 /// Whole-capture golden outputs for the recorded Samples. After an intended
 /// change, `make golden` re-records them; review the diff before committing.
 final class GoldenTests: XCTestCase {
-    static let samples = ["http-dns-lo.pcap", "any-mixed.pcapng", "findings-netns.pcap"]
+    static let samples = ["http-dns-lo.pcap", "any-mixed.pcapng", "findings-netns.pcap", "report-netns.pcap"]
 
     /// `threads` 2 is what users run (the pipeline); 1 the same steps on one thread.
     func render(_ sample: String, threads: Int) throws -> [(String, String)] {
@@ -61,7 +61,7 @@ final class GoldenTests: XCTestCase {
         XCTAssertTrue(tcp8000.allSatisfy { $0.roleSource == .syn && $0.state == "SF" && $0.endReason == .fin })
         let dnsUDP = web.flows.filter { $0.proto.name == "udp" && $0.serverPort == 53 }
         XCTAssertEqual(dnsUDP.count, 3)
-        XCTAssertTrue(dnsUDP.allSatisfy { $0.service == "domain" && $0.state == "SF" })
+        XCTAssertTrue(dnsUDP.allSatisfy { $0.service == "dns" && $0.portName == "domain" && $0.state == "SF" })
         XCTAssertEqual(web.flows.filter { $0.proto.name == "tcp" && $0.serverPort == 53 }.count, 1)
 
         let mixed = try Analyzer.analyze(paths: [samples.appendingPathComponent("any-mixed.pcapng").path])
