@@ -39,14 +39,17 @@ let package = Package(
         .target(name: "PFlowFlows", dependencies: ["PFlowCore", "PFlowWire", "CPlatform"], swiftSettings: lean),
         .target(name: "PFlowReport", dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows"], swiftSettings: lean),
         .target(name: "PFlowLive", dependencies: ["CPcap"], swiftSettings: lean),
+        // Encoders for other tools' formats (Community ID, IPFIX, Zeek conn.log):
+        // pure functions of an ExportFlow, no knowledge of the flow table.
+        .target(name: "PFlowExport", dependencies: ["PFlowCore"], swiftSettings: lean),
         .executableTarget(
             name: "pflow",
-            dependencies: ["PFlowCore", "PFlowReport", "PFlowLive"],
+            dependencies: ["PFlowCore", "PFlowReport", "PFlowLive", "PFlowExport"],
             swiftSettings: lean
         ),
         .testTarget(
             name: "PFlowTests",
-            dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowReport", "PFlowLive"],
+            dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowReport", "PFlowLive", "PFlowExport"],
             resources: [.copy("Golden")]
         ),
     ],
