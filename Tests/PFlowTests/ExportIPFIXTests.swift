@@ -1,0 +1,234 @@
+import Foundation
+import PFlowCore
+@testable import PFlowExport
+import XCTest
+
+/// IPFIX: the message layout byte by byte (RFC 7011 §3, RFC 5103), and a
+/// real collector (nfdump's nfcapd) receiving thousands of flows over UDP.
+final class ExportIPFIXTests: XCTestCase {
+    private let ip = ExportTestSupport.ip
+
+    static func flow(uid: UInt64 = 7, client: String = "10.0.0.1", clientPort: UInt16 = 40000,
+                     server: String = "10.0.0.2", serverPort: UInt16 = 443, proto: IPProtocol = .tcp) -> ExportFlow {
+        let c = ExportTestSupport.ip(client), s = ExportTestSupport.ip(server)
+        return ExportFlow(uid: uid, startNs: 1_700_000_000_123_456_789, endNs: 1_700_000_002_500_000_000, proto: proto,
+                          ipVersion: c.isIPv4Mapped ? 4 : 6,
+                          clientAddress: c, clientPort: clientPort, serverAddress: s, serverPort: serverPort, vlan: 42,
+                          clientToServer: ExportCounters(packets: 10, wireBytes: 1140, ipBytes: 1000, payloadBytes: 600, tcpFlags: 0x1B),
+                          serverToClient: ExportCounters(packets: 8, wireBytes: 5112, ipBytes: 5000, payloadBytes: 4680, tcpFlags: 0x12),
+                          connState: "SF", history: "ShADadFf", endReason: .fin)
+    }
+
+    private func messages(_ flows: [ExportFlow], options: IPFIXOptions = IPFIXOptions(), now: UInt32 = 1_700_000_100) -> [[UInt8]] {
+        var enc = IPFIXEncoder(options: options)
+        var out: [[UInt8]] = []
+        for f in flows { enc.add(f, now: now) { out.append(Array($0)) } }
+        enc.flush(now: now) { out.append(Array($0)) }
+        return out
+    }
+
+    private func be16(_ b: [UInt8], _ i: Int) -> Int { Int(b[i]) << 8 | Int(b[i + 1]) }
+    private func be32(_ b: [UInt8], _ i: Int) -> UInt32 { UInt32(be16(b, i)) << 16 | UInt32(be16(b, i + 2)) }
+    private func be64(_ b: [UInt8], _ i: Int) -> UInt64 { UInt64(be32(b, i)) << 32 | UInt64(be32(b, i + 4)) }
+
+    /// One IPv4 biflow, every byte: header, template set, data set.
+    func testBiflowMessageLayout() {
+        let m = messages([Self.flow()])
+        XCTAssertEqual(m.count, 1)
+        let b = m[0]
+        // Header (RFC 7011 §3.1).
+        XCTAssertEqual(be16(b, 0), 10, "version")
+        XCTAssertEqual(be16(b, 2), b.count, "length")
+        XCTAssertEqual(be32(b, 4), 1_700_000_100, "export time")
+        XCTAssertEqual(be32(b, 8), 0, "sequence: no data records before")
+        XCTAssertEqual(be32(b, 12), 0, "observation domain")
+        // Template set (§3.3.2, §3.4.1): both templates.
+        var at = 16
+        XCTAssertEqual(be16(b, at), 2, "template set id")
+        let templateSetLength = be16(b, at + 2)
+        XCTAssertEqual(templateSetLength, 4 + 2 * (4 + 13 * 4 + 2 * 8))
+        at += 4
+        let expectedV4: [(Int, Int, UInt32?)] = [(8, 4, nil), (12, 4, nil), (7, 2, nil), (11, 2, nil), (4, 1, nil), (6, 2, nil),
+                                                 (152, 8, nil), (153, 8, nil), (136, 1, nil), (148, 8, nil), (58, 2, nil),
+                                                 (2, 8, nil), (1, 8, nil), (2, 8, 29305), (1, 8, 29305)]
+        for (templateID, expected) in [(256, expectedV4),
+                                       (257, expectedV4.map { ($0.0 == 8 ? 27 : $0.0 == 12 ? 28 : $0.0, $0.0 == 8 || $0.0 == 12 ? 16 : $0.1, $0.2) })] {
+            XCTAssertEqual(be16(b, at), templateID)
+            XCTAssertEqual(be16(b, at + 2), expected.count, "field count")
+            at += 4
+            for (id, length, pen) in expected {
+                let raw = be16(b, at)
+                XCTAssertEqual(raw & 0x7FFF, id)
+                XCTAssertEqual(raw & 0x8000 != 0, pen != nil, "enterprise bit of \(id)")
+                XCTAssertEqual(be16(b, at + 2), length, "length of \(id)")
+                at += 4
+                if let pen {
+                    XCTAssertEqual(be32(b, at), pen)
+                    at += 4
+                }
+            }
+        }
+        XCTAssertEqual(at, 16 + templateSetLength)
+        // Data set (§3.3.2): one 74-byte record of template 256.
+        XCTAssertEqual(be16(b, at), 256)
+        XCTAssertEqual(be16(b, at + 2), 4 + 74)
+        at += 4
+        XCTAssertEqual(Array(b[at..<(at + 4)]), [10, 0, 0, 1], "source = client")
+        XCTAssertEqual(Array(b[(at + 4)..<(at + 8)]), [10, 0, 0, 2], "destination = server")
+        XCTAssertEqual(be16(b, at + 8), 40000)
+        XCTAssertEqual(be16(b, at + 10), 443)
+        XCTAssertEqual(b[at + 12], 6)
+        XCTAssertEqual(be16(b, at + 13), 0x1B, "the client's TCP flags")
+        XCTAssertEqual(be64(b, at + 15), 1_700_000_000_123, "flowStartMilliseconds")
+        XCTAssertEqual(be64(b, at + 23), 1_700_000_002_500)
+        XCTAssertEqual(b[at + 31], 3, "flowEndReason: end of flow detected")
+        XCTAssertEqual(be64(b, at + 32), 7, "flowId = uid")
+        XCTAssertEqual(be16(b, at + 40), 42, "vlanId")
+        XCTAssertEqual(be64(b, at + 42), 10, "packets client → server")
+        XCTAssertEqual(be64(b, at + 50), 1000, "IP bytes client → server")
+        XCTAssertEqual(be64(b, at + 58), 8, "reverse packets")
+        XCTAssertEqual(be64(b, at + 66), 5000, "reverse IP bytes")
+        XCTAssertEqual(at + 74, b.count)
+    }
+
+    func testIPv6RecordAndOneByteFlags() {
+        var options = IPFIXOptions()
+        options.tcpControlBitsLength = 1
+        let m = messages([Self.flow(client: "2001:db8::1", server: "2001:db8::2")], options: options)
+        let b = m[0]
+        let templateSetLength = be16(b, 18)
+        let at = 16 + templateSetLength
+        XCTAssertEqual(be16(b, at), 257)
+        XCTAssertEqual(be16(b, at + 2), 4 + 73 + 24, "IPv6 record with a one-byte flags field")
+        XCTAssertEqual(Array(b[(at + 4)..<(at + 20)]), [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [1])
+        XCTAssertEqual(b[at + 4 + 32 + 5], 0x1B, "one-byte tcpControlBits")
+    }
+
+    /// Messages stay within the limit, templates come first and again
+    /// every N messages, sequence numbers count the data records before.
+    func testMessagesSequenceAndTemplateRefresh() {
+        var options = IPFIXOptions()
+        options.templateRefreshMessages = 5
+        var flows: [ExportFlow] = []
+        for i in 0..<1000 {
+            let v6 = i % 3 == 0
+            let client: String = v6 ? "2001:db8::\(i % 50 + 1)" : "10.0.\(i % 200).1"
+            let server: String = v6 ? "2001:db8::ffff" : "10.1.0.1"
+            flows.append(Self.flow(uid: UInt64(i), client: client, server: server))
+        }
+        let m = messages(flows, options: options)
+        var records = 0
+        for (i, b) in m.enumerated() {
+            XCTAssertLessThanOrEqual(b.count, 1400)
+            XCTAssertEqual(be16(b, 2), b.count)
+            XCTAssertEqual(Int(be32(b, 8)), records, "sequence number of message \(i)")
+            var at = 16
+            var sawTemplates = false
+            while at < b.count {
+                let id = be16(b, at), length = be16(b, at + 2)
+                XCTAssertGreaterThanOrEqual(length, 4)
+                if id == 2 { sawTemplates = true } else { records += (length - 4) / (id == 256 ? 74 : 98) }
+                XCTAssertTrue(id == 2 || (length - 4) % (id == 256 ? 74 : 98) == 0)
+                at += length
+            }
+            XCTAssertEqual(at, b.count)
+            XCTAssertEqual(sawTemplates, i % 5 == 0, "templates in message \(i)")
+        }
+        XCTAssertEqual(records, 1000)
+        // A time-based refresh: 60 s later the next message carries templates.
+        var enc = IPFIXEncoder()
+        var out: [[UInt8]] = []
+        enc.add(Self.flow(), now: 1000) { out.append(Array($0)) }
+        enc.flush(now: 1000) { out.append(Array($0)) }
+        enc.add(Self.flow(), now: 1059) { out.append(Array($0)) }
+        enc.flush(now: 1059) { out.append(Array($0)) }
+        enc.add(Self.flow(), now: 1060) { out.append(Array($0)) }
+        enc.flush(now: 1060) { out.append(Array($0)) }
+        XCTAssertEqual(out.map { be16($0, 16) }, [2, 256, 2])
+        XCTAssertEqual(out.map { be32($0, 8) }, [0, 1, 2])
+    }
+
+    func testUniflowRecords() {
+        var options = IPFIXOptions()
+        options.mode = .uniflow
+        var oneWay = Self.flow(uid: 9)
+        oneWay.serverToClient = ExportCounters()
+        let b = messages([Self.flow(), oneWay], options: options)[0]
+        let templateSetLength = be16(b, 18)
+        XCTAssertEqual(templateSetLength, 4 + 2 * (4 + 13 * 4))
+        XCTAssertEqual(be16(b, 20), 258)
+        var at = 16 + templateSetLength
+        XCTAssertEqual(be16(b, at), 258)
+        XCTAssertEqual(be16(b, at + 2), 4 + 3 * 58, "two records for the two-way flow, one for the one-way flow")
+        at += 4
+        // Client → server.
+        XCTAssertEqual(Array(b[at..<(at + 8)]), [10, 0, 0, 1, 10, 0, 0, 2])
+        XCTAssertEqual(be64(b, at + 42), 10)
+        XCTAssertEqual(be64(b, at + 50), 1000)
+        at += 58
+        // Server → client, ends swapped, the server's flags.
+        XCTAssertEqual(Array(b[at..<(at + 8)]), [10, 0, 0, 2, 10, 0, 0, 1])
+        XCTAssertEqual(be16(b, at + 8), 443)
+        XCTAssertEqual(be16(b, at + 10), 40000)
+        XCTAssertEqual(be16(b, at + 13), 0x12)
+        XCTAssertEqual(be64(b, at + 32), 7, "same flowId")
+        XCTAssertEqual(be64(b, at + 42), 8)
+        XCTAssertEqual(be64(b, at + 50), 5000)
+    }
+
+    func testEndpointParser() throws {
+        XCTAssertEqual(try IPFIXEndpoint.parse("127.0.0.1:4739"), IPFIXEndpoint(host: "127.0.0.1", port: 4739))
+        XCTAssertEqual(try IPFIXEndpoint.parse("[::1]:4739"), IPFIXEndpoint(host: "::1", port: 4739))
+        XCTAssertEqual(try IPFIXEndpoint.parse("collector.example:2055"), IPFIXEndpoint(host: "collector.example", port: 2055))
+        let bad: [(String, IPFIXEndpointError)] = [
+            ("", .empty), ("host", .missingPort("host")), ("host:", .missingPort("host:")), (":4739", .missingHost(":4739")),
+            ("host:0", .badPort("host:0")), ("host:65536", .badPort("host:65536")), ("host:47x", .badPort("host:47x")),
+            ("host:-1", .badPort("host:-1")), ("::1:4739", .unbracketedIPv6("::1:4739")), ("[::1", .unclosedBracket("[::1")),
+            ("[::1]", .missingPort("[::1]")), ("[::1]4739", .unexpectedText("[::1]4739")), ("[]:4739", .missingHost("[]:4739")),
+            ("host:٤٧٣٩", .badPort("host:٤٧٣٩")),
+        ]
+        for (text, expected) in bad {
+            XCTAssertThrowsError(try IPFIXEndpoint.parse(text), text) { XCTAssertEqual($0 as? IPFIXEndpointError, expected, text) }
+        }
+    }
+
+    func testResolveErrors() {
+        XCTAssertThrowsError(try IPFIXExporter(host: "no-such-host.invalid", port: 4739)) { error in
+            guard case .resolve = error as? IPFIXExporterError else { return XCTFail("\(error)") }
+        }
+    }
+
+    /// A collector that isn't there: the kernel reports the ICMP port
+    /// unreachable as ECONNREFUSED on a later send; it is counted, not fatal.
+    func testSendErrorsAreCountedNotFatal() throws {
+        let port = ExportTestSupport.freeUDPPort()
+        let exporter = try IPFIXExporter(host: "127.0.0.1", port: port, pacing: .unpaced)
+        for i in 0..<200 {
+            exporter.export(Self.flow(uid: UInt64(i)))
+            exporter.flush()
+        }
+        exporter.close()
+        XCTAssertGreaterThan(exporter.errors, 0)
+        XCTAssertEqual(exporter.firstError?.code, ECONNREFUSED)
+        XCTAssertEqual(exporter.messagesSent + exporter.errors, 200)
+        // IPv6 loopback by name resolution, if this machine has it.
+        if let v6 = try? IPFIXExporter(host: "::1", port: port) { XCTAssertEqual(v6.remoteAddress, "::1") }
+        XCTAssertEqual(try IPFIXExporter(host: "localhost", port: port).endpoint.host, "localhost")
+    }
+
+    func testFileWriterWritesMessagesBackToBack() throws {
+        let writer = IPFIXFileWriter(output: MemorySink(), clock: { 1234 })
+        for i in 0..<100 { try writer.write(Self.flow(uid: UInt64(i))) }
+        try writer.close()
+        let bytes = writer.output.bytes
+        var at = 0, messages = 0
+        while at < bytes.count {
+            XCTAssertEqual(be16(bytes, at), 10)
+            at += be16(bytes, at + 2)
+            messages += 1
+        }
+        XCTAssertEqual(at, bytes.count)
+        XCTAssertEqual(messages, writer.messagesWritten)
+        XCTAssertEqual(writer.recordsWritten, 100)
+    }
+}
