@@ -232,3 +232,202 @@ final class ExportIPFIXTests: XCTestCase {
         XCTAssertEqual(writer.recordsWritten, 100)
     }
 }
+
+/// nfdump's nfcapd as the collector: every flow must arrive, with its
+/// addresses, ports, protocol and both directions' packets and bytes.
+final class ExportNfcapdTests: XCTestCase {
+    /// Deterministic synthetic flows: IPv4 and IPv6; TCP, UDP, ICMP, ICMPv6.
+    static func syntheticFlows(_ n: Int, seed: UInt64 = 0x5EED) -> [ExportFlow] {
+        var state = seed
+        func next() -> UInt64 {  // SplitMix64
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        var flows: [ExportFlow] = []
+        let base: Int64 = 1_700_000_000_000_000_000
+        for i in 0..<n {
+            let v6 = i % 4 == 3
+            let kind = Int(next() % 10)
+            let proto: IPProtocol = kind < 5 ? .tcp : kind < 8 ? .udp : (v6 ? .icmpv6 : .icmp)
+            let client: IPAddress, server: IPAddress
+            if v6 {
+                client = IPAddress(high: 0x2001_0db8_0000_0000 | next() % 0x10000, low: next())
+                server = IPAddress(high: 0x2001_0db8_ffff_0000, low: next() % 1000)
+            } else {
+                client = IPAddress(ipv4: 0x0A00_0000 | UInt32(truncatingIfNeeded: next() % 0x100_0000))
+                server = IPAddress(ipv4: 0xC0A8_0000 | UInt32(truncatingIfNeeded: next() % 0x1_0000))
+            }
+            let start = base + Int64(i) * 1_000_000 + Int64(next() % 1_000_000)
+            let c2sPackets = 1 + next() % 5000, s2cPackets = next() % 3 == 0 ? 0 : 1 + next() % 5000
+            let c2s = ExportCounters(packets: c2sPackets, wireBytes: 0, ipBytes: c2sPackets * (40 + next() % 1460),
+                                     payloadBytes: 0, tcpFlags: proto == .tcp ? 0x1B : 0)
+            let s2c = ExportCounters(packets: s2cPackets, wireBytes: 0, ipBytes: s2cPackets * (40 + next() % 1460),
+                                     payloadBytes: 0, tcpFlags: proto == .tcp ? 0x12 : 0)
+            let icmp = proto == .icmp || proto == .icmpv6
+            flows.append(ExportFlow(uid: UInt64(i + 1), startNs: start, endNs: start + Int64(next() % 60_000_000_000),
+                                    proto: proto, ipVersion: v6 ? 6 : 4,
+                                    clientAddress: client, clientPort: icmp ? 0 : UInt16(1024 + next() % 64000),
+                                    serverAddress: server, serverPort: icmp ? 0 : UInt16(1 + next() % 1023),
+                                    vlan: i % 5 == 0 ? UInt16(next() % 4094 + 1) : nil,
+                                    clientToServer: c2s, serverToClient: s2c,
+                                    endReason: ExportEndReason.allCases[Int(next() % 6)],
+                                    icmpType: icmp ? (proto == .icmp ? 8 : 128) : nil, icmpCode: icmp ? 0 : nil))
+        }
+        return flows
+    }
+
+    /// A running nfcapd on a loopback port, writing into its own directory.
+    final class Collector {
+        let process = Process()
+        let dir: String
+        let port: UInt16
+        var logPath: String { dir + ".log" }
+
+        init(nfcapd: String) throws {
+            dir = try ExportTestSupport.temporaryDirectory("nfcapd")
+            port = ExportTestSupport.freeUDPPort()
+            process.executableURL = URL(fileURLWithPath: nfcapd)
+            // nfdump 1.7: -w dir, -p port, -b bind address, -B socket buffer.
+            process.arguments = ["-p", String(port), "-b", "127.0.0.1", "-w", dir, "-B", "4194304"]
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+            process.standardOutput = log
+            process.standardError = log
+            try process.run()
+            // Ready once it says so (it binds before printing this).
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline, !((try? String(contentsOfFile: logPath, encoding: .utf8))?.contains("Startup") ?? false) {
+                usleep(20_000)
+            }
+        }
+
+        /// SIGTERM makes nfcapd write out and rename its current file.
+        func stop() -> String {
+            if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+            let deadline = Date().addingTimeInterval(20)
+            while process.isRunning && Date() < deadline { usleep(20_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+            return (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        }
+
+        deinit {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            try? FileManager.default.removeItem(atPath: dir)
+            try? FileManager.default.removeItem(atPath: logPath)
+        }
+    }
+
+    struct Received: Hashable {
+        var src: IPAddress, dst: IPAddress, sport: UInt16, dport: UInt16, proto: UInt8
+    }
+
+    /// nfdump's CSV rows (nfdump 1.7: ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,opkt,obyt,...,svln,...).
+    static func readBack(nfdump: String, dir: String) throws -> (rows: [Received: [UInt64]], header: String) {
+        let r = try ExportTestSupport.run(nfdump, ["-R", dir, "-o", "csv", "-N"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        var lines = r.stdout.split(separator: "\n").map(String.init)
+        guard !lines.isEmpty else { return ([:], "") }
+        let header = lines.removeFirst()
+        let names = header.split(separator: ",").map(String.init)
+        func column(_ name: String) -> Int { names.firstIndex(of: name) ?? -1 }
+        let sa = column("sa"), da = column("da"), sp = column("sp"), dp = column("dp"), pr = column("pr")
+        let ipkt = column("ipkt"), ibyt = column("ibyt"), opkt = column("opkt"), obyt = column("obyt"), flg = column("flg")
+        let svln = column("svln")
+        var rows: [Received: [UInt64]] = [:]
+        guard [sa, da, sp, dp, pr, ipkt, ibyt, opkt, obyt, flg, svln].allSatisfy({ $0 >= 0 }) else {
+            XCTFail("nfdump's CSV header lacks a column: \(header)")
+            return ([:], header)
+        }
+        let protos: [String: UInt8] = ["TCP": 6, "UDP": 17, "ICMP": 1, "ICMP6": 58]
+        for line in lines {
+            let c = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard c.count == names.count, let proto = protos[c[pr]] ?? UInt8(c[pr]) else { continue }
+            let key = Received(src: ExportTestSupport.ip(c[sa]), dst: ExportTestSupport.ip(c[da]),
+                               sport: UInt16(c[sp]) ?? 0, dport: UInt16(c[dp]) ?? 0, proto: proto)
+            let flags = UInt64(c[flg].contains("S") ? 1 : 0)
+            rows[key] = [UInt64(c[ipkt]) ?? 0, UInt64(c[ibyt]) ?? 0, UInt64(c[opkt]) ?? 0, UInt64(c[obyt]) ?? 0,
+                         UInt64(c[svln]) ?? 0, flags]
+        }
+        return (rows, header)
+    }
+
+    /// How many flows, how fast: 5,000 by default; PFLOW_IPFIX_FLOWS and
+    /// PFLOW_IPFIX_RATE (messages/s, 0 = unpaced) to measure.
+    func testNfcapdReceivesEveryFlow() throws {
+        let nfcapd = try ExportTestSupport.requireTool("nfcapd", debianPackage: "nfdump")
+        let nfdump = try ExportTestSupport.requireTool("nfdump", debianPackage: "nfdump")
+        let env = ProcessInfo.processInfo.environment
+        let n = Int(env["PFLOW_IPFIX_FLOWS"] ?? "") ?? 5000
+        let pacing = env["PFLOW_IPFIX_RATE"].flatMap(Int.init).map { IPFIXPacing(messagesPerSecond: $0) } ?? .default
+        let flows = Self.syntheticFlows(n)
+        let collector = try Collector(nfcapd: nfcapd)
+        let exporter = try IPFIXExporter(host: "127.0.0.1", port: collector.port, pacing: pacing)
+        let start = Date()
+        for f in flows { exporter.export(f) }
+        exporter.close()
+        let seconds = Date().timeIntervalSince(start)
+        usleep(500_000)
+        let log = collector.stop()
+        print("nfcapd: \(n) flows in \(exporter.messagesSent) messages, \(exporter.bytesSent) bytes, "
+              + "\(String(format: "%.3f", seconds)) s = \(Int(Double(n) / seconds)) flows/s "
+              + "(pacing \(pacing.messagesPerSecond) messages/s), send errors \(exporter.errors)")
+        XCTAssertEqual(exporter.errors, 0)
+        // nfcapd's own count at shutdown: "Flows: N, ... Sequence Errors: 0".
+        let summary = log.split(separator: "\n").first { $0.contains("Sequence Errors") }.map(String.init) ?? ""
+        print("nfcapd says: \(summary)")
+        XCTAssertTrue(summary.contains("Flows: \(n),"), log)
+        XCTAssertTrue(summary.contains("Sequence Errors: 0,"), log)
+        let stats = try ExportTestSupport.run(nfdump, ["-I", "-R", collector.dir]).stdout
+        XCTAssertTrue(stats.contains("Sequence failures: 0"), stats)
+        XCTAssertTrue(stats.contains("Flows: \(n)\n"), stats)
+
+        let (rows, header) = try Self.readBack(nfdump: nfdump, dir: collector.dir)
+        XCTAssertEqual(rows.count, n, header)
+        var mismatches = 0
+        for f in flows {
+            let icmp = f.isICMP
+            let key = Received(src: f.clientAddress, dst: f.serverAddress,
+                               sport: icmp ? 0 : f.clientPort,
+                               dport: icmp ? UInt16(f.icmpType ?? 0) << 8 | UInt16(f.icmpCode ?? 0) : f.serverPort,
+                               proto: f.proto.rawValue)
+            let want: [UInt64] = [f.clientToServer.packets, f.clientToServer.ipBytes,
+                                  f.serverToClient.packets, f.serverToClient.ipBytes, UInt64(f.vlan ?? 0),
+                                  f.proto == .tcp ? 1 : 0]
+            if rows[key] != want {
+                mismatches += 1
+                if mismatches <= 5 { XCTFail("flow \(f.uid) \(key): nfdump \(rows[key] ?? []) want \(want)") }
+            }
+        }
+        XCTAssertEqual(mismatches, 0)
+    }
+
+    /// Uniflow: every direction a record of its own, reverse ends swapped.
+    func testNfcapdUniflow() throws {
+        let nfcapd = try ExportTestSupport.requireTool("nfcapd", debianPackage: "nfdump")
+        let nfdump = try ExportTestSupport.requireTool("nfdump", debianPackage: "nfdump")
+        let flows = Self.syntheticFlows(1000, seed: 77).filter { !$0.isICMP }
+        let collector = try Collector(nfcapd: nfcapd)
+        var options = IPFIXOptions()
+        options.mode = .uniflow
+        let exporter = try IPFIXExporter(host: "127.0.0.1", port: collector.port, options: options)
+        for f in flows { exporter.export(f) }
+        exporter.close()
+        usleep(300_000)
+        _ = collector.stop()
+        let (rows, _) = try Self.readBack(nfdump: nfdump, dir: collector.dir)
+        let expected = flows.reduce(0) { $0 + 1 + ($1.serverToClient.packets > 0 ? 1 : 0) }
+        XCTAssertEqual(rows.count, expected)
+        for f in flows {
+            let forward = Received(src: f.clientAddress, dst: f.serverAddress, sport: f.clientPort, dport: f.serverPort, proto: f.proto.rawValue)
+            XCTAssertEqual(rows[forward]?[0...3], [f.clientToServer.packets, f.clientToServer.ipBytes, 0, 0])
+            if f.serverToClient.packets > 0 {
+                let back = Received(src: f.serverAddress, dst: f.clientAddress, sport: f.serverPort, dport: f.clientPort, proto: f.proto.rawValue)
+                XCTAssertEqual(rows[back]?[0...3], [f.serverToClient.packets, f.serverToClient.ipBytes, 0, 0])
+            }
+        }
+    }
+}
