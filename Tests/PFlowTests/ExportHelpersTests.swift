@@ -67,6 +67,14 @@ enum ExportTestSupport {
 
     static var python: String? { which("python3") }
 
+    /// SIGKILLs a process this test started and its children (their pids
+    /// from /proc, so nothing else is touched).
+    static func killTree(_ pid: Int32) {
+        let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+        for child in children.split(separator: " ").compactMap({ Int32($0) }) { killTree(child) }
+        kill(pid, SIGKILL)
+    }
+
     /// Makes `import module` work, installing `package` with pip if needed;
     /// skips the test (with the reason) when it can't.
     static func requirePythonModule(_ module: String, package: String) throws -> String {

@@ -431,3 +431,134 @@ final class ExportNfcapdTests: XCTestCase {
         }
     }
 }
+
+/// Other IPFIX readers: libfixbuf's ipfixDump decodes the RFC 5655 file,
+/// pmacct's nfacctd collects the uniflow records.
+final class ExportIPFIXReadersTests: XCTestCase {
+    /// ipfixDump knows every IANA element and RFC 5103's reverse ones: it
+    /// names our template fields and decodes every record from the file.
+    func testIpfixDumpDecodesTheFile() throws {
+        let ipfixDump = try ExportTestSupport.requireTool("ipfixDump", debianPackage: "libfixbuf-tools")
+        // PFLOW_KEEP_IPFIX=dir keeps the files there, to replay or inspect.
+        let keep = ProcessInfo.processInfo.environment["PFLOW_KEEP_IPFIX"]
+        let dir = try keep ?? ExportTestSupport.temporaryDirectory("ipfixdump")
+        defer { if keep == nil { try? FileManager.default.removeItem(atPath: dir) } }
+        let flows = ExportNfcapdTests.syntheticFlows(300)
+        for mode in IPFIXMode.allCases {
+            let path = dir + "/\(mode).ipfix"
+            let writer = IPFIXFileWriter(output: try FileSink(path: path), options: IPFIXOptions(mode: mode), clock: { 1_700_000_100 })
+            for f in flows { try writer.write(f) }
+            try writer.close()
+            let r = try ExportTestSupport.run(ipfixDump, ["--in", path])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertFalse(r.stderr.localizedCaseInsensitiveContains("error"), r.stderr)
+            let names = ["sourceIPv4Address", "destinationIPv4Address", "sourceIPv6Address", "destinationIPv6Address",
+                         "sourceTransportPort", "destinationTransportPort", "protocolIdentifier", "tcpControlBits",
+                         "flowStartMilliseconds", "flowEndMilliseconds", "flowEndReason", "flowId", "vlanId",
+                         "packetDeltaCount", "octetDeltaCount"]
+            for name in names { XCTAssertTrue(r.stdout.contains(name), "\(mode): ipfixDump doesn't show \(name)") }
+            XCTAssertEqual(r.stdout.contains("reversePacketDeltaCount"), mode == .biflow)
+            XCTAssertEqual(r.stdout.contains("reverseOctetDeltaCount"), mode == .biflow)
+            let records = writer.recordsWritten
+            let stats = try ExportTestSupport.run(ipfixDump, ["--in", path, "--stats"]).stdout
+            print("ipfixDump --stats (\(mode)):\n\(stats)")
+            XCTAssertTrue(stats.contains("\(records) Data Record"), stats)
+            XCTAssertTrue(stats.contains("\(writer.messagesWritten) Message"), stats)
+            // The first record's values, as ipfixDump prints them.
+            let f = flows[0]
+            XCTAssertTrue(r.stdout.contains(f.clientAddress.description), "client address")
+            XCTAssertTrue(r.stdout.contains("\(f.clientToServer.ipBytes)"), "octets")
+        }
+    }
+
+    /// pmacct's nfacctd (no RFC 5103 biflows): the uniflow records, summed
+    /// per 5-tuple by its print plugin, are each direction's counters.
+    func testNfacctdCollectsUniflow() throws {
+        let nfacctd = try ExportTestSupport.requireTool("nfacctd", debianPackage: "pmacct")
+        let dir = try ExportTestSupport.temporaryDirectory("nfacctd")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let port = ExportTestSupport.freeUDPPort()
+        let config = """
+        daemonize: false
+        nfacctd_ip: 127.0.0.1
+        nfacctd_port: \(port)
+        plugins: print[p]
+        debug: \(ProcessInfo.processInfo.environment["PFLOW_DEBUG_NFACCTD"] != nil)
+        aggregate[p]: src_host, dst_host, src_port, dst_port, proto
+        print_output[p]: csv
+        print_output_file[p]: \(dir)/out.csv
+        print_output_file_append[p]: true
+        print_refresh_time[p]: 1
+        """
+        try config.write(toFile: dir + "/nfacctd.conf", atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: nfacctd)
+        p.arguments = ["-f", dir + "/nfacctd.conf"]
+        _ = FileManager.default.createFile(atPath: dir + "/log", contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/log"))
+        p.standardOutput = log
+        p.standardError = log
+        try p.run()
+        defer { if p.isRunning { ExportTestSupport.killTree(p.processIdentifier) } }
+        let deadline = Date().addingTimeInterval(10)
+        // Ready when both the core listens and the print plugin has its
+        // cache; data sent before that is dropped.
+        while Date() < deadline, !((try? String(contentsOfFile: dir + "/log", encoding: .utf8)).map {
+            $0.contains("waiting for") && $0.contains("cache entries")
+        } ?? false) {
+            usleep(20_000)
+        }
+        usleep(1_000_000)
+        let flows = ExportNfcapdTests.syntheticFlows(1000, seed: 99).filter { !$0.isICMP }
+        let exporter = try IPFIXExporter(host: "127.0.0.1", port: port, options: IPFIXOptions(mode: .uniflow))
+        for f in flows { exporter.export(f) }
+        exporter.close()
+        // Its print plugin writes what it counted every refresh interval
+        // (1 s), a few intervals after the records arrive: wait for output,
+        // then for two quiet intervals.
+        var text = ""
+        var lastChange = Date()
+        let give = Date().addingTimeInterval(30)
+        while Date() < give && (text.isEmpty || Date().timeIntervalSince(lastChange) < 2.5) {
+            usleep(200_000)
+            let now = (try? String(contentsOfFile: dir + "/out.csv", encoding: .utf8)) ?? ""
+            if now != text { text = now; lastChange = Date() }
+        }
+        // nfacctd 1.7.7 doesn't always end on SIGTERM here (its core waits
+        // for the plugin): end both processes, which this test started.
+        ExportTestSupport.killTree(p.processIdentifier)
+        p.waitUntilExit()
+        if ProcessInfo.processInfo.environment["PFLOW_DEBUG_NFACCTD"] != nil {
+            print((try? String(contentsOfFile: dir + "/log", encoding: .utf8)) ?? "", text.prefix(2000))
+        }
+        var sums: [String: (UInt64, UInt64)] = [:]
+        var header: [String] = []
+        for line in text.split(separator: "\n") {
+            let c = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            if c.first == "SRC_IP" { header = c; continue }
+            guard c.count == header.count, let pk = header.firstIndex(of: "PACKETS"), let by = header.firstIndex(of: "BYTES"),
+                  let si = header.firstIndex(of: "SRC_IP"), let di = header.firstIndex(of: "DST_IP"),
+                  let sp = header.firstIndex(of: "SRC_PORT"), let dp = header.firstIndex(of: "DST_PORT"),
+                  let pr = header.firstIndex(of: "PROTOCOL") else { continue }
+            let key = "\(ExportTestSupport.ip(c[si]).description) \(c[sp]) \(ExportTestSupport.ip(c[di]).description) \(c[dp]) \(c[pr].lowercased())"
+            let old = sums[key] ?? (0, 0)
+            sums[key] = (old.0 + (UInt64(c[pk]) ?? 0), old.1 + (UInt64(c[by]) ?? 0))
+        }
+        XCTAssertFalse(sums.isEmpty, "nfacctd wrote nothing: " + ((try? String(contentsOfFile: dir + "/log", encoding: .utf8)) ?? ""))
+        var missing = 0
+        for f in flows {
+            let fwd = "\(f.clientAddress.description) \(f.clientPort) \(f.serverAddress.description) \(f.serverPort) \(f.proto.name)"
+            if let got = sums[fwd] {
+                XCTAssertEqual(got.0, f.clientToServer.packets, fwd)
+                XCTAssertEqual(got.1, f.clientToServer.ipBytes, fwd)
+            } else { missing += 1 }
+            guard f.serverToClient.packets > 0 else { continue }
+            let back = "\(f.serverAddress.description) \(f.serverPort) \(f.clientAddress.description) \(f.clientPort) \(f.proto.name)"
+            if let got = sums[back] {
+                XCTAssertEqual(got.0, f.serverToClient.packets, back)
+                XCTAssertEqual(got.1, f.serverToClient.ipBytes, back)
+            } else { missing += 1 }
+        }
+        XCTAssertEqual(missing, 0, "directions nfacctd didn't report")
+    }
+}
