@@ -68,7 +68,14 @@ public enum ExportEndReason: UInt8, Sendable, CaseIterable {
 
 /// What the encoders need of a finished flow, oriented client → server.
 /// A plain value: pflow's exporter seam maps its flow record to this, so
-/// the encoders know nothing of the flow table.
+/// the encoders know nothing of the flow table. From PFlowFlows'
+/// `FlowRecord`: proto, ipVersion, vlan, client/server address and port,
+/// startNs/endNs, `connState.rawValue`, `history`, `service`, `app`,
+/// `endReason.rawValue` (through `ExportEndReason(name:)`); per direction
+/// `packets`, `bytes` (→ wireBytes), `payloadBytes`, `tcpFlags.rawValue`;
+/// and what the record doesn't carry yet: the uid, the IP-layer bytes
+/// (DESIGN: `c2s_ip_bytes`), the ICMP type/code, whether the client sent
+/// second (`rolesFlipped`), tunnel parents.
 public struct ExportFlow: Sendable {
     /// The flow's id, unique in the run (CSV `uid`, conn.log `uid`, IPFIX
     /// `flowId`). Its text form is `FlowUID.string(uid)`.

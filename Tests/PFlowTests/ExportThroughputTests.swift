@@ -17,7 +17,8 @@ final class ExportThroughputTests: XCTestCase {
 
     func testEncoderThroughput() throws {
         let flows = ExportNfcapdTests.syntheticFlows(20_000)
-        let rounds = 10
+        // A debug build is slow: one round there keeps the suite quick.
+        let rounds = Int(ProcessInfo.processInfo.environment["PFLOW_BENCH_ROUNDS"] ?? "") ?? (_isDebugAssertConfiguration() ? 1 : 10)
         let n = flows.count * rounds
 
         var encoder = IPFIXEncoder()
