@@ -405,6 +405,27 @@ final class ExportNfcapdTests: XCTestCase {
         XCTAssertEqual(mismatches, 0)
     }
 
+    /// tcpControlBits in reduced-size encoding (1 byte) reads the same.
+    func testNfcapdOneByteFlags() throws {
+        let nfcapd = try ExportTestSupport.requireTool("nfcapd", debianPackage: "nfdump")
+        let nfdump = try ExportTestSupport.requireTool("nfdump", debianPackage: "nfdump")
+        let flows = Self.syntheticFlows(500, seed: 5)
+        let collector = try Collector(nfcapd: nfcapd)
+        var options = IPFIXOptions()
+        options.tcpControlBitsLength = 1
+        let exporter = try IPFIXExporter(host: "127.0.0.1", port: collector.port, options: options)
+        for f in flows { exporter.export(f) }
+        exporter.close()
+        usleep(300_000)
+        _ = collector.stop()
+        let (rows, _) = try Self.readBack(nfdump: nfdump, dir: collector.dir)
+        XCTAssertEqual(rows.count, flows.count)
+        let tcp = flows.filter { $0.proto == .tcp }
+        XCTAssertEqual(tcp.filter { f in
+            rows[Received(src: f.clientAddress, dst: f.serverAddress, sport: f.clientPort, dport: f.serverPort, proto: 6)]?[5] == 1
+        }.count, tcp.count, "SYN seen in every TCP flow's flags")
+    }
+
     /// Uniflow: every direction a record of its own, reverse ends swapped.
     func testNfcapdUniflow() throws {
         let nfcapd = try ExportTestSupport.requireTool("nfcapd", debianPackage: "nfdump")
