@@ -45,6 +45,9 @@ let package = Package(
         // exclusivity checks cost more than the writes (callgrind: 11% of a run).
         .target(name: "PFlowParquet", dependencies: ["CZlib"],
                 swiftSettings: lean + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+        // Encoders for other tools' formats (Community ID, IPFIX, Zeek conn.log):
+        // pure functions of an ExportFlow, no knowledge of the flow table.
+        .target(name: "PFlowExport", dependencies: ["PFlowCore"], swiftSettings: lean),
         .executableTarget(
             name: "pflow",
             dependencies: ["PFlowCore", "PFlowFlows", "PFlowEngine", "PFlowOutput", "PFlowLive"],
@@ -52,7 +55,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PFlowTests",
-            dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowEngine", "PFlowOutput", "PFlowLive", "PFlowParquet"],
+            dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowEngine", "PFlowOutput", "PFlowLive", "PFlowParquet", "PFlowExport"],
             resources: [.copy("Golden")]
         ),
     ],
