@@ -237,6 +237,24 @@ public final class IPFIXExporter {
         closed = true
     }
 
+    /// A refusal that arrived after the last send: a collector's ICMP port
+    /// unreachable is queued on the connected socket and shows only on the
+    /// next call, and after the last message there is none. Waits at most
+    /// `milliseconds` for it (loopback refusals are queued before the send
+    /// returns), counts it like a failed send and returns it.
+    @discardableResult
+    public func collectLateError(milliseconds: Int32 = 10) -> IPFIXSendError? {
+        var p = pollfd(fd: fd, events: 0, revents: 0)
+        guard poll(&p, 1, milliseconds) > 0, p.revents & Int16(POLLERR) != 0 else { return nil }
+        var code: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &code, &length) == 0, code != 0 else { return nil }
+        let e = IPFIXSendError(code: code)
+        errors += 1
+        if firstError == nil { firstError = e }
+        return e
+    }
+
     func send(_ message: UnsafeRawBufferPointer) {
         pace()
         while true {

@@ -215,11 +215,12 @@ public final class IPFIXFlowExporter: FlowExporter {
         if let setupFailure { problems.append(setupFailure) }
         if let udp {
             udp.close()
+            udp.collectLateError()
             if !warned, udp.errors > 0 { warnSend(udp) }
             if udp.errors > 0 {
-                problems.append("IPFIX export to \(endpointText) failed: \(udp.errors) of "
-                                + "\(udp.errors + udp.messagesSent) messages not sent "
-                                + "(\(udp.firstError?.description ?? "send failed"))")
+                problems.append("IPFIX export to \(endpointText) failed "
+                                + "(\(udp.firstError?.description ?? "send failed")): "
+                                + "\(udp.errors) send errors, \(udp.messagesSent) messages handed to the network")
             }
         }
         if let file, let fileSink, let filePath {
