@@ -161,6 +161,13 @@ public final class IPFIXFlowExporter: FlowExporter {
     let warn: (String) -> Void
     var warned = false
 
+    /// 200,000 messages/s in bursts of 256 (360 KB, well inside a 4 MB
+    /// socket buffer): measured, a local nfcapd (-B 4194304) received all
+    /// 87,243 flows of the 1M-packet bench capture with 0 sequence errors
+    /// in every run; the library's 40,000/s default made the pacing alone
+    /// cost 0.13 s there (5,141 messages), a third of the whole run.
+    static let pacing = IPFIXPacing(messagesPerSecond: 200_000, burst: 256)
+
     public init(collector: IPFIXEndpoint?, file path: String?, options: IPFIXOptions,
                 warn: @escaping (String) -> Void) throws(ExportError) {
         self.warn = warn
@@ -168,7 +175,9 @@ public final class IPFIXFlowExporter: FlowExporter {
         var failure: String? = nil
         var udp: IPFIXExporter? = nil
         if let collector {
-            do { udp = try IPFIXExporter(endpoint: collector, options: options) } catch { failure = error.description }
+            do { udp = try IPFIXExporter(endpoint: collector, options: options, pacing: Self.pacing) } catch {
+                failure = error.description
+            }
         }
         self.udp = udp
         setupFailure = failure
