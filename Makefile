@@ -13,7 +13,7 @@ MANDIR  ?= $(PREFIX)/share/man
 BIN     ?= .build/release/pflow
 MANPAGE ?= .build/pflow.1
 
-.PHONY: all deps pydeps parquet build run test unit cli live alloc timeline screenshot golden fuzz bench load hostile clean install uninstall man
+.PHONY: all deps pydeps interopdeps interop parquet build run test unit cli live alloc timeline screenshot golden fuzz bench load hostile clean install uninstall man
 
 all: build
 
@@ -32,6 +32,25 @@ pydeps:
 	  echo "installing pyarrow and duckdb (pip)"; \
 	  $(PIP_INSTALL) 2>/dev/null || $(PIP_INSTALL) --break-system-packages || \
 	  echo "pyarrow/duckdb not installed: the Parquet reader tests will be skipped"; }
+
+# The collectors and readers the interop tests check exports with (nfdump's
+# nfcapd, pmacct's nfacctd, tshark; pycommunityid, zat); best effort:
+# without them those parts skip with a message.
+INTEROP_PIP = timeout 600 python3 -m pip install --quiet --disable-pip-version-check communityid zat
+interopdeps:
+	@command -v nfcapd >/dev/null && command -v nfacctd >/dev/null && command -v tshark >/dev/null || { \
+	  echo "installing nfdump, pmacct and tshark (apt-get)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 600 $(SUDO) apt-get install -y -qq nfdump pmacct tshark \
+	  || echo "nfdump/pmacct/tshark not installed: the collector checks will be skipped"; }
+	@python3 -c "import communityid, zat" 2>/dev/null || { \
+	  $(INTEROP_PIP) 2>/dev/null || $(INTEROP_PIP) --break-system-packages || \
+	  echo "communityid/zat not installed: those checks will be skipped"; }
+
+# community_id, --ndjson, --conn-log and --ipfix checked by other tools over
+# the corpus, the samples and a generated capture (Tests/interop.py; about
+# 40 s). PFLOW_RECORD_GOLDEN=1 re-records Tests/conn-log.golden.txt.
+interop: build interopdeps
+	python3 Tests/interop.py .build/release/pflow $(abspath $(SHARED))
 
 # The Swift runtime linked in (no FoundationEssentials to pull in any more):
 # no shared Swift libraries to load, 1.3 ms less start-up per run.
@@ -69,8 +88,8 @@ run: build
 	.build/release/pflow $(SAMPLE)
 
 # Unit, golden, truth and corpus tests (XCTest), the command-line checks,
-# live capture on lo, the allocation check, Parquet and the timeline read back, and the hostile-input suite.
-test: unit cli live alloc parquet timeline hostile
+# live capture on lo, the allocation check, Parquet, the timeline and the other formats read back, and the hostile-input suite.
+test: unit cli live alloc parquet timeline interop hostile
 
 unit: deps pydeps
 	PFLOW_SHARED=$(abspath $(SHARED)) $(SWIFT) test

@@ -7,6 +7,7 @@ import PackageDescription
 //   CPlatform (prefetch, mremap) ─┘
 //   CPcap ─► PFlowLive (libpcap) ───────────────────────────┘
 //   CZlib ─► PFlowParquet (Parquet file writer) ─► PFlowOutput (--parquet)
+//   PFlowCore ─► PFlowExport (Community ID, IPFIX, conn.log) ─► PFlowOutput (--ipfix, --conn-log)
 // Capture, wire and flow code build and test without libpcap. No package
 // dependencies: the CLI parses its dozen options itself (Sources/pflow/Options.swift).
 // Swift code here uses neither concurrency nor regexes: without their
@@ -39,12 +40,15 @@ let package = Package(
         .target(name: "CPlatform", cSettings: [.unsafeFlags(["-gdwarf-4"])]),
         .target(name: "PFlowFlows", dependencies: ["PFlowCore", "PFlowWire", "CPlatform"], swiftSettings: lean),
         .target(name: "PFlowEngine", dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows"], swiftSettings: lean),
-        .target(name: "PFlowOutput", dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowEngine", "PFlowParquet"], swiftSettings: lean),
+        .target(name: "PFlowOutput", dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowEngine", "PFlowParquet", "PFlowExport"], swiftSettings: lean),
         .target(name: "PFlowLive", dependencies: ["CPcap"], swiftSettings: lean),
         // The writer's buffers are class properties touched per value: dynamic
         // exclusivity checks cost more than the writes (callgrind: 11% of a run).
         .target(name: "PFlowParquet", dependencies: ["CZlib"],
                 swiftSettings: lean + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+        // Encoders for other tools' formats (Community ID, IPFIX, Zeek conn.log):
+        // pure functions of an ExportFlow, no knowledge of the flow table.
+        .target(name: "PFlowExport", dependencies: ["PFlowCore"], swiftSettings: lean),
         .executableTarget(
             name: "pflow",
             dependencies: ["PFlowCore", "PFlowFlows", "PFlowEngine", "PFlowOutput", "PFlowLive"],
@@ -52,7 +56,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PFlowTests",
-            dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowEngine", "PFlowOutput", "PFlowLive", "PFlowParquet"],
+            dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowEngine", "PFlowOutput", "PFlowLive", "PFlowParquet", "PFlowExport"],
             resources: [.copy("Golden")]
         ),
     ],

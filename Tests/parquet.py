@@ -26,7 +26,8 @@ def check(ok, what):
 TYPES = {"start": "timestamp[ns, tz=UTC]", "end": "timestamp[ns, tz=UTC]", "start_ns": "int64", "end_ns": "int64",
          "duration_s": "double", "ip_version": "uint64", "vlan": "uint64", "client_port": "uint64",
          "server_port": "uint64", "c2s_packets": "uint64", "c2s_bytes": "uint64", "s2c_packets": "uint64",
-         "s2c_bytes": "uint64", "c2s_payload_bytes": "uint64", "s2c_payload_bytes": "uint64", "icmp_errors": "uint64"}
+         "s2c_bytes": "uint64", "c2s_payload_bytes": "uint64", "s2c_payload_bytes": "uint64", "icmp_errors": "uint64",
+         "c2s_ip_bytes": "uint64", "s2c_ip_bytes": "uint64"}
 
 def same(column, text, value, row):
     if text == "":

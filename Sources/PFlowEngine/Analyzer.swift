@@ -73,7 +73,17 @@ public final class Analyzer {
         direct = DirectFlowEvents(knowledge: knowledge)
         table = FlowTable(expiry: expiry, knowledge: knowledge, events: direct)
         roles = RoleDecider(registry: registry, knowledge: knowledge)
-        direct.report = { [unowned self] state, reason in self.report(self.record(state, reason)) }
+        direct.report = { [unowned self] state, reason in self.report(self.record(state, reason, uid: self.nextUID())) }
+    }
+
+    /// The last uid given: flows are numbered from 1 in the order they end,
+    /// which the pipeline keeps, so every output of a run (and any thread
+    /// count) names a flow alike.
+    @exclusivity(unchecked) private var lastUID: UInt64 = 0
+    @inline(__always)
+    func nextUID() -> UInt64 {
+        lastUID &+= 1
+        return lastUID
     }
 
     /// The most entries the per-host and per-service tables keep exactly:
@@ -97,8 +107,10 @@ public final class Analyzer {
 
     /// The one place an ended flow's state becomes its record (roles decided).
     @inline(__always)
-    func record(_ state: FlowState, _ reason: EndReason) -> FlowRecord {
-        FlowRecord(state, endReason: reason, roles: roles.decide(state), registry: registry)
+    func record(_ state: FlowState, _ reason: EndReason, uid: UInt64) -> FlowRecord {
+        var r = FlowRecord(state, endReason: reason, roles: roles.decide(state), registry: registry)
+        r.uid = uid
+        return r
     }
 
     /// Hands an ended flow to the exporters, the kept list and the observers.
@@ -225,11 +237,11 @@ public final class Analyzer {
     public func servicesNow(budget: Int = 16_384) -> [ServiceRow] {
         if table.liveCount <= budget {
             var live = ServiceTally()
-            table.forEachLive(from: 0, limit: .max) { live.add(record($0, .end)) }
+            table.forEachLive(from: 0, limit: .max) { live.add(record($0, .end, uid: 0)) }
             liveView = (0, ServiceTally(), live)
         } else {
             let (next, wrapped) = table.forEachLive(from: liveView.cursor, limit: budget) {
-                liveView.building.add(record($0, .end))
+                liveView.building.add(record($0, .end, uid: 0))
             }
             liveView.cursor = next
             if wrapped { liveView.shown = liveView.building; liveView.building = ServiceTally() }
@@ -266,8 +278,18 @@ public final class Analyzer {
             if split && states.count >= 256 {
                 let middle = states.count / 2
                 var first: [FlowRecord] = [], second: [FlowRecord] = []
-                inParallel({ first = states[..<middle].map { self.record($0, $0.closeReason) } },
-                           { second = states[middle...].map { self.record($0, $0.closeReason) } })
+                // uids in the order reported, as on one thread.
+                let base = self.lastUID
+                self.lastUID &+= UInt64(states.count)
+                inParallel({
+                    first = states[..<middle].enumerated().map { i, s in
+                        self.record(s, s.closeReason, uid: base &+ UInt64(i) &+ 1)
+                    }
+                }, {
+                    second = states[middle...].enumerated().map { i, s in
+                        self.record(s, s.closeReason, uid: base &+ UInt64(middle + i) &+ 1)
+                    }
+                })
                 // The exporters (with the kept list) and the observers are
                 // independent: two threads feed them, each in order.
                 let observers = self.observers
@@ -279,7 +301,7 @@ public final class Analyzer {
                     for r in second { for o in observers { o.observe(r) } }
                 })
             } else {
-                for s in states { self.report(self.record(s, s.closeReason)) }
+                for s in states { self.report(self.record(s, s.closeReason, uid: self.nextUID())) }
             }
         }
         let clients = ClientHost.table(knowledge)

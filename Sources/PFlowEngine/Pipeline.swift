@@ -190,7 +190,7 @@ extension Analyzer {
     func addPipelined(_ file: CaptureFile) throws(CaptureError) {
         let ring = PacketRing()
         let events = EventRing(knowledge: table.knowledge) { [unowned self] state, reason in
-            self.report(self.record(state, reason))
+            self.report(self.record(state, reason, uid: self.nextUID()))
         }
         let outcome = ReaderOutcome(ingest: Ingest(summary: summary, tunnels: tunnels, intake: intake,
                                                    decapsulate: decapsulate, origin: timelineOrigin),

@@ -26,6 +26,10 @@ public struct ExportError: Error, Sendable {
     public var message: String
     /// The reader of a pipe went away (`| head`): not worth an error line.
     public var brokenPipe = false
+    /// The report and the other outputs are still worth writing (an IPFIX
+    /// collector that stopped taking records): the error comes after them,
+    /// and the exit status says the export failed.
+    public var afterReport = false
     public init(_ message: String) { self.message = message }
 }
 

@@ -54,6 +54,20 @@ public struct FlowRecord: Sendable {
     public var app: String? { appProtocol?.name }
     /// ICMP errors quoting this flow's header.
     public var icmpErrors: UInt32
+    // For the export formats (uid, Community ID, conn.log, IPFIX).
+    /// The flow's id, unique in the run: flows are numbered from 1 in the
+    /// order they end, which is the same for any number of threads (the
+    /// analyzer assigns it; 0 until then).
+    public var uid: UInt64 = 0
+    /// The first ICMP message's type and code, and whether the client sent
+    /// it (ICMP/ICMPv6 only).
+    public var icmpType: UInt8?
+    public var icmpCode: UInt8 = 0
+    public var icmpFromClient = true
+    /// The client is not the end that sent the first packet (Zeek's `^`).
+    public var rolesFlipped: Bool
+    /// The outermost tunnel the flow came through, or nil.
+    public var tunnel: TunnelKind?
 
     /// Whether the protocol has ports that name a service (TCP, UDP).
     public var hasServicePort: Bool { proto.hasPorts }
@@ -93,6 +107,14 @@ public struct FlowRecord: Sendable {
         let clientDirection: Int8 = clientIsA ? 0 : 1
         tcpHistory = s.history
         self.clientDirection = UInt8(clientDirection)
+        rolesFlipped = s.firstDirection != UInt8(clientDirection)
+        tunnel = s.tunnel
+        if let icmp = s.firstICMP {
+            icmpType = icmp.type
+            icmpCode = icmp.code
+            // The first ICMP message is the flow's first packet.
+            icmpFromClient = !rolesFlipped
+        }
         connState = proto == .tcp
             ? FlowRecord.tcpState(s, clientDirection: clientDirection,
                                   client: clientToServer, server: serverToClient)

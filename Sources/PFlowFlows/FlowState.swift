@@ -8,6 +8,9 @@ public struct DirectionCounters: Sendable, Equatable {
     public var bytes: UInt64 = 0
     /// Transport payload bytes, from the IP lengths.
     public var payloadBytes: UInt64 = 0
+    /// IP-layer bytes, from the IP headers' lengths (IPv4 total length, IPv6
+    /// 40 + payload length): Zeek's `orig_ip_bytes`, IPFIX `octetDeltaCount`.
+    public var ipBytes: UInt64 = 0
     /// Every TCP flag seen in this direction.
     public var tcpFlags = TCPFlags()
     public init() {}
@@ -79,6 +82,12 @@ public struct PacketFacts: Sendable {
     /// An IP fragment other than the first: no TCP header, so no sequence
     /// number of its own (the decoder's is the first fragment's).
     public var laterFragment = false
+    // For the export formats: the IP packet's length, the ICMP type and
+    // code, and the outermost tunnel (`TunnelKind` raw value + 1; 0: none).
+    public var ipLength: UInt32 = 0
+    public var icmpType: UInt8 = 0
+    public var icmpCode: UInt8 = 0
+    public var tunnel: UInt8 = 0
 
     public init() {}
 
@@ -95,11 +104,16 @@ public struct PacketFacts: Sendable {
         ipVersion = p.ipVersion
         isICMPRequest = p.isICMPRequest
         laterFragment = p.laterFragment
+        ipLength = UInt32(clamping: p.ipLength)
+        icmpType = p.icmpType
+        icmpCode = p.icmpCode
+        tunnel = p.tunnel.map { $0.rawValue &+ 1 } ?? 0
     }
 }
 
 /// What the tracker keeps per live flow. Directions are canonical: index 0
-/// is A→B, index 1 is B→A. Fixed size (128 bytes, two cache lines), no
+/// is A→B, index 1 is B→A. Fixed size (144 bytes: two cache lines and the
+/// IP-byte counters the export formats need), no
 /// references: a flow costs no allocation beyond its slot. Small fields are
 /// packed into bits behind accessors; the stored order keeps the padding out.
 public struct FlowState: Sendable {
@@ -122,11 +136,20 @@ public struct FlowState: Sendable {
     /// Next expected TCP sequence number per direction (for retransmissions).
     var nextSequence: (UInt32, UInt32) = (0, 0)
     public var history = TCPHistory()
+    // Export fields (conn.log, IPFIX, Community ID). The ICMP type and code
+    // of the first ICMP message (the Community ID's "ports") fill the two
+    // bytes of padding before `icmpErrors`; the tunnel is in `directions`'
+    // top bits; the IP-byte counters are the 16 bytes at the end.
+    var icmpFirst: (type: UInt8, code: UInt8) = (0, 0)
     /// ICMP errors that quote this flow's header (not in its packets or bytes).
     public var icmpErrors: UInt32 = 0
+    /// IP-layer bytes per direction (IPv4 total length, IPv6 40 + payload length).
+    var ipBytes: (UInt64, UInt64) = (0, 0)
 
     static let liveBit: UInt8 = 16
     static let ipv6Bit: UInt8 = 32
+    /// `icmpFirst` holds the first ICMP message's type and code.
+    static let icmpSeenBit: UInt8 = 64
 
     init(key: FlowKey, ipVersion: UInt8, timestampNs: Int64, direction: UInt8) {
         self.key = key
@@ -178,6 +201,15 @@ public struct FlowState: Sendable {
         get { direction(5) }
         set { setDirection(5, newValue) }
     }
+    /// The outermost tunnel the flow's first tunnelled packet came through
+    /// (`directions`' top 4 bits, above the six 2-bit fields), or nil.
+    public var tunnel: TunnelKind? {
+        let v = UInt8(truncatingIfNeeded: directions >> 12)
+        return v == 0 ? nil : TunnelKind(rawValue: v &- 1)
+    }
+    /// The first ICMP message's type and code, or nil (not ICMP).
+    public var firstICMP: (type: UInt8, code: UInt8)? { bit(Self.icmpSeenBit) ? icmpFirst : nil }
+
     /// The slot holds a live flow (the table's sweep walks slots).
     var live: Bool {
         get { bit(Self.liveBit) }
@@ -190,6 +222,7 @@ public struct FlowState: Sendable {
         a.packets = UInt64(packets.0); b.packets = UInt64(packets.1)
         a.bytes = bytes.0; b.bytes = bytes.1
         a.payloadBytes = payloadBytes.0; b.payloadBytes = payloadBytes.1
+        a.ipBytes = ipBytes.0; b.ipBytes = ipBytes.1
         a.tcpFlags = flags.0; b.tcpFlags = flags.1
         return (a, b)
     }
@@ -223,11 +256,16 @@ public struct FlowState: Sendable {
         let payload = UInt64(p.payloadLength)
         if direction == 0 {
             packets.0 &+= 1; bytes.0 &+= UInt64(wireLength); payloadBytes.0 &+= payload
+            ipBytes.0 &+= UInt64(p.ipLength)
             flags.0.formUnion(p.tcpFlags)
         } else {
             packets.1 &+= 1; bytes.1 &+= UInt64(wireLength); payloadBytes.1 &+= payload
+            ipBytes.1 &+= UInt64(p.ipLength)
             flags.1.formUnion(p.tcpFlags)
         }
+        // Tunnel only once (the top bits are 0 until then); both branches
+        // are rarely taken, so per packet this is two compares.
+        if p.tunnel != 0 && directions >> 12 == 0 { directions |= UInt16(p.tunnel & 0xF) << 12 }
         if p.payloadLength > 0 && !bit(direction == 0 ? 1 : 2) {
             firstPayload(p, frame: frame, direction: direction)
         }
@@ -254,8 +292,12 @@ public struct FlowState: Sendable {
             } else if f.contains(.ack) && f.isDisjoint(with: [.syn, .fin, .rst]) {
                 history.record(.ack, direction: direction)
             }
-        } else if requestDirection < 0, p.isICMPRequest {
-            requestDirection = d
+        } else {
+            if requestDirection < 0, p.isICMPRequest { requestDirection = d }
+            if (p.proto == .icmp || p.proto == .icmpv6) && !bit(Self.icmpSeenBit) {
+                icmpFirst = (p.icmpType, p.icmpCode)
+                bits |= Self.icmpSeenBit
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 import PFlowCore
 import PFlowEngine
+import PFlowExport
 import PFlowFlows
 import PFlowWire
 
@@ -58,6 +59,7 @@ public enum FlowColumn: String, CaseIterable, Sendable {
     case icmpErrors = "icmp_errors"
     /// The registry's name of the server port (`service` names what it is).
     case portName = "port_name"
+    case uid, communityID = "community_id", c2sIPBytes = "c2s_ip_bytes", s2cIPBytes = "s2c_ip_bytes"
 
     public var name: String { rawValue }
 
@@ -70,6 +72,8 @@ public enum FlowColumn: String, CaseIterable, Sendable {
              .c2sPayloadBytes, .s2cPayloadBytes, .icmpErrors: return .uint64
         case .proto, .clientIP, .serverIP, .service, .serverPortRange, .clientPortRange, .roleSource, .state,
              .endReason, .history, .app, .portName: return .text
+        case .uid, .communityID: return .text
+        case .c2sIPBytes, .s2cIPBytes: return .uint64
         }
     }
 
@@ -90,6 +94,10 @@ public enum FlowColumn: String, CaseIterable, Sendable {
         case .c2sPackets, .c2sBytes, .s2cPackets, .s2cBytes, .c2sPayloadBytes, .s2cPayloadBytes: return 20
         case .endReason: return 8
         case .history: return 24
+        case .uid: return FlowUID.length
+        // "1:" and the base64 of a SHA-1 (28 characters), nothing to quote.
+        case .communityID: return 30
+        case .c2sIPBytes, .s2cIPBytes: return 20
         }
     }
 
@@ -145,6 +153,13 @@ public enum FlowColumn: String, CaseIterable, Sendable {
         case .app: if let app = f.appProtocol { c.ascii(app.staticName) }
         case .icmpErrors: c.decimal(UInt64(f.icmpErrors))
         case .portName: if let name = f.portName { c.field(name) }
+        case .uid: FlowCSV.writeUID(f.uid, &c)
+        case .communityID:
+            var id = ExportBuffer(capacity: 32)
+            f.appendCommunityID(to: &id)
+            id.bytes.withUnsafeBufferPointer { c.bytes(UnsafeBufferPointer(rebasing: $0.prefix(30))) }
+        case .c2sIPBytes: c.decimal(f.clientToServer.ipBytes)
+        case .s2cIPBytes: c.decimal(f.serverToClient.ipBytes)
         }
     }
 
@@ -181,6 +196,12 @@ public enum FlowColumn: String, CaseIterable, Sendable {
         case .app: return f.appProtocol.map { .word($0.staticName) } ?? .null
         case .icmpErrors: return .uint(UInt64(f.icmpErrors))
         case .portName: return f.portName.map { .text($0) } ?? .null
+        case .uid: return .text(f.uidText)
+        case .communityID:
+            let id = f.communityID
+            return id.isEmpty ? .null : .text(id)
+        case .c2sIPBytes: return .uint(f.clientToServer.ipBytes)
+        case .s2cIPBytes: return .uint(f.serverToClient.ipBytes)
         }
     }
 }
@@ -224,6 +245,24 @@ public enum FlowCSV {
         assert(c.p - start <= room, "a CSV row overran its room")
         out.commit(c)
     }
+
+    /// The uid's text form (as `FlowUID` spells it) straight into the row.
+    @inline(__always)
+    static func writeUID(_ uid: UInt64, _ c: inout TextCursor) {
+        uidDigits.withUTF8Buffer { digits in
+            c.byte(0x43)  // "C"
+            var rest = uid
+            var i = FlowUID.length - 2
+            let at = c.p
+            while i >= 0 {
+                at[i] = digits[Int(rest % 62)]
+                rest /= 62
+                i -= 1
+            }
+            c.p += FlowUID.length - 1
+        }
+    }
+    static let uidDigits: StaticString = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
     // The fixed names as static text: no String per row. Each matches the
     // type's raw value (FlowCSVTests checks them all).

@@ -122,6 +122,12 @@ public final class OutputSink {
         if text.count >= 1 << 16 { flush() }
     }
 
+    /// Lets `body` append to the buffer in place (an NDJSON line, say).
+    func withText(_ body: (ByteText) -> Void) {
+        body(text)
+        if text.count >= 1 << 16 { flush() }
+    }
+
     /// Appends the CSV row of `f` in place.
     public func append(_ f: FlowRecord, digits: Int) {
         FlowCSV.append(f, digits: digits, to: text)

@@ -44,6 +44,10 @@ public struct DecodedPacket: Sendable {
     public var vlan: UInt16? = nil
     /// Transport payload length according to the IP header (not the capture).
     public var payloadLength: Int = 0
+    /// The IP packet's length according to its header: IPv4 total length,
+    /// IPv6 40 + payload length (Zeek's and IPFIX's IP-layer bytes). Set by
+    /// every IP header decoded, so a tunnel's inner packet has the last word.
+    public var ipLength: Int = 0
     /// Where the captured part of the transport payload sits in the frame.
     public var payloadOffset: Int = 0
     public var capturedPayloadLength: Int = 0

@@ -204,6 +204,7 @@ public enum PacketDecoder {
             end = bytes.count
         }
         p.ipVersion = IPv4Header.version
+        p.ipLength = ip.totalLength
         p.source = ip.source
         p.destination = ip.destination
         p.proto = ip.nextProtocol
@@ -232,6 +233,7 @@ public enum PacketDecoder {
             end = bytes.count
         }
         p.ipVersion = IPv6Header.version
+        p.ipLength = IPv6Header.Field.headerLength + ip.payloadLength
         p.source = ip.source
         p.destination = ip.destination
         let packet = bytes.cut(at: end)

@@ -29,6 +29,14 @@ struct Options {
     var parquetCompression = "gzip"
     /// `--csv`'s path as given, opened by these bytes.
     var csvBytes: [UInt8]?
+    // Other tools' formats (issue 15).
+    var ndjson: String?
+    var connLog: String?
+    var connLogFormat = "tsv"
+    var ipfix: String?
+    var ipfixMTU = 1400
+    var ipfixMode = "biflow"
+    var ipfixFile: String?
     var json = false
     var top = 20
     var sort = "bytes"
@@ -92,6 +100,13 @@ struct Options {
         ("csv", nil, "path", .value(\.csv)),
         ("parquet", nil, "path", .value(\.parquet)),
         ("parquet-compression", nil, "gzip|none", .value(\.parquetCompression)),
+        ("ndjson", nil, "path", .value(\.ndjson)),
+        ("conn-log", nil, "path", .value(\.connLog)),
+        ("conn-log-format", nil, "tsv|json", .value(\.connLogFormat)),
+        ("ipfix", nil, "host:port", .value(\.ipfix)),
+        ("ipfix-mtu", nil, "bytes", .value(\.ipfixMTU)),
+        ("ipfix-mode", nil, "biflow|uniflow", .value(\.ipfixMode)),
+        ("ipfix-file", nil, "path", .value(\.ipfixFile)),
         ("json", nil, "", .flag(\.json)),
         ("top", nil, "n", .value(\.top)),
         ("sort", nil, "key", .value(\.sort)),
@@ -219,6 +234,22 @@ struct Options {
                                   columns, typed).
           --parquet-compression <gzip|none>
                                   Compression of the Parquet pages. (default: gzip)
+          --ndjson <path>         Write one JSON object per flow (the CSV's columns as
+                                  keys) to this file; - writes to stdout instead of
+                                  the table.
+          --conn-log <path>       Write Zeek's conn.log to this file; - writes to
+                                  stdout instead of the table.
+          --conn-log-format <tsv|json>
+                                  Zeek's TSV with its header lines, or Zeek's JSON.
+                                  (default: tsv)
+          --ipfix <host:port>     Export flows over UDP to this IPFIX collector
+                                  (nfcapd, nfacctd, GoFlow2); [v6addr]:port for IPv6.
+          --ipfix-mtu <bytes>     Largest IPFIX message (UDP payload), 512 to 65535.
+                                  (default: 1400)
+          --ipfix-mode <biflow|uniflow>
+                                  One record per flow with RFC 5103 reverse counters,
+                                  or two one-way records. (default: biflow)
+          --ipfix-file <path>     Write the IPFIX messages to this file (RFC 5655).
           --json                  Print the report as JSON instead of a table.
           --top <n>               Rows per table section (findings are all shown).
                                   (default: 20)

@@ -75,6 +75,7 @@ extension Options {
         }
         if html == "-" { throw Options.UsageError("--html needs a file") }
         if json && csv == "-" { throw Options.UsageError("--json and --csv - both want stdout; give --csv a file") }
+        try validateInterop()
         if files.filter({ $0 == "-" }).count > 1 { throw Options.UsageError("standard input (-) can be read only once") }
     }
 
@@ -127,7 +128,11 @@ extension Options {
                 throw Failure(error.message)
             }
         }
-        let digits = DigitsBox { value in csvExporter?.digits = value }
+        let ndjsonExporter = try interopExporters(&exporters)
+        let digits = DigitsBox { value in
+            csvExporter?.digits = value
+            ndjsonExporter?.digits = value
+        }
         var result: AnalysisResult
         var analyzed: Analyzer?
         var exitCode: Int32 = 0
@@ -142,7 +147,7 @@ extension Options {
             let session = LiveSession(interface: interface, options: options,
                                       durationNs: duration.flatMap { PFlowCommand.nanoseconds($0) }, count: count,
                                       intervalNs: PFlowCommand.nanoseconds(interval) ?? 1_000_000_000, top: top,
-                                      color: !noColor, view: isatty(1) == 1 && !json && csv != "-")
+                                      color: !noColor, view: isatty(1) == 1 && !json && !flowsToStdout)
             var liveExpiry = expiry
             liveExpiry.sweepIntervalNs = 1_000_000_000
             let analyzer = Analyzer(registry: registry, expiry: liveExpiry, binNs: binNs)
@@ -192,16 +197,22 @@ extension Options {
             }
         }
         for w in warnings where w != liveFailure { writeStderr("pflow: warning: \(w)\n") }
+        var exportFailure: String?
         do throws(ExportError) {
             try analyzed?.finishExporters()
         } catch {
             // A reader that went away early (`| head`) is no error.
             if error.brokenPipe { return }
-            throw Failure("\(error.message): write failed")
+            // An IPFIX collector that stopped listening: the report still stands.
+            guard error.afterReport else { throw Failure("\(error.message): write failed") }
+            exportFailure = error.message
         }
-        if let path = html { try writeHTML(result, to: path) }
-        if csv == "-" { return }
         result.sort = ServiceSort(rawValue: sort) ?? .bytes
+        if let path = html { try writeHTML(result, to: path) }
+        if flowsToStdout {
+            if let exportFailure { throw Failure(exportFailure) }
+            return
+        }
         let out = OutputSink(fd: 1)
         if json {
             out.write(JSONReport.render(result))
@@ -217,6 +228,10 @@ extension Options {
         }
         // The report of what was seen comes first; then why it ended early.
         if let liveFailure { writeStderr("pflow: error: \(liveFailure)\n") }
+        if let exportFailure {
+            writeStderr("pflow: error: \(exportFailure)\n")
+            exitCode = 1
+        }
         if exitCode != 0 { throw ExitStatus(exitCode) }
     }
 }

@@ -128,6 +128,7 @@ final class FlowCSVTests: XCTestCase {
         f.clientDirection = 0
         f.appProtocol = .smtpOrFTP
         f.icmpErrors = .max
+        f.uid = .max
         let row = FlowCSV.row(f, digits: 9)
         XCTAssertLessThanOrEqual(row.utf8.count, FlowCSV.fixedRoom + 2 * f.service!.utf8.count + 2)
         XCTAssertEqual(row, [
@@ -137,7 +138,9 @@ final class FlowCSVTests: XCTestCase {
             "\"a \"\"quoted\"\", name\"", FlowCSV.rangeName(f.serverPort).description,
             FlowCSV.rangeName(f.clientPort).description, "ephemeral-range", "RSTOS0",
         ].joined(separator: ",") + "," + Array(repeating: String(UInt64.max), count: 6).joined(separator: ",")
-            + ",capacity," + String(repeating: "t", count: 16) + ",smtp/ftp," + String(UInt32.max) + "," + (f.portName ?? "") + "\n")
+            + ",capacity," + String(repeating: "t", count: 16) + ",smtp/ftp," + String(UInt32.max)
+            + "," + (f.portName ?? "") + ",C" + "LygHa16AHYF" + "," + f.communityID + "," + String(UInt64.max) + "," + String(UInt64.max) + "\n")
+        XCTAssertEqual(f.communityID.utf8.count, 30)
     }
 }
 
@@ -147,6 +150,7 @@ extension DirectionCounters {
         c.packets = .max
         c.bytes = .max
         c.payloadBytes = .max
+        c.ipBytes = .max
         return c
     }
 }

@@ -1,0 +1,169 @@
+import PFlowCore
+
+/// Community ID v1 (corelight community-id-spec): `1:` + base64(SHA-1(seed
+/// (2 bytes) . saddr . daddr . proto . 0 . sport . dport)), the endpoints
+/// ordered so the smaller (address, port) comes first, all big-endian;
+/// addresses 4 bytes for IPv4, 16 for IPv6. Ports are hashed for TCP, UDP,
+/// SCTP, ICMP and ICMPv6 (ICMP type and counter-type or code as ports);
+/// other protocols hash the addresses and protocol only.
+public struct CommunityID: Sendable {
+    public var seed: UInt16
+
+    public init(seed: UInt16 = 0) { self.seed = seed }
+
+    static let sctp = IPProtocol(rawValue: 132)
+
+    /// Whether the spec hashes ports for `proto`.
+    public static func hasPorts(_ proto: IPProtocol) -> Bool {
+        proto == .tcp || proto == .udp || proto == sctp || proto == .icmp || proto == .icmpv6
+    }
+
+    /// ICMP's "ports" as Zeek maps them (the spec defers to Zeek's and
+    /// pycommunityid's tables): a request/reply type is paired with its
+    /// counterpart so both directions hash alike; any other type is
+    /// one-way, its code as the second port, and is never reordered.
+    public static func icmpPorts(type: UInt8, code: UInt8, v6: Bool) -> (source: UInt16, destination: UInt16, oneWay: Bool) {
+        if let counterpart = v6 ? icmpv6Counterpart(type) : icmpv4Counterpart(type) {
+            return (UInt16(type), UInt16(counterpart), false)
+        }
+        return (UInt16(type), UInt16(code), true)
+    }
+
+    /// RFC 792/950/1256: echo, timestamp, information, router
+    /// solicitation/advertisement, address mask.
+    static func icmpv4Counterpart(_ type: UInt8) -> UInt8? {
+        switch type {
+        case 8: return 0     // echo request → echo reply
+        case 0: return 8
+        case 13: return 14   // timestamp
+        case 14: return 13
+        case 15: return 16   // information
+        case 16: return 15
+        case 10: return 9    // router solicitation → advertisement
+        case 9: return 10
+        case 17: return 18   // address mask
+        case 18: return 17
+        default: return nil
+        }
+    }
+
+    /// RFC 4443/2710/4861/4620/6275: echo, MLD query/report, router and
+    /// neighbor solicitation/advertisement, node information (who-are-you),
+    /// home agent address discovery.
+    static func icmpv6Counterpart(_ type: UInt8) -> UInt8? {
+        switch type {
+        case 128: return 129
+        case 129: return 128
+        case 130: return 131
+        case 131: return 130
+        case 133: return 134
+        case 134: return 133
+        case 135: return 136
+        case 136: return 135
+        case 139: return 140
+        case 140: return 139
+        case 144: return 145
+        case 145: return 144
+        default: return nil
+        }
+    }
+
+    /// Appends the ID of a tuple. `sourcePort`/`destinationPort` are used
+    /// only when the protocol has ports; for ICMP use `appendICMP`.
+    /// `ipv6`: hash 16-byte addresses (else the low 32 bits of IPv4-mapped ones).
+    public func append(proto: IPProtocol, source: IPAddress, destination: IPAddress,
+                       sourcePort: UInt16, destinationPort: UInt16, ipv6: Bool,
+                       oneWay: Bool = false, to out: inout ExportBuffer) {
+        let ports = CommunityID.hasPorts(proto)
+        // The spec orders by address, then port, unless the flow is one-way.
+        var swap = false
+        if !oneWay {
+            if destination < source {
+                swap = true
+            } else if source == destination {
+                swap = !(ports && sourcePort < destinationPort)
+            }
+        }
+        let (sa, da) = swap ? (destination, source) : (source, destination)
+        let (sp, dp) = swap ? (destinationPort, sourcePort) : (sourcePort, destinationPort)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { input in
+            var n = 0
+            func put16(_ v: UInt16) {
+                input[n] = UInt8(truncatingIfNeeded: v >> 8); input[n + 1] = UInt8(truncatingIfNeeded: v); n += 2
+            }
+            func put64(_ v: UInt64) {
+                for i in 0..<8 { input[n + i] = UInt8(truncatingIfNeeded: v >> UInt64(56 - 8 * i)) }
+                n += 8
+            }
+            func putAddress(_ a: IPAddress) {
+                if ipv6 {
+                    put64(a.high); put64(a.low)
+                } else {
+                    let v = UInt32(truncatingIfNeeded: a.low)
+                    put16(UInt16(truncatingIfNeeded: v >> 16)); put16(UInt16(truncatingIfNeeded: v))
+                }
+            }
+            put16(seed)
+            putAddress(sa)
+            putAddress(da)
+            input[n] = proto.rawValue
+            input[n + 1] = 0  // padding, keeps the input 32-bit aligned
+            n += 2
+            if ports { put16(sp); put16(dp) }
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: SHA1.digestLength) { digest in
+                SHA1.hash(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(input)[0..<n]),
+                          into: UnsafeMutableRawBufferPointer(digest))
+                out.append("1:")
+                Base64.encode(UnsafeRawBufferPointer(digest), into: &out)
+            }
+        }
+    }
+
+    /// Appends the ID of an ICMP (proto 1) or ICMPv6 (proto 58) message
+    /// from `source` to `destination`.
+    public func appendICMP(source: IPAddress, destination: IPAddress, type: UInt8, code: UInt8,
+                           v6: Bool, to out: inout ExportBuffer) {
+        let p = CommunityID.icmpPorts(type: type, code: code, v6: v6)
+        append(proto: v6 ? .icmpv6 : .icmp, source: source, destination: destination,
+               sourcePort: p.source, destinationPort: p.destination, ipv6: v6, oneWay: p.oneWay, to: &out)
+    }
+
+    /// Appends the flow's ID, client as source. An ICMP flow without a type
+    /// appends nothing (the spec's "empty string" for what can't be hashed).
+    public func append(_ f: ExportFlow, to out: inout ExportBuffer) {
+        let v6 = !f.isIPv4
+        if f.isICMP {
+            guard let type = f.icmpType else { return }
+            let p = CommunityID.icmpPorts(type: type, code: f.icmpCode ?? 0, v6: f.proto == .icmpv6)
+            append(proto: f.proto, source: f.clientAddress, destination: f.serverAddress,
+                   sourcePort: p.source, destinationPort: p.destination, ipv6: v6, oneWay: p.oneWay, to: &out)
+            return
+        }
+        append(proto: f.proto, source: f.clientAddress, destination: f.serverAddress,
+               sourcePort: f.clientPort, destinationPort: f.serverPort, ipv6: v6, to: &out)
+    }
+
+    /// The flow's ID as a String ("" for an ICMP flow without a type).
+    public func string(for f: ExportFlow) -> String {
+        var out = ExportBuffer(capacity: 32)
+        append(f, to: &out)
+        return String(decoding: out.bytes, as: UTF8.self)
+    }
+
+    /// The ID of a tuple as a String; `sourcePort`/`destinationPort` nil for
+    /// protocols without ports. For ICMP, the ports are type and code.
+    public func string(proto: IPProtocol, source: IPAddress, destination: IPAddress,
+                       sourcePort: UInt16? = nil, destinationPort: UInt16? = nil) -> String {
+        var out = ExportBuffer(capacity: 32)
+        let v6 = !(source.isIPv4Mapped && destination.isIPv4Mapped)
+        if proto == .icmp || proto == .icmpv6 {
+            appendICMP(source: source, destination: destination,
+                       type: UInt8(truncatingIfNeeded: sourcePort ?? 0), code: UInt8(truncatingIfNeeded: destinationPort ?? 0),
+                       v6: proto == .icmpv6, to: &out)
+            return String(decoding: out.bytes, as: UTF8.self)
+        }
+        append(proto: proto, source: source, destination: destination,
+               sourcePort: sourcePort ?? 0, destinationPort: destinationPort ?? 0, ipv6: v6, to: &out)
+        return String(decoding: out.bytes, as: UTF8.self)
+    }
+}
