@@ -65,7 +65,7 @@ if [ "$("$pflow" --csv - -f 'udp port 53' Samples/http-dns-lo.pcap | tail -n +2 
 # port_name keeps the file's name); --top limits rows.
 printf 'pyhttp 8000/tcp\nmysyslog 5514/udp\n' >"$tmp/my.services"
 if "$pflow" --services "$tmp/my.services" --top 1 Samples/any-mixed.pcapng | grep -q 'mysyslog .*5514/udp' \
-   && "$pflow" --services "$tmp/my.services" --csv - Samples/http-dns-lo.pcap | grep -q ',http,0,pyhttp$' \
+   && "$pflow" --services "$tmp/my.services" --csv - Samples/http-dns-lo.pcap | grep -q ',http,0,pyhttp,' \
    && "$pflow" --top 1 Samples/http-dns-lo.pcap | grep -q '… 2 more'; then ok "--services and --top"; else fail "--services/--top"; fi
 # Colour only on a terminal, never with NO_COLOR (script(1) gives a pty).
 if command -v script >/dev/null; then
