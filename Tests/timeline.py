@@ -54,8 +54,11 @@ def check_sums(pflow, path, extra):
         if sum(b) != s["bytes"]:
             fail(f"{name}: {s['service']} {s['port']}: bytes_per_bin sums to {sum(b)}, bytes {s['bytes']}")
     kept = sum(sum(s.get("bytes_per_bin", [])) for s in d["services"])
+    # Every flow's bytes: the services and what isn't listed as one (failed
+    # ports, scan probes), which the timeline counts as other.
+    flows_bytes = sum(p["bytes"] for p in d["totals"]["by_proto"].values())
     if kept + sum(t["other_bytes_per_bin"]) != flows_bytes:
-        fail(f"{name}: services' bins + other = {kept + sum(t['other_bytes_per_bin'])}, services' bytes {flows_bytes}")
+        fail(f"{name}: services' bins + other = {kept + sum(t['other_bytes_per_bin'])}, flows' bytes {flows_bytes}")
     if c["packets"] and not 1 <= len(t["bytes"]) <= 200 and not extra:
         fail(f"{name}: {len(t['bytes'])} bins by default")
     return 1

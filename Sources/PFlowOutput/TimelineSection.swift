@@ -13,7 +13,17 @@ struct TimelineSection: ReportSection {
         w.key("start_ns"); if let s = t.startNs { w.raw(String(s)) } else { w.null() }
         w.key("packets"); w.numbers(t.packets)
         w.key("bytes"); w.numbers(t.bytes)
-        w.key("other_bytes_per_bin"); w.numbers(t.other)
+        // Rows the report doesn't list as services (failed ports, scan
+        // probes) keep their bins in the timeline: here they are "other",
+        // so the services' bins and other add up to every flow's bytes.
+        var other = t.other
+        let listed = Set(result.services.map { "\($0.proto.rawValue)/\($0.port.map(String.init) ?? "-")" })
+        for row in result.rows where !listed.contains("\(row.proto.rawValue)/\(row.port.map(String.init) ?? "-")") {
+            guard let bins = t.bytesPerBin(proto: row.proto, port: row.port) else { continue }
+            if other.count < bins.count { other += [UInt64](repeating: 0, count: bins.count - other.count) }
+            for (i, b) in bins.enumerated() { other[i] &+= b }
+        }
+        w.key("other_bytes_per_bin"); w.numbers(other)
         w.key("spread_bytes"); w.number(t.spreadBytes)
         w.close("}")
     }
