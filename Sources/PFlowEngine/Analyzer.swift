@@ -43,7 +43,7 @@ public final class Analyzer {
     @exclusivity(unchecked) public var keepFlows = true
     /// The built-in observers, whose results make the analysis result.
     public let tally: TallyObserver
-    public let detector = FindingsObserver()
+    public let detector: FindingsObserver
     /// Bytes per bin of time of each service (the reading side counts the totals).
     public let timeline: TimelineObserver
     let timelineOrigin = TimelineOrigin()
@@ -66,6 +66,9 @@ public final class Analyzer {
         self.registry = registry
         let limit = Self.stateLimit(expiry)
         tally = TallyObserver(partyLimit: limit)
+        // Scan and knock evidence: one entry per attempt, so bounded as the
+        // tables are under --max-flows (and at 8M attempts without it).
+        detector = FindingsObserver(evidenceLimit: expiry.maxFlows == nil ? 8 << 20 : limit)
         timeline = TimelineObserver(origin: timelineOrigin, widthNs: binNs)
         summary.timeline = TimelineCounts(widthNs: binNs)
         observers = [tally, detector, timeline]
@@ -307,6 +310,10 @@ public final class Analyzer {
         let clients = ClientHost.table(knowledge)
         var summary = self.summary
         let limit = Self.grouped(Self.stateLimit(table.expiry))
+        if detector.unjudged > 0 {
+            summary.warnings.append("more than \(Self.grouped(detector.detector.evidenceLimit)) connection attempts: "
+                                    + "\(Self.grouped(detector.unjudged)) later ones were not judged for scans and knocks")
+        }
         let unlearned = knowledge.unlearned + knowledge.unlearnedAnswered
         if unlearned > 0 {
             summary.warnings.append("more than \(limit) sockets or client hosts: \(Self.grouped(unlearned)) "

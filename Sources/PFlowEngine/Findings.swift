@@ -146,6 +146,12 @@ public struct FindingsDetector: Sendable {
         }
     }
 
+    /// The most attempts kept as evidence (failed and working together);
+    /// past it later attempts are counted in `unjudged` and not judged, so
+    /// a flood of attempts can't grow memory without bound.
+    public var evidenceLimit = 8 << 20
+    public private(set) var unjudged = 0
+
     public mutating func add(_ f: FlowRecord) {
         let app = f.appProtocol
         if let app, f.hasServicePort, !Self.isCustomary(f.serverPort, for: app) {
@@ -156,6 +162,10 @@ public struct FindingsDetector: Sendable {
             unexpected[entry: i].last = max(unexpected[entry: i].last, f.endNs)
         }
         guard let outcome = Self.outcome(f) else { return }
+        if attempts.count + opens.count >= evidenceLimit {
+            unjudged += 1
+            return
+        }
         let pair = PairKey(source: f.clientAddress, target: f.serverAddress, proto: f.proto.rawValue)
         sequence &+= 1
         if outcome == .open {

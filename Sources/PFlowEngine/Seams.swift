@@ -47,6 +47,10 @@ public final class TallyObserver: FlowObserver {
 public final class FindingsObserver: FlowObserver {
     @exclusivity(unchecked) var detector = FindingsDetector()
     public init() {}
+    /// `evidenceLimit`: connection attempts kept as scan and knock evidence.
+    public init(evidenceLimit: Int) { detector.evidenceLimit = evidenceLimit }
+    /// Attempts past the limit, not judged.
+    public var unjudged: Int { detector.unjudged }
     public func observe(_ flow: FlowRecord) { detector.add(flow) }
     public func findings(clients: [ClientHost]) -> [Finding] { detector.findings(clients: clients) }
 }
