@@ -59,12 +59,21 @@ public final class Analyzer {
         table = FlowTable(expiry: expiry, knowledge: knowledge, events: direct)
         roles = RoleDecider(registry: registry, knowledge: knowledge)
         direct.report = { [unowned self] state, reason in self.report(self.record(state, reason)) }
+        direct.reportNamed = { [unowned self] state, reason, name in self.report(self.record(state, reason, name: name)) }
     }
 
     /// The one place an ended flow's state becomes its record (roles decided).
     @inline(__always)
-    func record(_ state: FlowState, _ reason: EndReason) -> FlowRecord {
-        FlowRecord(state, endReason: reason, roles: roles.decide(state), registry: registry)
+    func record(_ state: FlowState, _ reason: EndReason, name: UnsafePointer<NameNote>? = nil) -> FlowRecord {
+        FlowRecord(state, endReason: reason, roles: roles.decide(state), registry: registry, name: name)
+    }
+
+    /// A flow still live at capture end: its name is read from the table
+    /// (the tracker is done with it, so any thread may).
+    func finalRecord(_ state: FlowState) -> FlowRecord {
+        guard state.nameSerial != 0 else { return record(state, state.closeReason) }
+        guard let note = table.names.note(state.nameSerial) else { return record(state, state.closeReason) }
+        return withUnsafePointer(to: note) { record(state, state.closeReason, name: $0) }
     }
 
     /// Hands an ended flow to the exporters, the kept list and the observers.
@@ -190,8 +199,8 @@ public final class Analyzer {
             if split && states.count >= 256 {
                 let middle = states.count / 2
                 var first: [FlowRecord] = [], second: [FlowRecord] = []
-                inParallel({ first = states[..<middle].map { self.record($0, $0.closeReason) } },
-                           { second = states[middle...].map { self.record($0, $0.closeReason) } })
+                inParallel({ first = states[..<middle].map { self.finalRecord($0) } },
+                           { second = states[middle...].map { self.finalRecord($0) } })
                 // The exporters (with the kept list) and the observers are
                 // independent: two threads feed them, each in order.
                 let observers = self.observers
@@ -203,8 +212,11 @@ public final class Analyzer {
                     for r in second { for o in observers { o.observe(r) } }
                 })
             } else {
-                for s in states { self.report(self.record(s, s.closeReason)) }
+                for s in states { self.report(self.finalRecord(s)) }
             }
+        }
+        if table.names.dropped > 0 {
+            summary.warnings.append("\(table.names.dropped) flows lost their server name: the names table keeps the last \(NameTable.capacity) names")
         }
         let clients = ClientHost.table(knowledge)
         return AnalysisResult(summary: summary, flows: flows, tally: tally.tally, clients: clients,

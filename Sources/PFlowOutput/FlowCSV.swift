@@ -81,6 +81,19 @@ public struct FlowColumn: Sendable {
         }
     }
 
+    /// A duration in milliseconds with microsecond precision (`40.112`,
+    /// truncated toward zero), empty when nil.
+    static func milliseconds(_ name: String, _ v: @escaping @Sendable (FlowRecord) -> Int64?) -> FlowColumn {
+        FlowColumn(name, .double, room: 24, value: { f in v(f).map { .double(Double($0 / 1000) / 1000) } ?? .null }) { f, c, _, _ in
+            guard let ns = v(f) else { return }
+            let us = max(0, ns) / 1000
+            c.decimal(UInt64(us / 1000))
+            c.byte(0x2E)
+            let frac = us % 1000
+            c.byte(UInt8(0x30 + frac / 100)); c.byte(UInt8(0x30 + frac / 10 % 10)); c.byte(UInt8(0x30 + frac % 10))
+        }
+    }
+
     /// An address (dotted quad or RFC 5952).
     static func address(_ name: String, _ v: @escaping @Sendable (FlowRecord) -> IPAddress) -> FlowColumn {
         FlowColumn(name, .text, room: TextCursor.addressRoom, value: { .text(v($0).description) }) { f, c, _, _ in
@@ -137,6 +150,16 @@ public enum FlowCSV {
         // The app words need no quoting (FlowCSVTests checks).
         .word("app", room: 10) { $0.appProtocol?.staticName },
         .uint("icmp_errors", room: 10) { UInt64($0.icmpErrors) },
+        // Health (issue 16): names, latencies, retransmissions, zero windows.
+        .text("server_name") { $0.serverName },
+        .word("name_source", room: 9) { $0.nameSource.label },
+        .milliseconds("server_latency_ms") { $0.serverLatencyNs },
+        .milliseconds("client_latency_ms") { $0.clientLatencyNs },
+        .milliseconds("app_latency_ms") { $0.appLatencyNs },
+        .uint("c2s_retransmissions", room: 10) { $0.clientRetransmissions },
+        .uint("s2c_retransmissions", room: 10) { $0.serverRetransmissions },
+        .uint("c2s_zero_windows", room: 5) { $0.clientZeroWindows },
+        .uint("s2c_zero_windows", room: 5) { $0.serverZeroWindows },
     ]
 
     public static let columns = flowColumns.map(\.name)

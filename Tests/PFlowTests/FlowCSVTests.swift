@@ -110,8 +110,15 @@ final class FlowCSVTests: XCTestCase {
         f.clientDirection = 0
         f.appProtocol = .smtpOrFTP
         f.icmpErrors = .max
+        // Health: the longest name, the widest latencies and counters.
+        f.serverName = String(repeating: "a,", count: 126) + "a"
+        f.nameSource = .httpHost
+        f.serverLatencyNs = .max; f.clientLatencyNs = .max; f.appLatencyNs = 0
+        f.clientRetransmissions = UInt64(UInt32.max); f.serverRetransmissions = UInt64(UInt32.max)
+        f.clientZeroWindows = UInt64(UInt16.max); f.serverZeroWindows = UInt64(UInt16.max)
         let row = FlowCSV.row(f, digits: 9)
-        XCTAssertLessThanOrEqual(row.utf8.count, FlowCSV.rowRoom + 2 * f.service!.utf8.count + 2)
+        XCTAssertLessThanOrEqual(row.utf8.count, FlowCSV.rowRoom + 2 * f.service!.utf8.count + 2
+                                 + 2 * f.serverName!.utf8.count + 2)
         XCTAssertEqual(row, [
             "1823-11-12T00:06:21.572612097Z", "2116-02-20T23:53:38.427387903Z",
             "-4611686018427387903", "4611686018427387903", "9223372036.854775806", "tcp", "6", "4095",
@@ -119,7 +126,9 @@ final class FlowCSVTests: XCTestCase {
             "\"a \"\"quoted\"\", name\"", FlowCSV.rangeName(f.serverPort).description,
             FlowCSV.rangeName(f.clientPort).description, "ephemeral-range", "RSTOS0",
         ].joined(separator: ",") + "," + Array(repeating: String(UInt64.max), count: 6).joined(separator: ",")
-            + ",capacity," + String(repeating: "t", count: 16) + ",smtp/ftp," + String(UInt32.max) + "\n")
+            + ",capacity," + String(repeating: "t", count: 16) + ",smtp/ftp," + String(UInt32.max)
+            + ",\"" + f.serverName! + "\",http-host,9223372036854.775,9223372036854.775,0.000,"
+            + "\(UInt32.max),\(UInt32.max),65535,65535\n")
     }
 }
 

@@ -69,7 +69,11 @@ final class FlowTests: XCTestCase {
     func testFlowStateLayoutAndPackedFields() {
         XCTAssertEqual(MemoryLayout<FlowKey>.size, 39)
         XCTAssertEqual(MemoryLayout<(SignatureVerdict?, SignatureVerdict?)>.size, 4)
-        XCTAssertEqual(MemoryLayout<FlowState>.stride, 128)
+        // 128 bytes before the health fields (issue 16: latencies, retransmissions,
+        // zero windows, the name's serial), 160 with them.
+        XCTAssertEqual(MemoryLayout<FlowState>.stride, 160)
+        XCTAssertEqual(MemoryLayout<TrackedPacket>.stride, 120)
+        XCTAssertTrue(_isPOD(NameNote.self))
         // The store moves states with mremap and hands pages back with
         // madvise; the pipeline initializes whole packets only where written:
         // both need values without references.
