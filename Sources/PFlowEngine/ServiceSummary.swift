@@ -18,6 +18,8 @@ public struct ServiceRow: Sendable {
     /// Connection attempts left unanswered (S0) and rejected (REJ).
     public var unanswered: UInt64 = 0
     public var rejected: UInt64 = 0
+    /// Latency quantiles, retransmissions and names (issue 16).
+    public var health = ServiceHealth()
 }
 
 /// Flows, packets and bytes of one protocol.
@@ -69,6 +71,7 @@ public struct ServiceTally: Sendable {
         rows[i].bytes += f.bytes
         if f.connState == .S0 { rows[i].unanswered += 1 }
         if f.connState == .REJ { rows[i].rejected += 1 }
+        rows[i].health.add(f)
         if parties.insert(Party(address: f.clientAddress, row: UInt32(i), side: 0)) { rows[i].clients += 1 }
         if parties.insert(Party(address: f.serverAddress, row: UInt32(i), side: 1)) { rows[i].servers += 1 }
         let p = Int(f.proto.rawValue)
