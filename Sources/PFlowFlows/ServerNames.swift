@@ -173,7 +173,8 @@ public enum ServerNameParser {
                     guard let nameType = byte(j), let nameLength = u16(j + 1) else { return false }
                     j += 3
                     guard j + nameLength <= listEnd else { return false }
-                    if nameType == 0 && nameLength > 0 {
+                    // The whole name must have been captured: a cut one is not its name.
+                    if nameType == 0 && nameLength > 0 && byte(j + nameLength - 1) != nil {
                         note = NameNote()
                         for k in 0..<min(nameLength, NameNote.maxLength) {
                             guard let b = byte(j + k) else { break }
@@ -229,6 +230,8 @@ public enum ServerNameParser {
             while j < limit && p[j] != 0x0D && p[j] != 0x0A && note.length < NameNote.maxLength {
                 note.append(p[j]); j += 1
             }
+            // A value cut by the capture (no line end) is not the name, unless it is past 253 bytes anyway.
+            guard j < limit || Int(note.length) >= NameNote.maxLength else { return false }
             // Trailing blanks are not part of the value.
             while note.length > 0 {
                 var last: UInt8 = 0
