@@ -110,4 +110,4 @@ print(f"\nlive flows: peak {live_a:,} (default timeouts) vs {live_b:,} (--idle-t
 # What each live flow holds in the table itself, whatever the timing of
 # peaks: its state (FlowTests pins 128 bytes) and an 8-byte index entry in an
 # index kept between 3/8 and 3/4 full.
-print("table per live flow: 128-byte state + 8-byte index entry / load 3/8-3/4 = 139-149 bytes")
+print("table per live flow: 160-byte state + 8-byte index entry / load 3/8-3/4 = 171-181 bytes")
