@@ -64,7 +64,7 @@ public final class Analyzer {
 
     /// The one place an ended flow's state becomes its record (roles decided).
     @inline(__always)
-    func record(_ state: FlowState, _ reason: EndReason, name: UnsafePointer<NameNote>? = nil) -> FlowRecord {
+    func record(_ state: FlowState, _ reason: EndReason, name: UnsafePointer<ServerName>? = nil) -> FlowRecord {
         FlowRecord(state, endReason: reason, roles: roles.decide(state), registry: registry, name: name)
     }
 
@@ -72,8 +72,7 @@ public final class Analyzer {
     /// (the tracker is done with it, so any thread may).
     func finalRecord(_ state: FlowState) -> FlowRecord {
         guard state.nameSerial != 0 else { return record(state, state.closeReason) }
-        guard let note = table.names.note(state.nameSerial) else { return record(state, state.closeReason) }
-        return withUnsafePointer(to: note) { record(state, state.closeReason, name: $0) }
+        return record(state, state.closeReason, name: table.names.name(state.nameSerial))
     }
 
     /// Hands an ended flow to the exporters, the kept list and the observers.

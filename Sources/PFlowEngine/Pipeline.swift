@@ -94,14 +94,14 @@ final class EventRing: FlowEvents, @unchecked Sendable {
     /// Held by the thread draining the ring.
     private let token = Atomic<Bool>(false)
     private let knowledge: TrafficKnowledge
-    private let report: (FlowState, EndReason, UnsafePointer<NameNote>?) -> Void
+    private let report: (FlowState, EndReason, UnsafePointer<ServerName>?) -> Void
     /// The server name of an ended flow that has one (`hasName`); written
     /// only there, so the pages stay untouched when flows have none.
-    let names: UnsafeMutablePointer<NameNote>
+    let names: UnsafeMutablePointer<ServerName>
     let hasName: UnsafeMutablePointer<Bool>
 
-    init(knowledge: TrafficKnowledge, report: @escaping (FlowState, EndReason, UnsafePointer<NameNote>?) -> Void) {
-        assert(_isPOD(FlowState.self) && _isPOD(IPAddress.self) && _isPOD(EndReason.self) && _isPOD(NameNote.self),
+    init(knowledge: TrafficKnowledge, report: @escaping (FlowState, EndReason, UnsafePointer<ServerName>?) -> Void) {
+        assert(_isPOD(FlowState.self) && _isPOD(IPAddress.self) && _isPOD(EndReason.self) && _isPOD(ServerName.self),
                "event slots are freed without deinitializing them")
         self.knowledge = knowledge
         self.report = report
@@ -151,7 +151,7 @@ final class EventRing: FlowEvents, @unchecked Sendable {
         publish()
     }
 
-    func ended(_ state: FlowState, _ reason: EndReason, name: UnsafePointer<NameNote>?) {
+    func ended(_ state: FlowState, _ reason: EndReason, name: UnsafePointer<ServerName>?) {
         let i = claim()
         kinds[i] = .ended
         (states + i).initialize(to: state)

@@ -14,7 +14,7 @@ public protocol FlowEvents: AnyObject {
     /// `state` ended for `reason`: learn from it, then report it. `name`:
     /// the server name it carries (`state.nameSerial`), read from the
     /// tracker's names table while it still held it; valid for the call.
-    func ended(_ state: FlowState, _ reason: EndReason, name: UnsafePointer<NameNote>?)
+    func ended(_ state: FlowState, _ reason: EndReason, name: UnsafePointer<ServerName>?)
 }
 
 extension FlowEvents {
@@ -45,9 +45,9 @@ public final class DirectFlowEvents: FlowEvents {
     }
 
     /// When set, gets every ended flow with its name instead of `report`.
-    public var reportNamed: ((FlowState, EndReason, UnsafePointer<NameNote>?) -> Void)?
+    public var reportNamed: ((FlowState, EndReason, UnsafePointer<ServerName>?) -> Void)?
 
-    public func ended(_ state: FlowState, _ reason: EndReason, name: UnsafePointer<NameNote>?) {
+    public func ended(_ state: FlowState, _ reason: EndReason, name: UnsafePointer<ServerName>?) {
         knowledge.learn(from: state)
         if let reportNamed { reportNamed(state, reason, name) } else { report(state, reason) }
     }

@@ -78,7 +78,7 @@ public struct FlowRecord: Sendable {
 
     /// Orients `state` by roles already decided.
     public init(_ s: FlowState, endReason: EndReason, roles: Roles, registry: ServiceRegistry,
-                name: UnsafePointer<NameNote>? = nil) {
+                name: UnsafePointer<ServerName>? = nil) {
         let verdicts = s.verdicts
         let (clientIsA, source) = (roles.clientIsA, roles.source)
         appProtocol = clientIsA ? (verdicts.0?.app ?? verdicts.1?.app) : (verdicts.1?.app ?? verdicts.0?.app)
@@ -113,7 +113,7 @@ public struct FlowRecord: Sendable {
 
     /// The health fields, oriented: timings count only when the end they
     /// took for the client is the client.
-    mutating func setHealth(_ s: FlowState, clientIsA: Bool, name: UnsafePointer<NameNote>?) {
+    mutating func setHealth(_ s: FlowState, clientIsA: Bool, name: UnsafePointer<ServerName>?) {
         if s.timedClientDirection == (clientIsA ? 0 : 1) {
             serverLatencyNs = s.serverLatencyNs
             clientLatencyNs = s.clientLatencyNs
@@ -128,7 +128,7 @@ public struct FlowRecord: Sendable {
         }
         // A name is the server's only if it names the server's address.
         if let name, s.nameIsForB == clientIsA {
-            serverName = name.pointee.name
+            serverName = name.pointee.text
             nameSource = s.nameSource
         }
     }

@@ -94,11 +94,11 @@ public final class FlowTable {
     private func takeNote(_ note: UnsafePointer<NameNote>, flow: UnsafeMutablePointer<FlowState>, forward: Bool) {
         switch note.pointee.source {
         case .dns:
-            names.learnAnswer(note.pointee)
+            names.learnAnswer(note)
         case .sni, .httpHost:
             let source = note.pointee.source
             guard flow.pointee.nameSource.rawValue < source.rawValue else { return }
-            flow.pointee.setName(names.intern(note.pointee), source, forB: forward)
+            flow.pointee.setName(names.intern(note), source, forB: forward)
         case .none:
             break
         }
@@ -187,11 +187,11 @@ public final class FlowTable {
     }
 
     private func endNamed(_ s: FlowState, _ reason: EndReason) {
-        guard let note = names.note(s.nameSerial) else {
+        guard let name = names.name(s.nameSerial) else {
             names.countDropped()
             return events.ended(s, reason, name: nil)
         }
-        withUnsafePointer(to: note) { events.ended(s, reason, name: $0) }
+        events.ended(s, reason, name: name)
     }
 
     private func release(_ slot: Int) {
@@ -323,7 +323,7 @@ public final class FlowTable {
         for (i, slot) in live.enumerated() {
             Self.prefetch(base, live, i + 8)
             let serial = base[Int(slot)].nameSerial
-            if serial != 0 && names.note(serial) == nil { names.countDropped() }
+            if serial != 0 && names.name(serial) == nil { names.countDropped() }
             states.append(base[Int(slot)])
             if pages != nil { store.doneWith(Int(slot), &pages!) }
             if states.count >= batch {

@@ -1,4 +1,9 @@
 import PFlowCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Where a server's name came from, weakest first: a stronger source
 /// replaces a weaker one on the same flow.
@@ -22,6 +27,21 @@ public typealias NameBytes = (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UI
                               UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
 public typealias NameAddresses = (IPAddress, IPAddress, IPAddress, IPAddress,
                                   IPAddress, IPAddress, IPAddress, IPAddress)
+
+/// A server's name as the tracker keeps it and an ended flow carries it:
+/// up to 253 bytes, already made safe for every output (no references).
+public struct ServerName: Sendable {
+    public var length: UInt8 = 0
+    public var bytes: NameBytes = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    public init() {}
+
+    public var text: String {
+        var b = bytes
+        let n = Int(length)
+        return withUnsafeBytes(of: &b) { String(decoding: UnsafeRawBufferPointer(rebasing: $0[0..<n]), as: UTF8.self) }
+    }
+}
 
 /// A name the reader side found in one packet's payload (it has the whole
 /// frame; the tracker gets only the first 32 payload bytes): a TLS SNI or
@@ -351,64 +371,70 @@ public final class NameTable {
     /// Addresses remembered per generation (two generations: the older is
     /// dropped when the newer fills).
     public static let addressCapacity = 65536
-    private var slots: [NameNote] = []
+    // Tracker-only, never re-entered: no dynamic exclusivity checks.
+    /// Name `serial` is at `serial % capacity` (allocated whole, touched as used).
+    private let slots: UnsafeMutablePointer<ServerName>
     /// Serial of the next name (serials start at 1; 0 means none).
-    private(set) var nextSerial: UInt32 = 1
+    @exclusivity(unchecked) private(set) var nextSerial: UInt32 = 1
+    @exclusivity(unchecked) private var stored = 0
     struct NameKey: FastHashable { var hash: UInt64; func fastHash(_ seed: HashSeed) -> UInt64 { hash } }
-    private var byHash = FastMap<NameKey, UInt32>()
-    private var byHashOld = FastMap<NameKey, UInt32>()
-    private var addresses = FastMap<IPAddress, UInt32>()
-    private var addressesOld = FastMap<IPAddress, UInt32>()
+    @exclusivity(unchecked) private var byHash = FastMap<NameKey, UInt32>()
+    @exclusivity(unchecked) private var byHashOld = FastMap<NameKey, UInt32>()
+    @exclusivity(unchecked) private var addresses = FastMap<IPAddress, UInt32>()
+    @exclusivity(unchecked) private var addressesOld = FastMap<IPAddress, UInt32>()
     /// Flows that ended after the table had dropped their name.
-    public private(set) var dropped: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var dropped: UInt64 = 0
     static let serialMask: UInt32 = 0x0FFF_FFFF
+    let seed = HashSeed.run
 
-    public init() {}
+    public init() {
+        assert(_isPOD(ServerName.self), "slots are freed without deinitializing them")
+        slots = .allocate(capacity: Self.capacity)
+    }
+
+    deinit { slots.deallocate() }
 
     public var isEmpty: Bool { nextSerial == 1 }
     public var hasAddresses: Bool { !addresses.isEmpty || !addressesOld.isEmpty }
 
-    /// The note whose name is `serial`, if still held.
-    public func note(_ serial: UInt32) -> NameNote? {
+    /// The name under `serial`, if still held (valid until the next `intern`).
+    @inline(__always)
+    public func name(_ serial: UInt32) -> UnsafePointer<ServerName>? {
         guard serial != 0 else { return nil }
         let age = (nextSerial &- serial) & Self.serialMask
-        guard age >= 1, age <= UInt32(min(Self.capacity, slots.count)) else { return nil }
-        return slots[Int(serial) % Self.capacity]
+        guard age >= 1, age <= UInt32(stored) else { return nil }
+        return UnsafePointer(slots + Int(serial) % Self.capacity)
     }
 
     func countDropped() { dropped &+= 1 }
 
-    static func hash(_ n: NameNote) -> UInt64 {
-        var b = n.bytes
-        let seed = HashSeed.run
-        return withUnsafeBytes(of: &b) { raw in
-            var h = seed.hash(UInt64(n.length))
-            for w in 0..<((Int(n.length) + 7) / 8) { h = seed.hash(h, raw.load(fromByteOffset: w * 8, as: UInt64.self)) }
-            return h
-        }
+    /// The name's bytes past its length are zero (the parsers start from a
+    /// fresh note), so whole words are hashed and compared.
+    @inline(__always)
+    private func hash(_ bytes: UnsafeRawPointer, _ length: Int) -> UInt64 {
+        var h = seed.hash(UInt64(length))
+        for w in 0..<((length + 7) / 8) { h = seed.hash(h, bytes.loadUnaligned(fromByteOffset: w * 8, as: UInt64.self)) }
+        return h
     }
 
     /// The serial of `note`'s name, stored now if it isn't held (or is old).
-    func intern(_ note: NameNote) -> UInt32 {
-        var key = note
-        key.addressCount = 0
-        key.addresses = NameNote().addresses
-        key.source = .none
-        // Bytes past the name are zero in every note (the parsers start from
-        // a fresh one), so the words hashed and compared hold only the name.
-        let h = NameKey(hash: Self.hash(key))
-        if let s = byHash[h] ?? byHashOld[h], let held = self.note(s), held.length == key.length,
-           withUnsafeBytes(of: held.bytes, { a in withUnsafeBytes(of: key.bytes) { b in a.elementsEqual(b) } }),
+    func intern(_ note: UnsafePointer<NameNote>) -> UInt32 {
+        let length = Int(note.pointee.length)
+        let bytes = UnsafeRawPointer(note) + MemoryLayout<NameNote>.offset(of: \NameNote.bytes)!
+        let h = NameKey(hash: hash(bytes, length))
+        if let s = byHash[h] ?? byHashOld[h], let held = name(s), Int(held.pointee.length) == length,
+           memcmp(UnsafeRawPointer(held) + MemoryLayout<ServerName>.offset(of: \ServerName.bytes)!, bytes, length) == 0,
            (nextSerial &- s) & Self.serialMask <= UInt32(Self.capacity / 2) {
             return s
         }
         let serial = nextSerial
         nextSerial = (nextSerial &+ 1) & Self.serialMask
         if nextSerial == 0 { nextSerial = 1 }
-        if slots.count < Self.capacity {
-            while slots.count <= Int(serial) % Self.capacity { slots.append(NameNote()) }
-        }
-        slots[Int(serial) % Self.capacity] = key
+        if stored < Self.capacity { stored += 1 }
+        let slot = slots + Int(serial) % Self.capacity
+        slot.pointee.length = UInt8(length)
+        UnsafeMutableRawPointer(slot).advanced(by: MemoryLayout<ServerName>.offset(of: \ServerName.bytes)!)
+            .copyMemory(from: bytes, byteCount: MemoryLayout<NameBytes>.size)
         if byHash.count >= Self.capacity { byHashOld = byHash; byHash = FastMap() }
         let e = byHash.insert(h) { serial }.index
         byHash[entry: e] = serial
@@ -416,10 +442,10 @@ public final class NameTable {
     }
 
     /// A DNS answer: its name, and each address it resolved to.
-    func learnAnswer(_ note: NameNote) {
+    func learnAnswer(_ note: UnsafePointer<NameNote>) {
         let serial = intern(note)
-        for i in 0..<Int(note.addressCount) {
-            let a = note.address(i)
+        for i in 0..<Int(note.pointee.addressCount) {
+            let a = note.pointee.address(i)
             if addresses.count >= Self.addressCapacity && addresses.index(of: a) == nil {
                 addressesOld = addresses
                 addresses = FastMap()
@@ -432,7 +458,7 @@ public final class NameTable {
     /// The latest name a DNS answer gave `address`, if still held.
     @inline(__always)
     func nameOf(_ address: IPAddress) -> UInt32? {
-        guard let s = addresses[address] ?? addressesOld[address], note(s) != nil else { return nil }
+        guard let s = addresses[address] ?? addressesOld[address], name(s) != nil else { return nil }
         return s
     }
 }
