@@ -51,7 +51,7 @@ if "$pflow" "$tmp/cut.pcap" >"$tmp/out" 2>"$tmp/err" && grep -q 'cut.pcap: file 
 "$pflow" Samples/http-dns-lo.pcap >"$tmp/table" 2>"$tmp/err"
 if [ $? = 0 ] && [ ! -s "$tmp/err" ] && grep -q '^Services' "$tmp/table" && ! grep -q $'\e' "$tmp/table"; then
   ok "table on a pipe has no colour"; else fail "table" "$(head -3 "$tmp/err")"; fi
-if "$pflow" --csv - Samples/http-dns-lo.pcap >"$tmp/csv" && head -1 "$tmp/csv" | grep -q '^start,end,start_ns,end_ns,duration_s,proto,ip_version,vlan,client_ip,client_port,server_ip,server_port,service,server_port_range,client_port_range,role_source,state,c2s_packets,c2s_bytes,s2c_packets,s2c_bytes,c2s_payload_bytes,s2c_payload_bytes,end_reason,history,app,icmp_errors,port_name,uid,community_id,c2s_ip_bytes,s2c_ip_bytes$' \
+if "$pflow" --csv - Samples/http-dns-lo.pcap >"$tmp/csv" && head -1 "$tmp/csv" | grep -q '^start,end,start_ns,end_ns,duration_s,proto,ip_version,vlan,client_ip,client_port,server_ip,server_port,service,server_port_range,client_port_range,role_source,state,c2s_packets,c2s_bytes,s2c_packets,s2c_bytes,c2s_payload_bytes,s2c_payload_bytes,end_reason,history,app,icmp_errors,port_name,uid,community_id,c2s_ip_bytes,s2c_ip_bytes,server_name,name_source,server_latency_ms,client_latency_ms,app_latency_ms,c2s_retransmissions,s2c_retransmissions,c2s_zero_windows,s2c_zero_windows$' \
    && [ "$(wc -l <"$tmp/csv")" = 10 ] && ! grep -q '^Services' "$tmp/csv"; then ok "csv to stdout replaces the table"; else fail "csv to stdout"; fi
 if "$pflow" --json --csv "$tmp/flows.csv" Samples/http-dns-lo.pcap >"$tmp/json" \
    && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["totals"]["flows"]==9 and d["services"][0]["port"]==8000 and d["capture"]["packets"]==91' "$tmp/json" \

@@ -27,7 +27,10 @@ TYPES = {"start": "timestamp[ns, tz=UTC]", "end": "timestamp[ns, tz=UTC]", "star
          "duration_s": "double", "ip_version": "uint64", "vlan": "uint64", "client_port": "uint64",
          "server_port": "uint64", "c2s_packets": "uint64", "c2s_bytes": "uint64", "s2c_packets": "uint64",
          "s2c_bytes": "uint64", "c2s_payload_bytes": "uint64", "s2c_payload_bytes": "uint64", "icmp_errors": "uint64",
-         "c2s_ip_bytes": "uint64", "s2c_ip_bytes": "uint64"}
+         "c2s_ip_bytes": "uint64", "s2c_ip_bytes": "uint64",
+         "server_latency_ms": "double", "client_latency_ms": "double", "app_latency_ms": "double",
+         "c2s_retransmissions": "uint64", "s2c_retransmissions": "uint64",
+         "c2s_zero_windows": "uint64", "s2c_zero_windows": "uint64"}
 
 def same(column, text, value, row):
     if text == "":
@@ -36,7 +39,7 @@ def same(column, text, value, row):
         return False
     if column in ("start", "end"):
         return int(row[column + "_ns"]) == value   # compared as nanoseconds (value given as int below)
-    if column == "duration_s":
+    if column == "duration_s" or isinstance(value, float):
         return abs(float(text) - value) <= 1e-9 * max(1.0, abs(value))
     if isinstance(value, int):
         return int(text) == value

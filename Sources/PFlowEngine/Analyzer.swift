@@ -77,6 +77,9 @@ public final class Analyzer {
         table = FlowTable(expiry: expiry, knowledge: knowledge, events: direct)
         roles = RoleDecider(registry: registry, knowledge: knowledge)
         direct.report = { [unowned self] state, reason in self.report(self.record(state, reason, uid: self.nextUID())) }
+        direct.reportNamed = { [unowned self] state, reason, name in
+            self.report(self.record(state, reason, uid: self.nextUID(), name: name))
+        }
     }
 
     /// The last uid given: flows are numbered from 1 in the order they end,
@@ -110,10 +113,18 @@ public final class Analyzer {
 
     /// The one place an ended flow's state becomes its record (roles decided).
     @inline(__always)
-    func record(_ state: FlowState, _ reason: EndReason, uid: UInt64) -> FlowRecord {
-        var r = FlowRecord(state, endReason: reason, roles: roles.decide(state), registry: registry)
+    func record(_ state: FlowState, _ reason: EndReason, uid: UInt64,
+                name: UnsafePointer<ServerName>? = nil) -> FlowRecord {
+        var r = FlowRecord(state, endReason: reason, roles: roles.decide(state), registry: registry, name: name)
         r.uid = uid
         return r
+    }
+
+    /// A flow still live at capture end: its name is read from the table
+    /// (the tracker is done with it, so any thread may).
+    func finalRecord(_ state: FlowState, uid: UInt64) -> FlowRecord {
+        guard state.nameSerial != 0 else { return record(state, state.closeReason, uid: uid) }
+        return record(state, state.closeReason, uid: uid, name: table.names.name(state.nameSerial))
     }
 
     /// Hands an ended flow to the exporters, the kept list and the observers.
@@ -286,11 +297,11 @@ public final class Analyzer {
                 self.lastUID &+= UInt64(states.count)
                 inParallel({
                     first = states[..<middle].enumerated().map { i, s in
-                        self.record(s, s.closeReason, uid: base &+ UInt64(i) &+ 1)
+                        self.finalRecord(s, uid: base &+ UInt64(i) &+ 1)
                     }
                 }, {
                     second = states[middle...].enumerated().map { i, s in
-                        self.record(s, s.closeReason, uid: base &+ UInt64(middle + i) &+ 1)
+                        self.finalRecord(s, uid: base &+ UInt64(middle + i) &+ 1)
                     }
                 })
                 // The exporters (with the kept list) and the observers are
@@ -304,11 +315,14 @@ public final class Analyzer {
                     for r in second { for o in observers { o.observe(r) } }
                 })
             } else {
-                for s in states { self.report(self.record(s, s.closeReason, uid: self.nextUID())) }
+                for s in states { self.report(self.finalRecord(s, uid: self.nextUID())) }
             }
         }
         let clients = ClientHost.table(knowledge)
         var summary = self.summary
+        if table.names.dropped > 0 {
+            summary.warnings.append("\(table.names.dropped) flows lost their server name: the names table keeps the last \(NameTable.capacity) names")
+        }
         let limit = Self.grouped(Self.stateLimit(table.expiry))
         if detector.unjudged > 0 {
             summary.warnings.append("more than \(Self.grouped(detector.detector.evidenceLimit)) connection attempts: "

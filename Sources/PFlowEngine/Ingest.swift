@@ -8,7 +8,9 @@ import PFlowWire
 final class OneSlot {
     let packet = UnsafeMutablePointer<TrackedPacket>.allocate(capacity: 1)
     let quote = UnsafeMutablePointer<FlowKey>.allocate(capacity: 1)
+    let note = UnsafeMutablePointer<NameNote>.allocate(capacity: 1)
     init() {
+        note.initialize(to: NameNote())
         packet.initialize(to: TrackedPacket())
         quote.initialize(to: FlowKey(addressA: IPAddress(high: 0, low: 0), addressB: IPAddress(high: 0, low: 0),
                                      portA: 0, portB: 0, proto: IPProtocol(rawValue: 0), vlan: 0))
@@ -16,6 +18,7 @@ final class OneSlot {
     deinit {
         packet.deallocate()
         quote.deallocate()
+        note.deallocate()
     }
 }
 
@@ -49,16 +52,16 @@ struct Ingest {
     @inline(__always)
     mutating func take(_ record: CaptureRecord, into slot: OneSlot, table: FlowTable) {
         guard decode(record) else { return }
-        fill(slot.packet, quote: slot.quote, record: record)
-        table.add(slot.packet, quote: slot.quote)
+        fill(slot.packet, quote: slot.quote, note: slot.note, record: record)
+        table.add(slot.packet, quote: slot.quote, notes: slot.note)
     }
 
     /// Hands the packet just decoded to a slot; the decoded packet is read
     /// where it lies (copying it out, about 200 bytes, cost a memmove).
     @inline(__always)
     mutating func fill(_ slot: UnsafeMutablePointer<TrackedPacket>, quote: UnsafeMutablePointer<FlowKey>,
-                       record: CaptureRecord) {
-        intake.fill(slot, quote: quote, packet: &packet, frame: record.bytes, timestampNs: record.timestampNs,
+                       note: UnsafeMutablePointer<NameNote>, record: CaptureRecord) {
+        intake.fill(slot, quote: quote, note: note, packet: &packet, frame: record.bytes, timestampNs: record.timestampNs,
                     wireLength: record.originalLength)
     }
     /// Counts and decodes one record; true when `packet` now holds an IP

@@ -23,8 +23,19 @@ final class PacketRing: @unchecked Sendable {
     let written = Atomic<Int>(0)
     let taken = Atomic<Int>(0)
     let finished = Atomic<Bool>(false)
+    /// Server names found by the reader (few packets carry one): a smaller
+    /// ring of its own, used in order by the slots with `hasNote`. Entry `i` is
+    /// reused only once the tracker has taken the slot that carried it
+    /// (`noteOwners`, reader side).
+    static let noteCapacity = 1024
+    let notes: UnsafeMutablePointer<NameNote>
+    var noteOwners: [Int]
+    var nextNote = 0
 
     init() {
+        notes = .allocate(capacity: Self.noteCapacity)
+        notes.initialize(repeating: NameNote(), count: Self.noteCapacity)
+        noteOwners = [Int](repeating: -1, count: Self.noteCapacity)
         // Zeroed by calloc, which for blocks this size maps fresh zero pages
         // instead of writing 1.8 MB: a small capture touches a few of them.
         // A slot is only integers and booleans, for which all-zero bytes are
@@ -44,6 +55,7 @@ final class PacketRing: @unchecked Sendable {
     deinit {
         if callocated { free(slots) } else { slots.deallocate() }
         quotes.deallocate()
+        notes.deallocate()
     }
 
     /// Spins briefly, then sleeps a little: the other side is one core away.
@@ -82,10 +94,14 @@ final class EventRing: FlowEvents, @unchecked Sendable {
     /// Held by the thread draining the ring.
     private let token = Atomic<Bool>(false)
     private let knowledge: TrafficKnowledge
-    private let report: (FlowState, EndReason) -> Void
+    private let report: (FlowState, EndReason, UnsafePointer<ServerName>?) -> Void
+    /// The server name of an ended flow that has one (`hasName`); written
+    /// only there, so the pages stay untouched when flows have none.
+    let names: UnsafeMutablePointer<ServerName>
+    let hasName: UnsafeMutablePointer<Bool>
 
-    init(knowledge: TrafficKnowledge, report: @escaping (FlowState, EndReason) -> Void) {
-        assert(_isPOD(FlowState.self) && _isPOD(IPAddress.self) && _isPOD(EndReason.self),
+    init(knowledge: TrafficKnowledge, report: @escaping (FlowState, EndReason, UnsafePointer<ServerName>?) -> Void) {
+        assert(_isPOD(FlowState.self) && _isPOD(IPAddress.self) && _isPOD(EndReason.self) && _isPOD(ServerName.self),
                "event slots are freed without deinitializing them")
         self.knowledge = knowledge
         self.report = report
@@ -94,6 +110,8 @@ final class EventRing: FlowEvents, @unchecked Sendable {
         states = .allocate(capacity: Self.capacity)
         clients = .allocate(capacity: Self.capacity)
         ports = .allocate(capacity: Self.capacity)
+        names = .allocate(capacity: Self.capacity)
+        hasName = .allocate(capacity: Self.capacity)
     }
 
     deinit {
@@ -102,6 +120,8 @@ final class EventRing: FlowEvents, @unchecked Sendable {
         states.deallocate()
         clients.deallocate()
         ports.deallocate()
+        names.deallocate()
+        hasName.deallocate()
     }
 
     /// The next free slot; a full ring is drained here and now.
@@ -131,11 +151,13 @@ final class EventRing: FlowEvents, @unchecked Sendable {
         publish()
     }
 
-    func ended(_ state: FlowState, _ reason: EndReason) {
+    func ended(_ state: FlowState, _ reason: EndReason, name: UnsafePointer<ServerName>?) {
         let i = claim()
         kinds[i] = .ended
         (states + i).initialize(to: state)
         (reasons + i).initialize(to: reason)
+        hasName[i] = name != nil
+        if let name { (names + i).initialize(to: name.pointee) }
         publish()
     }
 
@@ -156,7 +178,7 @@ final class EventRing: FlowEvents, @unchecked Sendable {
                 knowledge.sawConnectionAttempt(from: clients[i], port: ports[i])
             case .ended:
                 knowledge.learn(from: states[i])
-                report(states[i], reasons[i])
+                report(states[i], reasons[i], hasName[i] ? UnsafePointer(names + i) : nil)
             }
         }
         taken.store(end, ordering: .releasing)
@@ -189,8 +211,8 @@ extension Analyzer {
     /// gives; the work splits about evenly over two cores.
     func addPipelined(_ file: CaptureFile) throws(CaptureError) {
         let ring = PacketRing()
-        let events = EventRing(knowledge: table.knowledge) { [unowned self] state, reason in
-            self.report(self.record(state, reason, uid: self.nextUID()))
+        let events = EventRing(knowledge: table.knowledge) { [unowned self] state, reason, name in
+            self.report(self.record(state, reason, uid: self.nextUID(), name: name))
         }
         let outcome = ReaderOutcome(ingest: Ingest(summary: summary, tunnels: tunnels, intake: intake,
                                                    decapsulate: decapsulate, origin: timelineOrigin),
@@ -201,6 +223,7 @@ extension Analyzer {
             return try addSerially(file)
         }
         table.events = events
+        table.noteCursor = 0        // the reader numbers this ring's notes from 0
         let seed = table.seed
         var next = 0, round = 0
         let mask = PacketRing.capacity - 1
@@ -228,7 +251,8 @@ extension Analyzer {
                     let ahead = ring.slots + ((next + 8) & mask)
                     if ahead.pointee.prepared { lookahead.state = ahead.pointee.hash }
                 }
-                table.add(ring.slots + (next & mask), quote: ring.quotes + (next & mask), lookahead: lookahead)
+                table.add(ring.slots + (next & mask), quote: ring.quotes + (next & mask), notes: ring.notes,
+                          noteMask: PacketRing.noteCapacity - 1, lookahead: lookahead)
                 next += 1
                 if next & 63 == 0 { ring.taken.store(next, ordering: .releasing) }
             }
@@ -265,7 +289,17 @@ extension Analyzer {
                 }
                 round = 0
                 let at = written & (PacketRing.capacity - 1)
-                outcome.ingest.fill(ring.slots + at, quote: ring.quotes + at, record: record)
+                // The next note entry must have been read before it may be written.
+                let noteAt = ring.nextNote & (PacketRing.noteCapacity - 1)
+                while ring.noteOwners[noteAt] >= taken {
+                    taken = ring.taken.load(ordering: .acquiring)
+                    if ring.noteOwners[noteAt] >= taken, events.drain() == 0 { PacketRing.pause(&round) }
+                }
+                outcome.ingest.fill(ring.slots + at, quote: ring.quotes + at, note: ring.notes + noteAt, record: record)
+                if ring.slots[at].hasNote {
+                    ring.noteOwners[noteAt] = written
+                    ring.nextNote += 1
+                }
                 written += 1
                 if written & 63 == 0 {
                     ring.written.store(written, ordering: .releasing)

@@ -54,6 +54,8 @@ public struct ServiceRow: Sendable {
     /// Too many addresses to keep exactly: `clients`, `servers` are
     /// estimates and the top lists hold the addresses kept.
     public var approximate = false
+    /// Latency quantiles, retransmissions and names (issue 16).
+    public var health = ServiceHealth()
 
     public var kind: ServiceKind {
         if port == nil || answered > 0 { return .service }
@@ -210,6 +212,7 @@ public struct ServiceTally: Sendable {
             if oneWay { r[i].oneWayFlows += 1 }
             if failure == 1 { r[i].unanswered += 1 }
             if failure == 2 { r[i].rejected += 1 }
+            r[i].health.add(f)
         }
         if let app = f.appProtocol { appFlows[16 * i + Int(app.rawValue & 15)] &+= 1 }
         let c = f.clientToServer, r = f.serverToClient

@@ -11,8 +11,14 @@ import PFlowCore
 public protocol FlowEvents: AnyObject {
     /// A SYN without ACK opened a connection from `client`:`port`.
     func sawConnectionAttempt(from client: IPAddress, port: UInt16)
-    /// `state` ended for `reason`: learn from it, then report it.
-    func ended(_ state: FlowState, _ reason: EndReason)
+    /// `state` ended for `reason`: learn from it, then report it. `name`:
+    /// the server name it carries (`state.nameSerial`), read from the
+    /// tracker's names table while it still held it; valid for the call.
+    func ended(_ state: FlowState, _ reason: EndReason, name: UnsafePointer<ServerName>?)
+}
+
+extension FlowEvents {
+    public func ended(_ state: FlowState, _ reason: EndReason) { ended(state, reason, name: nil) }
 }
 
 /// Events applied where they happen: `knowledge` learns from each, then
@@ -38,8 +44,11 @@ public final class DirectFlowEvents: FlowEvents {
         knowledge.sawConnectionAttempt(from: client, port: port)
     }
 
-    public func ended(_ state: FlowState, _ reason: EndReason) {
+    /// When set, gets every ended flow with its name instead of `report`.
+    public var reportNamed: ((FlowState, EndReason, UnsafePointer<ServerName>?) -> Void)?
+
+    public func ended(_ state: FlowState, _ reason: EndReason, name: UnsafePointer<ServerName>?) {
         knowledge.learn(from: state)
-        report(state, reason)
+        if let reportNamed { reportNamed(state, reason, name) } else { report(state, reason) }
     }
 }

@@ -83,24 +83,34 @@ struct FlowStore: ~Copyable {
         free.append(Int32(slot))
     }
 
-    /// Per memory page of the mapping, how many of `slots` it holds; nil
-    /// when the store isn't a mapping of whole pages.
+    /// Per memory page of the mapping, how many of `slots` touch it (a
+    /// state may straddle two pages: the stride needn't divide the page);
+    /// nil when the store isn't a mapping.
     func pageRelease(_ slots: [Int32]) -> PageRelease? {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        guard mapped, page > 0, page % MemoryLayout<FlowState>.stride == 0 else { return nil }
-        let perPage = page / MemoryLayout<FlowState>.stride
-        var counts = [UInt16](repeating: 0, count: (capacity + perPage - 1) / perPage)
-        for slot in slots { counts[Int(slot) / perPage] &+= 1 }
-        return PageRelease(counts: counts, perPage: perPage, pageSize: page)
+        let stride = MemoryLayout<FlowState>.stride
+        guard mapped, page > 0 else { return nil }
+        var counts = [UInt16](repeating: 0, count: (capacity * stride + page - 1) / page)
+        for slot in slots {
+            let first = Int(slot) * stride / page, last = (Int(slot) * stride + stride - 1) / page
+            counts[first] &+= 1
+            if last != first { counts[last] &+= 1 }
+        }
+        return PageRelease(counts: counts, stride: stride, pageSize: page)
     }
 
     /// `slot` has been read for the last time: once every slot counted on its
-    /// page is, the page is due to go back to the system (at `release`).
+    /// page(s) is, the page is due to go back to the system (at `release`).
     @inline(__always)
     func doneWith(_ slot: Int, _ pages: inout PageRelease) {
-        let p = slot / pages.perPage
-        pages.counts[p] &-= 1
-        if pages.counts[p] == 0 { pages.emptied.append(Int32(p)) }
+        let first = slot * pages.stride / pages.pageSize
+        let last = (slot * pages.stride + pages.stride - 1) / pages.pageSize
+        pages.counts[first] &-= 1
+        if pages.counts[first] == 0 { pages.emptied.append(Int32(first)) }
+        if last != first {
+            pages.counts[last] &-= 1
+            if pages.counts[last] == 0 { pages.emptied.append(Int32(last)) }
+        }
     }
 
     /// Returns the pages emptied since the last call, one `madvise` per run
@@ -271,6 +281,6 @@ struct FlowIndex: ~Copyable {
 struct PageRelease {
     var counts: [UInt16]
     var emptied: [Int32] = []
-    let perPage: Int
+    let stride: Int
     let pageSize: Int
 }

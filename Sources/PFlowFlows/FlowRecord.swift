@@ -69,6 +69,21 @@ public struct FlowRecord: Sendable {
     /// The outermost tunnel the flow came through, or nil.
     public var tunnel: TunnelKind?
 
+    // Health (issue 16): how fast, how lossy, and by what name.
+    /// The name the capture gives the server (SNI, else Host, else DNS), escaped already.
+    public var serverName: String?
+    public var nameSource: NameSource = .none
+    /// TCP handshake: SYN → SYN-ACK (server side), SYN-ACK → ACK (client side).
+    public var serverLatencyNs: Int64?
+    public var clientLatencyNs: Int64?
+    /// First client payload → first server payload after it.
+    public var appLatencyNs: Int64?
+    /// TCP only (nil otherwise).
+    public var clientRetransmissions: UInt64?
+    public var serverRetransmissions: UInt64?
+    public var clientZeroWindows: UInt64?
+    public var serverZeroWindows: UInt64?
+
     /// Whether the protocol has ports that name a service (TCP, UDP).
     public var hasServicePort: Bool { proto.hasPorts }
 
@@ -80,7 +95,8 @@ public struct FlowRecord: Sendable {
     }
 
     /// Orients `state` by roles already decided.
-    public init(_ s: FlowState, endReason: EndReason, roles: Roles, registry: ServiceRegistry) {
+    public init(_ s: FlowState, endReason: EndReason, roles: Roles, registry: ServiceRegistry,
+                name: UnsafePointer<ServerName>? = nil) {
         let verdicts = s.verdicts
         let (clientIsA, source) = (roles.clientIsA, roles.source)
         appProtocol = clientIsA ? (verdicts.0?.app ?? verdicts.1?.app) : (verdicts.1?.app ?? verdicts.0?.app)
@@ -119,6 +135,29 @@ public struct FlowRecord: Sendable {
             ? FlowRecord.tcpState(s, clientDirection: clientDirection,
                                   client: clientToServer, server: serverToClient)
             : (clientToServer.packets > 0 && serverToClient.packets > 0 ? .SF : .S0)
+        setHealth(s, clientIsA: clientIsA, name: name)
+    }
+
+    /// The health fields, oriented: timings count only when the end they
+    /// took for the client is the client.
+    mutating func setHealth(_ s: FlowState, clientIsA: Bool, name: UnsafePointer<ServerName>?) {
+        if s.timedClientDirection == (clientIsA ? 0 : 1) {
+            serverLatencyNs = s.serverLatencyNs
+            clientLatencyNs = s.clientLatencyNs
+            appLatencyNs = s.appLatencyNs
+        }
+        if proto == .tcp {
+            let r = s.retransmissions, z = s.zeroWindows
+            clientRetransmissions = UInt64(clientIsA ? r.0 : r.1)
+            serverRetransmissions = UInt64(clientIsA ? r.1 : r.0)
+            clientZeroWindows = UInt64(clientIsA ? z.0 : z.1)
+            serverZeroWindows = UInt64(clientIsA ? z.1 : z.0)
+        }
+        // A name is the server's only if it names the server's address.
+        if let name, s.nameIsForB == clientIsA {
+            serverName = name.pointee.text
+            nameSource = s.nameSource
+        }
     }
 
     /// Zeek's conn_state from the flags each side sent (client = originator).

@@ -75,16 +75,21 @@ public struct PacketFacts: Sendable {
     /// much of it was captured.
     public var payloadOffset: UInt32 = 0
     public var capturedPayload: UInt32 = 0
+    // For the export formats: the IP packet's length, the ICMP type and
+    // code, and the outermost tunnel (`TunnelKind` raw value + 1; 0: none).
+    // Wide fields first: 30 bytes, no padding inside (the ring slot stays
+    // 128 bytes).
+    public var ipLength: UInt32 = 0
+    // Health (issue 16): the window for zero-window advertisements and probes.
+    public var tcpWindow: UInt16 = 0
     public var proto = IPProtocol(rawValue: 0)
     public var tcpFlags = TCPFlags()
     public var ipVersion: UInt8 = 0
     public var isICMPRequest = false
     /// An IP fragment other than the first: no TCP header, so no sequence
-    /// number of its own (the decoder's is the first fragment's).
+    /// number, window or handshake flags of its own (the decoder's are the
+    /// first fragment's).
     public var laterFragment = false
-    // For the export formats: the IP packet's length, the ICMP type and
-    // code, and the outermost tunnel (`TunnelKind` raw value + 1; 0: none).
-    public var ipLength: UInt32 = 0
     public var icmpType: UInt8 = 0
     public var icmpCode: UInt8 = 0
     public var tunnel: UInt8 = 0
@@ -108,12 +113,13 @@ public struct PacketFacts: Sendable {
         icmpType = p.icmpType
         icmpCode = p.icmpCode
         tunnel = p.tunnel.map { $0.rawValue &+ 1 } ?? 0
+        tcpWindow = p.tcpWindow
     }
 }
 
 /// What the tracker keeps per live flow. Directions are canonical: index 0
-/// is A→B, index 1 is B→A. Fixed size (144 bytes: two cache lines and the
-/// IP-byte counters the export formats need), no
+/// is A→B, index 1 is B→A. Fixed size (176 bytes: two cache lines, the
+/// IP-byte counters the export formats need and the health fields), no
 /// references: a flow costs no allocation beyond its slot. Small fields are
 /// packed into bits behind accessors; the stored order keeps the padding out.
 public struct FlowState: Sendable {
@@ -139,17 +145,34 @@ public struct FlowState: Sendable {
     // Export fields (conn.log, IPFIX, Community ID). The ICMP type and code
     // of the first ICMP message (the Community ID's "ports") fill the two
     // bytes of padding before `icmpErrors`; the tunnel is in `directions`'
-    // top bits; the IP-byte counters are the 16 bytes at the end.
+    // top bits; the IP-byte counters follow.
     var icmpFirst: (type: UInt8, code: UInt8) = (0, 0)
     /// ICMP errors that quote this flow's header (not in its packets or bytes).
     public var icmpErrors: UInt32 = 0
     /// IP-layer bytes per direction (IPv4 total length, IPv6 40 + payload length).
     var ipBytes: (UInt64, UInt64) = (0, 0)
 
+    // MARK: health (issue 16): latencies, retransmissions, zero windows, name (32 bytes)
+    /// Start of the interval being timed (see `timingPhase`), as a
+    /// `LatencyCode` offset from `firstNs`.
+    var timer: UInt32 = 0
+    /// Server (SYN → SYN-ACK), client (SYN-ACK → ACK) and application
+    /// (client payload → server payload) latency, as `LatencyCode`s.
+    var latencies: (UInt32, UInt32, UInt32) = (LatencyCode.none, LatencyCode.none, LatencyCode.none)
+    /// TCP segments that resent sequence space, per direction.
+    public var retransmissions: (UInt32, UInt32) = (0, 0)
+    /// The server's name: a `NameTable` serial (low 24 bits), its source
+    /// (bits 28-29) and which address it names (bit 30: B); bits 24-27 hold
+    /// the latency timing's phase and direction (see `timingPhase`), which
+    /// have no room left in `bits` or `directions`.
+    var nameWord: UInt32 = 0
+    /// Zero-window advertisements per direction (saturating at 65,535).
+    public var zeroWindows: (UInt16, UInt16) = (0, 0)
+
     static let liveBit: UInt8 = 16
     static let ipv6Bit: UInt8 = 32
-    /// `icmpFirst` holds the first ICMP message's type and code.
-    static let icmpSeenBit: UInt8 = 64
+    /// The last window each direction advertised was zero (health).
+    static let zeroWindowBits: (UInt8, UInt8) = (64, 128)
 
     init(key: FlowKey, ipVersion: UInt8, timestampNs: Int64, direction: UInt8) {
         self.key = key
@@ -207,13 +230,53 @@ public struct FlowState: Sendable {
         let v = UInt8(truncatingIfNeeded: directions >> 12)
         return v == 0 ? nil : TunnelKind(rawValue: v &- 1)
     }
-    /// The first ICMP message's type and code, or nil (not ICMP).
-    public var firstICMP: (type: UInt8, code: UInt8)? { bit(Self.icmpSeenBit) ? icmpFirst : nil }
+    /// The first ICMP message's type and code, or nil (not ICMP). Every
+    /// packet of an ICMP flow is ICMP, so the key says whether it was set
+    /// (no bit of its own: `bits` is full).
+    public var firstICMP: (type: UInt8, code: UInt8)? {
+        key.proto == .icmp || key.proto == .icmpv6 ? icmpFirst : nil
+    }
 
     /// The slot holds a live flow (the table's sweep walks slots).
     var live: Bool {
         get { bit(Self.liveBit) }
         set { setBit(Self.liveBit, newValue) }
+    }
+
+    // MARK: health accessors (issue 16)
+
+    /// Where the latency timing is (bits 24-26 of `nameWord`): 0 nothing
+    /// timed, 1 SYN seen (timer: the last SYN), 2 SYN-ACK seen (timer: it),
+    /// 3 handshake done, 4 client payload seen (timer: it), 5 all timed.
+    var timingPhase: UInt32 {
+        get { (nameWord >> 24) & 7 }
+        set { nameWord = nameWord & ~(7 << 24) | (newValue & 7) << 24 }
+    }
+    /// The direction timed as the client's (bit 27 of `nameWord`).
+    var timedDirection: UInt8 {
+        get { UInt8((nameWord >> 27) & 1) }
+        set { nameWord = nameWord & ~(1 << 27) | UInt32(newValue & 1) << 27 }
+    }
+    /// Which direction the timings took for the client's (-1: none timed).
+    public var timedClientDirection: Int8 { timingPhase == 0 ? -1 : Int8(timedDirection) }
+    public var serverLatencyNs: Int64? { LatencyCode.decode(latencies.0) }
+    public var clientLatencyNs: Int64? { LatencyCode.decode(latencies.1) }
+    public var appLatencyNs: Int64? { LatencyCode.decode(latencies.2) }
+    /// The server's name: its serial in the tracker's `NameTable`, where it
+    /// came from, and whether it names address B (else A).
+    public var nameSerial: UInt32 { nameWord & NameTable.serialMask }
+    public var nameSource: NameSource { NameSource(rawValue: UInt8((nameWord >> 28) & 3)) ?? .none }
+    public var nameIsForB: Bool { nameWord & (1 << 30) != 0 }
+
+    mutating func setName(_ serial: UInt32, _ source: NameSource, forB: Bool) {
+        // Keeps the timing bits (24-27).
+        nameWord = nameWord & (0xF << 24) | serial & NameTable.serialMask | UInt32(source.rawValue & 3) << 28
+            | (forB ? 1 << 30 : 0)
+    }
+
+    @inline(__always)
+    private func elapsed(since code: UInt32, _ now: Int64) -> Int64 {
+        now &- (firstNs &+ (LatencyCode.decode(code) ?? 0))
     }
 
     /// Both directions' counters.
@@ -250,7 +313,13 @@ public struct FlowState: Sendable {
     @inline(__always)
     mutating func add(_ p: PacketFacts, frame: UnsafeRawBufferPointer, direction: UInt8,
                       timestampNs: Int64, wireLength: UInt32) {
-        if timestampNs < firstNs { firstNs = timestampNs }
+        if timestampNs < firstNs {
+            // The timer is kept from the first packet's time: keep its instant.
+            if timingPhase != 0, let t = LatencyCode.decode(timer) {
+                timer = LatencyCode.encode(t &+ (firstNs &- timestampNs))
+            }
+            firstNs = timestampNs
+        }
         if timestampNs > lastNs { lastNs = timestampNs }
         let d = Int8(direction)
         let payload = UInt64(p.payloadLength)
@@ -287,17 +356,72 @@ public struct FlowState: Sendable {
             if f.contains(.fin) { history.record(.fin, direction: direction) }
             if p.payloadLength > 0 {
                 history.record(.data, direction: direction)
-                // A later fragment continues the first one's segment: not a retransmission.
-                if !p.laterFragment { trackSequence(p, direction: direction) }
             } else if f.contains(.ack) && f.isDisjoint(with: [.syn, .fin, .rst]) {
                 history.record(.ack, direction: direction)
             }
+            // A later fragment continues the first one's segment: not a
+            // retransmission, and no header of its own to time.
+            if !p.laterFragment {
+                trackSequence(p, direction: direction)
+                timeHandshake(f, direction: direction, timestampNs)
+            }
         } else {
             if requestDirection < 0, p.isICMPRequest { requestDirection = d }
-            if (p.proto == .icmp || p.proto == .icmpv6) && !bit(Self.icmpSeenBit) {
+            // The flow's first packet (its counts were just raised to 1).
+            if (p.proto == .icmp || p.proto == .icmpv6) && packets.0 &+ packets.1 == 1 {
                 icmpFirst = (p.icmpType, p.icmpCode)
-                bits |= Self.icmpSeenBit
             }
+        }
+        if p.payloadLength > 0 && timingPhase != 5 { timeApplication(direction: direction, timestampNs) }
+    }
+
+    /// Server and client latency from the handshake: the last SYN before the
+    /// SYN-ACK, the SYN-ACK, and the first ACK (without SYN) of the SYN's
+    /// sender after it; their sum is tshark's `tcp.analysis.initial_rtt`.
+    @inline(__always)
+    mutating func timeHandshake(_ f: TCPFlags, direction: UInt8, _ now: Int64) {
+        let phase = timingPhase
+        guard phase < 3 else { return }
+        if f.contains(.syn) {
+            if !f.contains(.ack) {
+                // A SYN sent again restarts the timing (until a SYN-ACK came).
+                if phase <= 1 {
+                    timingPhase = 1
+                    timedDirection = direction
+                    timer = LatencyCode.encode(now &- firstNs)
+                }
+            } else if phase == 1 && direction != timedDirection {
+                latencies.0 = LatencyCode.encode(elapsed(since: timer, now))
+                timingPhase = 2
+                timer = LatencyCode.encode(now &- firstNs)
+            }
+        } else if phase == 2 && direction == timedDirection && f.contains(.ack) {
+            latencies.1 = LatencyCode.encode(elapsed(since: timer, now))
+            timingPhase = 3
+        }
+    }
+
+    /// Application latency: the client's first payload to the server's first
+    /// payload after it. The client is the SYN's sender, else the first
+    /// direction to send payload (the record keeps the time only when the
+    /// roles agree).
+    @inline(__always)
+    mutating func timeApplication(direction: UInt8, _ now: Int64) {
+        switch timingPhase {
+        case 0:
+            timedDirection = direction
+            fallthrough
+        case 1, 2, 3:
+            // A server that speaks first (a banner) is not what is timed.
+            guard direction == timedDirection || timingPhase == 0 else { return }
+            timingPhase = 4
+            timer = LatencyCode.encode(now &- firstNs)
+        case 4:
+            guard direction != timedDirection else { return }
+            latencies.2 = LatencyCode.encode(elapsed(since: timer, now))
+            timingPhase = 5
+        default:
+            break
         }
     }
 
@@ -317,20 +441,74 @@ public struct FlowState: Sendable {
         if firstPayloadDirection < 0 { firstPayloadDirection = Int8(direction) }
     }
 
-    /// A payload that ends at or before data already seen is a retransmission.
+    /// Retransmissions as tshark's `tcp.analysis.retransmission` judges them
+    /// (fast and spurious ones included): a segment with payload, SYN or FIN
+    /// whose sequence number is below the next one expected in its
+    /// direction, unless it is a keep-alive (0 or 1 byte at next - 1) or
+    /// carries new data from next - 1 on (after a zero-window probe). A
+    /// zero-window probe (1 byte at next while the peer's window is zero)
+    /// doesn't move the expected number. Zero windows: window 0 without
+    /// SYN, FIN or RST. (tshark's out-of-order segments, sent again within
+    /// an RTT of the highest one, count here: telling them apart takes a
+    /// time per direction this state doesn't keep.)
     @inline(__always)
     mutating func trackSequence(_ p: PacketFacts, direction: UInt8) {
-        let end = p.tcpSequence &+ p.payloadLength
+        let f = p.tcpFlags
+        let seq = p.tcpSequence
+        let length = p.payloadLength
+        let synOrFin = !f.isDisjoint(with: [.syn, .fin])
         let known = bit(direction == 0 ? 4 : 8)
         let next = direction == 0 ? nextSequence.0 : nextSequence.1
-        if known && Int32(bitPattern: end &- next) <= 0 {
-            history.record(.retransmit, direction: direction)
-            return
+        let peerZero = bit(direction == 0 ? Self.zeroWindowBits.1 : Self.zeroWindowBits.0)
+        let probe = known && length == 1 && seq == next && peerZero
+        if known && (length > 0 || synOrFin) {
+            let keepAlive = !probe && length <= 1 && seq == next &- 1 && f.isDisjoint(with: [.syn, .fin, .rst])
+            let behind = Int32(bitPattern: seq &- next) < 0 && !(length > 1 && seq == next &- 1)
+            if behind && !keepAlive {
+                if direction == 0 { retransmissions.0 &+= 1 } else { retransmissions.1 &+= 1 }
+            }
+            // Zeek's history letter: a payload that ends at or before data already seen.
+            if length > 0 && Int32(bitPattern: seq &+ length &- next) <= 0 {
+                history.record(.retransmit, direction: direction)
+            }
         }
-        if direction == 0 {
-            nextSequence.0 = end; bits |= 4
-        } else {
-            nextSequence.1 = end; bits |= 8
+        let zero = p.tcpWindow == 0
+        let zeroBit = direction == 0 ? Self.zeroWindowBits.0 : Self.zeroWindowBits.1
+        setBit(zeroBit, zero)
+        if zero && f.isDisjoint(with: [.syn, .fin, .rst]) {
+            if direction == 0 {
+                if zeroWindows.0 < .max { zeroWindows.0 += 1 }
+            } else if zeroWindows.1 < .max { zeroWindows.1 += 1 }
         }
+        let end = seq &+ length &+ (synOrFin ? 1 : 0)
+        if (!known || Int32(bitPattern: end &- next) > 0) && !probe {
+            if direction == 0 {
+                nextSequence.0 = end; bits |= 4
+            } else {
+                nextSequence.1 = end; bits |= 8
+            }
+        }
+    }
+}
+
+/// A latency or time offset in 32 bits: nanoseconds below 2^31 (2.1 s),
+/// else microseconds with the top bit set (to 35 minutes; longer ones are
+/// kept as 35 minutes). `none`: not measured.
+public enum LatencyCode {
+    public static let none = UInt32.max
+    static let microseconds: UInt32 = 1 << 31
+
+    @inline(__always)
+    public static func encode(_ ns: Int64) -> UInt32 {
+        if ns < 0 { return 0 }
+        if ns < Int64(microseconds) { return UInt32(ns) }
+        return microseconds | UInt32(min(ns / 1000, Int64(microseconds - 2)))
+    }
+
+    @inline(__always)
+    public static func decode(_ code: UInt32) -> Int64? {
+        if code == none { return nil }
+        if code & microseconds != 0 { return Int64(code & ~microseconds) * 1000 }
+        return Int64(code)
     }
 }

@@ -26,6 +26,10 @@ public final class FlowTable {
     @exclusivity(unchecked) private var newest: Int32 = -1
     public let expiry: ExpiryPolicy
     public let knowledge: TrafficKnowledge
+    /// Server names learned from the packets (tracker side, packet order).
+    public let names = NameTable()
+    /// The next note of the notes ring `add` reads (notes come in order).
+    @exclusivity(unchecked) public var noteCursor = 0
     /// Where attempts and ended flows go (the pipeline swaps in its ring
     /// while it runs, and back after).
     @exclusivity(unchecked) public var events: FlowEvents
@@ -67,6 +71,7 @@ public final class FlowTable {
     /// lookups find both in cache.
     @inline(__always)
     public func add(_ slot: UnsafeMutablePointer<TrackedPacket>, quote: UnsafePointer<FlowKey>,
+                    notes: UnsafePointer<NameNote>, noteMask: Int = 0,
                     lookahead: (index: UInt64, state: UInt64) = (0, 0)) {
         if lookahead.index != 0 { index.prefetchEntry(hash: lookahead.index) }
         if lookahead.state != 0 { index.prefetchState(hash: lookahead.state, in: store) }
@@ -82,15 +87,50 @@ public final class FlowTable {
             nextSweepNs = timestampNs &+ sweepIntervalNs
         }
         if slot.pointee.hasQuote { countICMPError(quote.pointee) }
-        withUnsafeBytes(of: &slot.pointee.head) { head in
+        let flow = withUnsafeBytes(of: &slot.pointee.head) { head in
             account(slot.pointee.facts, key: slot.pointee.key, forward: slot.pointee.forward, hash: slot.pointee.hash,
                     frame: head, timestampNs: timestampNs, wireLength: slot.pointee.wireLength)
         }
+        if slot.pointee.hasNote {
+            takeNote(notes + (noteCursor & noteMask), flow: flow, forward: slot.pointee.forward)
+            noteCursor &+= 1
+        }
     }
 
+    /// A name the reader found in this packet: a DNS answer is remembered
+    /// for the addresses it gave; an SNI or Host names this flow's server
+    /// (the receiver), unless a stronger source named it already.
+    private func takeNote(_ note: UnsafePointer<NameNote>, flow: UnsafeMutablePointer<FlowState>, forward: Bool) {
+        switch note.pointee.source {
+        case .dns:
+            names.learnAnswer(note)
+        case .sni, .httpHost:
+            let source = note.pointee.source
+            guard flow.pointee.nameSource.rawValue < source.rawValue else { return }
+            flow.pointee.setName(names.intern(note), source, forB: forward)
+        case .none:
+            break
+        }
+    }
+
+    /// A new flow gets the name a DNS answer gave one of its addresses
+    /// (the one the first packet went to first).
+    @inline(__always)
+    private func nameFromDNS(_ flow: UnsafeMutablePointer<FlowState>, forward: Bool) {
+        guard names.hasAddresses else { return }
+        let k = flow.pointee.key
+        let (to, from) = forward ? (k.addressB, k.addressA) : (k.addressA, k.addressB)
+        if let s = names.nameOf(to) {
+            flow.pointee.setName(s, .dns, forB: forward)
+        } else if let s = names.nameOf(from) {
+            flow.pointee.setName(s, .dns, forB: !forward)
+        }
+    }
+
+    /// Returns the flow's state (valid until the next insert).
     @inline(__always)
     private func account(_ p: PacketFacts, key: FlowKey, forward: Bool, hash: UInt64, frame: UnsafeRawBufferPointer,
-                         timestampNs: Int64, wireLength: UInt32) {
+                         timestampNs: Int64, wireLength: UInt32) -> UnsafeMutablePointer<FlowState> {
         let direction: UInt8 = forward ? 0 : 1
         let isSYN = p.proto == .tcp && p.tcpFlags.contains(.syn) && !p.tcpFlags.contains(.ack)
         if let slot = index.find(key, hash: hash, in: store) {
@@ -109,12 +149,13 @@ public final class FlowTable {
             if let reason {
                 end(flow.pointee, reason)
                 flow.pointee = FlowState(key: key, ipVersion: p.ipVersion, timestampNs: timestampNs, direction: direction)
+                nameFromDNS(flow, forward: forward)
             }
             // One connection attempt per flow, not per retransmitted SYN.
             if isSYN && flow.pointee.synDirection < 0 { sawConnectionAttempt(key, forward: forward) }
             flow.pointee.add(p, frame: frame, direction: direction, timestampNs: timestampNs, wireLength: wireLength)
             if expiry.maxFlows != nil { touch(slot) }
-            return
+            return flow
         }
         if let limit = expiry.maxFlows, index.count >= max(1, limit), oldest >= 0 {
             let victim = Int(oldest)
@@ -128,6 +169,8 @@ public final class FlowTable {
         index.insert(hash: hash, slot: slot)
         if index.count > peakLiveCount { peakLiveCount = index.count }
         if expiry.maxFlows != nil { link(slot) }
+        nameFromDNS(store.base + slot, forward: forward)
+        return store.base + slot
     }
 
     /// An ICMP error quoting a live TCP/UDP flow's header is counted on that
@@ -148,7 +191,16 @@ public final class FlowTable {
 
     @inline(__always)
     private func end(_ s: FlowState, _ reason: EndReason) {
-        events.ended(s, reason)
+        guard s.nameSerial != 0 else { return events.ended(s, reason, name: nil) }
+        endNamed(s, reason)
+    }
+
+    private func endNamed(_ s: FlowState, _ reason: EndReason) {
+        guard let name = names.name(s.nameSerial) else {
+            names.countDropped()
+            return events.ended(s, reason, name: nil)
+        }
+        events.ended(s, reason, name: name)
     }
 
     private func release(_ slot: Int) {
@@ -295,6 +347,8 @@ public final class FlowTable {
         var pages = store.pageRelease(live)
         for (i, slot) in live.enumerated() {
             Self.prefetch(base, live, i + 8)
+            let serial = base[Int(slot)].nameSerial
+            if serial != 0 && names.name(serial) == nil { names.countDropped() }
             states.append(base[Int(slot)])
             if pages != nil { store.doneWith(Int(slot), &pages!) }
             if states.count >= batch {

@@ -3,7 +3,7 @@ import PFlowWire
 
 /// One decoded packet as the flow table takes it: its key, facts and first
 /// payload bytes (all a flow reads of the frame), so the frame itself may be
-/// gone by the time the packet is tracked. 112 bytes, no references.
+/// gone by the time the packet is tracked. 120 bytes, no references.
 ///
 /// Every packet takes the same steps, on one thread or two: `PacketIntake`
 /// fills the slot (reader side), `prepare` makes the key canonical and
@@ -19,10 +19,13 @@ public struct TrackedPacket {
     /// An ICMP error whose quoted header (`PacketIntake`'s quote slot) names
     /// the flow to count it on.
     public var hasQuote = false
+    /// The reader found a server name in the payload: the next note (in
+    /// order: the tracker counts them) holds it.
+    public var hasNote = false
+    public var wireLength: UInt32 = 0
     public var hash: UInt64 = 0
     public var timestampNs: Int64 = 0
     public var facts = PacketFacts()
-    public var wireLength: UInt32 = 0
     /// The first `PayloadHead.capacity` payload bytes; `facts` points into them.
     public var head: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
 
@@ -62,9 +65,11 @@ public struct PacketIntake {
     public init() {}
 
     /// Fills `slot` (and, for an ICMP error, `quote` with the quoted flow's
-    /// key as sent) from `packet`, just decoded from `frame`.
+    /// key as sent; for a payload that names a server, `note`) from
+    /// `packet`, just decoded from `frame`.
     @inlinable @inline(__always)
     public mutating func fill(_ slot: UnsafeMutablePointer<TrackedPacket>, quote: UnsafeMutablePointer<FlowKey>,
+                              note: UnsafeMutablePointer<NameNote>,
                               packet: inout DecodedPacket, frame: UnsafeRawBufferPointer,
                               timestampNs: Int64, wireLength: UInt32) {
         if packet.fragmented && packet.proto.hasPorts { joinFragments(&packet, timestampNs) }
@@ -89,6 +94,20 @@ public struct PacketIntake {
         slot.pointee.facts.payloadOffset = 0
         slot.pointee.facts.capturedPayload = UInt32(copied)
         slot.pointee.hasQuote = packet.hasQuote
+        // Names are read here, where the whole frame is: only payloads whose
+        // first bytes could start a ClientHello, an HTTP request or a DNS
+        // response are parsed (bounded by their captured length).
+        slot.pointee.hasNote = false
+        if packet.capturedPayloadLength >= 6 && !packet.laterFragment
+            && (packet.proto == .tcp || packet.proto == .udp) {
+            let from = packet.payloadOffset
+            let to = min(frame.count, from + packet.capturedPayloadLength)
+            if from < to {
+                slot.pointee.hasNote = ServerNameParser.find(UnsafeRawBufferPointer(rebasing: frame[from..<to]),
+                                                             tcp: packet.proto == .tcp, sourcePort: packet.sourcePort,
+                                                             into: &note.pointee)
+            }
+        }
         if packet.hasQuote {
             quote.pointee = FlowKey(addressA: packet.quotedSource, addressB: packet.quotedDestination,
                                     portA: packet.quotedSourcePort, portB: packet.quotedDestinationPort,

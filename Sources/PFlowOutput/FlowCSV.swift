@@ -60,6 +60,11 @@ public enum FlowColumn: String, CaseIterable, Sendable {
     /// The registry's name of the server port (`service` names what it is).
     case portName = "port_name"
     case uid, communityID = "community_id", c2sIPBytes = "c2s_ip_bytes", s2cIPBytes = "s2c_ip_bytes"
+    // Health (issue 16): names, latencies, retransmissions, zero windows.
+    case serverName = "server_name", nameSource = "name_source"
+    case serverLatencyMs = "server_latency_ms", clientLatencyMs = "client_latency_ms", appLatencyMs = "app_latency_ms"
+    case c2sRetransmissions = "c2s_retransmissions", s2cRetransmissions = "s2c_retransmissions"
+    case c2sZeroWindows = "c2s_zero_windows", s2cZeroWindows = "s2c_zero_windows"
 
     public var name: String { rawValue }
 
@@ -74,6 +79,9 @@ public enum FlowColumn: String, CaseIterable, Sendable {
              .endReason, .history, .app, .portName: return .text
         case .uid, .communityID: return .text
         case .c2sIPBytes, .s2cIPBytes: return .uint64
+        case .serverName, .nameSource: return .text
+        case .serverLatencyMs, .clientLatencyMs, .appLatencyMs: return .double
+        case .c2sRetransmissions, .s2cRetransmissions, .c2sZeroWindows, .s2cZeroWindows: return .uint64
         }
     }
 
@@ -98,6 +106,11 @@ public enum FlowColumn: String, CaseIterable, Sendable {
         // "1:" and the base64 of a SHA-1 (28 characters), nothing to quote.
         case .communityID: return 30
         case .c2sIPBytes, .s2cIPBytes: return 20
+        case .serverName: return 0
+        case .nameSource: return 9
+        case .serverLatencyMs, .clientLatencyMs, .appLatencyMs: return 24
+        case .c2sRetransmissions, .s2cRetransmissions: return 10
+        case .c2sZeroWindows, .s2cZeroWindows: return 5
         }
     }
 
@@ -107,6 +120,7 @@ public enum FlowColumn: String, CaseIterable, Sendable {
         switch self {
         case .service: return f.service.map(TextCursor.fieldRoom) ?? 0
         case .portName: return f.portName.map(TextCursor.fieldRoom) ?? 0
+        case .serverName: return f.serverName.map(TextCursor.fieldRoom) ?? 0
         default: return 0
         }
     }
@@ -160,6 +174,15 @@ public enum FlowColumn: String, CaseIterable, Sendable {
             id.bytes.withUnsafeBufferPointer { c.bytes(UnsafeBufferPointer(rebasing: $0.prefix(30))) }
         case .c2sIPBytes: c.decimal(f.clientToServer.ipBytes)
         case .s2cIPBytes: c.decimal(f.serverToClient.ipBytes)
+        case .serverName: if let name = f.serverName { c.field(name) }
+        case .nameSource: if let label = f.nameSource.label { c.ascii(label) }
+        case .serverLatencyMs: FlowCSV.writeMilliseconds(f.serverLatencyNs, &c)
+        case .clientLatencyMs: FlowCSV.writeMilliseconds(f.clientLatencyNs, &c)
+        case .appLatencyMs: FlowCSV.writeMilliseconds(f.appLatencyNs, &c)
+        case .c2sRetransmissions: if let v = f.clientRetransmissions { c.decimal(v) }
+        case .s2cRetransmissions: if let v = f.serverRetransmissions { c.decimal(v) }
+        case .c2sZeroWindows: if let v = f.clientZeroWindows { c.decimal(v) }
+        case .s2cZeroWindows: if let v = f.serverZeroWindows { c.decimal(v) }
         }
     }
 
@@ -202,7 +225,22 @@ public enum FlowColumn: String, CaseIterable, Sendable {
             return id.isEmpty ? .null : .text(id)
         case .c2sIPBytes: return .uint(f.clientToServer.ipBytes)
         case .s2cIPBytes: return .uint(f.serverToClient.ipBytes)
+        case .serverName: return f.serverName.map { .text($0) } ?? .null
+        case .nameSource: return f.nameSource.label.map { .word($0) } ?? .null
+        case .serverLatencyMs: return FlowColumn.milliseconds(f.serverLatencyNs)
+        case .clientLatencyMs: return FlowColumn.milliseconds(f.clientLatencyNs)
+        case .appLatencyMs: return FlowColumn.milliseconds(f.appLatencyNs)
+        case .c2sRetransmissions: return f.clientRetransmissions.map { .uint($0) } ?? .null
+        case .s2cRetransmissions: return f.serverRetransmissions.map { .uint($0) } ?? .null
+        case .c2sZeroWindows: return f.clientZeroWindows.map { .uint($0) } ?? .null
+        case .s2cZeroWindows: return f.serverZeroWindows.map { .uint($0) } ?? .null
         }
+    }
+
+    /// A duration in milliseconds, truncated to the microsecond as the CSV
+    /// writes it (null when not measured).
+    static func milliseconds(_ ns: Int64?) -> FlowValue {
+        ns.map { .double(Double(max(0, $0) / 1000) / 1000) } ?? .null
     }
 }
 
@@ -263,6 +301,18 @@ public enum FlowCSV {
         }
     }
     static let uidDigits: StaticString = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+    /// A duration in milliseconds with microsecond precision (`40.112`,
+    /// truncated toward zero), empty when nil.
+    @inline(__always)
+    static func writeMilliseconds(_ ns: Int64?, _ c: inout TextCursor) {
+        guard let ns else { return }
+        let us = max(0, ns) / 1000
+        c.decimal(UInt64(us / 1000))
+        c.byte(0x2E)
+        let frac = us % 1000
+        c.byte(UInt8(0x30 + frac / 100)); c.byte(UInt8(0x30 + frac / 10 % 10)); c.byte(UInt8(0x30 + frac % 10))
+    }
 
     // The fixed names as static text: no String per row. Each matches the
     // type's raw value (FlowCSVTests checks them all).

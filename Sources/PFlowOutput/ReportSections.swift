@@ -17,8 +17,8 @@ public protocol ReportSection: Sendable {
 
 public enum ReportSections {
     public static let all: [any ReportSection] = [
-        CaptureSection(), TotalsSection(), ServicesSection(), FailedSection(), HostsSection(), TunnelsSection(),
-        TimelineSection(),
+        CaptureSection(), TotalsSection(), ServicesSection(), HealthSection(), FailedSection(), HostsSection(),
+        TunnelsSection(), TimelineSection(),
         FindingsSection(), ClientsSection(),
     ]
 }
@@ -145,6 +145,7 @@ struct ServicesSection: ReportSection {
             w.key("top_servers"); Self.shares(row.topServers, &w)
             w.key("top_clients"); Self.shares(row.topClients, &w)
             if row.approximate { w.key("approximate"); w.raw("true") }
+            HealthSection.json(row.health, &w)
             w.close("}")
         }
         w.close("]")
@@ -280,5 +281,30 @@ struct ClientsSection: ReportSection {
             w.close("}")
         }
         w.close("]")
+    }
+}
+
+/// How fast services answer, how lossy they are and what their servers are
+/// called (issue 16). The JSON keys go into each service's object.
+struct HealthSection: ReportSection {
+    func table(_ result: AnalysisResult, _ style: TableReport) -> String { style.health(result.services) }
+    func json(_ result: AnalysisResult, _ w: inout JSONWriter) {}
+
+    static func json(_ h: ServiceHealth, _ w: inout JSONWriter) {
+        w.key("names"); w.open("[")
+        for n in h.topNames() { w.string(n) }
+        w.close("]")
+        quantiles("server_latency_ms", h.serverLatency, &w)
+        quantiles("app_latency_ms", h.appLatency, &w)
+        w.key("retransmissions"); w.number(h.retransmissions)
+    }
+
+    static func quantiles(_ key: String, _ hist: LatencyHistogram, _ w: inout JSONWriter) {
+        w.key(key)
+        guard let p50 = hist.quantileMs(0.5), let p95 = hist.quantileMs(0.95) else { return w.null() }
+        w.open("{")
+        w.key("p50"); w.raw(Formatting.fixed(p50, 3))
+        w.key("p95"); w.raw(Formatting.fixed(p95, 3))
+        w.close("}")
     }
 }

@@ -187,6 +187,30 @@ public struct TableReport {
         return parts.isEmpty ? "" : "      " + parts.joined(separator: " · ")
     }
 
+    /// Latency quantiles, retransmissions and names of the services that
+    /// have any (issue 16); nothing when none does.
+    func health(_ rows: [ServiceRow]) -> String {
+        let shown = rows.filter { $0.health.serverLatency.samples > 0 || $0.health.appLatency.samples > 0
+                                  || $0.health.retransmissions > 0 || !$0.health.nameCounts.isEmpty }
+        guard !shown.isEmpty else { return "" }
+        let out = "\n" + bold("Service health") + dim(" (latency p50/p95 in ms; retransmitted segments per TCP packet)") + "\n"
+        var table = [["SERVICE", "PORT", "SERVER p50/p95", "APP p50/p95", "RETRANS", "NAMES"]]
+        func pair(_ h: LatencyHistogram) -> String {
+            guard let a = h.quantileMs(0.5), let b = h.quantileMs(0.95) else { return "-" }
+            return Formatting.fixed(a, 1) + "/" + Formatting.fixed(b, 1)
+        }
+        for r in shown.prefix(max(0, top)) {
+            let h = r.health
+            let names = h.topNames(2).joined(separator: " ")
+            table.append([r.service.isEmpty ? "-" : r.service, r.port.map { "\($0)/\(r.proto.name)" } ?? r.proto.name,
+                          pair(h.serverLatency), pair(h.appLatency),
+                          h.tcpPackets == 0 ? "-" : Formatting.grouped(h.retransmissions)
+                              + " (" + Formatting.fixed(h.retransmissionRate * 100, 2) + "%)",
+                          names.count > 40 ? String(names.prefix(39)) + "…" : (names.isEmpty ? "-" : names)])
+        }
+        return out + columns(table, rightAligned: [2, 3, 4], accent: nil)
+    }
+
     /// Tunnels opened, with what travelled inside them.
     func tunnels(_ list: [TunnelSummary], other: OtherTunnels? = nil) -> String {
         guard !list.isEmpty else { return "" }

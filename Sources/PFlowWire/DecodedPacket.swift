@@ -38,6 +38,8 @@ public struct DecodedPacket: Sendable {
     public var destinationPort: UInt16 = 0
     public var tcpFlags = TCPFlags()
     public var tcpSequence: UInt32 = 0
+    /// TCP window field as sent (unscaled).
+    public var tcpWindow: UInt16 = 0
     public var icmpType: UInt8 = 0
     public var icmpCode: UInt8 = 0
     /// Outermost VLAN id, or nil.

@@ -265,6 +265,7 @@ public enum PacketDecoder {
             p.destinationPort = tcp.destinationPort
             p.tcpFlags = tcp.flags
             p.tcpSequence = tcp.sequenceNumber
+            p.tcpWindow = tcp.window
             setPayload(at: tcp.payloadOffset, length: length - tcp.headerLength, end: bytes.count, &p)
         case .udp:
             let udp = try UDPHeader(bytes, at: offset, datagramLength: length)

@@ -64,6 +64,8 @@ struct TCPHeader {
     @inline(__always) var destinationPort: UInt16 { bytes.be16(Field.destinationPort, of: offset) }
     @inline(__always) var sequenceNumber: UInt32 { bytes.be32(Field.sequenceNumber, of: offset) }
     @inline(__always) var flags: TCPFlags { TCPFlags(rawValue: bytes.byte(Field.flags, of: offset)) }
+    /// The advertised window, unscaled (zero means zero at any scale).
+    @inline(__always) var window: UInt16 { bytes.be16(Field.window, of: offset) }
     /// The snaplen cut into the options.
     @inline(__always) var optionsCut: Bool { !bytes.holds(headerLength, at: offset) }
     @inline(__always) var payloadOffset: Int { offset + headerLength }

@@ -162,6 +162,7 @@ final class PacketFeeder {
     var slot = TrackedPacket()
     var quote = FlowKey(addressA: IPAddress(high: 0, low: 0), addressB: IPAddress(high: 0, low: 0),
                         portA: 0, portB: 0, proto: IPProtocol(rawValue: 0), vlan: 0)
+    var note = NameNote()
 
     init(expiry: ExpiryPolicy = ExpiryPolicy(), onEnd: @escaping (FlowState, EndReason, TrafficKnowledge) -> Void = { _, _, _ in }) {
         let knowledge = TrafficKnowledge()
@@ -174,8 +175,9 @@ final class PacketFeeder {
 
     func add(_ packet: DecodedPacket, frame: UnsafeRawBufferPointer, timestampNs: Int64, wireLength: UInt32) {
         var p = packet
-        intake.fill(&slot, quote: &quote, packet: &p, frame: frame, timestampNs: timestampNs, wireLength: wireLength)
-        table.add(&slot, quote: &quote)
+        intake.fill(&slot, quote: &quote, note: &note, packet: &p, frame: frame, timestampNs: timestampNs,
+                    wireLength: wireLength)
+        table.add(&slot, quote: &quote, notes: &note)
     }
 
     func finish(_ onEnd: (FlowState, EndReason) -> Void) { table.finish(onEnd: onEnd) }

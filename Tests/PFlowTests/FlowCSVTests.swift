@@ -129,8 +129,15 @@ final class FlowCSVTests: XCTestCase {
         f.appProtocol = .smtpOrFTP
         f.icmpErrors = .max
         f.uid = .max
+        // Health: the longest name, the widest latencies and counters.
+        f.serverName = String(repeating: "a,", count: 126) + "a"
+        f.nameSource = .httpHost
+        f.serverLatencyNs = .max; f.clientLatencyNs = .max; f.appLatencyNs = 0
+        f.clientRetransmissions = UInt64(UInt32.max); f.serverRetransmissions = UInt64(UInt32.max)
+        f.clientZeroWindows = UInt64(UInt16.max); f.serverZeroWindows = UInt64(UInt16.max)
         let row = FlowCSV.row(f, digits: 9)
-        XCTAssertLessThanOrEqual(row.utf8.count, FlowCSV.fixedRoom + 2 * f.service!.utf8.count + 2)
+        XCTAssertLessThanOrEqual(row.utf8.count, FlowCSV.fixedRoom + 2 * f.service!.utf8.count + 2
+                                 + 2 * f.serverName!.utf8.count + 2)
         XCTAssertEqual(row, [
             "1823-11-12T00:06:21.572612097Z", "2116-02-20T23:53:38.427387903Z",
             "-4611686018427387903", "4611686018427387903", "9223372036.854775806", "tcp", "6", "4095",
@@ -139,7 +146,9 @@ final class FlowCSVTests: XCTestCase {
             FlowCSV.rangeName(f.clientPort).description, "ephemeral-range", "RSTOS0",
         ].joined(separator: ",") + "," + Array(repeating: String(UInt64.max), count: 6).joined(separator: ",")
             + ",capacity," + String(repeating: "t", count: 16) + ",smtp/ftp," + String(UInt32.max)
-            + "," + (f.portName ?? "") + ",C" + "LygHa16AHYF" + "," + f.communityID + "," + String(UInt64.max) + "," + String(UInt64.max) + "\n")
+            + "," + (f.portName ?? "") + ",C" + "LygHa16AHYF" + "," + f.communityID + "," + String(UInt64.max) + "," + String(UInt64.max)
+            + ",\"" + f.serverName! + "\",http-host,9223372036854.775,9223372036854.775,0.000,"
+            + "\(UInt32.max),\(UInt32.max),65535,65535\n")
         XCTAssertEqual(f.communityID.utf8.count, 30)
     }
 }

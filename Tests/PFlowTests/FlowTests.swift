@@ -65,11 +65,16 @@ final class FlowTests: XCTestCase {
          P.packet(fromClient: true, cport: cport, sport: sport, flags: .ack)]
     }
 
-    /// A live flow is two cache lines and 16 bytes; the packed accessors round-trip.
+    /// A live flow is 176 bytes; the packed accessors round-trip.
     func testFlowStateLayoutAndPackedFields() {
         XCTAssertEqual(MemoryLayout<FlowKey>.size, 39)
         XCTAssertEqual(MemoryLayout<(SignatureVerdict?, SignatureVerdict?)>.size, 4)
-        XCTAssertEqual(MemoryLayout<FlowState>.stride, 144)  // 128 + the IP-byte counters (issue 15)
+        // 128 bytes, the IP-byte counters (issue 15) and the health fields
+        // (issue 16: latencies, retransmissions, zero windows, the name's serial).
+        XCTAssertEqual(MemoryLayout<FlowState>.stride, 176)
+        XCTAssertEqual(MemoryLayout<PacketFacts>.size, 30)
+        XCTAssertEqual(MemoryLayout<TrackedPacket>.stride, 128)  // a ring slot: two cache lines
+        XCTAssertTrue(_isPOD(NameNote.self))
         // The store moves states with mremap and hands pages back with
         // madvise; the pipeline initializes whole packets only where written:
         // both need values without references.
@@ -93,6 +98,21 @@ final class FlowTests: XCTestCase {
         s.live = false
         XCTAssertFalse(s.live)
         XCTAssertEqual(s.ipVersion, 6)
+        // The tunnel shares `directions`; the latency timing shares the
+        // name's word: setting one leaves the others.
+        s.directions |= UInt16(TunnelKind.teredo.rawValue &+ 1) << 12
+        s.timingPhase = 5; s.timedDirection = 1
+        s.setName(NameTable.serialMask, .sni, forB: true)
+        XCTAssertEqual(s.tunnel, .teredo)
+        XCTAssertEqual([s.synDirection, s.firstPayloadDirection], [1, 1])
+        XCTAssertEqual(s.timingPhase, 5); XCTAssertEqual(s.timedDirection, 1)
+        XCTAssertEqual(s.nameSerial, NameTable.serialMask); XCTAssertEqual(s.nameSource, .sni); XCTAssertTrue(s.nameIsForB)
+        s.timingPhase = 2; s.timedDirection = 0
+        s.setName(7, .dns, forB: false)
+        XCTAssertEqual(s.timingPhase, 2); XCTAssertEqual(s.timedDirection, 0)
+        XCTAssertEqual(s.nameSerial, 7); XCTAssertEqual(s.nameSource, .dns); XCTAssertFalse(s.nameIsForB)
+        XCTAssertEqual(s.tunnel, .teredo)
+        XCTAssertNil(s.firstICMP)  // a TCP flow
         // The history keeps at most 16 events and counts them from its codes.
         var h = TCPHistory()
         for e in [TCPHistory.Event.syn, .synAck, .ack, .data, .fin, .rst, .retransmit] {

@@ -1,0 +1,81 @@
+import PFlowCore
+import PFlowFlows
+
+/// Latencies of one service as a log-scale histogram of microseconds:
+/// values below 16 µs exactly, above that 8 buckets per power of two, so a
+/// quantile (read as its bucket's middle) is within 1/16 (6.25%) of the
+/// true sample value. Memory: at most 496 counters (2 KB), grown as needed.
+public struct LatencyHistogram: Sendable {
+    var counts: [UInt32] = []
+    public private(set) var samples: UInt64 = 0
+
+    public init() {}
+
+    static func bucket(_ us: UInt64) -> Int {
+        if us < 16 { return Int(us) }
+        let e = 63 - us.leadingZeroBitCount
+        return 16 + (e - 4) * 8 + Int((us >> UInt64(e - 3)) & 7)
+    }
+
+    /// The middle of bucket `i`, in microseconds.
+    static func middle(_ i: Int) -> Double {
+        if i < 16 { return Double(i) }
+        let e = (i - 16) / 8 + 4, m = (i - 16) % 8
+        let width = Double(UInt64(1) << UInt64(e - 3))
+        return Double(8 + m) * width + width / 2
+    }
+
+    public mutating func add(ns: Int64) {
+        let i = Self.bucket(UInt64(max(0, ns)) / 1000)
+        if counts.count <= i { counts.append(contentsOf: repeatElement(0, count: i + 1 - counts.count)) }
+        counts[i] &+= 1
+        samples += 1
+    }
+
+    /// The nearest-rank quantile `q` (0...1) in milliseconds, nil without samples.
+    public func quantileMs(_ q: Double) -> Double? {
+        guard samples > 0 else { return nil }
+        let rank = max(1, UInt64((q * Double(samples)).rounded(.up)))
+        var seen: UInt64 = 0
+        for (i, c) in counts.enumerated() {
+            seen += UInt64(c)
+            if seen >= rank { return Self.middle(i) / 1000 }
+        }
+        return nil
+    }
+}
+
+/// How fast and how lossy one service is, and the names its servers go by.
+public struct ServiceHealth: Sendable {
+    public var serverLatency = LatencyHistogram()
+    public var appLatency = LatencyHistogram()
+    /// TCP segments resent (both directions) and TCP packets in all.
+    public var retransmissions: UInt64 = 0
+    public var tcpPackets: UInt64 = 0
+    /// Flows per server name, for the first `maxNames` distinct names.
+    public var nameCounts: [String: UInt64] = [:]
+    public static let maxNames = 64
+
+    public init() {}
+
+    public mutating func add(_ f: FlowRecord) {
+        if let ns = f.serverLatencyNs { serverLatency.add(ns: ns) }
+        if let ns = f.appLatencyNs { appLatency.add(ns: ns) }
+        if f.proto == .tcp {
+            retransmissions += (f.clientRetransmissions ?? 0) + (f.serverRetransmissions ?? 0)
+            tcpPackets += f.packets
+        }
+        if let name = f.serverName {
+            if nameCounts[name] != nil { nameCounts[name]! += 1 }
+            else if nameCounts.count < Self.maxNames { nameCounts[name] = 1 }
+        }
+    }
+
+    /// Retransmitted segments per TCP packet.
+    public var retransmissionRate: Double { tcpPackets == 0 ? 0 : Double(retransmissions) / Double(tcpPackets) }
+
+    /// Up to `n` names, most flows first (then by name).
+    public func topNames(_ n: Int = 10) -> [String] {
+        nameCounts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(n).map(\.key)
+    }
+}

@@ -1,0 +1,465 @@
+import PFlowCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where a server's name came from, weakest first: a stronger source
+/// replaces a weaker one on the same flow.
+public enum NameSource: UInt8, Sendable {
+    case none = 0, dns, httpHost, sni
+
+    public var label: StaticString? {
+        switch self {
+        case .none: return nil
+        case .dns: return "dns"
+        case .httpHost: return "http-host"
+        case .sni: return "sni"
+        }
+    }
+}
+
+/// 32 words of name bytes: a fixed-size, reference-free buffer.
+public typealias NameBytes = (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                              UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                              UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                              UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
+public typealias NameAddresses = (IPAddress, IPAddress, IPAddress, IPAddress,
+                                  IPAddress, IPAddress, IPAddress, IPAddress)
+
+/// A server's name as the tracker keeps it and an ended flow carries it:
+/// up to 253 bytes, already made safe for every output (no references).
+public struct ServerName: Sendable {
+    public var length: UInt8 = 0
+    public var bytes: NameBytes = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    public init() {}
+
+    public var text: String {
+        var b = bytes
+        let n = Int(length)
+        return withUnsafeBytes(of: &b) { String(decoding: UnsafeRawBufferPointer(rebasing: $0[0..<n]), as: UTF8.self) }
+    }
+}
+
+/// A name the reader side found in one packet's payload (it has the whole
+/// frame; the tracker gets only the first 32 payload bytes): a TLS SNI or
+/// HTTP Host for the packet's flow, or a DNS answer (the name asked for and
+/// up to `maxAddresses` of the A/AAAA addresses it resolved to). Travels
+/// beside the packet, in order, like an ICMP error's quote; no references.
+public struct NameNote: Sendable {
+    public static let maxLength = 253
+    public static let maxAddresses = 8
+    public var source = NameSource.none
+    public var length: UInt8 = 0
+    public var addressCount: UInt8 = 0
+    public var bytes: NameBytes = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    public var addresses: NameAddresses = (IPAddress(high: 0, low: 0), IPAddress(high: 0, low: 0),
+                                           IPAddress(high: 0, low: 0), IPAddress(high: 0, low: 0),
+                                           IPAddress(high: 0, low: 0), IPAddress(high: 0, low: 0),
+                                           IPAddress(high: 0, low: 0), IPAddress(high: 0, low: 0))
+    public init() {}
+
+    public var name: String {
+        var b = bytes
+        let n = Int(length)
+        return withUnsafeBytes(of: &b) { String(decoding: UnsafeRawBufferPointer(rebasing: $0[0..<n]), as: UTF8.self) }
+    }
+
+    public func address(_ i: Int) -> IPAddress {
+        var a = addresses
+        return withUnsafeBytes(of: &a) { $0.loadUnaligned(fromByteOffset: i * MemoryLayout<IPAddress>.stride, as: IPAddress.self) }
+    }
+
+    mutating func addAddress(_ a: IPAddress) {
+        guard Int(addressCount) < Self.maxAddresses else { return }
+        let i = Int(addressCount)
+        withUnsafeMutableBytes(of: &addresses) { $0.storeBytes(of: a, toByteOffset: i * MemoryLayout<IPAddress>.stride, as: IPAddress.self) }
+        addressCount += 1
+    }
+
+    /// Appends one byte of a name, made safe for every output: ASCII
+    /// letters lower-cased, control characters, DEL and non-ASCII bytes as
+    /// `?`, and a first character that a spreadsheet would take for a
+    /// formula (`=`, `+`, `-`, `@`) as `_`. Past 253 bytes the name is cut.
+    @inline(__always)
+    mutating func append(_ byte: UInt8) {
+        guard Int(length) < Self.maxLength else { return }
+        var b = byte
+        if b >= 0x41 && b <= 0x5A { b |= 0x20 }
+        if b < 0x20 || b >= 0x7F { b = 0x3F }
+        if length == 0 && (b == 0x3D || b == 0x2B || b == 0x2D || b == 0x40) { b = 0x5F }
+        let at = Int(length)
+        withUnsafeMutableBytes(of: &bytes) { $0[at] = b }
+        length += 1
+    }
+}
+
+/// Bounded parsers for the names a capture gives its servers. Each takes
+/// the captured payload bytes and never reads outside them; work is
+/// bounded by the payload's size (and, for DNS, by fixed caps).
+public enum ServerNameParser {
+    /// Finds a name in a payload if its first bytes say it may hold one:
+    /// a TLS ClientHello, an HTTP request, or a DNS response (UDP or TCP
+    /// from port 53). Returns false (note untouched) when there is none.
+    /// The tests on the first bytes are a few compares, so this is cheap
+    /// on every other packet.
+    @inline(__always)
+    public static func find(_ payload: UnsafeRawBufferPointer, tcp: Bool, sourcePort: UInt16,
+                            into note: inout NameNote) -> Bool {
+        guard payload.count >= 6 else { return false }
+        let first = payload[0]
+        if tcp {
+            if first == 0x16 { return tlsServerName(payload, into: &note) }
+            if first >= 0x41 && first <= 0x5A { return httpHost(payload, into: &note) }
+            if sourcePort == 53 {
+                let n = Int(payload[0]) << 8 | Int(payload[1])
+                return dnsAnswer(UnsafeRawBufferPointer(rebasing: payload[2..<min(payload.count, 2 + n)]), into: &note)
+            }
+            return false
+        }
+        if sourcePort == 53 { return dnsAnswer(payload, into: &note) }
+        return false
+    }
+
+    // MARK: TLS
+
+    /// The SNI host_name of a ClientHello (RFC 8446 §4.1.2, RFC 6066 §3),
+    /// TLS 1.0-1.3. The handshake may span several records of the segment;
+    /// a name beyond the captured bytes is not found.
+    public static func tlsServerName(_ p: UnsafeRawBufferPointer, into note: inout NameNote) -> Bool {
+        // Gather the handshake bytes of up to 8 consecutive handshake records
+        // (the offsets of their fragments), without copying them.
+        var starts: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
+        var counts: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
+        var pieces = 0, total = 0, at = 0
+        while pieces < 8, at + 5 <= p.count, p[at] == 0x16, p[at + 1] == 3 {
+            let length = Int(p[at + 3]) << 8 | Int(p[at + 4])
+            let start = at + 5
+            let available = max(0, min(length, p.count - start))
+            withUnsafeMutableBytes(of: &starts) { $0.storeBytes(of: start, toByteOffset: pieces * 8, as: Int.self) }
+            withUnsafeMutableBytes(of: &counts) { $0.storeBytes(of: available, toByteOffset: pieces * 8, as: Int.self) }
+            pieces += 1
+            total += available
+            if available < length { break }
+            at = start + length
+        }
+        guard pieces > 0 else { return false }
+        let s = starts, c = counts
+        // The logical handshake byte i, or nil past what was captured.
+        func byte(_ i: Int) -> UInt8? {
+            guard i >= 0, i < total else { return nil }
+            var i = i
+            return withUnsafeBytes(of: s) { sb in
+                withUnsafeBytes(of: c) { cb in
+                    for k in 0..<pieces {
+                        let n = cb.load(fromByteOffset: k * 8, as: Int.self)
+                        if i < n { return p[sb.load(fromByteOffset: k * 8, as: Int.self) + i] }
+                        i -= n
+                    }
+                    return nil
+                }
+            }
+        }
+        func u16(_ i: Int) -> Int? {
+            guard let a = byte(i), let b = byte(i + 1) else { return nil }
+            return Int(a) << 8 | Int(b)
+        }
+        guard byte(0) == 1, let l0 = byte(1), let l1 = byte(2), let l2 = byte(3) else { return false }
+        let end = 4 + (Int(l0) << 16 | Int(l1) << 8 | Int(l2))   // the message's end, as it says
+        var i = 4 + 2 + 32                                        // version, random
+        guard let sessionLength = byte(i) else { return false }
+        i += 1 + Int(sessionLength)
+        guard let suites = u16(i) else { return false }
+        i += 2 + suites
+        guard let compressions = byte(i) else { return false }
+        i += 1 + Int(compressions)
+        guard let extensionsLength = u16(i) else { return false }
+        i += 2
+        let extensionsEnd = min(end, i + extensionsLength)
+        // Each extension moves `i` forward by at least 4: bounded by the length.
+        while i + 4 <= extensionsEnd {
+            guard let type = u16(i), let length = u16(i + 2) else { return false }
+            i += 4
+            guard i + length <= extensionsEnd else { return false }
+            if type == 0 {
+                // server_name_list: (name_type, length, name)…; host_name is type 0.
+                guard let listLength = u16(i) else { return false }
+                var j = i + 2
+                let listEnd = min(i + length, j + listLength)
+                while j + 3 <= listEnd {
+                    guard let nameType = byte(j), let nameLength = u16(j + 1) else { return false }
+                    j += 3
+                    guard j + nameLength <= listEnd else { return false }
+                    // The whole name must have been captured: a cut one is not its name.
+                    if nameType == 0 && nameLength > 0 && byte(j + nameLength - 1) != nil {
+                        note = NameNote()
+                        for k in 0..<min(nameLength, NameNote.maxLength) {
+                            guard let b = byte(j + k) else { break }
+                            note.append(b)
+                        }
+                        guard note.length > 0 else { return false }
+                        note.source = .sni
+                        return true
+                    }
+                    j += nameLength
+                }
+                return false
+            }
+            i += length
+        }
+        return false
+    }
+
+    // MARK: HTTP
+
+    static let methods: [StaticString] = ["GET ", "POST ", "HEAD ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ",
+                                          "CONNECT ", "TRACE "]
+    /// How far into a request the Host header is looked for.
+    public static let httpHeaderLimit = 8192
+
+    /// The Host header of an HTTP/1.x request that starts in this payload
+    /// (RFC 9112 §3.2), as sent (a port included); only the captured bytes
+    /// of the header block, up to `httpHeaderLimit`, are read.
+    public static func httpHost(_ p: UnsafeRawBufferPointer, into note: inout NameNote) -> Bool {
+        var isRequest = false
+        for m in methods where !isRequest {
+            m.withUTF8Buffer { mb in
+                guard p.count >= mb.count else { return }
+                for k in 0..<mb.count where p[k] != mb[k] { return }
+                isRequest = true
+            }
+        }
+        guard isRequest else { return false }
+        let limit = min(p.count, httpHeaderLimit)
+        // Line by line; a header line starts after a line feed.
+        var i = 0
+        while i < limit {
+            while i < limit && p[i] != 0x0A { i += 1 }
+            i += 1
+            guard i < limit else { return false }
+            if p[i] == 0x0D || p[i] == 0x0A { return false }   // end of the headers
+            guard i + 5 <= limit,
+                  p[i] | 0x20 == 0x68, p[i + 1] | 0x20 == 0x6F, p[i + 2] | 0x20 == 0x73, p[i + 3] | 0x20 == 0x74,
+                  p[i + 4] == 0x3A else { continue }
+            var j = i + 5
+            while j < limit && (p[j] == 0x20 || p[j] == 0x09) { j += 1 }
+            note = NameNote()
+            while j < limit && p[j] != 0x0D && p[j] != 0x0A && note.length < NameNote.maxLength {
+                note.append(p[j]); j += 1
+            }
+            // A value cut by the capture (no line end) is not the name, unless it is past 253 bytes anyway.
+            guard j < limit || Int(note.length) >= NameNote.maxLength else { return false }
+            // Trailing blanks are not part of the value.
+            while note.length > 0 {
+                var last: UInt8 = 0
+                let n = Int(note.length) - 1
+                withUnsafeBytes(of: note.bytes) { last = $0[n] }
+                guard last == 0x20 || last == 0x09 else { break }
+                note.length -= 1
+            }
+            guard note.length > 0 else { return false }
+            note.source = .httpHost
+            return true
+        }
+        return false
+    }
+
+    // MARK: DNS
+
+    /// Answer records examined per response, and compression pointers
+    /// followed per name: caps on the work one packet can ask for.
+    public static let maxAnswers = 64
+    static let maxJumps = 16
+
+    /// A DNS response (RFC 1035 §4.1): the first question's name and the
+    /// A/AAAA addresses in the answer section (CNAME chains included: every
+    /// address in the answer to a question is where its name leads).
+    public static func dnsAnswer(_ p: UnsafeRawBufferPointer, into note: inout NameNote) -> Bool {
+        guard p.count >= 12, p[2] & 0x80 != 0, p[2] & 0x78 == 0 else { return false }   // a response to a query
+        let questions = Int(p[4]) << 8 | Int(p[5])
+        let answers = Int(p[6]) << 8 | Int(p[7])
+        guard questions >= 1, answers >= 1 else { return false }
+        var found = NameNote()
+        guard var i = readName(p, at: 12, into: &found), found.length > 0 else { return false }
+        i += 4                                        // type, class
+        // Further questions (rare): skipped.
+        for _ in 1..<min(questions, 8) {
+            guard let next = skipName(p, at: i) else { return false }
+            i = next + 4
+        }
+        for _ in 0..<min(answers, maxAnswers) {
+            guard let next = skipName(p, at: i), next + 10 <= p.count else { break }
+            let type = Int(p[next]) << 8 | Int(p[next + 1])
+            let klass = Int(p[next + 2]) << 8 | Int(p[next + 3])
+            let length = Int(p[next + 8]) << 8 | Int(p[next + 9])
+            let data = next + 10
+            guard data + length <= p.count else { break }
+            if klass == 1 && type == 1 && length == 4 {
+                found.addAddress(IPAddress(ipv4: UInt32(p[data]) << 24 | UInt32(p[data + 1]) << 16
+                                           | UInt32(p[data + 2]) << 8 | UInt32(p[data + 3])))
+            } else if klass == 1 && type == 28 && length == 16 {
+                var high: UInt64 = 0, low: UInt64 = 0
+                for k in 0..<8 { high = high << 8 | UInt64(p[data + k]) }
+                for k in 8..<16 { low = low << 8 | UInt64(p[data + k]) }
+                found.addAddress(IPAddress(high: high, low: low))
+            }
+            i = data + length
+        }
+        guard found.addressCount > 0 else { return false }
+        found.source = .dns
+        note = found
+        return true
+    }
+
+    /// Reads a (possibly compressed) name at `at` into `note`; returns where
+    /// the name ends in the message (after its first pointer, if any), or
+    /// nil for a name that runs out of the message, loops or uses reserved
+    /// label types. A pointer must point backwards, and at most `maxJumps`
+    /// are followed.
+    static func readName(_ p: UnsafeRawBufferPointer, at start: Int, into note: inout NameNote) -> Int? {
+        var i = start, end: Int? = nil, jumps = 0, limit = start
+        while true {
+            guard i < p.count else { return nil }
+            let length = Int(p[i])
+            if length == 0 { return end ?? i + 1 }
+            switch length & 0xC0 {
+            case 0xC0:
+                guard i + 1 < p.count, jumps < maxJumps else { return nil }
+                let target = (length & 0x3F) << 8 | Int(p[i + 1])
+                guard target < limit else { return nil }       // backwards only: no loops
+                if end == nil { end = i + 2 }
+                jumps += 1
+                limit = target
+                i = target
+            case 0:
+                guard i + 1 + length <= p.count else { return nil }
+                if note.length > 0 { note.append(0x2E) }
+                for k in 0..<length { note.append(p[i + 1 + k]) }
+                i += 1 + length
+            default:
+                return nil
+            }
+        }
+    }
+
+    /// Where the name at `at` ends, without reading it.
+    static func skipName(_ p: UnsafeRawBufferPointer, at start: Int) -> Int? {
+        var i = start
+        while true {
+            guard i < p.count else { return nil }
+            let length = Int(p[i])
+            if length == 0 { return i + 1 }
+            if length & 0xC0 == 0xC0 { return i + 2 <= p.count ? i + 2 : nil }
+            guard length & 0xC0 == 0 else { return nil }
+            i += 1 + length
+        }
+    }
+}
+
+/// The names the tracker has learned: a ring of at most `capacity` names,
+/// each under a serial number a flow keeps (oldest dropped: a flow whose
+/// name was dropped before it ended loses it, and is counted), and the
+/// addresses DNS answers named, each to the latest name that resolved to
+/// it. Used by the tracker alone, in packet order, so every run sees the
+/// same names; read by the report only once the tracker is done or through
+/// the copy an ended flow carries.
+public final class NameTable {
+    public static let capacity = 16384
+    /// Addresses remembered per generation (two generations: the older is
+    /// dropped when the newer fills).
+    public static let addressCapacity = 65536
+    // Tracker-only, never re-entered: no dynamic exclusivity checks.
+    /// Name `serial` is at `serial % capacity` (allocated whole, touched as used).
+    private let slots: UnsafeMutablePointer<ServerName>
+    /// Serial of the next name (serials start at 1; 0 means none).
+    @exclusivity(unchecked) private(set) var nextSerial: UInt32 = 1
+    @exclusivity(unchecked) private var stored = 0
+    struct NameKey: FastHashable { var hash: UInt64; func fastHash(_ seed: HashSeed) -> UInt64 { hash } }
+    @exclusivity(unchecked) private var byHash = FastMap<NameKey, UInt32>()
+    @exclusivity(unchecked) private var byHashOld = FastMap<NameKey, UInt32>()
+    @exclusivity(unchecked) private var addresses = FastMap<IPAddress, UInt32>()
+    @exclusivity(unchecked) private var addressesOld = FastMap<IPAddress, UInt32>()
+    /// Flows that ended after the table had dropped their name.
+    @exclusivity(unchecked) public private(set) var dropped: UInt64 = 0
+    /// 24 bits: the rest of the flow's `nameWord` holds its source and latency timing.
+    static let serialMask: UInt32 = 0x00FF_FFFF
+    let seed = HashSeed.run
+
+    public init() {
+        assert(_isPOD(ServerName.self), "slots are freed without deinitializing them")
+        slots = .allocate(capacity: Self.capacity)
+    }
+
+    deinit { slots.deallocate() }
+
+    public var isEmpty: Bool { nextSerial == 1 }
+    public var hasAddresses: Bool { !addresses.isEmpty || !addressesOld.isEmpty }
+
+    /// The name under `serial`, if still held (valid until the next `intern`).
+    @inline(__always)
+    public func name(_ serial: UInt32) -> UnsafePointer<ServerName>? {
+        guard serial != 0 else { return nil }
+        let age = (nextSerial &- serial) & Self.serialMask
+        guard age >= 1, age <= UInt32(stored) else { return nil }
+        return UnsafePointer(slots + Int(serial) % Self.capacity)
+    }
+
+    func countDropped() { dropped &+= 1 }
+
+    /// The name's bytes past its length are zero (the parsers start from a
+    /// fresh note), so whole words are hashed and compared.
+    @inline(__always)
+    private func hash(_ bytes: UnsafeRawPointer, _ length: Int) -> UInt64 {
+        var h = seed.hash(UInt64(length))
+        for w in 0..<((length + 7) / 8) { h = seed.hash(h, bytes.loadUnaligned(fromByteOffset: w * 8, as: UInt64.self)) }
+        return h
+    }
+
+    /// The serial of `note`'s name, stored now if it isn't held (or is old).
+    func intern(_ note: UnsafePointer<NameNote>) -> UInt32 {
+        let length = Int(note.pointee.length)
+        let bytes = UnsafeRawPointer(note) + MemoryLayout<NameNote>.offset(of: \NameNote.bytes)!
+        let h = NameKey(hash: hash(bytes, length))
+        if let s = byHash[h] ?? byHashOld[h], let held = name(s), Int(held.pointee.length) == length,
+           memcmp(UnsafeRawPointer(held) + MemoryLayout<ServerName>.offset(of: \ServerName.bytes)!, bytes, length) == 0,
+           (nextSerial &- s) & Self.serialMask <= UInt32(Self.capacity / 2) {
+            return s
+        }
+        let serial = nextSerial
+        nextSerial = (nextSerial &+ 1) & Self.serialMask
+        if nextSerial == 0 { nextSerial = 1 }
+        if stored < Self.capacity { stored += 1 }
+        let slot = slots + Int(serial) % Self.capacity
+        slot.pointee.length = UInt8(length)
+        UnsafeMutableRawPointer(slot).advanced(by: MemoryLayout<ServerName>.offset(of: \ServerName.bytes)!)
+            .copyMemory(from: bytes, byteCount: MemoryLayout<NameBytes>.size)
+        if byHash.count >= Self.capacity { byHashOld = byHash; byHash = FastMap() }
+        let e = byHash.insert(h) { serial }.index
+        byHash[entry: e] = serial
+        return serial
+    }
+
+    /// A DNS answer: its name, and each address it resolved to.
+    func learnAnswer(_ note: UnsafePointer<NameNote>) {
+        let serial = intern(note)
+        for i in 0..<Int(note.pointee.addressCount) {
+            let a = note.pointee.address(i)
+            if addresses.count >= Self.addressCapacity && addresses.index(of: a) == nil {
+                addressesOld = addresses
+                addresses = FastMap()
+            }
+            let e = addresses.insert(a) { serial }.index
+            addresses[entry: e] = serial
+        }
+    }
+
+    /// The latest name a DNS answer gave `address`, if still held.
+    @inline(__always)
+    func nameOf(_ address: IPAddress) -> UInt32? {
+        guard let s = addresses[address] ?? addressesOld[address], name(s) != nil else { return nil }
+        return s
+    }
+}
