@@ -7,7 +7,7 @@
 #
 # Each capture class comes at size N and 4N (Tests/hostile/gen.py); each run
 # is timed (wall clock) and measured (peak RSS, /usr/bin/time -v), and:
-#   time(4N) / max(time(N), 0.1 s) < 6         linear, with room for noise
+#   time(4N) / max(time(N), 0.25 s) < 8       linear (quadratic would be 16), with room for noise
 #   RSS(4N) <= 1.15 RSS(N) + 4 MB               where memory must be bounded
 # Then the command-line checks: outputs that are inputs or captures, writes
 # that fail, a closed pipe, a --services file without end, names that are
@@ -71,8 +71,11 @@ ran() {  # both runs ended normally
   fail "$1: $why" "$(facts); $(head -c 300 "$tmp/err4")"
   return 1
 }
-linear() {  # time(4N) / max(time(N), 0.1) < 6
-  if awk -v a="$W1" -v b="$W4" 'BEGIN { exit !(b / (a < 0.1 ? 0.1 : a) < 6) }'; then
+# Linear input gives about 4x, quadratic 16x; the floor and the bound leave
+# room for a shared machine's noise on sub-second runs (a fresh CI run saw
+# 0.117 s against 0.750 s for a class that measures 0.20 / 0.75 s quietly).
+linear() {  # time(4N) / max(time(N), 0.25) < 8
+  if awk -v a="$W1" -v b="$W4" 'BEGIN { exit !(b / (a < 0.25 ? 0.25 : a) < 8) }'; then
     ok "$1: time linear ($(facts))"
   else fail "$1: time grows faster than the input" "$(facts)"; fi
 }
