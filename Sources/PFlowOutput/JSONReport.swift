@@ -9,6 +9,9 @@ public enum JSONReport {
     public static func render(_ result: AnalysisResult) -> String {
         var w = JSONWriter()
         w.open("{")
+        // DESIGN.md's contract: 2 since services are named from traffic and
+        // failed ports, hosts and the timeline joined the report.
+        w.key("schema_version"); w.number(2)
         for section in ReportSections.all { section.json(result, &w) }
         w.close("}")
         return w.text + "\n"
