@@ -84,28 +84,53 @@ public struct AnalysisResult: Sendable {
     /// unless the analyzer was asked to keep them.
     public var flows: [FlowRecord]
     /// Services, flow counts and per-protocol totals of every flow.
-    public var tally: ServiceTally
+    public var tally: ServiceTally { didSet { arranged = nil } }
     /// Hosts seen opening connections, most connections first.
     public var clients: [ClientHost] = []
     /// Scans, knocks, services on unexpected ports, likely NATs.
-    public var findings: [Finding] = []
+    public var findings: [Finding] = [] { didSet { arranged = nil } }
     /// The capture over time: every record per bin, and each service's bytes.
     public var timeline = Timeline()
     /// How services and hosts are ordered (`--sort`).
-    public var sort: ServiceSort = .bytes
+    public var sort: ServiceSort = .bytes { didSet { arranged = nil } }
 
     /// The tally's rows with their names and top addresses, made once.
-    public var namedRows: [ServiceRow] = []
+    public var namedRows: [ServiceRow] = [] { didSet { arranged = nil } }
     /// Every row of the tally (services, one-way ports and failed ones), named, in `sort` order.
-    public var rows: [ServiceRow] { ServiceTally.sorted(namedRows, by: sort) }
+    public var rows: [ServiceRow] { arranged?.rows ?? ServiceTally.sorted(namedRows, by: sort) }
     /// The services: ports that answered, one-way ports, portless protocols.
-    public var services: [ServiceRow] { ServiceTally.services(rows, scanProbes: findings.flatMap(\.probes)) }
+    public var services: [ServiceRow] {
+        arranged?.services ?? ServiceTally.services(rows, scanProbes: findings.flatMap(\.probes))
+    }
     /// Ports that never answered, less the probes of port scans.
     public var failed: [FailedPort] {
-        ServiceTally.failedPorts(rows, scanProbes: findings.flatMap(\.probes))
+        arranged?.failed ?? ServiceTally.failedPorts(rows, scanProbes: findings.flatMap(\.probes))
     }
     /// Every address as client and as server.
-    public var hosts: [HostRow] { tally.hostRows(by: sort) }
+    public var hosts: [HostRow] { arranged?.hosts ?? tally.hostRows(by: sort) }
+
+    /// The lists above, made once for a report that reads each several
+    /// times (each is a sort of every row or host); dropped when what they
+    /// are made from changes.
+    struct Arranged: Sendable {
+        var rows: [ServiceRow], services: [ServiceRow], failed: [FailedPort], hosts: [HostRow]
+    }
+    var arranged: Arranged?
+
+    /// Makes the lists once (the reports call it before reading them).
+    public mutating func arrange() {
+        guard arranged == nil else { return }
+        let rows = ServiceTally.sorted(namedRows, by: sort)
+        let probes = findings.flatMap(\.probes)
+        arranged = Arranged(rows: rows, services: ServiceTally.services(rows, scanProbes: probes),
+                            failed: ServiceTally.failedPorts(rows, scanProbes: probes), hosts: tally.hostRows(by: sort))
+    }
+    /// A copy with the lists made.
+    public func arrangedCopy() -> AnalysisResult {
+        var r = self
+        r.arrange()
+        return r
+    }
 }
 
 /// A host seen as a client, and how it picks its ephemeral ports.

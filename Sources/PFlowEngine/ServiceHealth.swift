@@ -52,9 +52,32 @@ public struct ServiceHealth: Sendable {
     /// TCP segments resent (both directions) and TCP packets in all.
     public var retransmissions: UInt64 = 0
     public var tcpPackets: UInt64 = 0
-    /// Flows per server name, for the first `maxNames` distinct names.
-    public var nameCounts: [String: UInt64] = [:]
+    /// Flows per server name, for the first `maxNames` distinct names
+    /// (a map hashed by the name's words: Swift's String hashing cost
+    /// more than the rest of the flow's tally).
+    var names = FastMap<NameKey, UInt64>()
     public static let maxNames = 64
+
+    struct NameKey: FastHashable, Sendable {
+        var text: String
+        var hash: UInt64
+        /// `hash`: `ServerName.hash` of the name, or any hash of `text`
+        /// used for every key of one map.
+        init(_ text: String, hash: UInt64) {
+            self.text = text
+            self.hash = hash
+        }
+        func fastHash(_ seed: HashSeed) -> UInt64 { hash }
+        static func == (a: NameKey, b: NameKey) -> Bool { a.hash == b.hash && a.text == b.text }
+    }
+
+    public var hasNames: Bool { !names.isEmpty }
+    /// Flows per server name kept.
+    public var nameCounts: [String: UInt64] {
+        var out: [String: UInt64] = [:]
+        for (k, v) in zip(names.keys, names.values) { out[k.text] = v }
+        return out
+    }
 
     public init() {}
 
@@ -66,8 +89,9 @@ public struct ServiceHealth: Sendable {
             tcpPackets += f.packets
         }
         if let name = f.serverName {
-            if nameCounts[name] != nil { nameCounts[name]! += 1 }
-            else if nameCounts.count < Self.maxNames { nameCounts[name] = 1 }
+            let key = NameKey(name, hash: f.serverNameHash)
+            if let i = names.index(of: key) { names[entry: i] += 1 }
+            else if names.count < Self.maxNames { names.insert(key) { 1 } }
         }
     }
 
@@ -76,6 +100,6 @@ public struct ServiceHealth: Sendable {
 
     /// Up to `n` names, most flows first (then by name).
     public func topNames(_ n: Int = 10) -> [String] {
-        nameCounts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(n).map(\.key)
+        zip(names.keys, names.values).sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0.text < $1.0.text }.prefix(n).map(\.0.text)
     }
 }

@@ -236,12 +236,16 @@ public final class TimelineOrigin: @unchecked Sendable {
 }
 
 /// The key of a services-table row: (protocol, server port or -1).
-public struct ServiceBinsKey: Hashable, Sendable {
+public struct ServiceBinsKey: Hashable, Sendable, FastHashable {
     public var proto: UInt8
     public var port: Int32
     public init(proto: IPProtocol, port: UInt16?) {
         self.proto = proto.rawValue
         self.port = port.map { Int32($0) } ?? -1
+    }
+    @inline(__always)
+    public func fastHash(_ seed: HashSeed) -> UInt64 {
+        seed.hash(UInt64(proto) << 32 | UInt64(UInt32(bitPattern: port)))
     }
 }
 
@@ -262,8 +266,15 @@ public final class TimelineObserver: FlowObserver {
     @exclusivity(unchecked) var keys: [ServiceBinsKey] = []
     @exclusivity(unchecked) var rows: [[UInt64]] = []
     @exclusivity(unchecked) var totals: [UInt64] = []
-    @exclusivity(unchecked) var index: [ServiceBinsKey: Int] = [:]
-    @exclusivity(unchecked) var evicted: Set<ServiceBinsKey> = []
+    /// Row of each key seen; -1: its row was evicted into `other`.
+    @exclusivity(unchecked) var index = FastMap<ServiceBinsKey, Int>()
+    // No flow has port -2: the first lookup always misses.
+    @exclusivity(unchecked) var lastKey: ServiceBinsKey = {
+        var k = ServiceBinsKey(proto: IPProtocol(rawValue: 0), port: nil)
+        k.port = -2
+        return k
+    }()
+    @exclusivity(unchecked) var lastRow = -1
     @exclusivity(unchecked) var other: [UInt64] = []
     @exclusivity(unchecked) public private(set) var spreadBytes: UInt64 = 0
 
@@ -273,82 +284,131 @@ public final class TimelineObserver: FlowObserver {
     }
 
     public func observe(_ f: FlowRecord) {
-        guard let o = origin.ns else { return }
-        grid.start(at: o)
         let bytes = f.bytes
-        guard bytes > 0 else { return }
+        guard bytes > 0, let o = origin.ns else { return }
+        grid.start(at: o)
+        var first = grid.index(f.startNs), last = grid.index(f.endNs)
         // One at a time: growing for the start may change the width.
-        if let (g, _) = grid.grown(toCover: grid.index(f.startNs)) { regrid(g) }
-        if let (g, _) = grid.grown(toCover: grid.index(f.endNs)) { regrid(g) }
-        let first = grid.index(f.startNs), last = grid.index(f.endNs)
-        let key = ServiceBinsKey(proto: f.proto, port: f.hasServicePort ? f.serverPort : nil)
-        let r = row(for: key)
+        if first < grid.low || last >= grid.low + Int64(grid.count) {
+            if let (g, _) = grid.grown(toCover: first) { regrid(g) }
+            if let (g, _) = grid.grown(toCover: grid.index(f.endNs)) { regrid(g) }
+            first = grid.index(f.startNs); last = grid.index(f.endNs)
+        }
+        let r = row(for: ServiceBinsKey(proto: f.proto, port: f.hasServicePort ? f.serverPort : nil))
         if first == last {
-            add(r, Int(first - grid.low), bytes)
+            let at = Int(first - grid.low)
+            if r >= 0 {
+                rows[r][at] &+= bytes
+                totals[r] &+= bytes
+            } else {
+                other[at] &+= bytes
+            }
             return
         }
         spreadBytes &+= bytes
-        // Cumulative shares: floor(bytes · elapsed / duration) at each bin's
-        // end; their differences add up to `bytes` exactly. The row is
-        // written through one pointer per flow (indexing an array of arrays
-        // checked uniqueness per bin), in 64-bit arithmetic where the
-        // product fits (a 128-bit division costs several times more).
-        let duration = UInt64(f.endNs - f.startNs)
-        let narrow = bytes <= UInt64(UInt32.max) && duration <= UInt64(UInt32.max)
-        let originNs = grid.originNs, widthNs = grid.widthNs, low = grid.low
-        let startNs = f.startNs, endNs = f.endNs
-        func spread(_ bins: UnsafeMutableBufferPointer<UInt64>) {
-            var given: UInt64 = 0
-            for i in first...last {
-                let end = i == last ? endNs : originNs &+ (i + 1) &* widthNs
-                let elapsed = min(UInt64(max(0, end - startNs)), duration)
-                let upTo: UInt64 = i == last ? bytes
-                    : narrow ? bytes &* elapsed / duration
-                    : duration.dividingFullWidth(bytes.multipliedFullWidth(by: elapsed)).quotient
-                bins[Int(i - low)] &+= upTo - given
-                given = upTo
-            }
-        }
-        if let r {
-            rows[r].withUnsafeMutableBufferPointer { spread($0) }
+        let spread = Spread(bytes: bytes, startNs: f.startNs, endNs: f.endNs, first: first, last: last, grid: grid)
+        if r >= 0 {
+            rows[r].withUnsafeMutableBufferPointer { spread.add(into: $0) }
             totals[r] &+= bytes
         } else {
-            other.withUnsafeMutableBufferPointer { spread($0) }
+            other.withUnsafeMutableBufferPointer { spread.add(into: $0) }
         }
     }
 
-    private func add(_ r: Int?, _ at: Int, _ v: UInt64) {
-        guard v > 0 else { return }
-        if let r {
-            rows[r][at] &+= v
-            totals[r] &+= v
-        } else {
-            other[at] &+= v
+    /// A flow's bytes over the bins `first...last` it overlaps, in
+    /// proportion to the time it spends in each: the cumulative share at a
+    /// bin's end is floor(bytes · elapsed / duration), and each bin gets
+    /// the difference, so the bins add up to `bytes` exactly. Whole bins
+    /// between the first and the last all add `width` to `elapsed`, so the
+    /// share steps by a fixed quotient and remainder: one division per
+    /// flow, not one per bin (a 128-bit one only when a product passes 64 bits).
+    struct Spread {
+        let bytes: UInt64, startNs: Int64, endNs: Int64, first: Int64, last: Int64
+        let originNs: Int64, widthNs: Int64, low: Int64
+
+        init(bytes: UInt64, startNs: Int64, endNs: Int64, first: Int64, last: Int64, grid: TimeGrid) {
+            self.bytes = bytes; self.startNs = startNs; self.endNs = endNs
+            self.first = first; self.last = last
+            originNs = grid.originNs; widthNs = grid.widthNs; low = grid.low
+        }
+
+        /// floor(a · b / d), exactly.
+        @inline(__always)
+        static func share(_ a: UInt64, _ b: UInt64, _ d: UInt64) -> UInt64 {
+            let (p, overflow) = a.multipliedReportingOverflow(by: b)
+            if !overflow { return p / d }
+            return d.dividingFullWidth(a.multipliedFullWidth(by: b)).quotient
+        }
+
+        func add(into bins: UnsafeMutableBufferPointer<UInt64>) {
+            let duration = UInt64(endNs - startNs)
+            // The first bin: from the start to its end.
+            let firstEnd = originNs &+ (first + 1) &* widthNs
+            var elapsed = min(UInt64(max(0, firstEnd - startNs)), duration)
+            var given = Self.share(bytes, elapsed, duration)
+            bins[Int(first - low)] &+= given
+            if last > first + 1 {
+                // The whole bins: each adds `widthNs` to `elapsed`.
+                let (stepProduct, overflow) = bytes.multipliedReportingOverflow(by: UInt64(widthNs))
+                if !overflow {
+                    let q = stepProduct / duration, rStep = stepProduct % duration
+                    // The remainder of bytes · elapsed / duration so far.
+                    var rem = bytes &* elapsed % duration
+                    if bytes.multipliedReportingOverflow(by: elapsed).overflow {
+                        rem = duration.dividingFullWidth(bytes.multipliedFullWidth(by: elapsed)).remainder
+                    }
+                    for i in (first + 1)..<last {
+                        var add = q
+                        rem &+= rStep
+                        if rem >= duration { rem &-= duration; add &+= 1 }
+                        bins[Int(i - low)] &+= add
+                        given &+= add
+                    }
+                } else {
+                    for i in (first + 1)..<last {
+                        elapsed = min(UInt64(max(0, originNs &+ (i + 1) &* widthNs - startNs)), duration)
+                        let upTo = Self.share(bytes, elapsed, duration)
+                        bins[Int(i - low)] &+= upTo &- given
+                        given = upTo
+                    }
+                }
+            }
+            // The last bin: the rest, so the row adds up exactly.
+            bins[Int(last - low)] &+= bytes &- given
         }
     }
 
-    /// The row of `key`, made if there is room (or room is made); nil: other.
-    private func row(for key: ServiceBinsKey) -> Int? {
-        if let r = index[key] { return r }
-        if evicted.contains(key) { return nil }
+    /// The row of `key`, made if there is room (or room is made); -1: other.
+    /// The last key asked for is kept: flows of one service end together.
+    @inline(__always)
+    private func row(for key: ServiceBinsKey) -> Int {
+        if key == lastKey { return lastRow }
+        let r = lookUp(key)
+        lastKey = key
+        lastRow = r
+        return r
+    }
+
+    private func lookUp(_ key: ServiceBinsKey) -> Int {
+        // An evicted key stays in `index` with -1: its flows go to `other`.
+        if let i = index.index(of: key) { return index[entry: i] }
         if rows.count < Self.maxRows {
             keys.append(key)
             var row = [UInt64](repeating: 0, count: grid.count)
             row.reserveCapacity(grid.reserve)
             rows.append(row)
             totals.append(0)
-            index[key] = rows.count - 1
+            index.insert(key) { rows.count - 1 }
             return rows.count - 1
         }
         // Full: the smallest row so far makes way, into `other`.
-        guard let smallest = totals.indices.min(by: { totals[$0] < totals[$1] }) else { return nil }
+        guard let smallest = totals.indices.min(by: { totals[$0] < totals[$1] }) else { return -1 }
         for (n, v) in rows[smallest].enumerated() { other[n] &+= v }
-        evicted.insert(keys[smallest])
-        index[keys[smallest]] = nil
+        if let old = index.index(of: keys[smallest]) { index[entry: old] = -1 }
         keys[smallest] = key
         rows[smallest] = [UInt64](repeating: 0, count: grid.count)
         totals[smallest] = 0
-        index[key] = smallest
+        index.insert(key) { smallest }
         return smallest
     }
 

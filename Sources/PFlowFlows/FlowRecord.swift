@@ -73,6 +73,8 @@ public struct FlowRecord: Sendable {
     /// The name the capture gives the server (SNI, else Host, else DNS), escaped already.
     public var serverName: String?
     public var nameSource: NameSource = .none
+    /// `ServerName.hash` of `serverName` (0 without one).
+    public var serverNameHash: UInt64 = 0
     /// TCP handshake: SYN → SYN-ACK (server side), SYN-ACK → ACK (client side).
     public var serverLatencyNs: Int64?
     public var clientLatencyNs: Int64?
@@ -156,6 +158,7 @@ public struct FlowRecord: Sendable {
         // A name is the server's only if it names the server's address.
         if let name, s.nameIsForB == clientIsA {
             serverName = name.pointee.text
+            serverNameHash = name.pointee.hash
             nameSource = s.nameSource
         }
     }

@@ -36,6 +36,25 @@ public struct ServerName: Sendable {
                                    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
     public init() {}
 
+    /// The name's bytes hashed a word at a time under the run's seed (for
+    /// tallies keyed by name: cheaper than hashing the String).
+    public var hash: UInt64 {
+        var b = bytes
+        let n = Int(length), seed = HashSeed.run
+        return withUnsafeBytes(of: &b) { raw in
+            var h = seed.hash(UInt64(n))
+            var at = 0
+            while at < n {
+                var word = raw.loadUnaligned(fromByteOffset: at, as: UInt64.self)
+                let left = n - at
+                if left < 8 { word &= (UInt64(1) << UInt64(8 * left)) &- 1 }
+                h = seed.hash(h, word)
+                at += 8
+            }
+            return h
+        }
+    }
+
     public var text: String {
         var b = bytes
         let n = Int(length)
@@ -130,6 +149,9 @@ public enum ServerNameParser {
     /// TLS 1.0-1.3. The handshake may span several records of the segment;
     /// a name beyond the captured bytes is not found.
     public static func tlsServerName(_ p: UnsafeRawBufferPointer, into note: inout NameNote) -> Bool {
+        // Most handshake records are not a ClientHello (type 1): the
+        // server's hello, certificates and the like end here.
+        guard p.count > 5, p[5] == 1 else { return false }
         // Gather the handshake bytes of up to 8 consecutive handshake records
         // (the offsets of their fragments), without copying them.
         var starts: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
@@ -148,9 +170,12 @@ public enum ServerNameParser {
         }
         guard pieces > 0 else { return false }
         let s = starts, c = counts
+        let firstStart = starts.0, firstCount = counts.0
         // The logical handshake byte i, or nil past what was captured.
         func byte(_ i: Int) -> UInt8? {
             guard i >= 0, i < total else { return nil }
+            // Most ClientHellos fit their first record: read it directly.
+            if i < firstCount { return p[firstStart + i] }
             var i = i
             return withUnsafeBytes(of: s) { sb in
                 withUnsafeBytes(of: c) { cb in
@@ -224,6 +249,16 @@ public enum ServerNameParser {
     /// (RFC 9112 §3.2), as sent (a port included); only the captured bytes
     /// of the header block, up to `httpHeaderLimit`, are read.
     public static func httpHost(_ p: UnsafeRawBufferPointer, into note: inout NameNote) -> Bool {
+        // The first letters of the methods: responses ("HTTP/…") and other
+        // text fail on the first or second byte, before any method is tried.
+        guard p.count >= 4 else { return false }
+        switch (p[0], p[1]) {
+        case (0x47, 0x45), (0x50, 0x4F), (0x48, 0x45), (0x50, 0x55), (0x44, 0x45), (0x4F, 0x50),
+             (0x50, 0x41), (0x43, 0x4F), (0x54, 0x52):   // GE PO HE PU DE OP PA CO TR
+            break
+        default:
+            return false
+        }
         var isRequest = false
         for m in methods where !isRequest {
             m.withUTF8Buffer { mb in

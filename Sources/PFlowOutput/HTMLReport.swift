@@ -21,6 +21,7 @@ public struct HTMLReport {
     public init(top: Int = 20) { self.top = top }
 
     public func render(_ r: AnalysisResult) -> String {
+        let r = r.arrangedCopy()
         var h = """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8">

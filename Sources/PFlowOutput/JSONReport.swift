@@ -7,6 +7,7 @@ import PFlowWire
 /// The JSON report: one object, keys in a fixed order, as DESIGN.md lists.
 public enum JSONReport {
     public static func render(_ result: AnalysisResult) -> String {
+        let result = result.arrangedCopy()
         var w = JSONWriter()
         w.open("{")
         // DESIGN.md's contract: 2 since services are named from traffic and

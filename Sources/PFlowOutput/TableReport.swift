@@ -23,7 +23,8 @@ public struct TableReport {
     func cyan(_ s: String) -> String { color ? "\u{1B}[36m" + s + "\u{1B}[0m" : s }
 
     public func render(_ result: AnalysisResult) -> String {
-        ReportSections.all.map { $0.table(result, self) }.joined()
+        let result = result.arrangedCopy()
+        return ReportSections.all.map { $0.table(result, self) }.joined()
     }
 
     /// The Capture section.
@@ -191,7 +192,7 @@ public struct TableReport {
     /// have any (issue 16); nothing when none does.
     func health(_ rows: [ServiceRow]) -> String {
         let shown = rows.filter { $0.health.serverLatency.samples > 0 || $0.health.appLatency.samples > 0
-                                  || $0.health.retransmissions > 0 || !$0.health.nameCounts.isEmpty }
+                                  || $0.health.retransmissions > 0 || $0.health.hasNames }
         guard !shown.isEmpty else { return "" }
         let out = "\n" + bold("Service health") + dim(" (latency p50/p95 in ms; retransmitted segments per TCP packet)") + "\n"
         var table = [["SERVICE", "PORT", "SERVER p50/p95", "APP p50/p95", "RETRANS", "NAMES"]]
