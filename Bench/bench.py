@@ -108,6 +108,6 @@ print(f"\nlive flows: peak {live_a:,} (default timeouts) vs {live_b:,} (--idle-t
       f"{flows_a:,} and {flows_b:,} flows; peak RSS {rss_a:.1f} vs {rss_b:.1f} MB (least of 3): "
       f"{per_flow:.0f} bytes per extra live flow (--threads 1)")
 # What each live flow holds in the table itself, whatever the timing of
-# peaks: its state (FlowTests pins 176 bytes) and an 8-byte index entry in an
+# peaks: its state (FlowTests pins 160 bytes) and an 8-byte index entry in an
 # index kept between 3/8 and 3/4 full.
-print("table per live flow: 176-byte state + 8-byte index entry / load 3/8-3/4 = 187-197 bytes")
+print("table per live flow: 160-byte state + 8-byte index entry / load 3/8-3/4 = 171-181 bytes")

@@ -47,8 +47,10 @@ public final class Analyzer {
     /// Bytes per bin of time of each service (the reading side counts the totals).
     public let timeline: TimelineObserver
     let timelineOrigin = TimelineOrigin()
-    /// Every observer, in order (the built-in ones first).
-    @exclusivity(unchecked) private var observers: [FlowObserver]
+    /// The observers added to the built-in ones, in order (the built-in
+    /// ones are called directly: a call through the array cost a retain,
+    /// a release and a dynamic dispatch each, per flow).
+    @exclusivity(unchecked) private var observers: [FlowObserver] = []
     @exclusivity(unchecked) private(set) var exporters: [FlowExporter] = []
 
     /// Called every `progressEvery` records while a file is read, with the
@@ -71,7 +73,6 @@ public final class Analyzer {
         detector = FindingsObserver(evidenceLimit: expiry.maxFlows == nil ? 8 << 20 : limit)
         timeline = TimelineObserver(origin: timelineOrigin, widthNs: binNs)
         summary.timeline = TimelineCounts(widthNs: binNs)
-        observers = [tally, detector, timeline]
         let knowledge = TrafficKnowledge(limit: limit)
         direct = DirectFlowEvents(knowledge: knowledge)
         table = FlowTable(expiry: expiry, knowledge: knowledge, events: direct)
@@ -115,9 +116,7 @@ public final class Analyzer {
     @inline(__always)
     func record(_ state: FlowState, _ reason: EndReason, uid: UInt64,
                 name: UnsafePointer<ServerName>? = nil) -> FlowRecord {
-        var r = FlowRecord(state, endReason: reason, roles: roles.decide(state), registry: registry, name: name)
-        r.uid = uid
-        return r
+        FlowRecord(state, endReason: reason, roles: roles.decide(state), registry: registry, name: name, uid: uid)
     }
 
     /// A flow still live at capture end: its name is read from the table
@@ -130,7 +129,16 @@ public final class Analyzer {
     /// Hands an ended flow to the exporters, the kept list and the observers.
     func report(_ f: FlowRecord) {
         write(f)
-        for o in observers { o.observe(f) }
+        observeAll(f)
+    }
+
+    /// Every observer sees `f`: the built-in ones first, in a fixed order.
+    @inline(__always)
+    private func observeAll(_ f: FlowRecord) {
+        tally.observe(f)
+        detector.observe(f)
+        timeline.observe(f)
+        if !observers.isEmpty { for o in observers { o.observe(f) } }
     }
 
     /// The part of `report` that writes the flow out.
@@ -306,13 +314,12 @@ public final class Analyzer {
                 })
                 // The exporters (with the kept list) and the observers are
                 // independent: two threads feed them, each in order.
-                let observers = self.observers
                 inParallel({
                     for r in first { self.write(r) }
                     for r in second { self.write(r) }
                 }, {
-                    for r in first { for o in observers { o.observe(r) } }
-                    for r in second { for o in observers { o.observe(r) } }
+                    for r in first { self.observeAll(r) }
+                    for r in second { self.observeAll(r) }
                 })
             } else {
                 for s in states { self.report(self.finalRecord(s, uid: self.nextUID())) }

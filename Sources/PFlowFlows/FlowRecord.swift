@@ -98,7 +98,8 @@ public struct FlowRecord: Sendable {
 
     /// Orients `state` by roles already decided.
     public init(_ s: FlowState, endReason: EndReason, roles: Roles, registry: ServiceRegistry,
-                name: UnsafePointer<ServerName>? = nil) {
+                name: UnsafePointer<ServerName>? = nil, uid: UInt64 = 0) {
+        self.uid = uid
         let verdicts = s.verdicts
         let (clientIsA, source) = (roles.clientIsA, roles.source)
         appProtocol = clientIsA ? (verdicts.0?.app ?? verdicts.1?.app) : (verdicts.1?.app ?? verdicts.0?.app)
@@ -116,8 +117,9 @@ public struct FlowRecord: Sendable {
             clientToServer = s.counters.1; serverToClient = s.counters.0
         }
         roleSource = source
-        portName = registry.name(port: serverPort, proto: proto)
-        service = ServiceNames.name(app: appProtocol, port: serverPort, proto: proto, portName: portName)
+        let names = registry.names(port: serverPort, proto: proto)
+        portName = names?.registry
+        service = ServiceNames.name(app: appProtocol, port: serverPort, proto: proto, facingName: names?.facing)
         startNs = s.firstNs
         endNs = s.lastNs
         self.endReason = endReason
@@ -157,8 +159,8 @@ public struct FlowRecord: Sendable {
         }
         // A name is the server's only if it names the server's address.
         if let name, s.nameIsForB == clientIsA {
-            serverName = name.pointee.text
-            serverNameHash = name.pointee.hash
+            serverName = ServerName.text(of: name)
+            serverNameHash = ServerName.hash(of: name)
             nameSource = s.nameSource
         }
     }

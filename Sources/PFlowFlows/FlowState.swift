@@ -118,10 +118,10 @@ public struct PacketFacts: Sendable {
 }
 
 /// What the tracker keeps per live flow. Directions are canonical: index 0
-/// is A→B, index 1 is B→A. Fixed size (176 bytes: two cache lines, the
-/// IP-byte counters the export formats need and the health fields), no
-/// references: a flow costs no allocation beyond its slot. Small fields are
-/// packed into bits behind accessors; the stored order keeps the padding out.
+/// is A→B, index 1 is B→A. Fixed size (160 bytes: the IP-byte counters the
+/// export formats need and the health fields included), no references: a
+/// flow costs no allocation beyond its slot. Small fields are packed into
+/// bits behind accessors; the stored order keeps the padding out.
 public struct FlowState: Sendable {
     public var key: FlowKey                  // 39 bytes; the next byte fills its tail
     /// payloadSeen.0/.1, sequenceKnown.0/.1, live, IPv6.
@@ -133,31 +133,31 @@ public struct FlowState: Sendable {
     public var verdicts: (SignatureVerdict?, SignatureVerdict?) = (nil, nil)
     public var firstNs: Int64
     public var lastNs: Int64
-    /// Frame bytes on the wire (pcap `len`), transport payload bytes, packets.
-    var bytes: (UInt64, UInt64) = (0, 0)
-    var payloadBytes: (UInt64, UInt64) = (0, 0)
+    public var history = TCPHistory()        // 10 bytes; the next fields fill its tail
+    // Export fields (conn.log, IPFIX, Community ID): the ICMP type and code
+    // of the first ICMP message (the Community ID's "ports"); the tunnel is
+    // in `directions`' top bits.
+    var icmpFirst: (type: UInt8, code: UInt8) = (0, 0)
+    /// Zero-window advertisements per direction (saturating at 65,535).
+    public var zeroWindows: (UInt16, UInt16) = (0, 0)
     /// 32 bits: a direction that reaches `UInt32.max` packets ends the flow
     /// (as an active timeout would), so counts never wrap.
     var packets: (UInt32, UInt32) = (0, 0)
     /// Next expected TCP sequence number per direction (for retransmissions).
     var nextSequence: (UInt32, UInt32) = (0, 0)
-    public var history = TCPHistory()
-    // Export fields (conn.log, IPFIX, Community ID). The ICMP type and code
-    // of the first ICMP message (the Community ID's "ports") fill the two
-    // bytes of padding before `icmpErrors`; the tunnel is in `directions`'
-    // top bits; the IP-byte counters follow.
-    var icmpFirst: (type: UInt8, code: UInt8) = (0, 0)
-    /// ICMP errors that quote this flow's header (not in its packets or bytes).
-    public var icmpErrors: UInt32 = 0
-    /// IP-layer bytes per direction (IPv4 total length, IPv6 40 + payload length).
-    var ipBytes: (UInt64, UInt64) = (0, 0)
+    /// Frame bytes on the wire (pcap `len`), transport payload bytes and
+    /// IP-layer bytes (IPv4 total length, IPv6 40 + payload length) per
+    /// direction, as 48-bit counters: these low 32 bits and `byteHighs`'
+    /// 16 (A→B frame, B→A frame, A→B payload, B→A payload, A→B IP, B→A IP).
+    /// 256 TB a direction: one that comes within 4 GB of it ends the flow,
+    /// as a full packet count does (`packetCountFull`), so none wraps.
+    var byteLows: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0, 0, 0)
 
-    // MARK: health (issue 16): latencies, retransmissions, zero windows, name (32 bytes)
-    /// Start of the interval being timed (see `timingPhase`), as a
-    /// `LatencyCode` offset from `firstNs`.
-    var timer: UInt32 = 0
+    // MARK: health (issue 16): latencies, retransmissions, zero windows, name
     /// Server (SYN → SYN-ACK), client (SYN-ACK → ACK) and application
-    /// (client payload → server payload) latency, as `LatencyCode`s.
+    /// (client payload → server payload) latency, as `LatencyCode`s. The
+    /// one being timed holds the start of its interval meanwhile (an
+    /// offset from `firstNs`; see `timingPhase`), so no timer of its own.
     var latencies: (UInt32, UInt32, UInt32) = (LatencyCode.none, LatencyCode.none, LatencyCode.none)
     /// TCP segments that resent sequence space, per direction.
     public var retransmissions: (UInt32, UInt32) = (0, 0)
@@ -166,8 +166,33 @@ public struct FlowState: Sendable {
     /// the latency timing's phase and direction (see `timingPhase`), which
     /// have no room left in `bits` or `directions`.
     var nameWord: UInt32 = 0
-    /// Zero-window advertisements per direction (saturating at 65,535).
-    public var zeroWindows: (UInt16, UInt16) = (0, 0)
+    var byteHighs: (UInt16, UInt16, UInt16, UInt16, UInt16, UInt16) = (0, 0, 0, 0, 0, 0)
+    /// ICMP errors that quote this flow's header (not in its packets or
+    /// bytes), saturating at 65,535.
+    var icmpErrorCount: UInt16 = 0
+    public var icmpErrors: UInt32 { UInt32(icmpErrorCount) }
+
+    @inline(__always)
+    mutating func countICMPError() { if icmpErrorCount < .max { icmpErrorCount += 1 } }
+
+    /// Frame, payload and IP bytes of direction 0 or 1.
+    var bytes: (UInt64, UInt64) {
+        (UInt64(byteHighs.0) << 32 | UInt64(byteLows.0), UInt64(byteHighs.1) << 32 | UInt64(byteLows.1))
+    }
+    var payloadBytes: (UInt64, UInt64) {
+        (UInt64(byteHighs.2) << 32 | UInt64(byteLows.2), UInt64(byteHighs.3) << 32 | UInt64(byteLows.3))
+    }
+    var ipBytes: (UInt64, UInt64) {
+        (UInt64(byteHighs.4) << 32 | UInt64(byteLows.4), UInt64(byteHighs.5) << 32 | UInt64(byteLows.5))
+    }
+
+    /// Adds `v` to the 48-bit counter (`low`, `high`).
+    @inline(__always)
+    static func add(_ v: UInt32, _ low: inout UInt32, _ high: inout UInt16) {
+        let (sum, carry) = low.addingReportingOverflow(v)
+        low = sum
+        if carry { high &+= 1 }
+    }
 
     static let liveBit: UInt8 = 16
     static let ipv6Bit: UInt8 = 32
@@ -246,8 +271,9 @@ public struct FlowState: Sendable {
     // MARK: health accessors (issue 16)
 
     /// Where the latency timing is (bits 24-26 of `nameWord`): 0 nothing
-    /// timed, 1 SYN seen (timer: the last SYN), 2 SYN-ACK seen (timer: it),
-    /// 3 handshake done, 4 client payload seen (timer: it), 5 all timed.
+    /// timed, 1 SYN seen (`latencies.0` holds the last SYN's time), 2
+    /// SYN-ACK seen (`latencies.1` holds its time), 3 handshake done, 4
+    /// client payload seen (`latencies.2` holds its time), 5 all timed.
     var timingPhase: UInt32 {
         get { (nameWord >> 24) & 7 }
         set { nameWord = nameWord & ~(7 << 24) | (newValue & 7) << 24 }
@@ -259,9 +285,10 @@ public struct FlowState: Sendable {
     }
     /// Which direction the timings took for the client's (-1: none timed).
     public var timedClientDirection: Int8 { timingPhase == 0 ? -1 : Int8(timedDirection) }
-    public var serverLatencyNs: Int64? { LatencyCode.decode(latencies.0) }
-    public var clientLatencyNs: Int64? { LatencyCode.decode(latencies.1) }
-    public var appLatencyNs: Int64? { LatencyCode.decode(latencies.2) }
+    // A latency whose interval is still running holds its start: not a latency yet.
+    public var serverLatencyNs: Int64? { timingPhase >= 2 ? LatencyCode.decode(latencies.0) : nil }
+    public var clientLatencyNs: Int64? { timingPhase >= 3 ? LatencyCode.decode(latencies.1) : nil }
+    public var appLatencyNs: Int64? { timingPhase == 5 ? LatencyCode.decode(latencies.2) : nil }
     /// The server's name: its serial in the tracker's `NameTable`, where it
     /// came from, and whether it names address B (else A).
     public var nameSerial: UInt32 { nameWord & NameTable.serialMask }
@@ -290,9 +317,13 @@ public struct FlowState: Sendable {
         return (a, b)
     }
 
-    /// A direction's packet count can't grow further.
+    /// A direction's packet count or a byte counter can't grow further.
     @inline(__always)
-    var packetCountFull: Bool { packets.0 == .max || packets.1 == .max }
+    var packetCountFull: Bool {
+        packets.0 == .max || packets.1 == .max
+            || byteHighs.0 == .max || byteHighs.1 == .max || byteHighs.2 == .max
+            || byteHighs.3 == .max || byteHighs.4 == .max || byteHighs.5 == .max
+    }
 
     /// TCP: both sides sent FIN, or someone sent RST. A SYN after this starts
     /// a new flow on the same key (port reuse).
@@ -314,22 +345,32 @@ public struct FlowState: Sendable {
     mutating func add(_ p: PacketFacts, frame: UnsafeRawBufferPointer, direction: UInt8,
                       timestampNs: Int64, wireLength: UInt32) {
         if timestampNs < firstNs {
-            // The timer is kept from the first packet's time: keep its instant.
-            if timingPhase != 0, let t = LatencyCode.decode(timer) {
-                timer = LatencyCode.encode(t &+ (firstNs &- timestampNs))
+            // The running interval's start is kept from the first packet's
+            // time: keep its instant.
+            func rebase(_ code: inout UInt32) {
+                if let t = LatencyCode.decode(code) { code = LatencyCode.encode(t &+ (firstNs &- timestampNs)) }
+            }
+            switch timingPhase {
+            case 1: rebase(&latencies.0)
+            case 2: rebase(&latencies.1)
+            case 4: rebase(&latencies.2)
+            default: break
             }
             firstNs = timestampNs
         }
         if timestampNs > lastNs { lastNs = timestampNs }
         let d = Int8(direction)
-        let payload = UInt64(p.payloadLength)
         if direction == 0 {
-            packets.0 &+= 1; bytes.0 &+= UInt64(wireLength); payloadBytes.0 &+= payload
-            ipBytes.0 &+= UInt64(p.ipLength)
+            packets.0 &+= 1
+            Self.add(wireLength, &byteLows.0, &byteHighs.0)
+            Self.add(p.payloadLength, &byteLows.2, &byteHighs.2)
+            Self.add(p.ipLength, &byteLows.4, &byteHighs.4)
             flags.0.formUnion(p.tcpFlags)
         } else {
-            packets.1 &+= 1; bytes.1 &+= UInt64(wireLength); payloadBytes.1 &+= payload
-            ipBytes.1 &+= UInt64(p.ipLength)
+            packets.1 &+= 1
+            Self.add(wireLength, &byteLows.1, &byteHighs.1)
+            Self.add(p.payloadLength, &byteLows.3, &byteHighs.3)
+            Self.add(p.ipLength, &byteLows.5, &byteHighs.5)
             flags.1.formUnion(p.tcpFlags)
         }
         // Tunnel only once (the top bits are 0 until then); both branches
@@ -388,15 +429,15 @@ public struct FlowState: Sendable {
                 if phase <= 1 {
                     timingPhase = 1
                     timedDirection = direction
-                    timer = LatencyCode.encode(now &- firstNs)
+                    latencies.0 = LatencyCode.encode(now &- firstNs)   // the SYN's time
                 }
             } else if phase == 1 && direction != timedDirection {
-                latencies.0 = LatencyCode.encode(elapsed(since: timer, now))
+                latencies.0 = LatencyCode.encode(elapsed(since: latencies.0, now))
                 timingPhase = 2
-                timer = LatencyCode.encode(now &- firstNs)
+                latencies.1 = LatencyCode.encode(now &- firstNs)       // the SYN-ACK's time
             }
         } else if phase == 2 && direction == timedDirection && f.contains(.ack) {
-            latencies.1 = LatencyCode.encode(elapsed(since: timer, now))
+            latencies.1 = LatencyCode.encode(elapsed(since: latencies.1, now))
             timingPhase = 3
         }
     }
@@ -414,11 +455,14 @@ public struct FlowState: Sendable {
         case 1, 2, 3:
             // A server that speaks first (a banner) is not what is timed.
             guard direction == timedDirection || timingPhase == 0 else { return }
+            // A handshake interval still running is dropped (it held its start).
+            if timingPhase == 1 { latencies.0 = LatencyCode.none }
+            if timingPhase == 2 { latencies.1 = LatencyCode.none }
             timingPhase = 4
-            timer = LatencyCode.encode(now &- firstNs)
+            latencies.2 = LatencyCode.encode(now &- firstNs)           // the client payload's time
         case 4:
             guard direction != timedDirection else { return }
-            latencies.2 = LatencyCode.encode(elapsed(since: timer, now))
+            latencies.2 = LatencyCode.encode(elapsed(since: latencies.2, now))
             timingPhase = 5
         default:
             break

@@ -178,7 +178,7 @@ public final class FlowTable {
     private func countICMPError(_ sent: FlowKey) {
         let (key, _) = FlowKey.canonical(sent, isICMPReply: false)
         if let slot = index.find(key, hash: key.fastHash(seed), in: store) {
-            store[slot].icmpErrors &+= 1
+            store[slot].countICMPError()
         }
     }
 

@@ -39,26 +39,41 @@ public struct ServerName: Sendable {
     /// The name's bytes hashed a word at a time under the run's seed (for
     /// tallies keyed by name: cheaper than hashing the String).
     public var hash: UInt64 {
-        var b = bytes
-        let n = Int(length), seed = HashSeed.run
-        return withUnsafeBytes(of: &b) { raw in
-            var h = seed.hash(UInt64(n))
-            var at = 0
-            while at < n {
-                var word = raw.loadUnaligned(fromByteOffset: at, as: UInt64.self)
-                let left = n - at
-                if left < 8 { word &= (UInt64(1) << UInt64(8 * left)) &- 1 }
-                h = seed.hash(h, word)
-                at += 8
-            }
-            return h
-        }
+        var copy = self
+        return withUnsafePointer(to: &copy) { Self.hash(of: $0) }
     }
 
     public var text: String {
-        var b = bytes
-        let n = Int(length)
-        return withUnsafeBytes(of: &b) { String(decoding: UnsafeRawBufferPointer(rebasing: $0[0..<n]), as: UTF8.self) }
+        var copy = self
+        return withUnsafePointer(to: &copy) { Self.text(of: $0) }
+    }
+
+    // Read in place: a copy of the 256-byte buffer per flow cost more than the hash.
+    @inline(__always)
+    static func bytes(of name: UnsafePointer<ServerName>) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: UnsafeRawPointer(name) + MemoryLayout<ServerName>.offset(of: \ServerName.bytes)!,
+                               count: min(Int(name.pointee.length), MemoryLayout<NameBytes>.size))
+    }
+
+    public static func hash(of name: UnsafePointer<ServerName>) -> UInt64 {
+        let raw = bytes(of: name)
+        let n = raw.count, seed = HashSeed.run
+        var h = seed.hash(UInt64(n))
+        var at = 0
+        while at + 8 <= n {
+            h = seed.hash(h, raw.loadUnaligned(fromByteOffset: at, as: UInt64.self))
+            at += 8
+        }
+        if at < n {
+            var word: UInt64 = 0
+            for k in at..<n { word |= UInt64(raw[k]) << UInt64(8 * (k - at)) }
+            h = seed.hash(h, word)
+        }
+        return h
+    }
+
+    public static func text(of name: UnsafePointer<ServerName>) -> String {
+        String(decoding: bytes(of: name), as: UTF8.self)
     }
 }
 

@@ -8,19 +8,25 @@ public enum ServiceNames {
     /// The service name of a flow on `port` whose payload said `app`, with
     /// `portName` the registry's name for the port (nil: unnamed).
     public static func name(app: AppProtocol?, port: UInt16, proto: IPProtocol, portName: String?) -> String? {
-        guard let app else { return portName.map(userFacing) }
+        name(app: app, port: port, proto: proto, facingName: portName.map(userFacing))
+    }
+
+    /// As above, with the port's name already as users say it.
+    @inline(__always)
+    public static func name(app: AppProtocol?, port: UInt16, proto: IPProtocol, facingName portName: String?) -> String? {
+        guard let app else { return portName }
         switch app {
         case .tls:
             // TLS is HTTPS on HTTPS's ports; on the other ports customary
             // for TLS the registry knows which protocol rides it (imaps,
             // ldaps, …); elsewhere all the traffic says is "tls".
             if port == 443 || port == 8443 { return "https" }
-            if app.isCustomary(port), let portName { return userFacing(portName) }
+            if app.isCustomary(port), let portName { return portName }
             return "tls"
         case .dns:
             // DNS's format also carries mDNS, LLMNR and NetBIOS names: on
             // their ports the registry says which.
-            if port != 53, app.isCustomary(port), let portName { return userFacing(portName) }
+            if port != 53, app.isCustomary(port), let portName { return portName }
             return "dns"
         case .smtpOrFTP:
             // A bare 220 greeting: the port says which of the two it is.

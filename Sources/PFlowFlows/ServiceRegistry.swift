@@ -5,6 +5,9 @@ import PFlowWire
 /// (gopacket's `layers/ports.go` idea): a lookup is one array read.
 public final class ServiceRegistry: Sendable {
     private let names: [String]
+    /// `names` as users say them (`ServiceNames.userFacing`), made once
+    /// rather than per flow.
+    private let facingNames: [String]
     private let tcp: [UInt16]   // index into `names`, 0 = unnamed
     private let udp: [UInt16]
 
@@ -29,6 +32,7 @@ public final class ServiceRegistry: Sendable {
 
     init(names: [String], tcp: [UInt16], udp: [UInt16]) {
         self.names = names
+        facingNames = names.map(ServiceNames.userFacing)
         self.tcp = tcp
         self.udp = udp
     }
@@ -43,6 +47,18 @@ public final class ServiceRegistry: Sendable {
         default: return nil
         }
         return index == 0 ? nil : names[Int(index)]
+    }
+
+    /// The registry's name and the user-facing one (`ServiceNames.userFacing`) at once.
+    @inline(__always)
+    public func names(port: UInt16, proto: IPProtocol) -> (registry: String, facing: String)? {
+        let index: UInt16
+        switch proto {
+        case .tcp: index = tcp[Int(port)]
+        case .udp: index = udp[Int(port)]
+        default: return nil
+        }
+        return index == 0 ? nil : (names[Int(index)], facingNames[Int(index)])
     }
 
     @inline(__always)
