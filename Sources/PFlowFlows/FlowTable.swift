@@ -38,9 +38,11 @@ public final class FlowTable {
     /// Packet time of the next sweep for idle flows.
     @exclusivity(unchecked) private var nextSweepNs = Int64.min
     private let sweepIntervalNs: Int64
-    /// A jump of packet time (both ways) past which the sweep takes the new
-    /// time as its clock, and past which a flow last seen "in the future"
-    /// counts as idle (the readers' clock-jump threshold: a day).
+    /// Packets behind the sweep's clock by more than an interval since it last followed them back.
+    @exclusivity(unchecked) private var behindPackets = 0
+    /// A jump of packet time (both ways) past which the fragment table's
+    /// sweep takes the new time as its clock (the readers' clock-jump
+    /// threshold: a day).
     public static let clockJumpNs: Int64 = 86_400_000_000_000
 
     public init(expiry: ExpiryPolicy = ExpiryPolicy(), knowledge: TrafficKnowledge = TrafficKnowledge(),
@@ -80,11 +82,19 @@ public final class FlowTable {
         if timestampNs >= nextSweepNs {
             if nextSweepNs != Int64.min { sweep(now: timestampNs) }
             nextSweepNs = timestampNs &+ sweepIntervalNs
-        } else if timestampNs < nextSweepNs &- sweepIntervalNs &- Self.clockJumpNs {
-            // The clock went back more than a day (a record dated 2106 went
-            // before, or merged files): the sweep follows packet time back
-            // rather than wait for the old time to come round again.
-            nextSweepNs = timestampNs &+ sweepIntervalNs
+        } else if timestampNs < nextSweepNs &- 2 &* sweepIntervalNs {
+            // Packet time went back by more than a sweep interval (a record
+            // dated 2106 went before, merged files, a capture in reverse
+            // order): the sweep follows it back rather than wait for the old
+            // time to come round again. At most once per a quarter of the
+            // slots' worth of such packets, so clocks that alternate can't
+            // make every packet sweep (at most a few slots per packet).
+            behindPackets &+= 1
+            if behindPackets > store.used >> 2 {
+                behindPackets = 0
+                sweep(now: timestampNs)
+                nextSweepNs = timestampNs &+ sweepIntervalNs
+            }
         }
         if slot.pointee.hasQuote { countICMPError(quote.pointee) }
         let flow = withUnsafeBytes(of: &slot.pointee.head) { head in
@@ -241,11 +251,12 @@ public final class FlowTable {
         // compact pairs and reads a flow's key only on a tie.
         var expired: [(start: Int64, slot: Int)] = []
         let base = store.base
-        // A flow last seen more than a day after `now` is from before a
-        // backward jump of the clock (a record dated 2106): it ends too, so
-        // such records can't pile up live flows that never go idle.
+        // A flow last seen more than its idle timeout after `now` is from
+        // before the clock went back (a record dated 2106, a capture in
+        // reverse order): it ends too, so such records can't pile up live
+        // flows that never go idle.
         for slot in 0..<store.used where base[slot].live
-            && (now - base[slot].lastNs > expiry.idleNs(base[slot]) || base[slot].lastNs - now > Self.clockJumpNs) {
+            && (now - base[slot].lastNs > expiry.idleNs(base[slot]) || base[slot].lastNs - now > expiry.idleNs(base[slot])) {
             expired.append((base[slot].firstNs, slot))
         }
         guard !expired.isEmpty else { return }

@@ -35,6 +35,23 @@ final class HostileBoundsTests: XCTestCase {
                        "\(result.summary.warnings)")
     }
 
+    /// The clock back by an hour (under the day of a "jump"), or running
+    /// backwards all along: the sweep follows packet time back, so live
+    /// flows stay near the idle timeout's worth (they were every flow).
+    func testSweepFollowsAClockThatRunsBackwards() throws {
+        let n = 40_000
+        let backwards = (0..<n).map { i in udp(i, seconds: Self.t2026 + UInt32((n - i) / 1000), fraction: UInt32((n - i) % 1000) * 1000) }
+        let hourBack = (0..<n).map { i in
+            let t = i < n / 2 ? 3600 + i : i - n / 2
+            return udp(i, seconds: Self.t2026 + UInt32(t / 1000), fraction: UInt32(t % 1000) * 1000)
+        }
+        for (name, packets) in [("backwards", backwards), ("an hour back", hourBack)] {
+            let result = try Analyzer.analyze(paths: [F.file(F.pcap(packets))], expiry: ExpiryPolicy(idleNs: 5_000_000_000), keepFlows: false)
+            XCTAssertEqual(result.tally.flows, UInt64(n), name)
+            XCTAssertLessThan(result.summary.peakLiveFlows, 10_000, "\(name): peak \(result.summary.peakLiveFlows)")
+        }
+    }
+
     /// Merged files jump by days but are no damage: no warning.
     func testMergedFilesJumpWithoutAWarning() throws {
         var packets: [F.Packet] = []

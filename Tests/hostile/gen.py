@@ -8,6 +8,8 @@ input should take about 4x the time (not 16x) and, where memory is bounded
 (--max-flows, idle expiry), about the same memory.
 
     gen.py DIR [CLASS ...]      write DIR/<class>-n.<ext> and DIR/<class>-4n.<ext>
+    gen.py DIR CLASS=N ...      write DIR/<class>.<ext> at size N (the issue's
+                                full sizes: Tests/hostile/full-size.sh)
 
 Classes (sizes are the N of each; run.sh's checks rely on them):
   a-collide   IPv6 SYNs whose FlowKey.fastHash is one and the same 64-bit value
@@ -16,10 +18,18 @@ Classes (sizes are the N of each; run.sh's checks rely on them):
   d-idbs      pcapng: 16,384 (4N: 65,536) IDBs of distinct link types, then N IDBs
   e-sections  pcapng: N sections of an unknown version, gzip-compressed
   f-2106      one record dated 2106, then N one-packet flows a millisecond apart
+  f-hour      N one-packet flows a millisecond apart, the clock back 1 hour halfway
+  f-reverse   N one-packet flows a millisecond apart, newest first
   g-syns      N SYN flows (run with --max-flows 1000)
   h-ipip      N IP-in-IP tunnels, one packet each
   i-chains    N records of 256 KB of chained 802.1Q / Arista / MPLS-pseudowire headers
   services    a small capture with answered connections to ports 8081-8086 (name checks)
+Only at a size given (CLASS=N):
+  f-back      N one-packet flows, a jump back by 2 days halfway, N/2 each side
+  f-plain     N one-packet flows a millisecond apart, in order
+  d-idbs-gz   d-idbs (65,536 link types), gzip-compressed (20M IDBs: 400 MB raw)
+  big-record  one 65 MiB record (snaplen 0xFFFFFFFF) after an ordinary one
+  frags       a TCP handshake, then a 64-byte segment in two IP fragments
 """
 import gzip
 import os
@@ -215,6 +225,78 @@ def y2106(path, n):
     out.close()
 
 
+def one_packet_flows(out, times):
+    """One-packet TCP flows (an ACK each) at the given times (microseconds)."""
+    for i, t in enumerate(times):
+        client = v4(0x0A010000 | (i & 0xFF))
+        sport = 1024 + (i >> 8) % 64000
+        out.add(t, eth(0x0800, ipv4(client, v4(0x0A020001), 6, tcp(sport, 443, ACK, ack=1))))
+
+
+def back(path, n, jump_us):
+    """n one-packet flows a millisecond apart; halfway the clock goes back
+    by jump_us (flows of the second half are distinct from the first's)."""
+    out = Pcap(path)
+    half = n // 2
+    start = T0 + jump_us
+    one_packet_flows(out, (start + i * 1000 if i < half else start - jump_us + (i - half) * 1000 for i in range(n)))
+    out.close()
+
+
+def plain(path, n):
+    """n one-packet flows a millisecond apart, in order (f-*'s baseline)."""
+    out = Pcap(path)
+    one_packet_flows(out, (T0 + i * 1000 for i in range(n)))
+    out.close()
+
+
+def reverse(path, n):
+    """n one-packet flows a millisecond apart, the newest first."""
+    out = Pcap(path)
+    one_packet_flows(out, (T0 + (n - i) * 1000 for i in range(n)))
+    out.close()
+
+
+def idbs_gz(path, n):
+    """d-idbs with 65,536 link types, written through gzip."""
+    raw = path + ".raw"
+    idbs(raw, n, types=65536)
+    with open(raw, "rb") as src, gzip.open(path, "wb", compresslevel=6) as dst:
+        while True:
+            chunk = src.read(1 << 24)
+            if not chunk:
+                break
+            dst.write(chunk)
+    os.remove(raw)
+
+
+def big_record(path, _n):
+    """An ordinary record, then one of 64 MiB + 1 bytes, all of it present."""
+    frame = eth(0x0800, ipv4(v4(0x0A000001), v4(0x0A000002), 17, udp(5000, 53, b"abc")))
+    out = Pcap(path, snaplen=0xFFFFFFFF)
+    out.add(T0, frame)
+    out.add(T0 + 1000, frame + b"\0" * ((64 << 20) + 1 - len(frame)))
+    out.close()
+
+
+def frags(path, _n):
+    """A handshake, then a 64-byte segment whose IP datagram is in two
+    fragments: the later one has no TCP header and is no retransmission."""
+    out = Pcap(path)
+    a, b = v4(0x0A000001), v4(0x0A000002)
+    seg = tcp(40000, 80, PSHACK, seq=1001, ack=5001, payload=b"A" * 64)
+
+    def frag(payload, offset8, more):
+        flags = (0x2000 if more else 0) | offset8
+        return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 7, flags, 64, 6, 0, a, b) + payload
+
+    frames = [ipv4(a, b, 6, tcp(40000, 80, SYN, seq=1000)), ipv4(b, a, 6, tcp(80, 40000, SYNACK, seq=5000, ack=1001)),
+              ipv4(a, b, 6, tcp(40000, 80, ACK, seq=1001, ack=5001)), frag(seg[:48], 0, True), frag(seg[48:], 6, False)]
+    for i, f in enumerate(frames):
+        out.add(T0 + i * 1000, eth(0x0800, f))
+    out.close()
+
+
 def syns(path, n):
     """n SYN flows from 256 clients to 16 servers' port 80 (run with --max-flows 1000)."""
     out = Pcap(path)
@@ -283,9 +365,23 @@ CLASSES = {
     "d-idbs": (idbs, 250_000, "pcapng"),
     "e-sections": (sections, 250_000, "pcapng.gz"),
     "f-2106": (y2106, 50_000, "pcap"),
+    "f-hour": (lambda p, n: back(p, n, 3_600_000_000), 50_000, "pcap"),
+    "f-reverse": (reverse, 50_000, "pcap"),
     "g-syns": (syns, 100_000, "pcap"),
     "h-ipip": (ipip, 25_000, "pcap"),
     "i-chains": (chains, 48, "pcap"),
+}
+
+
+# Classes only full-size.sh writes (CLASS=N): name: (writer, extension).
+FULL = {
+    "d-idbs": (lambda p, n: idbs(p, n, types=65536), "pcapng"),
+    "d-idbs-gz": (idbs_gz, "pcapng.gz"),
+    "f-back": (lambda p, n: back(p, n, 2 * 86_400_000_000), "pcap"),
+    "f-plain": (plain, "pcap"),
+    "big-record": (big_record, "pcap"),
+    "frags": (frags, "pcap"),
+    "services": (services, "pcap"),
 }
 
 
@@ -295,6 +391,12 @@ def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     names = sys.argv[2:] or list(CLASSES) + ["services"]
+    if all("=" in name for name in sys.argv[2:]) and sys.argv[2:]:
+        for spec in names:
+            name, size = spec.split("=")
+            writer, ext = FULL.get(name) or (CLASSES[name][0], CLASSES[name][2])
+            writer(os.path.join(out, f"{name}.{ext}"), int(size))
+        return
     for name in names:
         if name == "services":
             services(os.path.join(out, "services.pcap"), 0)

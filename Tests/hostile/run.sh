@@ -136,6 +136,18 @@ if ran "f: 2106 then 200k flows"; then
   else fail "f: no single warning about the record dated 2106" "$(head -c 300 "$tmp/err4")"; fi
 fi
 
+# (f) The clock back by an hour halfway, or running backwards all along:
+# under a day's jump, so only a sweep that follows packet time back keeps
+# the live flows ~5,000 (they grew with every flow: 2.5M / 5M at 5M flows).
+for class in f-hour f-reverse; do
+  pair $class pcap 20 --idle-timeout 5 --json
+  if ran "$class: 200k flows"; then
+    if [ "$P1" -ge 0 ] && [ "$P1" -le 20000 ] && [ "$P4" -ge 0 ] && [ "$P4" -le 20000 ]; then
+      ok "$class: the idle sweep follows the clock back (peak live flows $P1 / $P4)"
+    else fail "$class: live flows pile up when the clock goes back" "peak live flows $P1 / $P4 (want <= 20,000); $(facts)"; fi
+  fi
+done
+
 # (g) SYN flows under --max-flows 1000: memory nearly the same for N and 4N.
 pair g-syns pcap 20 --max-flows 1000 --json
 if ran "g: 400k SYN flows --max-flows 1000"; then
