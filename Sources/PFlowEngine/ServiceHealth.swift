@@ -52,23 +52,44 @@ public struct ServiceHealth: Sendable {
     /// TCP segments resent (both directions) and TCP packets in all.
     public var retransmissions: UInt64 = 0
     public var tcpPackets: UInt64 = 0
+    /// A name's flows, and its slot: the order it came in (0 first), which
+    /// the hosts' name masks index.
+    public struct NameCount: Sendable {
+        public var flows: UInt64
+        public var slot: UInt8
+    }
     /// Flows per server name, for the first `maxNames` distinct names.
-    public var nameCounts: [String: UInt64] = [:]
+    public var nameCounts: [String: NameCount] = [:]
     public static let maxNames = 64
 
     public init() {}
 
-    public mutating func add(_ f: FlowRecord) {
+    /// Counts `f`; returns its name's slot, or -1 (no name, or past `maxNames`).
+    @discardableResult
+    public mutating func add(_ f: FlowRecord) -> Int {
         if let ns = f.serverLatencyNs { serverLatency.add(ns: ns) }
         if let ns = f.appLatencyNs { appLatency.add(ns: ns) }
         if f.proto == .tcp {
             retransmissions += (f.clientRetransmissions ?? 0) + (f.serverRetransmissions ?? 0)
             tcpPackets += f.packets
         }
-        if let name = f.serverName {
-            if nameCounts[name] != nil { nameCounts[name]! += 1 }
-            else if nameCounts.count < Self.maxNames { nameCounts[name] = 1 }
+        guard let name = f.serverName else { return -1 }
+        // One hash of the name whether it is known or new.
+        if let i = nameCounts.index(forKey: name) {
+            nameCounts.values[i].flows += 1
+            return Int(nameCounts.values[i].slot)
         }
+        guard nameCounts.count < Self.maxNames else { return -1 }
+        let slot = nameCounts.count
+        nameCounts[name] = NameCount(flows: 1, slot: UInt8(slot))
+        return slot
+    }
+
+    /// The names by slot ("" where none).
+    public var namesBySlot: [String] {
+        var out = [String](repeating: "", count: nameCounts.count)
+        for (name, c) in nameCounts { out[Int(c.slot)] = name }
+        return out
     }
 
     /// Retransmitted segments per TCP packet.
@@ -76,6 +97,7 @@ public struct ServiceHealth: Sendable {
 
     /// Up to `n` names, most flows first (then by name).
     public func topNames(_ n: Int = 10) -> [String] {
-        nameCounts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(n).map(\.key)
+        nameCounts.sorted { $0.value.flows != $1.value.flows ? $0.value.flows > $1.value.flows : $0.key < $1.key }
+            .prefix(n).map(\.key)
     }
 }
