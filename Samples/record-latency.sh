@@ -37,6 +37,8 @@
 #       DNS   :53   UDP, 10 ms think                            ≈ 50 ms
 #       ping  :9000 20 ms think                                 ≈ 60 ms
 #       TLS   :8443 30 ms think (ClientHello → ServerHello)     ≈ 70 ms
+#             :8444 the same, MSS 100 (the think time counts from
+#                   the ClientHello's last segment, µs after its first)
 #       HTTP  :8080 50 ms think                                 ≈ 90 ms
 # The servers (one python program) answer the think time after the kernel
 # received the request (its SO_TIMESTAMPNS stamp), their own work done
@@ -58,6 +60,9 @@
 #   5 openssl s_client -servername tls.latency.test to 10.97.0.2:8443 twice
 #     (SNI, name_source sni); TLS 1.3 with a self-signed P-256 certificate;
 #     the server writes a line, the client closes
+#   6 the same once to 8444, whose server offers an MSS of 100 bytes: the
+#     client's ClientHello comes in several segments, its SNI
+#     split.latency.test past the first one (name_source sni)
 # Offloads are off on every veth (full-size frames, correct checksums); IPv6
 # is off in the namespaces and ARP is left out of the capture.
 set -euo pipefail
@@ -217,8 +222,10 @@ def hello(c):  # the ClientHello; the server's first flight made; 30 ms; sent
     t.write(b"latency sample\n"); c.sendall(outg.read())
     c.settimeout(5)  # read to the client's close, so that closing sends FIN, not RST
     while c.recv(4096): pass
-def serve(addr, port, handler):
+def serve(addr, port, handler, mss=0):
     l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # A small MSS: the SYN-ACK offers it, so the client cuts its ClientHello into segments.
+    if mss: l.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
     l.bind((addr, port)); l.listen(16)
     while True:
         c, _ = l.accept()
@@ -250,13 +257,14 @@ def dns():     # UDP 53: A for the two names (NXDOMAIN else), 10 ms after the qu
             reply = q[:2] + struct.pack("!5H", 0x8183, 1, 0, 0, 0) + question
         at(rx + 10_000_000); u.sendto(reply, peer)
 threading.Thread(target=dns, daemon=True).start()
-for a, p, h in [("10.97.0.2", 8080, http), ("10.97.0.3", 9000, ping), ("10.97.0.2", 8443, hello)]:
-    threading.Thread(target=serve, args=(a, p, h), daemon=True).start()
+for a, p, h, m in [("10.97.0.2", 8080, http, 0), ("10.97.0.3", 9000, ping, 0), ("10.97.0.2", 8443, hello, 0),
+                   ("10.97.0.2", 8444, hello, 100)]:
+    threading.Thread(target=serve, args=(a, p, h, m), daemon=True).start()
 threading.Event().wait()
 EOF
 bg $S chrt -f 40 python3 "$work/servers.py" "$work/tls.crt" "$work/tls.key"
 for i in $(seq 100); do
-  n=$(ip netns exec $S ss -Hln '( sport = :8080 or sport = :9000 or sport = :8443 or sport = :53 )' 2>/dev/null | wc -l)
+  n=$(ip netns exec $S ss -Hln '( sport = :8080 or sport = :9000 or sport = :8443 or sport = :8444 or sport = :53 )' 2>/dev/null | wc -l)
   [ "$n" -ge 5 ] && break; sleep 0.1
 done
 
@@ -285,6 +293,8 @@ for i in 1 2; do
   sleep 0.5 | cs openssl s_client -brief -servername tls.latency.test -connect 10.97.0.2:8443 2>/dev/null || true
   sleep 0.5
 done
+sleep 0.5 | cs openssl s_client -brief -servername split.latency.test -connect 10.97.0.2:8444 2>/dev/null || true
+sleep 0.5
 sleep 1
 
 kill -INT $tcpdump_pid; wait $tcpdump_pid 2>/dev/null || true

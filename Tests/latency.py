@@ -108,7 +108,7 @@ def main():
     # hosts[].names in the JSON report.
     report = json.loads(subprocess.run([pflow, "--json", pcap], check=True, capture_output=True, text=True).stdout)
     names = {h["ip"]: h.get("names") for h in report["hosts"]}
-    want_names = {"10.97.0.2": ["www.latency.test:8080", "tls.latency.test", "www.latency.test"],
+    want_names = {"10.97.0.2": ["www.latency.test:8080", "tls.latency.test", "split.latency.test", "www.latency.test"],
                   "10.97.0.3": ["db.latency.test"], "10.97.0.1": []}
     for ip, want in want_names.items():
         check(names.get(ip) == want, f"hosts {ip}: names {names.get(ip)}, expected {want}")
