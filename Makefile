@@ -97,6 +97,7 @@ unit: deps pydeps
 cli: deps
 	$(SWIFT) build
 	bash Tests/cli.sh .build/debug/pflow
+	python3 Tests/latency.py .build/debug/pflow
 
 # Live capture on lo with real connections (skips without capture rights).
 live: deps

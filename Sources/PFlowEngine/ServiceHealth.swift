@@ -54,8 +54,15 @@ public struct ServiceHealth: Sendable {
     public var tcpPackets: UInt64 = 0
     /// Flows per server name, for the first `maxNames` distinct names
     /// (a map hashed by the name's words: Swift's String hashing cost
-    /// more than the rest of the flow's tally).
+    /// more than the rest of the flow's tally). An entry's index is the
+    /// name's slot (the order it came in, 0 first), which the hosts' name
+    /// masks index.
     var names = FastMap<NameKey, UInt64>()
+    /// A name's flows, and its slot.
+    public struct NameCount: Sendable {
+        public var flows: UInt64
+        public var slot: UInt8
+    }
     public static let maxNames = 64
 
     struct NameKey: FastHashable, Sendable {
@@ -72,28 +79,39 @@ public struct ServiceHealth: Sendable {
     }
 
     public var hasNames: Bool { !names.isEmpty }
-    /// Flows per server name kept.
-    public var nameCounts: [String: UInt64] {
-        var out: [String: UInt64] = [:]
-        for (k, v) in zip(names.keys, names.values) { out[k.text] = v }
+    /// Flows per server name kept, with its slot.
+    public var nameCounts: [String: NameCount] {
+        var out: [String: NameCount] = [:]
+        for (i, (k, v)) in zip(names.keys, names.values).enumerated() { out[k.text] = NameCount(flows: v, slot: UInt8(i)) }
         return out
     }
 
     public init() {}
 
-    public mutating func add(_ f: FlowRecord) {
+    /// Counts `f`; returns its name's slot, or -1 (no name, or past `maxNames`).
+    @discardableResult
+    public mutating func add(_ f: FlowRecord) -> Int {
         if let ns = f.serverLatencyNs { serverLatency.add(ns: ns) }
         if let ns = f.appLatencyNs { appLatency.add(ns: ns) }
         if f.proto == .tcp {
             retransmissions += (f.clientRetransmissions ?? 0) + (f.serverRetransmissions ?? 0)
             tcpPackets += f.packets
         }
-        if let name = f.serverName {
-            let key = NameKey(name, hash: f.serverNameHash)
-            if let i = names.index(of: key) { names[entry: i] += 1 }
-            else if names.count < Self.maxNames { names.insert(key) { 1 } }
+        guard let name = f.serverName else { return -1 }
+        // One probe of the name whether it is known or new.
+        let key = NameKey(name, hash: f.serverNameHash)
+        if let i = names.index(of: key) {
+            names[entry: i] += 1
+            return i
         }
+        guard names.count < Self.maxNames else { return -1 }
+        return names.insert(key) { 1 }.index
     }
+
+    /// The names by slot.
+    public var namesBySlot: [String] { names.keys.map(\.text) }
+    /// The flows of each slot's name.
+    public var flowsBySlot: [UInt64] { names.values }
 
     /// Retransmitted segments per TCP packet.
     public var retransmissionRate: Double { tcpPackets == 0 ? 0 : Double(retransmissions) / Double(tcpPackets) }

@@ -87,6 +87,8 @@ public struct HostRow: Sendable {
     public var packets: UInt64 = 0
     /// Services it answered on, as `port/proto` (or the protocol's name).
     public var services: [String] = []
+    /// The names its flows gave it as the server (up to `ServiceTally.hostNames`).
+    public var names: [String] = []
     public var bytes: UInt64 { clientBytesSent + clientBytesReceived + serverBytesSent + serverBytesReceived }
     public var flows: UInt64 { clientFlows + serverFlows }
 }
@@ -127,6 +129,9 @@ public struct ServiceTally: Sendable {
         var received: UInt64 = 0
         var packets: UInt64 = 0
         var answered: UInt32 = 0
+        /// Server side: which of the row's first 32 names (`ServiceHealth`
+        /// slots) its flows carried; in what was padding (stride stays 40).
+        var names: UInt32 = 0
         var bytes: UInt64 { sent + received }
     }
     /// Entry i is row i.
@@ -203,6 +208,7 @@ public struct ServiceTally: Sendable {
         let oneWay = !answered && (ServiceNames.isOneWayByDesign(port: f.serverPort, proto: f.proto)
                                    || ServiceNames.isGroupAddress(f.serverAddress))
         let failure = Self.failureKind(f)
+        var nameSlot = -1
         // One uniqueness check for the row's counters, not one per field.
         rows.withUnsafeMutableBufferPointer { r in
             r[i].flows += 1
@@ -212,12 +218,13 @@ public struct ServiceTally: Sendable {
             if oneWay { r[i].oneWayFlows += 1 }
             if failure == 1 { r[i].unanswered += 1 }
             if failure == 2 { r[i].rejected += 1 }
-            r[i].health.add(f)
+            nameSlot = r[i].health.add(f)
         }
         if let app = f.appProtocol { appFlows[16 * i + Int(app.rawValue & 15)] &+= 1 }
         let c = f.clientToServer, r = f.serverToClient
         addParty(Party(address: f.clientAddress, row: UInt32(i), side: 0), f, sent: c.bytes, received: r.bytes, answered: false)
-        addParty(Party(address: f.serverAddress, row: UInt32(i), side: 1), f, sent: r.bytes, received: c.bytes, answered: answered)
+        addParty(Party(address: f.serverAddress, row: UInt32(i), side: 1), f, sent: r.bytes, received: c.bytes,
+                 answered: answered, nameSlot: nameSlot)
         allEnds.clientFlows += 1
         allEnds.clientBytesSent += c.bytes
         allEnds.clientBytesReceived += r.bytes
@@ -230,7 +237,8 @@ public struct ServiceTally: Sendable {
         protocols[p].bytes += f.bytes
     }
 
-    private mutating func addParty(_ party: Party, _ f: FlowRecord, sent: UInt64, received: UInt64, answered: Bool) {
+    private mutating func addParty(_ party: Party, _ f: FlowRecord, sent: UInt64, received: UInt64, answered: Bool,
+                                   nameSlot: Int = -1) {
         let row = Int(party.row), side = Int(party.side)
         if !sketches.isEmpty {
             let hash = party.address.fastHash(HashSeed.run)
@@ -261,6 +269,7 @@ public struct ServiceTally: Sendable {
         stats.received += received
         stats.packets += f.packets
         if answered { stats.answered &+= 1 }
+        if nameSlot >= 0 && nameSlot < 32 { stats.names |= 1 << UInt32(nameSlot) }
         parties[entry: i] = stats
     }
 
@@ -374,14 +383,23 @@ public struct ServiceTally: Sendable {
         }
     }
 
-    /// Every host kept, with the services it answered on, in `sort` order
-    /// (`clients`: the most flows served first).
+    /// How many names a host lists.
+    public static let hostNames = 5
+
+    /// Every host kept, with the services it answered on and its names, in
+    /// `sort` order (`clients`: the most flows served first). A host's names
+    /// are those of its services' first 32 names its flows carried as the
+    /// server, ranked by the service's flows under each name (summed over
+    /// its services): per (host, name) counts are not kept, so where servers
+    /// share a name the order among one host's names follows the service's.
     public func hostRows(by sort: ServiceSort = .bytes) -> [HostRow] {
         var out: [HostRow] = []
+        var named: [[(name: String, flows: UInt64)]] = []
+        var rowNames = [[(name: String, flows: UInt64)]?](repeating: nil, count: rows.count)
         var position = FastMap<IPAddress, Void>(capacity: parties.count / 2)
         for (party, stats) in zip(parties.keys, parties.values) {
             let (i, inserted) = position.insert(party.address) { () }
-            if inserted { out.append(HostRow(address: party.address)) }
+            if inserted { out.append(HostRow(address: party.address)); named.append([]) }
             out[i].packets += stats.packets
             if party.side == 0 {
                 out[i].clientFlows += stats.flows
@@ -395,7 +413,24 @@ public struct ServiceTally: Sendable {
                     let row = rows[Int(party.row)]
                     out[i].services.append(row.port.map { "\($0)/\(row.proto.name)" } ?? row.proto.name)
                 }
+                if stats.names != 0 {
+                    let r = Int(party.row)
+                    if rowNames[r] == nil {
+                        let h = rows[r].health
+                        rowNames[r] = Array(zip(h.namesBySlot, h.flowsBySlot))
+                    }
+                    let list = rowNames[r] ?? []
+                    for slot in list.indices.prefix(32) where stats.names & (1 << UInt32(slot)) != 0 {
+                        named[i].append(list[slot])
+                    }
+                }
             }
+        }
+        for i in out.indices where !named[i].isEmpty {
+            var flows: [String: UInt64] = [:]
+            for n in named[i] { flows[n.name, default: 0] += n.flows }
+            out[i].names = flows.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+                .prefix(Self.hostNames).map(\.key)
         }
         for i in out.indices { out[i].services.sort { a, b in a.count != b.count ? a.count < b.count : a < b } }
         out.sort { a, b in

@@ -162,7 +162,8 @@ public enum ServerNameParser {
 
     /// The SNI host_name of a ClientHello (RFC 8446 §4.1.2, RFC 6066 §3),
     /// TLS 1.0-1.3. The handshake may span several records of the segment;
-    /// a name beyond the captured bytes is not found.
+    /// a name beyond the captured bytes is not found here (one beyond the
+    /// segment is, by a `ClientHelloScanner` fed the next ones: `PacketIntake`).
     public static func tlsServerName(_ p: UnsafeRawBufferPointer, into note: inout NameNote) -> Bool {
         // Most handshake records are not a ClientHello (type 1): the
         // server's hello, certificates and the like end here.

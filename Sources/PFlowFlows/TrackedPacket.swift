@@ -55,6 +55,8 @@ public struct PacketIntake {
     }
     /// Ports of fragmented datagrams by their first fragment.
     @usableFromInline var fragmentPorts: [FragmentKey: FragmentPorts] = [:]
+    /// ClientHellos longer than their first segment, awaiting the next one.
+    @usableFromInline var hellos = PendingHellos()
     @usableFromInline var nextFragmentSweepNs = Int64.min
     /// How long a datagram's fragments are awaited (as Linux's ipfrag_time).
     public static let fragmentLifetimeNs: Int64 = 30_000_000_000
@@ -98,7 +100,11 @@ public struct PacketIntake {
         // first bytes could start a ClientHello, an HTTP request or a DNS
         // response are parsed (bounded by their captured length).
         slot.pointee.hasNote = false
-        if packet.capturedPayloadLength >= 6 && !packet.laterFragment
+        var resumed = false
+        if hellos.waiting > 0 && packet.proto == .tcp && packet.capturedPayloadLength > 0 && !packet.laterFragment {
+            resumed = resumeHello(slot, note, packet, frame, timestampNs)
+        }
+        if !resumed && packet.capturedPayloadLength >= 6 && !packet.laterFragment
             && (packet.proto == .tcp || packet.proto == .udp) {
             let from = packet.payloadOffset
             let to = min(frame.count, from + packet.capturedPayloadLength)
@@ -106,12 +112,45 @@ public struct PacketIntake {
                 slot.pointee.hasNote = ServerNameParser.find(UnsafeRawBufferPointer(rebasing: frame[from..<to]),
                                                              tcp: packet.proto == .tcp, sourcePort: packet.sourcePort,
                                                              into: &note.pointee)
+                if !slot.pointee.hasNote && packet.proto == .tcp && frame[from] == 0x16 {
+                    holdHello(packet, UnsafeRawBufferPointer(rebasing: frame[from..<to]), timestampNs)
+                }
             }
         }
         if packet.hasQuote {
             quote.pointee = FlowKey(addressA: packet.quotedSource, addressB: packet.quotedDestination,
                                     portA: packet.quotedSourcePort, portB: packet.quotedDestinationPort,
                                     proto: packet.quotedProto, vlan: packet.vlan ?? FlowKey.noVLAN)
+        }
+    }
+
+    /// A TLS record in a whole segment with no name found: if it starts a
+    /// ClientHello that goes on past the segment, it waits for the next one.
+    @usableFromInline @inline(never)
+    mutating func holdHello(_ packet: DecodedPacket, _ payload: UnsafeRawBufferPointer, _ now: Int64) {
+        guard packet.capturedPayloadLength == packet.payloadLength, !packet.tcpFlags.contains(.syn) else { return }
+        var scanner = ClientHelloScanner()
+        guard scanner.feed(payload) == .needMore else { return }
+        hellos.hold(scanner, key: FlowKey(sentBy: packet),
+                    nextSequence: packet.tcpSequence &+ UInt32(truncatingIfNeeded: packet.payloadLength), now: now)
+    }
+
+    /// The next segment of a ClientHello held: true if it was (its name, if
+    /// it completes one, in `note`), false to read it as any other payload.
+    @usableFromInline @inline(never)
+    mutating func resumeHello(_ slot: UnsafeMutablePointer<TrackedPacket>, _ note: UnsafeMutablePointer<NameNote>,
+                              _ packet: DecodedPacket, _ frame: UnsafeRawBufferPointer, _ now: Int64) -> Bool {
+        let from = packet.payloadOffset
+        let to = min(frame.count, from + packet.capturedPayloadLength)
+        guard from < to else { return false }
+        switch hellos.resume(key: FlowKey(sentBy: packet), sequence: packet.tcpSequence,
+                             payload: UnsafeRawBufferPointer(rebasing: frame[from..<to]),
+                             complete: packet.capturedPayloadLength == packet.payloadLength && to - from == packet.payloadLength,
+                             now: now, into: &note.pointee) {
+        case .notHeld: return false
+        case .held(let found):
+            slot.pointee.hasNote = found
+            return true
         }
     }
 

@@ -196,6 +196,9 @@ struct HostsSection: ReportSection {
         for h in result.hosts {
             w.open("{")
             w.key("ip"); w.string(h.address.description)
+            w.key("names"); w.open("[")
+            for n in h.names { w.string(n) }
+            w.close("]")
             w.key("as_client"); w.open("{")
             w.key("flows"); w.number(h.clientFlows)
             w.key("bytes_sent"); w.number(h.clientBytesSent)

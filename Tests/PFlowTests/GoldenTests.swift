@@ -7,7 +7,8 @@ import XCTest
 /// Whole-capture golden outputs for the recorded Samples. After an intended
 /// change, `make golden` re-records them; review the diff before committing.
 final class GoldenTests: XCTestCase {
-    static let samples = ["http-dns-lo.pcap", "any-mixed.pcapng", "findings-netns.pcap", "report-netns.pcap"]
+    static let samples = ["http-dns-lo.pcap", "any-mixed.pcapng", "findings-netns.pcap", "report-netns.pcap",
+                          "latency-netns.pcap"]
 
     /// `threads` 2 is what users run (the pipeline); 1 the same steps on one thread.
     func render(_ sample: String, threads: Int) throws -> [(String, String)] {
