@@ -14,6 +14,24 @@ final class TimelineTests: XCTestCase {
         XCTAssertEqual(Sparkline.group(count: 30, width: 40), 1)
     }
 
+    /// The share bar follows the sparklines' rule: blocks on a UTF-8
+    /// terminal, ASCII halves elsewhere; the whole table is ASCII then.
+    func testShareBarUTF8AndASCII() {
+        var t = TableReport()
+        t.ascii = false
+        XCTAssertEqual(t.bar(1), "██████████")
+        XCTAssertEqual(t.bar(0.25), "██▌")
+        XCTAssertEqual(t.bar(0.001), "▏")
+        XCTAssertEqual(t.bar(0), "")
+        t.ascii = true
+        XCTAssertEqual(t.bar(1), "##########")
+        XCTAssertEqual(t.bar(0.25), "##+")
+        XCTAssertEqual(t.bar(0.001), ".")
+        XCTAssertEqual(t.bar(0), "")
+        XCTAssertEqual(TableReport.asciiOnly("a · b … 3 µs caf\u{E9}"), "a | b ... 3 us caf?")
+        XCTAssertEqual(TableReport.asciiOnly("plain"), "plain")
+    }
+
     func testUTF8Detection() {
         func env(_ d: [String: String]) -> (String) -> String? { { d[$0] } }
         XCTAssertTrue(Sparkline.terminalShowsUTF8(isTerminal: true, environment: env(["LANG": "en_US.UTF-8"])))
