@@ -141,7 +141,7 @@ public struct HTMLReport {
         func y(_ v: UInt64) -> Double { 10 + plotH * (1 - Double(v) / Double(peak)) }
         func f(_ d: Double) -> String { Formatting.fixed(d, 1) }
         let mark = t.widthNs &* Int64(group)
-        var h = "<h2>Services over time</h2>\n<p>Bytes per \(TimelineText.human(mark)) (bins of <span data-json=\"timeline.bin_s\" data-value=\"\(TimelineText.seconds(t.widthNs))\">\(TimelineText.human(t.widthNs))</span>) from \(Formatting.rfc3339(ns: start, digits: 0)); peak \(Formatting.humanBytes(peak)) per \(TimelineText.human(mark)).</p>\n"
+        var h = "<h2>Services over time</h2>\n<p>Bytes per \(TimelineText.human(mark)) (bins of <span data-json=\"timeline.bin_s\" data-value=\"\(TimelineText.seconds(t.widthNs))\" data-shown=\"duration\">\(TimelineText.human(t.widthNs))</span>) from \(Formatting.rfc3339(ns: start, digits: 0)); peak \(Formatting.humanBytes(peak)) per \(TimelineText.human(mark)).</p>\n"
         h += "<svg viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\" role=\"img\" aria-label=\"bytes over time by service\">\n"
         h += "<line x1=\"\(f(left))\" y1=\"\(f(10 + plotH))\" x2=\"\(f(width - 10))\" y2=\"\(f(10 + plotH))\" stroke=\"#999\"/>\n"
         h += "<text x=\"\(f(left - 4))\" y=\"14\" text-anchor=\"end\">\(Formatting.humanBytes(peak))</text>\n"
@@ -354,7 +354,8 @@ public struct HTMLReport {
         let peak = max(1, shown.map(\.bytes).max() ?? 1)
         for (i, x) in shown.enumerated() {
             let p = "hosts.\(i)."
-            h += "<tr><td>\(Self.escape(x.address.description))</td>"
+            let ip = Self.escape(x.address.description)
+            h += "<tr><td data-json=\"\(p)ip\" data-value=\"&quot;\(ip)&quot;\">\(ip)</td>"
             h += Self.num(p + "as_client.flows", x.clientFlows) + Self.bytesCell(p + "as_client.bytes_sent", x.clientBytesSent)
                 + Self.bytesCell(p + "as_client.bytes_received", x.clientBytesReceived)
             h += Self.num(p + "as_server.flows", x.serverFlows) + Self.bytesCell(p + "as_server.bytes_sent", x.serverBytesSent)
