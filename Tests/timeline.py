@@ -295,7 +295,11 @@ def check_html(pflow, path, keep_png=None):
     with tempfile.TemporaryDirectory() as tmp:
         page = os.path.join(tmp, "report.html")
         flows_csv = os.path.join(tmp, "flows.csv")
-        p = subprocess.run([pflow, "--html", page, "--json", "--csv", flows_csv, path], capture_output=True)
+        # From the project's root, so the page names the sample as Samples/… (the README's picture).
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        rel = os.path.relpath(os.path.abspath(path), root)
+        p = subprocess.run([os.path.abspath(pflow), "--html", page, "--json", "--csv", flows_csv,
+                            path if rel.startswith("..") else rel], capture_output=True, cwd=root)
         if p.returncode != 0:
             fail(f"--html {path}: exit {p.returncode}: {p.stderr.decode()}")
             return
@@ -352,7 +356,8 @@ def check_html(pflow, path, keep_png=None):
         check_matrix(name, d, parser.cells, flows_csv)
         print(f"ok: {name}: page {len(text)} bytes, well-formed, no references, {len(parser.tagged)} numbers equal the JSON's")
         png = keep_png or os.path.join(tmp, "report.png")
-        if not screenshot(page, png):
+        # The README's picture reaches down through who talks to whom.
+        if not screenshot(page, png, height=2300 if keep_png else 1500):
             print("skip: no headless Chromium (apt-get install chromium): the page was not rendered")
             return
         w, h, rows, bpp = png_pixels(png)
