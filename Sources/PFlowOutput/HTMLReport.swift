@@ -243,27 +243,43 @@ public struct HTMLReport {
         guard let talk else { return h + "<p>Not recorded for this page.</p>\n" }
         let pairs = talk.pairs
         guard !pairs.isEmpty else { return h + "<p>No flows.</p>\n" }
-        // Each side's bytes over every pair it is in.
-        var clientBytes: [IPAddress: UInt64] = [:], serverBytes: [IPAddress: UInt64] = [:]
-        var clientFlows: [IPAddress: UInt64] = [:], serverFlows: [IPAddress: UInt64] = [:]
+        // Each side's bytes and flows over every pair it is in.
+        var clientSums: [IPAddress: (bytes: UInt64, flows: UInt64)] = [:], serverSums = clientSums
+        clientSums.reserveCapacity(min(pairs.count, 1 << 16)); serverSums.reserveCapacity(min(pairs.count, 1 << 16))
         var total: UInt64 = 0, totalFlows: UInt64 = 0
         for p in pairs {
-            clientBytes[p.client, default: 0] &+= p.bytes; clientFlows[p.client, default: 0] &+= p.flows
-            serverBytes[p.server, default: 0] &+= p.bytes; serverFlows[p.server, default: 0] &+= p.flows
+            clientSums[p.client, default: (0, 0)].bytes &+= p.bytes; clientSums[p.client, default: (0, 0)].flows &+= p.flows
+            serverSums[p.server, default: (0, 0)].bytes &+= p.bytes; serverSums[p.server, default: (0, 0)].flows &+= p.flows
             total &+= p.bytes; totalFlows &+= p.flows
         }
-        func leading(_ m: [IPAddress: UInt64]) -> [IPAddress] {
-            m.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(Self.matrixSide).map(\.key)
+        /// The leading few by bytes (then address), by insertion into a
+        /// short sorted list: linear in the addresses, nothing as large copied.
+        func leading(_ m: [IPAddress: (bytes: UInt64, flows: UInt64)]) -> [IPAddress] {
+            func before(_ a: (IPAddress, UInt64), _ b: (IPAddress, UInt64)) -> Bool { a.1 != b.1 ? a.1 > b.1 : a.0 < b.0 }
+            var best: [(IPAddress, UInt64)] = []
+            for (a, v) in m {
+                let e = (a, v.bytes)
+                if best.count == Self.matrixSide, let last = best.last, !before(e, last) { continue }
+                var at = best.count
+                while at > 0, before(e, best[at - 1]) { at -= 1 }
+                best.insert(e, at: at)
+                if best.count > Self.matrixSide { best.removeLast() }
+            }
+            return best.map(\.0)
         }
-        let clients = leading(clientBytes), servers = leading(serverBytes)
+        let clients = leading(clientSums), servers = leading(serverSums)
+        func clientBytes(_ a: IPAddress) -> UInt64 { clientSums[a]?.bytes ?? 0 }
+        func clientFlows(_ a: IPAddress) -> UInt64 { clientSums[a]?.flows ?? 0 }
+        func serverBytes(_ a: IPAddress) -> UInt64 { serverSums[a]?.bytes ?? 0 }
+        func serverFlows(_ a: IPAddress) -> UInt64 { serverSums[a]?.flows ?? 0 }
         var row: [IPAddress: Int] = [:], col: [IPAddress: Int] = [:]
         for (i, a) in clients.enumerated() { row[a] = i }
         for (j, a) in servers.enumerated() { col[a] = j }
         var cell = [[TalkPairs.Pair?]](repeating: [TalkPairs.Pair?](repeating: nil, count: servers.count), count: clients.count)
         for p in pairs { if let i = row[p.client], let j = col[p.server] { cell[i][j] = p } }
         // "Other": what each shown client exchanged with servers not shown, and so on.
-        var rowOther = clients.map { clientBytes[$0] ?? 0 }, rowOtherFlows = clients.map { clientFlows[$0] ?? 0 }
-        var colOther = servers.map { serverBytes[$0] ?? 0 }, colOtherFlows = servers.map { serverFlows[$0] ?? 0 }
+        var rowOther = clients.map(clientBytes), rowOtherFlows = clients.map(clientFlows)
+        var colOther = servers.map(serverBytes), colOtherFlows = servers.map(serverFlows)
         var shown: UInt64 = 0, shownFlows: UInt64 = 0
         for i in clients.indices { for j in servers.indices { if let p = cell[i][j] {
             rowOther[i] -= p.bytes; rowOtherFlows[i] -= p.flows; colOther[j] -= p.bytes; colOtherFlows[j] -= p.flows
@@ -324,15 +340,15 @@ public struct HTMLReport {
                 h += td(ca, servers[j].description, p?.bytes ?? 0, p?.flows ?? 0, label: p.map(service) ?? ("", ""), peak: peak, grey: false)
             }
             h += td(ca, "*", rowOther[i], rowOtherFlows[i], peak: otherPeak, grey: true)
-            h += tdTotal(ca + " +", clientBytes[c] ?? 0, clientFlows[c] ?? 0) + "</tr>\n"
+            h += tdTotal(ca + " +", clientBytes(c), clientFlows(c)) + "</tr>\n"
         }
         h += "<tr><th class=\"r\">other clients</th>"
         for j in servers.indices { h += td("*", servers[j].description, colOther[j], colOtherFlows[j], peak: otherPeak, grey: true) }
         h += td("*", "*", otherOther, otherOtherFlows, peak: otherPeak, grey: true)
-        h += tdTotal("* +", total - clients.reduce(0) { $0 + (clientBytes[$1] ?? 0) }, totalFlows - clients.reduce(0) { $0 + (clientFlows[$1] ?? 0) }) + "</tr>\n"
+        h += tdTotal("* +", total - clients.reduce(0) { $0 + clientBytes($1) }, totalFlows - clients.reduce(0) { $0 + clientFlows($1) }) + "</tr>\n"
         h += "<tr><th class=\"r\">all clients</th>"
-        for s in servers { h += tdTotal("+ " + s.description, serverBytes[s] ?? 0, serverFlows[s] ?? 0) }
-        h += tdTotal("+ *", total - servers.reduce(0) { $0 + (serverBytes[$1] ?? 0) }, totalFlows - servers.reduce(0) { $0 + (serverFlows[$1] ?? 0) })
+        for s in servers { h += tdTotal("+ " + s.description, serverBytes(s), serverFlows(s)) }
+        h += tdTotal("+ *", total - servers.reduce(0) { $0 + serverBytes($1) }, totalFlows - servers.reduce(0) { $0 + serverFlows($1) })
         h += tdTotal("+ +", total, totalFlows) + "</tr>\n</table></div>\n"
         let share = Double(shown) / Double(max(1, total))
         h += "<p>\(Formatting.grouped(UInt64(pairs.count))) client–server pairs; the \(clients.count) × \(servers.count) shown carry \(Formatting.fixed(share * 100, 1))% of the bytes.</p>\n"
