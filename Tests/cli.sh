@@ -56,6 +56,26 @@ if "$pflow" --csv - Samples/http-dns-lo.pcap >"$tmp/csv" && head -1 "$tmp/csv" |
 if "$pflow" --json --csv "$tmp/flows.csv" Samples/http-dns-lo.pcap >"$tmp/json" \
    && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["totals"]["flows"]==9 and d["services"][0]["port"]==8000 and d["capture"]["packets"]==91' "$tmp/json" \
    && cmp -s "$tmp/flows.csv" "$tmp/csv"; then ok "json to stdout with csv to a file"; else fail "json + csv file"; fi
+# ASCII: --ascii, or standard output not a terminal, gives a table with no
+# byte >= 0x80 (share bars, sparklines, punctuation); on a UTF-8 terminal
+# (script(1) gives one) the bars are blocks unless --ascii says otherwise.
+nonascii() { LC_ALL=C grep -c $'[\x80-\xff]' "$1"; }
+ascii_ok=1
+for f in Samples/*.pcap*; do
+  "$pflow" --ascii "$f" >"$tmp/ascii" 2>/dev/null && [ "$(nonascii "$tmp/ascii")" = 0 ] || { ascii_ok=0; fail "--ascii $f" "$(LC_ALL=C grep -m2 $'[\x80-\xff]' "$tmp/ascii")"; }
+  LANG=C.UTF-8 "$pflow" "$f" >"$tmp/ascii" 2>/dev/null && [ "$(nonascii "$tmp/ascii")" = 0 ] || { ascii_ok=0; fail "pipe $f is ASCII" "$(LC_ALL=C grep -m2 $'[\x80-\xff]' "$tmp/ascii")"; }
+done
+[ "$ascii_ok" = 1 ] && ok "--ascii and a pipe give ASCII only"
+if command -v script >/dev/null; then
+  LC_ALL= LC_CTYPE= LANG=C.UTF-8 TERM=xterm script -qec "$pflow Samples/http-dns-lo.pcap" /dev/null >"$tmp/tty" 2>&1
+  LC_ALL= LC_CTYPE= LANG=C.UTF-8 TERM=xterm script -qec "$pflow --ascii Samples/http-dns-lo.pcap" /dev/null >"$tmp/tty-ascii" 2>&1
+  LC_ALL= LC_CTYPE= LANG=C.UTF-8 TERM=dumb script -qec "$pflow Samples/http-dns-lo.pcap" /dev/null >"$tmp/tty-dumb" 2>&1
+  if grep -q '█' "$tmp/tty" && [ "$(nonascii "$tmp/tty-ascii")" = 0 ] && grep -q '99.5%.*##########' "$tmp/tty-ascii" \
+     && [ "$(nonascii "$tmp/tty-dumb")" = 0 ]; then ok "UTF-8 terminal: blocks; --ascii or TERM=dumb: ASCII"
+  else fail "terminal bars" "$(grep -a '99.5%' "$tmp/tty" "$tmp/tty-ascii" "$tmp/tty-dumb")"; fi
+else
+  echo "skip terminal bar check: script(1) not installed"
+fi
 # Several files are one capture; stdin works.
 if "$pflow" --json Samples/http-dns-lo.pcap - <Samples/any-mixed.pcapng | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["capture"]["packets"]==130 and len(d["capture"]["files"])==2'; then
   ok "several files and stdin"; else fail "several files and stdin"; fi
@@ -66,7 +86,7 @@ if [ "$("$pflow" --csv - -f 'udp port 53' Samples/http-dns-lo.pcap | tail -n +2 
 printf 'pyhttp 8000/tcp\nmysyslog 5514/udp\n' >"$tmp/my.services"
 if "$pflow" --services "$tmp/my.services" --top 1 Samples/any-mixed.pcapng | grep -q 'mysyslog .*5514/udp' \
    && "$pflow" --services "$tmp/my.services" --csv - Samples/http-dns-lo.pcap | grep -q ',http,0,pyhttp,' \
-   && "$pflow" --top 1 Samples/http-dns-lo.pcap | grep -q '… 2 more'; then ok "--services and --top"; else fail "--services/--top"; fi
+   && "$pflow" --top 1 Samples/http-dns-lo.pcap | grep -q '\.\.\. 2 more'; then ok "--services and --top"; else fail "--services/--top"; fi
 # Colour only on a terminal, never with NO_COLOR (script(1) gives a pty).
 if command -v script >/dev/null; then
   script -qc "$pflow Samples/http-dns-lo.pcap" /dev/null >"$tmp/tty" </dev/null

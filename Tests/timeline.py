@@ -8,7 +8,10 @@
   message, without tshark);
 - the --html page: well-formed (html.parser, every element closed), no
   external reference (no http:, https:, //, src=, @import, url(, script),
-  every number it tags (data-json) equal to the JSON's, under 400 KB; and
+  every number it tags (data-json) equal to the JSON's (rounded bytes within
+  their rounding), the hosts table's rows the JSON's hosts[], every cell of
+  who-talks-to-whom (data-pair) equal to the CSV's flows summed per client
+  and server pair and to hosts[], under 400 KB; and
   rendered by headless Chromium into a PNG that is not blank (skipped, with
   a message, without Chromium).
 
@@ -98,6 +101,7 @@ class Page(html.parser.HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.stack, self.errors, self.tagged, self.text_of = [], [], [], None
+        self.cells = {}  # who talks to whom: data-pair -> (bytes, flows)
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -107,8 +111,12 @@ class Page(html.parser.HTMLParser):
         if tag == "script":
             self.errors.append("a <script>")
         if "data-json" in a:
-            self.tagged.append([a["data-json"], a.get("data-value"), ""])
+            self.tagged.append([a["data-json"], a.get("data-value"), "", a.get("data-shown")])
             self.text_of = len(self.stack)
+        if "data-pair" in a:
+            if a["data-pair"] in self.cells:
+                self.errors.append(f"matrix cell {a['data-pair']!r} twice")
+            self.cells[a["data-pair"]] = (int(a["data-value"]), int(a["data-flows"]))
         if tag not in self.void:
             self.stack.append(tag)
 
@@ -130,6 +138,98 @@ class Page(html.parser.HTMLParser):
     def handle_data(self, data):
         if self.text_of is not None and self.tagged:
             self.tagged[-1][2] += data
+
+
+def human_bytes_ok(shown, want):
+    """`shown` is Formatting.humanBytes of `want`: exact below 1000, else one
+    decimal of kB, MB, ... (decimal units)."""
+    m = re.fullmatch(r"\s*([\d.]+) (B|kB|MB|GB|TB|PB|EB)\s*", shown)
+    if not m:
+        return False
+    scale = 1000 ** ["B", "kB", "MB", "GB", "TB", "PB", "EB"].index(m.group(2))
+    if scale == 1:
+        return int(m.group(1)) == want
+    return abs(float(m.group(1)) * scale - want) <= 0.05 * scale + 1e-6 * want
+
+
+def check_matrix(name, d, cells, csv_path):
+    """Who talks to whom against the CSV (the same flows, one row each) and
+    the JSON's hosts[]: every cell, the other cells, the totals, the choice
+    of the leading clients and servers."""
+    import csv
+    pairs, clients, servers = {}, {}, {}
+    with open(csv_path, newline="") as f:
+        for row in csv.DictReader(f):
+            b = int(row["c2s_bytes"]) + int(row["s2c_bytes"])
+            c, s = row["client_ip"], row["server_ip"]
+            pb, pf = pairs.get((c, s), (0, 0))
+            pairs[(c, s)] = (pb + b, pf + 1)
+            for m, k in ((clients, c), (servers, s)):
+                mb, mf = m.get(k, (0, 0))
+                m[k] = (mb + b, mf + 1)
+    total = (sum(v[0] for v in pairs.values()), sum(v[1] for v in pairs.values()))
+    if total[0] != sum(p["bytes"] for p in d["totals"]["by_proto"].values()):
+        fail(f"{name}: the CSV's bytes {total[0]} differ from the JSON's totals")
+    rows = [k.split(" ")[0] for k in cells if k.endswith(" +") and not k.startswith(("*", "+"))]
+    cols = [k.split(" ")[1] for k in cells if k.startswith("+ ") and k not in ("+ *", "+ +")]
+    if not rows or not cols:
+        fail(f"{name}: no matrix on the page")
+        return
+    def add(a, b):
+        return (a[0] + b[0], a[1] + b[1])
+    def sub(a, b):
+        return (a[0] - b[0], a[1] - b[1])
+    want = {}
+    shown = (0, 0)
+    for c in rows:
+        rest = clients[c]
+        for s in cols:
+            v = pairs.get((c, s), (0, 0))
+            want[f"{c} {s}"] = v
+            rest = sub(rest, v)
+            shown = add(shown, v)
+        want[f"{c} *"] = rest
+        want[f"{c} +"] = clients[c]
+    for s in cols:
+        rest = servers[s]
+        for c in rows:
+            rest = sub(rest, pairs.get((c, s), (0, 0)))
+        want[f"* {s}"] = rest
+        want[f"+ {s}"] = servers[s]
+    row_rest = [want[f"{c} *"] for c in rows]
+    col_rest = [want[f"* {s}"] for s in cols]
+    other = total
+    for v in [shown] + row_rest + col_rest:
+        other = sub(other, v)
+    want["* *"] = other
+    want["* +"] = sub(total, (sum(clients[c][0] for c in rows), sum(clients[c][1] for c in rows)))
+    want["+ *"] = sub(total, (sum(servers[s][0] for s in cols), sum(servers[s][1] for s in cols)))
+    want["+ +"] = total
+    for k, v in want.items():
+        if cells.get(k) != v:
+            fail(f"{name}: matrix cell {k!r} is {cells.get(k)} on the page, the CSV gives {v}")
+    for k in cells:
+        if k not in want:
+            fail(f"{name}: matrix cell {k!r} is not one the CSV explains")
+    # The leading ones by bytes: none left out moved more than one shown.
+    for side, chosen, m in (("clients", rows, clients), ("servers", cols, servers)):
+        if len(chosen) != min(12, len(m)):
+            fail(f"{name}: {len(chosen)} {side} in the matrix, of {len(m)}")
+        left = [v[0] for k, v in m.items() if k not in chosen]
+        if left and max(left) > min(m[k][0] for k in chosen):
+            fail(f"{name}: a {side[:-1]} left out of the matrix moved more bytes than one shown")
+    # And the JSON's hosts[] say the same of each row and column.
+    if "hosts_untracked" not in d:
+        hosts = {h["ip"]: h for h in d["hosts"]}
+        for c in rows:
+            h = hosts[c]["as_client"]
+            if (h["bytes_sent"] + h["bytes_received"], h["flows"]) != clients[c]:
+                fail(f"{name}: client {c}: the matrix says {clients[c]}, hosts[] {h}")
+        for s in cols:
+            h = hosts[s]["as_server"]
+            if (h["bytes_sent"] + h["bytes_received"], h["flows"]) != servers[s]:
+                fail(f"{name}: server {s}: the matrix says {servers[s]}, hosts[] {h}")
+    print(f"ok: {name}: who talks to whom, {len(rows)} x {len(cols)} and {len(cells)} cells, equal to the CSV's pairs and hosts[]")
 
 
 def json_at(d, path):
@@ -194,7 +294,12 @@ def screenshot(page, png, width=1100, height=1500):
 def check_html(pflow, path, keep_png=None):
     with tempfile.TemporaryDirectory() as tmp:
         page = os.path.join(tmp, "report.html")
-        p = subprocess.run([pflow, "--html", page, "--json", path], capture_output=True)
+        flows_csv = os.path.join(tmp, "flows.csv")
+        # From the project's root, so the page names the sample as Samples/… (the README's picture).
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        rel = os.path.relpath(os.path.abspath(path), root)
+        p = subprocess.run([os.path.abspath(pflow), "--html", page, "--json", "--csv", flows_csv,
+                            path if rel.startswith("..") else rel], capture_output=True, cwd=root)
         if p.returncode != 0:
             fail(f"--html {path}: exit {p.returncode}: {p.stderr.decode()}")
             return
@@ -217,7 +322,7 @@ def check_html(pflow, path, keep_png=None):
             fail(f"{name}: unclosed {parser.stack}")
         if len(parser.tagged) < 5:
             fail(f"{name}: only {len(parser.tagged)} numbers tagged")
-        for key, value, shown in parser.tagged:
+        for key, value, shown, kind in parser.tagged:
             want = json_at(d, key)
             got = json.loads(value)
             if isinstance(want, float) or isinstance(got, float):
@@ -226,11 +331,33 @@ def check_html(pflow, path, keep_png=None):
                 ok = want == got
             if not ok:
                 fail(f"{name}: {key} is {value} on the page, {want} in the JSON")
-            if isinstance(want, int) and shown.replace(",", "").strip() != str(want):
+            if kind == "duration":
+                pass  # "5 s", "100 ms": the value is checked above
+            elif kind == "bytes":
+                if not human_bytes_ok(shown, want):
+                    fail(f"{name}: {key} shows {shown!r}, the JSON has {want} bytes")
+            elif isinstance(want, int) and shown.replace(",", "").strip() != str(want):
                 fail(f"{name}: {key} shows {shown!r}, the JSON has {want}")
+            elif isinstance(want, str) and shown.strip() != want:
+                fail(f"{name}: {key} shows {shown!r}, the JSON has {want!r}")
+        # The hosts table: its rows are the JSON's hosts[], first to last,
+        # as many as --top (20) allows, the rest counted.
+        host_rows = sorted({int(k.split(".")[1]) for k, *_ in parser.tagged if k.startswith("hosts.")})
+        if host_rows != list(range(min(20, len(d["hosts"])))):
+            fail(f"{name}: hosts table rows {host_rows[:3]}..., the JSON has {len(d['hosts'])} hosts")
+        for i in host_rows:
+            for k in ("ip", "as_client.flows", "as_client.bytes_sent", "as_client.bytes_received",
+                      "as_server.flows", "as_server.bytes_sent", "as_server.bytes_received"):
+                if not any(t[0] == f"hosts.{i}.{k}" for t in parser.tagged):
+                    fail(f"{name}: hosts table row {i} lacks {k}")
+        more = len(d["hosts"]) - len(host_rows)
+        if more > 0 and f"… {more} more hosts" not in text:
+            fail(f"{name}: the hosts table does not say {more} more hosts")
+        check_matrix(name, d, parser.cells, flows_csv)
         print(f"ok: {name}: page {len(text)} bytes, well-formed, no references, {len(parser.tagged)} numbers equal the JSON's")
         png = keep_png or os.path.join(tmp, "report.png")
-        if not screenshot(page, png):
+        # The README's picture reaches down through who talks to whom.
+        if not screenshot(page, png, height=2300 if keep_png else 1500):
             print("skip: no headless Chromium (apt-get install chromium): the page was not rendered")
             return
         w, h, rows, bpp = png_pixels(png)

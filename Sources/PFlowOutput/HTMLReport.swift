@@ -20,8 +20,12 @@ public struct HTMLReport {
 
     public init(top: Int = 20) { self.top = top }
 
-    public func render(_ r: AnalysisResult) -> String {
+    /// `pairs`: who talked to whom (`TalkPairs`, observed during the run);
+    /// without it the page says the matrix was not recorded.
+    public func render(_ r: AnalysisResult, pairs: TalkPairs? = nil) -> String {
         let r = r.arrangedCopy()
+        // Computed properties that sort: made once for the whole page.
+        let rows = r.services
         var h = """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8">
@@ -33,9 +37,11 @@ public struct HTMLReport {
         """
         h += summary(r)
         h += overTime(r)
-        h += services(r)
-        h += portRanges(r)
+        h += services(r, rows)
+        h += whoTalks(r, pairs)
+        h += portRanges(rows)
         h += findings(r)
+        h += hosts(r.hosts, tally: r.tally)
         h += "<p class=\"foot\">Made by pflow. The numbers are the JSON report's (<code>pflow --json</code>): bytes are bytes on the wire.</p>\n</body></html>\n"
         return h
     }
@@ -44,12 +50,19 @@ public struct HTMLReport {
     body{font:14px/1.4 system-ui,sans-serif;color:#222;background:#fff;max-width:1100px;margin:1.5em auto;padding:0 1em}
     h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.15em;margin:1.4em 0 .4em;border-bottom:1px solid #ddd}
     table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left;vertical-align:middle}
-    th{font-weight:600;color:#555;border-bottom:1px solid #ccc}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+    th{font-weight:600;color:#555;border-bottom:1px solid #ccc}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}td.n{white-space:nowrap}
     tr:nth-child(even) td{background:#f6f7f9}.facts td:first-child{color:#666}
     .legend span{display:inline-block;margin-right:1em}.legend i{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:-1px}
     svg text{font:11px system-ui,sans-serif;fill:#555}.foot{color:#777;margin-top:2em;font-size:.9em}
-    .bar{display:inline-block;height:.8em;background:#2f6db5}
-    @media print{body{max-width:none;margin:0}tr{break-inside:avoid}}
+    .bar{display:inline-block;height:.8em;background:#2f6db5}.bar.srv{background:#e07b28}
+    .wide{overflow-x:auto}table.mx td,table.mx th{padding:0;border:1px solid #fff}
+    table.mx td{min-width:5.2em;height:1.9em;text-align:center;font-size:10.5px;white-space:nowrap;padding:0 2px;color:#123;background:#f3f4f6;
+    -webkit-print-color-adjust:exact;print-color-adjust:exact}table.mx td.t{background:#fff;color:#555;font-size:11px}
+    table.mx th.v{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;font-weight:500;padding:4px 0;vertical-align:bottom;text-align:left}
+    table.mx th.r{text-align:right;padding-right:6px;font-weight:500;white-space:nowrap}
+    table.mx tr:nth-child(even) td{background:#f3f4f6}table.mx tr:nth-child(even) td.t{background:#fff}
+    td.svc{font-size:.9em;color:#555}
+    @media print{body{max-width:none;margin:0}tr{break-inside:avoid}.wide{overflow:visible}}
     """
 
     // MARK: pieces
@@ -129,7 +142,7 @@ public struct HTMLReport {
         func y(_ v: UInt64) -> Double { 10 + plotH * (1 - Double(v) / Double(peak)) }
         func f(_ d: Double) -> String { Formatting.fixed(d, 1) }
         let mark = t.widthNs &* Int64(group)
-        var h = "<h2>Services over time</h2>\n<p>Bytes per \(TimelineText.human(mark)) (bins of <span data-json=\"timeline.bin_s\" data-value=\"\(TimelineText.seconds(t.widthNs))\">\(TimelineText.human(t.widthNs))</span>) from \(Formatting.rfc3339(ns: start, digits: 0)); peak \(Formatting.humanBytes(peak)) per \(TimelineText.human(mark)).</p>\n"
+        var h = "<h2>Services over time</h2>\n<p>Bytes per \(TimelineText.human(mark)) (bins of <span data-json=\"timeline.bin_s\" data-value=\"\(TimelineText.seconds(t.widthNs))\" data-shown=\"duration\">\(TimelineText.human(t.widthNs))</span>) from \(Formatting.rfc3339(ns: start, digits: 0)); peak \(Formatting.humanBytes(peak)) per \(TimelineText.human(mark)).</p>\n"
         h += "<svg viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\" role=\"img\" aria-label=\"bytes over time by service\">\n"
         h += "<line x1=\"\(f(left))\" y1=\"\(f(10 + plotH))\" x2=\"\(f(width - 10))\" y2=\"\(f(10 + plotH))\" stroke=\"#999\"/>\n"
         h += "<text x=\"\(f(left - 4))\" y=\"14\" text-anchor=\"end\">\(Formatting.humanBytes(peak))</text>\n"
@@ -179,8 +192,7 @@ public struct HTMLReport {
         return "<svg width=\"120\" height=\"18\" viewBox=\"0 0 120 18\"><polyline fill=\"none\" stroke=\"#2f6db5\" stroke-width=\"1.2\" points=\"\(pts.joined(separator: " "))\"/></svg>"
     }
 
-    func services(_ r: AnalysisResult) -> String {
-        let rows = r.services
+    func services(_ r: AnalysisResult, _ rows: [ServiceRow]) -> String {
         guard !rows.isEmpty else { return "<h2>Services</h2>\n<p>No flows.</p>\n" }
         let total = max(1, rows.reduce(0) { $0 + $1.bytes })
         var h = "<h2>Services</h2>\n<table>\n<tr><th>service</th><th>port</th><th class=\"n\">flows</th><th class=\"n\">packets</th><th class=\"n\">bytes</th><th>share</th><th class=\"n\">clients</th><th class=\"n\">servers</th><th>over time</th></tr>\n"
@@ -200,9 +212,9 @@ public struct HTMLReport {
 
     /// Bytes by the IANA range of the server port: the services' ports
     /// (well-known, registered) against ephemeral ones (dynamic).
-    func portRanges(_ r: AnalysisResult) -> String {
+    func portRanges(_ rows: [ServiceRow]) -> String {
         var sums: [(String, UInt64)] = [("well-known (0-1023)", 0), ("registered (1024-49151)", 0), ("dynamic (49152-65535)", 0), ("no port", 0)]
-        for row in r.services {
+        for row in rows {
             guard let p = row.port else { sums[3].1 &+= row.bytes; continue }
             sums[p < 1024 ? 0 : p < 49152 ? 1 : 2].1 &+= row.bytes
         }
@@ -213,6 +225,171 @@ public struct HTMLReport {
             h += "<tr><td>\(name)</td><td class=\"n\">\(Formatting.humanBytes(v))</td><td><span class=\"bar\" style=\"width:\(Formatting.fixed(share * 300, 1))px\"></span> \(Formatting.fixed(share * 100, 1))%</td></tr>\n"
         }
         return h + "</table>\n"
+    }
+
+    /// A number of bytes as the page shows it (kB, MB), tagged like `num`;
+    /// `data-shown="bytes"` tells the tests it is rounded.
+    static func bytesCell(_ path: String, _ v: UInt64) -> String {
+        "<td class=\"n\" data-json=\"\(path)\" data-value=\"\(v)\" data-shown=\"bytes\" title=\"\(Formatting.grouped(v)) bytes\">\(Formatting.humanBytes(v))</td>"
+    }
+
+    /// Clients and servers the matrix shows (rows, columns).
+    static let matrixSide = 12
+
+    /// Who talks to whom: the clients that moved the most bytes against the
+    /// servers that moved the most, each cell shaded by the bytes between
+    /// the two and naming their service; the rest summed as "other".
+    func whoTalks(_ r: AnalysisResult, _ talk: TalkPairs?) -> String {
+        var h = "<h2>Who talks to whom</h2>\n"
+        guard let talk else { return h + "<p>Not recorded for this page.</p>\n" }
+        let pairs = talk.pairs
+        guard !pairs.isEmpty else { return h + "<p>No flows.</p>\n" }
+        // Each side's bytes and flows over every pair it is in.
+        var clientSums: [IPAddress: (bytes: UInt64, flows: UInt64)] = [:], serverSums = clientSums
+        clientSums.reserveCapacity(min(pairs.count, 1 << 16)); serverSums.reserveCapacity(min(pairs.count, 1 << 16))
+        var total: UInt64 = 0, totalFlows: UInt64 = 0
+        for p in pairs {
+            clientSums[p.client, default: (0, 0)].bytes &+= p.bytes; clientSums[p.client, default: (0, 0)].flows &+= p.flows
+            serverSums[p.server, default: (0, 0)].bytes &+= p.bytes; serverSums[p.server, default: (0, 0)].flows &+= p.flows
+            total &+= p.bytes; totalFlows &+= p.flows
+        }
+        /// The leading few by bytes (then address), by insertion into a
+        /// short sorted list: linear in the addresses, nothing as large copied.
+        func leading(_ m: [IPAddress: (bytes: UInt64, flows: UInt64)]) -> [IPAddress] {
+            func before(_ a: (IPAddress, UInt64), _ b: (IPAddress, UInt64)) -> Bool { a.1 != b.1 ? a.1 > b.1 : a.0 < b.0 }
+            var best: [(IPAddress, UInt64)] = []
+            for (a, v) in m {
+                let e = (a, v.bytes)
+                if best.count == Self.matrixSide, let last = best.last, !before(e, last) { continue }
+                var at = best.count
+                while at > 0, before(e, best[at - 1]) { at -= 1 }
+                best.insert(e, at: at)
+                if best.count > Self.matrixSide { best.removeLast() }
+            }
+            return best.map(\.0)
+        }
+        let clients = leading(clientSums), servers = leading(serverSums)
+        func clientBytes(_ a: IPAddress) -> UInt64 { clientSums[a]?.bytes ?? 0 }
+        func clientFlows(_ a: IPAddress) -> UInt64 { clientSums[a]?.flows ?? 0 }
+        func serverBytes(_ a: IPAddress) -> UInt64 { serverSums[a]?.bytes ?? 0 }
+        func serverFlows(_ a: IPAddress) -> UInt64 { serverSums[a]?.flows ?? 0 }
+        var row: [IPAddress: Int] = [:], col: [IPAddress: Int] = [:]
+        for (i, a) in clients.enumerated() { row[a] = i }
+        for (j, a) in servers.enumerated() { col[a] = j }
+        var cell = [[TalkPairs.Pair?]](repeating: [TalkPairs.Pair?](repeating: nil, count: servers.count), count: clients.count)
+        for p in pairs { if let i = row[p.client], let j = col[p.server] { cell[i][j] = p } }
+        // "Other": what each shown client exchanged with servers not shown, and so on.
+        var rowOther = clients.map(clientBytes), rowOtherFlows = clients.map(clientFlows)
+        var colOther = servers.map(serverBytes), colOtherFlows = servers.map(serverFlows)
+        var shown: UInt64 = 0, shownFlows: UInt64 = 0
+        for i in clients.indices { for j in servers.indices { if let p = cell[i][j] {
+            rowOther[i] -= p.bytes; rowOtherFlows[i] -= p.flows; colOther[j] -= p.bytes; colOtherFlows[j] -= p.flows
+            shown += p.bytes; shownFlows += p.flows
+        } } }
+        let otherOther = total - shown - rowOther.reduce(0, +) - colOther.reduce(0, +)
+        let otherOtherFlows = totalFlows - shownFlows - rowOtherFlows.reduce(0, +) - colOtherFlows.reduce(0, +)
+        // Names of the services, as the services table has them.
+        var names: [UInt32: String] = [:]
+        for s in r.rows { names[TalkPairs.serviceKey(s.proto, s.port)] = Self.name(s) }
+        func named(_ key: UInt32) -> String {
+            if let n = names[key] { return n }
+            let proto = IPProtocol(rawValue: UInt8(truncatingIfNeeded: key >> 16))
+            return proto.hasPorts ? "\(key & 0xFFFF)/\(proto.name)" : proto.name
+        }
+        /// The pair's leading service, "+n" for the others; and all of them.
+        func service(_ p: TalkPairs.Pair) -> (short: String, long: String) {
+            let list = p.services.sorted { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.key < $1.key }
+            guard let first = list.first else { return ("", "") }
+            let more = p.moreServicesFlows > 0
+            var short = names[first.key].map { n in n.split(separator: " ").first.map(String.init) ?? n } ?? named(first.key)
+            if short.count > 7 { short = String(short.prefix(6)) + "…" }
+            if list.count > 1 || more { short += " +\(list.count - 1)\(more ? "…" : "")" }
+            let long = list.map { "\(named($0.key)) \(Formatting.humanBytes($0.bytes))" }.joined(separator: ", ")
+                + (more ? ", and \(Formatting.grouped(p.moreServicesFlows)) flows to further ports" : "")
+            return (short, long)
+        }
+        // Shades: named cells against the busiest pair shown, "other" cells
+        // (grey) against the biggest of them, so a capture spread over many
+        // hosts still shows which of the leading pairs matter.
+        let peak = max(1, cell.joined().compactMap { $0?.bytes }.max() ?? 1)
+        let otherPeak = max(1, (rowOther + colOther + [otherOther]).max() ?? 1)
+        func shade(_ v: UInt64, _ of: UInt64, grey: Bool) -> String {
+            guard v > 0 else { return "" }
+            let a = 0.1 + 0.9 * (Double(v) / Double(of)).squareRoot()
+            let rgb = grey ? "110,110,110" : "47,109,181"
+            return " style=\"background:rgba(\(rgb),\(Formatting.fixed(a, 2)))\(a > 0.55 ? ";color:#fff" : "")\""
+        }
+        func td(_ c: String, _ s: String, _ v: UInt64, _ flows: UInt64, label: (short: String, long: String) = ("", ""), peak: UInt64, grey: Bool) -> String {
+            let title = "\(c == "*" ? "other clients" : c) → \(s == "*" ? "other servers" : s): \(Formatting.humanBytes(v)) (\(Formatting.grouped(v)) bytes) in \(Formatting.grouped(flows)) flows"
+                + (label.long.isEmpty ? "" : "; " + label.long)
+            return "<td data-pair=\"\(Self.escape(c)) \(Self.escape(s))\" data-value=\"\(v)\" data-flows=\"\(flows)\"\(shade(v, peak, grey: grey)) title=\"\(Self.escape(title))\">\(Self.escape(label.short))</td>"
+        }
+        func tdTotal(_ key: String, _ v: UInt64, _ flows: UInt64) -> String {
+            "<td class=\"t\" data-pair=\"\(Self.escape(key))\" data-value=\"\(v)\" data-flows=\"\(flows)\" title=\"\(Formatting.grouped(v)) bytes in \(Formatting.grouped(flows)) flows\">\(Formatting.humanBytes(v))</td>"
+        }
+        h += "<p>Rows: the \(clients.count) clients that moved the most bytes; columns: the \(servers.count) servers that did. "
+            + "A cell is the traffic between the two, darker for more bytes, and names its leading service (+n: and n more); "
+            + "grey cells sum the clients or servers not shown. Hover a cell for its bytes and flows.</p>\n"
+        h += "<div class=\"wide\"><table class=\"mx\">\n<tr><th class=\"r\">client ↓ &nbsp; server →</th>"
+        for a in servers { h += "<th class=\"v\">\(Self.escape(a.description))</th>" }
+        h += "<th class=\"v\">other servers</th><th class=\"v\">all servers</th></tr>\n"
+        for (i, c) in clients.enumerated() {
+            let ca = c.description
+            h += "<tr><th class=\"r\">\(Self.escape(ca))</th>"
+            for j in servers.indices {
+                let p = cell[i][j]
+                h += td(ca, servers[j].description, p?.bytes ?? 0, p?.flows ?? 0, label: p.map(service) ?? ("", ""), peak: peak, grey: false)
+            }
+            h += td(ca, "*", rowOther[i], rowOtherFlows[i], peak: otherPeak, grey: true)
+            h += tdTotal(ca + " +", clientBytes(c), clientFlows(c)) + "</tr>\n"
+        }
+        h += "<tr><th class=\"r\">other clients</th>"
+        for j in servers.indices { h += td("*", servers[j].description, colOther[j], colOtherFlows[j], peak: otherPeak, grey: true) }
+        h += td("*", "*", otherOther, otherOtherFlows, peak: otherPeak, grey: true)
+        h += tdTotal("* +", total - clients.reduce(0) { $0 + clientBytes($1) }, totalFlows - clients.reduce(0) { $0 + clientFlows($1) }) + "</tr>\n"
+        h += "<tr><th class=\"r\">all clients</th>"
+        for s in servers { h += tdTotal("+ " + s.description, serverBytes(s), serverFlows(s)) }
+        h += tdTotal("+ *", total - servers.reduce(0) { $0 + serverBytes($1) }, totalFlows - servers.reduce(0) { $0 + serverFlows($1) })
+        h += tdTotal("+ +", total, totalFlows) + "</tr>\n</table></div>\n"
+        let share = Double(shown) / Double(max(1, total))
+        h += "<p>\(Formatting.grouped(UInt64(pairs.count))) client–server pairs; the \(clients.count) × \(servers.count) shown carry \(Formatting.fixed(share * 100, 1))% of the bytes.</p>\n"
+        if talk.untrackedFlows > 0 {
+            h += "<p>Past the first \(Formatting.grouped(UInt64(talk.limit))) pairs, \(Formatting.grouped(talk.untrackedFlows)) flows (\(Formatting.humanBytes(talk.untrackedBytes))) of later pairs are not in the matrix.</p>\n"
+        }
+        return h
+    }
+
+    /// Every address as client and as server, the leading `top` of them in
+    /// the report's order (`--sort`).
+    func hosts(_ list: [HostRow], tally: ServiceTally) -> String {
+        guard !list.isEmpty else { return "" }
+        var h = "<h2>Hosts</h2>\n<p>As client: flows it opened and their bytes; as server: flows it served. "
+            + "The bar is the host's bytes, blue as client, orange as server, against the busiest host.</p>\n"
+        h += "<div class=\"wide\"><table>\n<tr><th>host</th><th class=\"n\">client flows</th><th class=\"n\">sent</th><th class=\"n\">received</th>"
+            + "<th class=\"n\">server flows</th><th class=\"n\">sent</th><th class=\"n\">received</th><th>bytes</th><th>serves</th></tr>\n"
+        let shown = list.prefix(max(0, top))
+        let peak = max(1, shown.map(\.bytes).max() ?? 1)
+        for (i, x) in shown.enumerated() {
+            let p = "hosts.\(i)."
+            let ip = Self.escape(x.address.description)
+            h += "<tr><td data-json=\"\(p)ip\" data-value=\"&quot;\(ip)&quot;\">\(ip)</td>"
+            h += Self.num(p + "as_client.flows", x.clientFlows) + Self.bytesCell(p + "as_client.bytes_sent", x.clientBytesSent)
+                + Self.bytesCell(p + "as_client.bytes_received", x.clientBytesReceived)
+            h += Self.num(p + "as_server.flows", x.serverFlows) + Self.bytesCell(p + "as_server.bytes_sent", x.serverBytesSent)
+                + Self.bytesCell(p + "as_server.bytes_received", x.serverBytesReceived)
+            let asClient = Double(x.clientBytesSent + x.clientBytesReceived) / Double(peak) * 120
+            let asServer = Double(x.serverBytesSent + x.serverBytesReceived) / Double(peak) * 120
+            h += "<td><span class=\"bar\" style=\"width:\(Formatting.fixed(asClient, 1))px\"></span><span class=\"bar srv\" style=\"width:\(Formatting.fixed(asServer, 1))px\"></span></td>"
+            let serves = x.services.prefix(8).joined(separator: " ") + (x.services.count > 8 ? " +\(x.services.count - 8)" : "")
+            h += "<td class=\"svc\">\(Self.escape(serves))</td></tr>\n"
+        }
+        h += "</table></div>\n"
+        if list.count > shown.count { h += "<p>… \(list.count - shown.count) more hosts (--top shows more; the JSON lists them all).</p>\n" }
+        if tally.hostsApproximate {
+            h += "<p>Too many hosts to keep each: about \(Formatting.grouped(UInt64(tally.distinctHosts))) distinct; "
+                + "\(Formatting.grouped(tally.untrackedHosts.flows)) flow ends of later hosts are summed, not listed.</p>\n"
+        }
+        return h
     }
 
     func findings(_ r: AnalysisResult) -> String {

@@ -10,7 +10,8 @@ public struct TableReport {
     public var color = false
     /// Rows in the services table; the rest are summed in one line.
     public var top = 20
-    /// ASCII marks in sparklines (not a UTF-8 terminal, or `--ascii`).
+    /// ASCII only (not a UTF-8 terminal, or `--ascii`): sparklines, share
+    /// bars and punctuation in ASCII, anything else outside it as `?`.
     public var ascii = true
 
     public init(color: Bool = false, top: Int = 20) {
@@ -24,7 +25,28 @@ public struct TableReport {
 
     public func render(_ result: AnalysisResult) -> String {
         let result = result.arrangedCopy()
-        return ReportSections.all.map { $0.table(result, self) }.joined()
+        let out = ReportSections.all.map { $0.table(result, self) }.joined()
+        return ascii ? Self.asciiOnly(out) : out
+    }
+
+    /// `text` in ASCII: the report's own punctuation spelled out, anything
+    /// else (a name from the capture or a --services file) as one `?`, so
+    /// columns stay aligned on a terminal that can't show UTF-8.
+    static func asciiOnly(_ text: String) -> String {
+        guard text.utf8.contains(where: { $0 >= 0x80 }) else { return text }
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for u in text.unicodeScalars {
+            switch u {
+            case _ where u.isASCII: out.unicodeScalars.append(u)
+            case "…": out += "..."
+            case "·": out += "|"
+            case "µ": out += "u"
+            case "→": out += "->"
+            default: out += "?"
+            }
+        }
+        return out
     }
 
     /// The Capture section.
@@ -272,8 +294,14 @@ public struct TableReport {
         return out
     }
 
-    /// A 10-cell bar of eighths for a share in 0...1.
+    /// A 10-cell bar of eighths for a share in 0...1; in ASCII, of halves
+    /// (`#` a tenth, `+` a twentieth, `.` anything less).
     func bar(_ share: Double) -> String {
+        if ascii {
+            let halves = Int((max(0, min(1, share)) * 20).rounded())
+            let s = String(repeating: "#", count: halves / 2) + (halves % 2 == 1 ? "+" : "")
+            return s.isEmpty && share > 0 ? "." : s
+        }
         let eighths = Int((max(0, min(1, share)) * 80).rounded())
         let blocks = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"]
         var s = String(repeating: "█", count: eighths / 8) + blocks[eighths % 8]

@@ -28,6 +28,8 @@ struct LiveSession {
     var color: Bool
     /// Redraw a view on the terminal (stdout is a TTY and gets the report).
     var view: Bool
+    /// `--ascii`: the view's bars in ASCII even on a UTF-8 terminal.
+    var ascii = false
 
     /// Runs the capture into `analyzer`; flushes its exporters at least once a second.
     /// Returns the failure that ended it early, if any (the report still follows).
@@ -142,7 +144,8 @@ struct LiveSession {
                 + "kernel drops \(Formatting.grouped(stats.dropped + stats.interfaceDropped))",
             "",
         ]
-        let report = TableReport(color: false, top: top)
+        var report = TableReport(color: false, top: top)
+        report.ascii = ascii || !Sparkline.stdoutShowsUTF8()
         let room = max(1, height - lines.count - 2)
         lines += report.servicesTable(analyzer.servicesNow(), limit: min(top, room)).split(separator: "\n").map(String.init)
         var frame = "\u{1B}[H"

@@ -273,7 +273,8 @@ struct Options {
                                   inner flows.
           --bin <s>               Width of the timeline's bins in seconds (default:
                                   chosen so that a capture gives 20-200 bins).
-          --ascii                 Draw sparklines in ASCII even on a UTF-8 terminal.
+          --ascii                 The table in ASCII (sparklines, share bars) even on
+                                  a UTF-8 terminal.
           -q, --quiet             No progress line on stderr while files are read.
           --html <path>           Also write the report as one self-contained HTML
                                   page with charts.

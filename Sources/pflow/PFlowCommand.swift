@@ -137,6 +137,8 @@ extension Options {
         var analyzed: Analyzer?
         var exitCode: Int32 = 0
         var liveFailure: String?
+        // Who talks to whom, for the HTML page only (nothing else pays for it).
+        let talk = html == nil ? nil : TalkPairs()
         if let interface {
             var options = LiveOptions()
             if let n = snaplen { options.snaplen = n }
@@ -147,12 +149,13 @@ extension Options {
             let session = LiveSession(interface: interface, options: options,
                                       durationNs: duration.flatMap { PFlowCommand.nanoseconds($0) }, count: count,
                                       intervalNs: PFlowCommand.nanoseconds(interval) ?? 1_000_000_000, top: top,
-                                      color: !noColor, view: isatty(1) == 1 && !json && !flowsToStdout)
+                                      color: !noColor, view: isatty(1) == 1 && !json && !flowsToStdout, ascii: ascii)
             var liveExpiry = expiry
             liveExpiry.sweepIntervalNs = 1_000_000_000
             let analyzer = Analyzer(registry: registry, expiry: liveExpiry, binNs: binNs)
             analyzer.decapsulate = !noDecap
             for e in exporters { analyzer.export(e) }
+            if let talk { analyzer.observe(talk) }
             analyzer.keepFlows = false
             do {
                 if let failure = try session.run(analyzer, onStart: { digits.value = $0 }) {
@@ -179,6 +182,7 @@ extension Options {
             analyzer.threads = threads ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
             analyzer.recordFilter = recordFilter
             for e in exporters { analyzer.export(e) }
+            if let talk { analyzer.observe(talk) }
             analyzer.keepFlows = false
             for file in files {
                 try analyzer.add(file)
@@ -208,7 +212,7 @@ extension Options {
             exportFailure = error.message
         }
         result.sort = ServiceSort(rawValue: sort) ?? .bytes
-        if let path = html { try writeHTML(result, to: path) }
+        if let path = html { try writeHTML(result, to: path, pairs: talk) }
         if flowsToStdout {
             if let exportFailure { throw Failure(exportFailure) }
             return
@@ -241,10 +245,10 @@ extension Options {
     var binNs: Int64? { bin.flatMap { PFlowCommand.nanoseconds($0) } }
 
     /// `--html`: the page, written whole (a temporary file, then renamed).
-    func writeHTML(_ result: AnalysisResult, to path: String) throws {
+    func writeHTML(_ result: AnalysisResult, to path: String, pairs: TalkPairs?) throws {
         let sink: OutputSink
         do { sink = try OutputSink(path: path) } catch { throw Failure(error.message) }
-        sink.write(HTMLReport(top: top).render(result))
+        sink.write(HTMLReport(top: top).render(result, pairs: pairs))
         sink.flush()
         if sink.failed { throw Failure("\(path): \(String(cString: strerror(sink.failure))): the HTML report was not written") }
     }

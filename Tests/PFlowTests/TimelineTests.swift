@@ -1,5 +1,7 @@
 import XCTest
 @testable import PFlowEngine
+@testable import PFlowFlows
+import PFlowCore
 @testable import PFlowOutput
 
 final class TimelineTests: XCTestCase {
@@ -12,6 +14,57 @@ final class TimelineTests: XCTestCase {
         XCTAssertEqual(Sparkline.grouped([1, 2, 3, 4, 5], group: 2), [3, 7, 5])
         XCTAssertEqual(Sparkline.group(count: 200, width: 40), 5)
         XCTAssertEqual(Sparkline.group(count: 30, width: 40), 1)
+    }
+
+    /// The share bar follows the sparklines' rule: blocks on a UTF-8
+    /// terminal, ASCII halves elsewhere; the whole table is ASCII then.
+    func testShareBarUTF8AndASCII() {
+        var t = TableReport()
+        t.ascii = false
+        XCTAssertEqual(t.bar(1), "██████████")
+        XCTAssertEqual(t.bar(0.25), "██▌")
+        XCTAssertEqual(t.bar(0.001), "▏")
+        XCTAssertEqual(t.bar(0), "")
+        t.ascii = true
+        XCTAssertEqual(t.bar(1), "##########")
+        XCTAssertEqual(t.bar(0.25), "##+")
+        XCTAssertEqual(t.bar(0.001), ".")
+        XCTAssertEqual(t.bar(0), "")
+        XCTAssertEqual(TableReport.asciiOnly("a · b … 3 µs caf\u{E9}"), "a | b ... 3 us caf?")
+        XCTAssertEqual(TableReport.asciiOnly("plain"), "plain")
+    }
+
+    /// Who talks to whom (--html): per pair flows, bytes and up to four
+    /// services; past the limit, later pairs are summed, not kept.
+    func testTalkPairsBoundedAndExact() {
+        let base = FlowRecord(FlowState(key: FlowKey(addressA: IPAddress(ipv4: 1), addressB: IPAddress(ipv4: 2),
+                                                     portA: 40000, portB: 80, proto: .tcp, vlan: FlowKey.noVLAN),
+                                        ipVersion: 4, timestampNs: 0, direction: 0),
+                              endReason: .fin, registry: .standard, knowledge: TrafficKnowledge())
+        func flow(_ c: UInt32, _ s: UInt32, port: UInt16, bytes: UInt64) -> FlowRecord {
+            var f = base
+            f.clientAddress = IPAddress(ipv4: c)
+            f.serverAddress = IPAddress(ipv4: s)
+            f.serverPort = port
+            f.clientToServer.bytes = bytes
+            f.serverToClient.bytes = 1
+            return f
+        }
+        let t = TalkPairs(limit: 3)
+        t.observe(flow(1, 2, port: 80, bytes: 9))
+        t.observe(flow(1, 2, port: 80, bytes: 9))
+        for port in UInt16(1)...10 { t.observe(flow(1, 3, port: port, bytes: 0)) }
+        t.observe(flow(4, 2, port: 22, bytes: 99))
+        t.observe(flow(5, 2, port: 22, bytes: 99))  // a fourth pair: past the limit
+        XCTAssertEqual(t.pairs.count, 3)
+        XCTAssertEqual(t.pairs[0].flows, 2)
+        XCTAssertEqual(t.pairs[0].bytes, 20)
+        XCTAssertEqual(t.pairs[0].services.map(\.bytes), [20])
+        XCTAssertEqual(t.pairs[1].flows, 10)
+        XCTAssertEqual(t.pairs[1].services.count, TalkPairs.slots)
+        XCTAssertEqual(t.pairs[1].moreServicesFlows, 6)
+        XCTAssertEqual(t.untrackedFlows, 1)
+        XCTAssertEqual(t.untrackedBytes, 100)
     }
 
     func testUTF8Detection() {

@@ -23,6 +23,7 @@ Classes (sizes are the N of each; run.sh's checks rely on them):
   g-syns      N SYN flows (run with --max-flows 1000)
   h-ipip      N IP-in-IP tunnels, one packet each
   i-chains    N records of 256 KB of chained 802.1Q / Arista / MPLS-pseudowire headers
+  j-pairs     N one-packet UDP flows, each between its own client and server
   services    a small capture with answered connections to ports 8081-8086 (name checks)
 Only at a size given (CLASS=N):
   f-back      N one-packet flows, a jump back by 2 days halfway, N/2 each side
@@ -357,6 +358,14 @@ def services(path, _n):
     out.close()
 
 
+def pairs(path, n):
+    """n one-packet UDP flows, each between its own client and server (run with --html)."""
+    out = Pcap(path)
+    for i in range(n):
+        out.add(T0 + i * 10, eth(0x0800, ipv4(v4(0x0A000000 | i), v4(0xAC000000 | i), 17, udp(40000, 5000, b"x"))))
+    out.close()
+
+
 # name: (writer, N, file extension)
 CLASSES = {
     "a-collide": (collide, 6_000, "pcap"),
@@ -370,6 +379,7 @@ CLASSES = {
     "g-syns": (syns, 100_000, "pcap"),
     "h-ipip": (ipip, 25_000, "pcap"),
     "i-chains": (chains, 48, "pcap"),
+    "j-pairs": (pairs, 25_000, "pcap"),
 }
 
 
