@@ -29,8 +29,8 @@ final class PacketRing: @unchecked Sendable {
     /// (`noteOwners`, reader side).
     static let noteCapacity = 1024
     let notes: UnsafeMutablePointer<NameNote>
-    var noteOwners: [Int]
-    var nextNote = 0
+    @exclusivity(unchecked) var noteOwners: [Int]
+    @exclusivity(unchecked) var nextNote = 0
 
     init() {
         notes = .allocate(capacity: Self.noteCapacity)
