@@ -5,13 +5,15 @@ Generates the 1,000,000-packet capture (synthtraffic.py --seed 7) and the
 5,000,000-packet one (--seed 8) once, in a cache outside the repository,
 builds ../shared/bench/flowtrack.c, then runs pflow (report), pflow --csv and
 flowtrack -m alternately and prints median wall time, the ratio to
-flowtrack, packets/s, MB/s and peak RSS; then the memory each extra live
+flowtrack, packets/s, MB/s and peak RSS; on the 1M capture also
+pflow --parquet and pflow --ipfix to a local nfcapd (started here when
+nfdump's nfcapd is installed, else that row is skipped with a message); then the memory each extra live
 flow costs (the 1M capture with default timeouts against one-hour ones).
 Skips with a message when ../shared is absent.
 
     Bench/bench.py path/to/pflow [--runs 5] [--no-5m]
 """
-import argparse, json, os, statistics, subprocess, sys, time
+import argparse, json, os, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("pflow")
@@ -40,6 +42,27 @@ flowtrack = os.path.join(cache, "flowtrack")
 subprocess.run(["cc", "-O2", "-o", flowtrack, os.path.join(shared, "bench", "flowtrack.c"), "-lpcap"], check=True)
 pflow = os.path.abspath(args.pflow)
 csv_out = os.path.join(cache, "flows.csv")
+parquet_out = os.path.join(cache, "flows.parquet")
+
+def start_nfcapd():
+    """A local nfcapd (4 MB socket buffer, as the interop test and the README
+    use) on a free UDP port: (process, port, directory), or None."""
+    nfcapd = shutil.which("nfcapd")
+    if not nfcapd:
+        print("bench: nfcapd not installed (apt-get install nfdump): the --ipfix row is skipped")
+        return None
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    d = tempfile.mkdtemp(prefix="bench-nfcapd-")
+    p = subprocess.Popen([nfcapd, "-p", str(port), "-b", "127.0.0.1", "-w", d, "-B", "4194304"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    if p.poll() is not None:
+        print("bench: nfcapd did not start: the --ipfix row is skipped")
+        shutil.rmtree(d, ignore_errors=True)
+        return None
+    return p, port, d
 
 def run(cmd):
     """Wall seconds and peak RSS (MB) of one run."""
@@ -51,10 +74,14 @@ def run(cmd):
         sys.exit(f"bench: {' '.join(cmd)} failed ({status})")
     return wall, usage.ru_maxrss / 1024
 
-def measure(path, runs, with_csv=True):
+def measure(path, runs, with_csv=True, exports=None):
     commands = {"pflow (report)": [pflow, path], "pflow --threads 1": [pflow, "--threads", "1", path]}
     if with_csv:
         commands["pflow --csv"] = [pflow, "--csv", csv_out, path]
+    if exports is not None:
+        commands["pflow --parquet"] = [pflow, "--parquet", parquet_out, path]
+        if exports:
+            commands["pflow --ipfix"] = [pflow, "--ipfix", f"127.0.0.1:{exports[1]}", path]
     commands["flowtrack -m"] = [flowtrack, "-m", path]
     # Warm the page cache, then alternate so drift hits every tool alike.
     subprocess.run(["cat", path], stdout=subprocess.DEVNULL)
@@ -68,13 +95,23 @@ def table(title, path, packets, results, runs):
     size_mb = os.path.getsize(path) / 1e6
     ref = results["flowtrack -m"][0]
     print(f"\n{title}: {os.path.basename(path)}, {packets:,} packets, {size_mb:.0f} MB, median of {runs} alternating runs")
-    print(f"{'command':<16} {'wall s':>8} {'vs C':>6} {'Mpkt/s':>7} {'MB/s':>7} {'peak RSS MB':>12}")
+    print(f"{'command':<18} {'wall s':>8} {'vs C':>6} {'Mpkt/s':>7} {'MB/s':>7} {'peak RSS MB':>12}")
     for name, (wall, rss) in results.items():
-        print(f"{name:<16} {wall:8.3f} {wall / ref:6.2f} {packets / wall / 1e6:7.2f} {size_mb / wall:7.0f} {rss:12.0f}")
+        print(f"{name:<18} {wall:8.3f} {wall / ref:6.2f} {packets / wall / 1e6:7.2f} {size_mb / wall:7.0f} {rss:12.0f}")
 
 one = capture(1_000_000, 7)
-r1 = measure(one, args.runs)
+collector = start_nfcapd()
+try:
+    r1 = measure(one, args.runs, exports=collector or ())
+finally:
+    if collector:
+        collector[0].terminate()
+        collector[0].wait()
+        shutil.rmtree(collector[2], ignore_errors=True)
 table("1M", one, 1_000_000, r1, args.runs)
+if os.path.exists(parquet_out) and os.path.exists(csv_out):
+    print(f"Parquet {os.path.getsize(parquet_out) / 1e6:.1f} MB, CSV {os.path.getsize(csv_out) / 1e6:.1f} MB "
+          f"({os.path.getsize(parquet_out) / os.path.getsize(csv_out):.2f} of it)")
 if not args.no_5m:
     five = capture(5_000_000, 8)
     runs5 = max(3, args.runs // 2)

@@ -47,7 +47,27 @@ extension FlowRecord {
     /// `tunnel_parents` gets (pflow tracks a tunnel's inner flows, not the
     /// tunnel as a flow of its own, so there is no tunnel uid to name: the
     /// tunnel's kind stands in, e.g. `vxlan`).
-    public var exportFlow: ExportFlow {
+    public var exportFlow: ExportFlow { exportFlow(text: true) }
+
+    /// The record as IPFIX takes it: the text only conn.log writes (state,
+    /// history, service, app, tunnel) left empty, so that building it
+    /// costs no String, Array or retain per flow.
+    public var ipfixExportFlow: ExportFlow { exportFlow(text: false) }
+
+    /// The end reason by case, not by comparing its name (a String per flow).
+    var exportEndReason: ExportEndReason {
+        switch endReason {
+        case .fin: return .fin
+        case .rst: return .rst
+        case .idle: return .idle
+        case .active: return .active
+        case .end: return .end
+        case .capacity: return .capacity
+        }
+    }
+
+    @inline(__always)
+    func exportFlow(text: Bool) -> ExportFlow {
         func counters(_ d: DirectionCounters) -> ExportCounters {
             ExportCounters(packets: d.packets, wireBytes: d.bytes, ipBytes: d.ipBytes,
                            payloadBytes: d.payloadBytes, tcpFlags: d.tcpFlags.rawValue)
@@ -65,9 +85,10 @@ extension FlowRecord {
                           clientAddress: clientAddress, clientPort: hasServicePort ? clientPort : 0,
                           serverAddress: serverAddress, serverPort: hasServicePort ? serverPort : 0,
                           vlan: vlan, clientToServer: counters(clientToServer), serverToClient: counters(serverToClient),
-                          connState: connState.rawValue, history: history, service: service, app: zeekService,
-                          endReason: ExportEndReason(name: endReason.rawValue) ?? .end,
+                          connState: text ? connState.rawValue : "", history: text ? history : "",
+                          service: text ? service : nil, app: text ? zeekService : nil,
+                          endReason: exportEndReason,
                           icmpType: icmpT, icmpCode: icmpC, rolesFlipped: rolesFlipped,
-                          tunnelParents: tunnel.map { [$0.name] } ?? [])
+                          tunnelParents: text ? tunnel.map { [$0.name] } ?? [] : [])
     }
 }

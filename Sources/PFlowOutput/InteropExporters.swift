@@ -197,7 +197,7 @@ public final class IPFIXFlowExporter: FlowExporter {
     }
 
     public func export(_ flow: FlowRecord) {
-        let f = flow.exportFlow
+        let f = flow.ipfixExportFlow
         if let udp {
             udp.export(f)
             if !warned, udp.errors > 0 { warnSend(udp) }

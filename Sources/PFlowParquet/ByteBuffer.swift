@@ -98,6 +98,13 @@ final class ByteBuffer {
         count += 1
     }
 
+    /// Overwrites a byte already written (a width known only afterwards).
+    @inline(__always)
+    func setByte(_ value: UInt8, at offset: Int) {
+        precondition(offset >= 0 && offset < count)
+        base.storeBytes(of: value, toByteOffset: offset, as: UInt8.self)
+    }
+
     /// Overwrites four bytes already written (a length known only afterwards).
     func patchLE(_ value: UInt32, at offset: Int) {
         precondition(offset >= 0 && offset + 4 <= count)

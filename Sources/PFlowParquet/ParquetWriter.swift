@@ -40,6 +40,10 @@ public final class ParquetWriter {
     private let file: OutputFile
     private let encoder: PageEncoder
     private let writers: [ColumnWriter]
+    /// The same writers, unretained: the per-value path borrows them
+    /// (`writers` keeps them alive), so a value costs no retain/release
+    /// pair (callgrind: ~2,900 instructions a 41-column row).
+    private let borrowed: [Unmanaged<ColumnWriter>]
     private let createdBy: String
     /// The RowGroup structs written so far, already Thrift-encoded: the
     /// footer's `row_groups` list is their concatenation.
@@ -94,6 +98,7 @@ public final class ParquetWriter {
             ColumnWriter($0, dictionarySeed: seed, dictionaryMaxEntries: Self.dictionaryMaxEntries,
                          dictionaryMaxBytes: Self.dictionaryMaxBytes)
         }
+        borrowed = writers.map { Unmanaged.passUnretained($0) }
         file = try OutputFile(path: path)
         let magic = ByteBuffer(capacity: 16)
         magic.append(Format.magic)
@@ -114,7 +119,7 @@ public final class ParquetWriter {
 
     /// The column's writer if a value may go to it now; else records why not.
     @inline(__always)
-    private func slot(_ column: Int) -> ColumnWriter? {
+    private func slot(_ column: Int) -> Unmanaged<ColumnWriter>? {
         guard !stopped else {
             if failure == nil { fail(.usage(path: path, reason: "value appended after close() or abandon()")) }
             return nil
@@ -123,14 +128,19 @@ public final class ParquetWriter {
             fail(.usage(path: path, reason: "row \(rowCount): no column \(column) (the file has \(writers.count))"))
             return nil
         }
-        let w = writers[column]
-        guard w.lastRow != Int(truncatingIfNeeded: rowCount) else {
-            fail(.usage(path: path, reason: "row \(rowCount): column '\(w.column.name)' given two values"))
+        let u = borrowed[column]
+        let row = Int(truncatingIfNeeded: rowCount)
+        let fresh = u._withUnsafeGuaranteedRef { w in
+            guard w.lastRow != row else { return false }
+            w.lastRow = row
+            return true
+        }
+        guard fresh else {
+            fail(.usage(path: path, reason: "row \(rowCount): column '\(writers[column].column.name)' given two values"))
             return nil
         }
-        w.lastRow = Int(truncatingIfNeeded: rowCount)
         valuesInRow += 1
-        return w
+        return u
     }
 
     private func wrongType(_ w: ColumnWriter, _ given: String) {
@@ -140,11 +150,13 @@ public final class ParquetWriter {
     /// An int64 or timestampNanos value, or a uint64 one as its bit pattern.
     @inline(__always)
     public func append(_ value: Int64, column: Int) {
-        guard let w = slot(column) else { return }
-        switch w.type {
-        case .int64, .timestampNanos: w.append(signed: value, encoder)
-        case .uint64: w.append(unsigned: UInt64(bitPattern: value), encoder)
-        case .double, .string: wrongType(w, "an integer")
+        guard let u = slot(column) else { return }
+        u._withUnsafeGuaranteedRef { w in
+            switch w.type {
+            case .int64, .timestampNanos: w.append(signed: value, encoder)
+            case .uint64: w.append(unsigned: UInt64(bitPattern: value), encoder)
+            case .double, .string: wrongType(w, "an integer")
+            }
         }
     }
 
@@ -157,14 +169,18 @@ public final class ParquetWriter {
     /// A uint64 value.
     @inline(__always)
     public func append(_ value: UInt64, column: Int) {
-        guard let w = slot(column) else { return }
-        if w.type == .uint64 { w.append(unsigned: value, encoder) } else { wrongType(w, "an unsigned integer") }
+        guard let u = slot(column) else { return }
+        u._withUnsafeGuaranteedRef { w in
+            if w.type == .uint64 { w.append(unsigned: value, encoder) } else { wrongType(w, "an unsigned integer") }
+        }
     }
 
     @inline(__always)
     public func append(_ value: Double, column: Int) {
-        guard let w = slot(column) else { return }
-        if w.type == .double { w.append(double: value, encoder) } else { wrongType(w, "a double") }
+        guard let u = slot(column) else { return }
+        u._withUnsafeGuaranteedRef { w in
+            if w.type == .double { w.append(double: value, encoder) } else { wrongType(w, "a double") }
+        }
     }
 
     /// A string column's value as UTF-8 bytes, copied before this returns.
@@ -172,7 +188,12 @@ public final class ParquetWriter {
     /// sequence replaced by U+FFFD, as Swift's `String(decoding:as:)` does.
     @inline(__always)
     public func append(_ bytes: UnsafeRawBufferPointer, column: Int) {
-        guard let w = slot(column) else { return }
+        guard let u = slot(column) else { return }
+        u._withUnsafeGuaranteedRef { w in appendString(bytes, w) }
+    }
+
+    @inline(__always)
+    private func appendString(_ bytes: UnsafeRawBufferPointer, _ w: ColumnWriter) {
         guard w.type == .string else { return wrongType(w, "a string") }
         guard bytes.count <= Self.maxValueBytes else {
             return fail(.usage(path: path, reason: "row \(rowCount): column '\(w.column.name)' value of \(bytes.count) bytes is too long"))
@@ -218,8 +239,8 @@ public final class ParquetWriter {
 
     @inline(__always)
     public func appendNull(column: Int) {
-        guard let w = slot(column) else { return }
-        w.appendNull(encoder)
+        guard let u = slot(column) else { return }
+        u._withUnsafeGuaranteedRef { $0.appendNull(encoder) }
     }
 
     // MARK: Rows, row groups, the footer

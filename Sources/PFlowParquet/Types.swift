@@ -40,11 +40,18 @@ public struct ParquetColumn: Sendable, Equatable {
     /// `dictionaryMaxBytes` bytes goes on PLAIN from there. Ignored for
     /// other types.
     public var dictionary: Bool
+    /// The values hold no repeats worth searching for (hashes, random ids):
+    /// the column's chunks are stored UNCOMPRESSED whatever the writer's
+    /// codec (codecs are per chunk), as INT64 columns' DELTA_BINARY_PACKED
+    /// pages always are: deflate gains little on such bytes at ~50
+    /// instructions a byte.
+    public var noRepeats: Bool
 
-    public init(_ name: String, _ type: ParquetType, dictionary: Bool = false) {
+    public init(_ name: String, _ type: ParquetType, dictionary: Bool = false, noRepeats: Bool = false) {
         self.name = name
         self.type = type
         self.dictionary = dictionary
+        self.noRepeats = noRepeats
     }
 }
 
