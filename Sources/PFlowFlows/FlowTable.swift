@@ -95,7 +95,14 @@ public final class FlowTable {
             takeNote(notes + (noteCursor & noteMask), flow: flow, forward: slot.pointee.forward)
             noteCursor &+= 1
         }
+        if let meter {
+            meter.count(slot: flow - store.base, stamp: LiveMeter.stamp(firstNs: flow.pointee.firstNs, hash: slot.pointee.hash),
+                        direction: slot.pointee.forward ? 0 : 1, wire: slot.pointee.wireLength)
+        }
     }
+
+    /// The live view's running totals (nil: no view, and no cost but this check).
+    @exclusivity(unchecked) public var meter: LiveMeter?
 
     /// A name the reader found in this packet: a DNS answer is remembered
     /// for the addresses it gave; an SNI or Host names this flow's server
@@ -283,6 +290,19 @@ public final class FlowTable {
         let from = min(max(0, start), store.used)
         let end = limit >= store.used - from ? store.used : from + limit
         for slot in from..<end where store[slot].live { body(store[slot]) }
+        return end >= store.used ? (0, true) : (end, false)
+    }
+
+    /// `forEachLive(from:limit:)` naming each flow's store slot and the
+    /// stamp `LiveMeter` knows it by.
+    @discardableResult
+    public func forEachLiveSlot(from start: Int, limit: Int, _ body: (Int, Int64, FlowState) -> Void) -> (next: Int, wrapped: Bool) {
+        let from = min(max(0, start), store.used)
+        let end = limit >= store.used - from ? store.used : from + limit
+        for slot in from..<end where store[slot].live {
+            let s = store[slot]
+            body(slot, LiveMeter.stamp(firstNs: s.firstNs, hash: s.key.fastHash(seed)), s)
+        }
         return end >= store.used ? (0, true) : (end, false)
     }
 
