@@ -168,14 +168,18 @@ public final class LiveTotals {
             guard listeners.count < Self.attemptLimit else { return }
             let l = ListenerKey(address: f.serverAddress, port: f.serverPort, proto: proto)
             guard listeners.insert(l, { () }).inserted else { return }
-            note(f.startNs, "new listener \(f.serverAddress) \(what)" + (f.service.map { " (\($0))" } ?? ""))
+            note(f.startNs, "new listener \(f.serverAddress.description) \(what)" + (f.service.map { " (\($0))" } ?? ""))
             // A knock: failed attempts on 2 to 10 other ports of this
             // server just before (within the detector's window).
             guard let p = pairs.index(of: pairKey) else { return }
             let pair = pairs[entry: p]
-            let knocks = pair.recent.filter { f.startNs - $0.ns <= FindingsDetector.knockWindowNs && $0.port != f.serverPort }
+            // (Flows are sorted in store order, not time order: only failures
+            // that came before the success count.)
+            let knocks = pair.recent.filter {
+                $0.ns < f.startNs && f.startNs - $0.ns <= FindingsDetector.knockWindowNs && $0.port != f.serverPort
+            }
             if !pair.reported, FindingsDetector.knockPorts.contains(knocks.count) {
-                note(f.startNs, "knock \(f.clientAddress) → \(f.serverAddress): "
+                note(f.startNs, "knock \(f.clientAddress.description) → \(f.serverAddress.description): "
                      + knocks.map { String($0.port) }.joined(separator: ", ") + ", then \(what) opened")
             }
             return
@@ -190,7 +194,7 @@ public final class LiveTotals {
         if pair.recent.count > FindingsDetector.knockPorts.upperBound { pair.recent.removeFirst() }
         if !pair.reported && pair.ports >= FindingsDetector.verticalPorts {
             pair.reported = true
-            note(f.startNs, "scan \(f.clientAddress) → \(f.serverAddress) \(f.proto.name): \(pair.ports) ports unanswered")
+            note(f.startNs, "scan \(f.clientAddress.description) → \(f.serverAddress.description) \(f.proto.name): \(pair.ports) ports unanswered")
         }
         pairs[entry: p] = pair
         let s = sweeps.insert(AttemptKey(client: f.clientAddress, target: IPAddress(high: 0, low: 0),
@@ -199,7 +203,7 @@ public final class LiveTotals {
         sweep.targets += 1
         if !sweep.reported && sweep.targets >= FindingsDetector.horizontalTargets {
             sweep.reported = true
-            note(f.startNs, "sweep \(f.clientAddress) → \(what) on \(sweep.targets) hosts unanswered")
+            note(f.startNs, "sweep \(f.clientAddress.description) → \(what) on \(sweep.targets) hosts unanswered")
         }
         sweeps[entry: s] = sweep
     }
