@@ -95,10 +95,15 @@ public final class FlowTable {
             takeNote(notes + (noteCursor & noteMask), flow: flow, forward: slot.pointee.forward)
             noteCursor &+= 1
         }
-        if let meter {
-            meter.count(slot: flow - store.base, stamp: LiveMeter.stamp(firstNs: flow.pointee.firstNs, hash: slot.pointee.hash),
-                        direction: slot.pointee.forward ? 0 : 1, wire: slot.pointee.wireLength)
-        }
+        if meter != nil { meterPacket(flow, slot) }
+    }
+
+    /// Kept out of line: with the view off, the inlined per-packet path
+    /// holds only the nil check above.
+    @inline(never)
+    private func meterPacket(_ flow: UnsafeMutablePointer<FlowState>, _ slot: UnsafeMutablePointer<TrackedPacket>) {
+        meter?.count(slot: flow - store.base, stamp: LiveMeter.stamp(firstNs: flow.pointee.firstNs, hash: slot.pointee.hash),
+                     direction: slot.pointee.forward ? 0 : 1, wire: slot.pointee.wireLength)
     }
 
     /// The live view's running totals (nil: no view, and no cost but this check).
