@@ -70,6 +70,8 @@ wait $traffic
 sleep 1.2
 view=$(screen)
 printf '%s\n' "$view" >"$tmp/view.txt"
+# PFLOW_VIEW_OUT=file keeps the screen (the README's example is one).
+[ -n "${PFLOW_VIEW_OUT:-}" ] && cp "$tmp/view.txt" "$PFLOW_VIEW_OUT"
 
 row=$(grep -E 'tcp/8080' "$tmp/view.txt" | head -1)
 if grep -qF '↑ now' "$tmp/view.txt" && grep -qF '↓ 1 min' "$tmp/view.txt" && [ -n "$row" ] \
