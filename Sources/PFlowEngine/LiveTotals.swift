@@ -135,9 +135,16 @@ public final class LiveTotals {
 
     /// Sorts the flow in `slot` into a bucket (new flows, and unanswered
     /// ones that may have been answered since).
-    func sort(slot: Int, stamp: Int64, state s: FlowState, analyzer: Analyzer) {
+    func sort(slot: Int, stamp: Int64, state: UnsafePointer<FlowState>, analyzer: Analyzer) {
         let current = meter.bucket(slot: slot, stamp: stamp)
         if let current, current == otherBucket || buckets[current].answered { return }
+        let s = state.pointee
+        // Sorted as unanswered and still one-way: it can't have been answered
+        // (a scan's probes would otherwise be judged anew at every visit).
+        if let current, current > 0 {
+            let c = s.counters
+            if c.0.packets == 0 || c.1.packets == 0 { return }
+        }
         let f = analyzer.record(s, .end, uid: 0)
         let answered = f.hasServicePort ? ServiceTally.answered(f) : true
         let b = bucket(for: f, answered: answered)

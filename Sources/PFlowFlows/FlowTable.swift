@@ -299,14 +299,16 @@ public final class FlowTable {
     }
 
     /// `forEachLive(from:limit:)` naming each flow's store slot and the
-    /// stamp `LiveMeter` knows it by.
+    /// stamp `LiveMeter` knows it by; the state is lent in place (valid
+    /// during the call), not copied, as most visits only read the stamp.
     @discardableResult
-    public func forEachLiveSlot(from start: Int, limit: Int, _ body: (Int, Int64, FlowState) -> Void) -> (next: Int, wrapped: Bool) {
+    public func forEachLiveSlot(from start: Int, limit: Int,
+                                _ body: (Int, Int64, UnsafePointer<FlowState>) -> Void) -> (next: Int, wrapped: Bool) {
         let from = min(max(0, start), store.used)
         let end = limit >= store.used - from ? store.used : from + limit
-        for slot in from..<end where store[slot].live {
-            let s = store[slot]
-            body(slot, LiveMeter.stamp(firstNs: s.firstNs, hash: s.key.fastHash(seed)), s)
+        let base = store.base
+        for slot in from..<end where base[slot].live {
+            body(slot, LiveMeter.stamp(firstNs: base[slot].firstNs, hash: base[slot].key.fastHash(seed)), base + slot)
         }
         return end >= store.used ? (0, true) : (end, false)
     }
