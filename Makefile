@@ -22,6 +22,9 @@ deps:
 	@pkg-config --exists libpcap zlib 2>/dev/null || { \
 	  echo "installing libpcap-dev and zlib1g-dev (apt-get)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libpcap-dev zlib1g-dev pkg-config; }
+	@# tmux drives the live view's test (make live); best effort: without it that test skips.
+	@command -v tmux >/dev/null || { echo "installing tmux (apt-get)"; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq tmux >/dev/null 2>&1 || echo "tmux not installed: the live view test will skip"; }
 
 # pyarrow and duckdb, the independent readers the Parquet tests check files
 # with; best effort: without them those tests skip, and the build goes on.
@@ -99,10 +102,13 @@ cli: deps
 	bash Tests/cli.sh .build/debug/pflow
 	python3 Tests/latency.py .build/debug/pflow
 
-# Live capture on lo with real connections (skips without capture rights).
+# Live capture on lo with real connections (skips without capture rights),
+# and the live view in tmux on a veth between two network namespaces (~15 s;
+# skips without root or tmux).
 live: deps
 	$(SWIFT) build
 	bash Tests/live.sh .build/debug/pflow
+	bash Tests/live-view.sh .build/debug/pflow
 
 # Loopback load, pflow and tcpdump side by side (root; not part of test).
 load: build

@@ -105,7 +105,19 @@ public final class FlowTable {
             takeNote(notes + (noteCursor & noteMask), flow: flow, forward: slot.pointee.forward)
             noteCursor &+= 1
         }
+        if meter != nil { meterPacket(flow, slot) }
     }
+
+    /// Kept out of line: with the view off, the inlined per-packet path
+    /// holds only the nil check above.
+    @inline(never)
+    private func meterPacket(_ flow: UnsafeMutablePointer<FlowState>, _ slot: UnsafeMutablePointer<TrackedPacket>) {
+        meter?.count(slot: flow - store.base, stamp: LiveMeter.stamp(firstNs: flow.pointee.firstNs, hash: slot.pointee.hash),
+                     direction: slot.pointee.forward ? 0 : 1, wire: slot.pointee.wireLength)
+    }
+
+    /// The live view's running totals (nil: no view, and no cost but this check).
+    @exclusivity(unchecked) public var meter: LiveMeter?
 
     /// A name the reader found in this packet: a DNS answer is remembered
     /// for the addresses it gave; an SNI or Host names this flow's server
@@ -294,6 +306,21 @@ public final class FlowTable {
         let from = min(max(0, start), store.used)
         let end = limit >= store.used - from ? store.used : from + limit
         for slot in from..<end where store[slot].live { body(store[slot]) }
+        return end >= store.used ? (0, true) : (end, false)
+    }
+
+    /// `forEachLive(from:limit:)` naming each flow's store slot and the
+    /// stamp `LiveMeter` knows it by; the state is lent in place (valid
+    /// during the call), not copied, as most visits only read the stamp.
+    @discardableResult
+    public func forEachLiveSlot(from start: Int, limit: Int,
+                                _ body: (Int, Int64, UnsafePointer<FlowState>) -> Void) -> (next: Int, wrapped: Bool) {
+        let from = min(max(0, start), store.used)
+        let end = limit >= store.used - from ? store.used : from + limit
+        let base = store.base
+        for slot in from..<end where base[slot].live {
+            body(slot, LiveMeter.stamp(firstNs: base[slot].firstNs, hash: base[slot].key.fastHash(seed)), base + slot)
+        }
         return end >= store.used ? (0, true) : (end, false)
     }
 

@@ -28,8 +28,10 @@ struct LiveSession {
     var color: Bool
     /// Redraw a view on the terminal (stdout is a TTY and gets the report).
     var view: Bool
-    /// `--ascii`: the view's bars in ASCII even on a UTF-8 terminal.
+    /// Sparklines and arrows in ASCII; the services' first sort; --max-flows.
     var ascii = false
+    var sort = ServiceSort.bytes
+    var maxFlows: Int? = nil
 
     /// Runs the capture into `analyzer`; flushes its exporters at least once a second.
     /// Returns the failure that ended it early, if any (the report still follows).
@@ -44,6 +46,8 @@ struct LiveSession {
         // everywhere else): the first asks the loop to stop (and wakes it),
         // a second, or one after the loop, exits at once.
         let stops = StopRequests()
+        // The view's keys and screen, put back on every way out.
+        let keys = view ? LiveKeys(screen: true) : nil
         var signals = sigset_t()
         sigemptyset(&signals)
         sigaddset(&signals, SIGINT)
@@ -56,7 +60,10 @@ struct LiveSession {
                 var number: Int32 = 0
                 guard sigwait(&set, &number) == 0 else { continue }
                 if stops.count.add(1, ordering: .sequentiallyConsistent).newValue >= 2
-                    || stops.over.load(ordering: .sequentiallyConsistent) { _exit(130) }
+                    || stops.over.load(ordering: .sequentiallyConsistent) {
+                    keys?.restore()
+                    _exit(130)
+                }
                 capture.breakLoop()
             }
         }) {
@@ -67,14 +74,15 @@ struct LiveSession {
         let start = Self.monotonicNs()
         var nextDraw = start + intervalNs
         var nextFlush = start + 1_000_000_000
-        var lastDraw = (ns: start, packets: UInt64(0), bytes: UInt64(0))
-        var rates = (packets: 0.0, bits: 0.0)
+        // The view counts per service as packets come (see LiveMeter).
+        let screen = view ? LiveView(totals: analyzer.startLiveTotals(), intervalNs: intervalNs, sort: sort, ascii: ascii) : nil
         var packets = 0
         var failure: LiveError?
         // Packet time of the last packet, and when (on the monotonic clock) it came.
         var lastPacket = (ts: Int64.min, at: start)
-        if view { writeStdout("\u{1B}[?25l\u{1B}[H\u{1B}[2J") }
-        while stops.count.load(ordering: .sequentiallyConsistent) == 0 {
+        if view { writeStdout("\u{1B}[?1049h\u{1B}[?25l\u{1B}[H\u{1B}[2J") }
+        if let screen { screen.sample(nowNs: start, packets: 0, bytes: 0) }
+        capture: while stops.count.load(ordering: .sequentiallyConsistent) == 0 {
             let remaining = count.map { Int32(clamping: $0 - packets) } ?? -1
             if remaining == 0 { break }
             do {
@@ -101,16 +109,33 @@ struct LiveSession {
                 }
                 nextFlush = now + 1_000_000_000
             }
-            if view && now >= nextDraw {
-                let seconds = Double(now - lastDraw.ns) / 1e9
-                let p = analyzer.packetsSoFar, b = analyzer.bytesSoFar
-                rates = (Double(p - lastDraw.packets) / seconds, Double(b - lastDraw.bytes) * 8 / seconds)
-                lastDraw = (now, p, b)
-                draw(analyzer, capture: capture, elapsedNs: now - start, rates: rates)
+            guard let screen else { continue }
+            var redraw = false
+            for key in keys?.pressed() ?? [] {
+                switch key {
+                case UInt8(ascii: "q"), UInt8(ascii: "Q"):
+                    // As Ctrl-C: a later Ctrl-C (while the report is written) exits at once.
+                    stops.count.add(1, ordering: .sequentiallyConsistent)
+                    break capture
+                case UInt8(ascii: "s"), UInt8(ascii: "S"): screen.cycleSort(); redraw = true
+                case UInt8(ascii: "p"), UInt8(ascii: "P"), UInt8(ascii: " "): screen.paused.toggle(); redraw = true
+                case UInt8(ascii: "h"), UInt8(ascii: "H"), UInt8(ascii: "?"): screen.showHelp.toggle(); redraw = true
+                default: break
+                }
+            }
+            if now >= nextDraw {
+                // Sorting new flows and sampling go on while paused, so the
+                // rates are right the moment the display resumes.
+                analyzer.refresh(screen.totals)
+                screen.sample(nowNs: now, packets: analyzer.packetsSoFar, bytes: analyzer.bytesSoFar)
+                if !screen.paused { redraw = true }
                 nextDraw = now + intervalNs
             }
+            if redraw {
+                draw(analyzer, screen: screen, capture: capture, elapsedNs: now - start)
+            }
         }
-        if view { writeStdout("\u{1B}[H\u{1B}[2J\u{1B}[?25h") }
+        keys?.restore()
         stops.over.store(true, ordering: .sequentiallyConsistent)
 
         let stats = capture.statistics
@@ -128,7 +153,7 @@ struct LiveSession {
 
     /// One frame of the view, written in one piece: home, lines each cleared
     /// to their end, then everything below cleared: no flicker, no scrolling.
-    func draw(_ analyzer: Analyzer, capture: LiveCapture, elapsedNs: Int64, rates: (packets: Double, bits: Double)) {
+    func draw(_ analyzer: Analyzer, screen: LiveView, capture: LiveCapture, elapsedNs: Int64) {
         var size = winsize()
         let haveSize = ioctl(1, UInt(TIOCGWINSZ), &size) == 0 && size.ws_col > 0
         let width = haveSize ? Int(size.ws_col) : 100
@@ -136,18 +161,17 @@ struct LiveSession {
         let stats = capture.statistics
         let seconds = elapsedNs / 1_000_000_000
         let clock = Formatting.pad(seconds / 3600, 2) + ":" + Formatting.pad(seconds / 60 % 60, 2) + ":" + Formatting.pad(seconds % 60, 2)
-        var lines = [
-            "pflow on \(TableReport.safe(interface))" + (options.filter.map { "  filter: \(TableReport.safe($0))" } ?? "")
-                + "   elapsed \(clock)   Ctrl-C stops",
-            "packets \(Formatting.grouped(analyzer.packetsSoFar)) (\(Formatting.fixed(rates.packets, 0))/s)   "
-                + "\(Self.bitRate(rates.bits))   live flows \(Formatting.grouped(UInt64(analyzer.liveFlows)))   "
-                + "kernel drops \(Formatting.grouped(stats.dropped + stats.interfaceDropped))",
-            "",
-        ]
-        var report = TableReport(color: false, top: top)
-        report.ascii = ascii || !Sparkline.stdoutShowsUTF8()
-        let room = max(1, height - lines.count - 2)
-        lines += report.servicesTable(analyzer.servicesNow(), limit: min(top, room)).split(separator: "\n").map(String.init)
+        let drops = stats.dropped + stats.interfaceDropped
+        let share = stats.seen > 0 ? Double(drops) * 100 / Double(stats.seen) : 0
+        let live = UInt64(analyzer.liveFlows)
+        let health = "health: \(Formatting.grouped(UInt64(max(0, screen.packetRate.rounded())))) packets/s   "
+            + "\(Self.bitRate(screen.bitRate))   kernel drops \(Formatting.grouped(drops)) (\(Formatting.fixed(share, 2))%)   "
+            + "live flows \(Formatting.grouped(live)) of "
+            + (maxFlows.map { "\(Formatting.grouped(UInt64($0))) (--max-flows)" } ?? "no limit")
+        let title = "pflow on \(TableReport.safe(interface))" + (options.filter.map { "  filter: \(TableReport.safe($0))" } ?? "")
+            + "   elapsed \(clock)   sort: \(screen.sort.rawValue)"
+            + (screen.paused ? "   PAUSED (p resumes)" : "") + "   q quit  s sort  p pause  h help"
+        let lines = [title] + screen.lines(width: width, height: height, top: top, healthLine: health)
         var frame = "\u{1B}[H"
         for (i, line) in lines.prefix(height - 1).enumerated() {
             let fitted = String(line.prefix(width))

@@ -149,7 +149,9 @@ extension Options {
             let session = LiveSession(interface: interface, options: options,
                                       durationNs: duration.flatMap { PFlowCommand.nanoseconds($0) }, count: count,
                                       intervalNs: PFlowCommand.nanoseconds(interval) ?? 1_000_000_000, top: top,
-                                      color: !noColor, view: isatty(1) == 1 && !json && !flowsToStdout, ascii: ascii)
+                                      color: !noColor, view: isatty(1) == 1 && !json && !flowsToStdout,
+                                      ascii: ascii || !Sparkline.stdoutShowsUTF8(), sort: ServiceSort(rawValue: sort) ?? .bytes,
+                                      maxFlows: maxFlows)
             var liveExpiry = expiry
             liveExpiry.sweepIntervalNs = 1_000_000_000
             let analyzer = Analyzer(registry: registry, expiry: liveExpiry, binNs: binNs)
