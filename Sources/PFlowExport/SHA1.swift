@@ -10,7 +10,7 @@ public enum SHA1 {
         precondition(digest.count >= digestLength)
         var h: (UInt32, UInt32, UInt32, UInt32, UInt32) =
             (0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0)
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 80) { w in
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 16) { w in
             let full = data.count / 64
             for block in 0..<full {
                 compress(&h, UnsafeRawBufferPointer(rebasing: data[(block * 64)..<(block * 64 + 64)]), w)
@@ -44,32 +44,47 @@ public enum SHA1 {
         return out
     }
 
-    /// One 64-byte block (§6.1.2), with `w` as the 80-word message schedule.
+    /// One 64-byte block (§6.1.2), with `w` as the message schedule: a
+    /// rolling window of 16 words (w[t] is needed only until t + 16), the
+    /// words loaded whole, and the four 20-round stages as loops of their
+    /// own (a switch per round cost about twice the whole hash).
     @inline(__always)
     static func compress(_ h: inout (UInt32, UInt32, UInt32, UInt32, UInt32),
                          _ block: UnsafeRawBufferPointer, _ w: UnsafeMutableBufferPointer<UInt32>) {
-        for t in 0..<16 {
-            w[t] = UInt32(block[4 * t]) << 24 | UInt32(block[4 * t + 1]) << 16
-                | UInt32(block[4 * t + 2]) << 8 | UInt32(block[4 * t + 3])
-        }
-        for t in 16..<80 { w[t] = rotl(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1) }
+        guard let base = block.baseAddress, block.count >= 64, w.count >= 16, let wp = w.baseAddress else { return }
+        for t in 0..<16 { wp[t] = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 4 * t, as: UInt32.self)) }
         var a = h.0, b = h.1, c = h.2, d = h.3, e = h.4
-        for t in 0..<80 {
-            let f: UInt32, k: UInt32
-            switch t {
-            case 0..<20: f = (b & c) | (~b & d); k = 0x5A82_7999
-            case 20..<40: f = b ^ c ^ d; k = 0x6ED9_EBA1
-            case 40..<60: f = (b & c) | (b & d) | (c & d); k = 0x8F1B_BCDC
-            default: f = b ^ c ^ d; k = 0xCA62_C1D6
-            }
-            let temp = rotl(a, 5) &+ f &+ e &+ k &+ w[t]
+        // No nested functions: capturing the working variables kept them in memory.
+        for t in 0..<20 {
+            let temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ word(wp, t)
+            e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        }
+        for t in 20..<40 {
+            let temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ word(wp, t)
+            e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        }
+        for t in 40..<60 {
+            let temp = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ word(wp, t)
+            e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        }
+        for t in 60..<80 {
+            let temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ word(wp, t)
             e = d; d = c; c = rotl(b, 30); b = a; a = temp
         }
         h.0 &+= a; h.1 &+= b; h.2 &+= c; h.3 &+= d; h.4 &+= e
     }
 
+    /// Word `t` of the schedule, made in place in the 16-word window.
     @inline(__always)
-    static func rotl(_ x: UInt32, _ n: UInt32) -> UInt32 { (x << n) | (x >> (32 - n)) }
+    static func word(_ wp: UnsafeMutablePointer<UInt32>, _ t: Int) -> UInt32 {
+        if t < 16 { return wp[t] }
+        let v = rotl(wp[(t - 3) & 15] ^ wp[(t - 8) & 15] ^ wp[(t - 14) & 15] ^ wp[t & 15], 1)
+        wp[t & 15] = v
+        return v
+    }
+
+    @inline(__always)
+    static func rotl(_ x: UInt32, _ n: UInt32) -> UInt32 { (x &<< n) | (x &>> (32 &- n)) }
 }
 
 /// Base64 with the standard alphabet and `=` padding (RFC 4648 §4).
