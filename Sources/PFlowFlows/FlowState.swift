@@ -186,12 +186,20 @@ public struct FlowState: Sendable {
         (UInt64(byteHighs.4) << 32 | UInt64(byteLows.4), UInt64(byteHighs.5) << 32 | UInt64(byteLows.5))
     }
 
-    /// Adds `v` to the 48-bit counter (`low`, `high`).
+    /// Bit 31 of `nameWord`: a byte counter's high part reached 0xFFFF
+    /// (set where the carry happens, once per 4 GB, so the per-packet test
+    /// of `packetCountFull` is one bit, not six compares).
+    static let countersFullBit: UInt32 = 1 << 31
+
+    /// Adds `v` to the 48-bit counter (`low`, `high`); true when its high
+    /// part just reached 0xFFFF.
     @inline(__always)
-    static func add(_ v: UInt32, _ low: inout UInt32, _ high: inout UInt16) {
+    static func add(_ v: UInt32, _ low: inout UInt32, _ high: inout UInt16) -> Bool {
         let (sum, carry) = low.addingReportingOverflow(v)
         low = sum
-        if carry { high &+= 1 }
+        guard carry else { return false }
+        high &+= 1
+        return high == .max
     }
 
     static let liveBit: UInt8 = 16
@@ -296,8 +304,8 @@ public struct FlowState: Sendable {
     public var nameIsForB: Bool { nameWord & (1 << 30) != 0 }
 
     mutating func setName(_ serial: UInt32, _ source: NameSource, forB: Bool) {
-        // Keeps the timing bits (24-27).
-        nameWord = nameWord & (0xF << 24) | serial & NameTable.serialMask | UInt32(source.rawValue & 3) << 28
+        // Keeps the timing bits (24-27) and the full-counter bit (31).
+        nameWord = nameWord & (0xF << 24 | Self.countersFullBit) | serial & NameTable.serialMask | UInt32(source.rawValue & 3) << 28
             | (forB ? 1 << 30 : 0)
     }
 
@@ -320,9 +328,7 @@ public struct FlowState: Sendable {
     /// A direction's packet count or a byte counter can't grow further.
     @inline(__always)
     var packetCountFull: Bool {
-        packets.0 == .max || packets.1 == .max
-            || byteHighs.0 == .max || byteHighs.1 == .max || byteHighs.2 == .max
-            || byteHighs.3 == .max || byteHighs.4 == .max || byteHighs.5 == .max
+        packets.0 == .max || packets.1 == .max || nameWord & Self.countersFullBit != 0
     }
 
     /// TCP: both sides sent FIN, or someone sent RST. A SYN after this starts
@@ -362,15 +368,17 @@ public struct FlowState: Sendable {
         let d = Int8(direction)
         if direction == 0 {
             packets.0 &+= 1
-            Self.add(wireLength, &byteLows.0, &byteHighs.0)
-            Self.add(p.payloadLength, &byteLows.2, &byteHighs.2)
-            Self.add(p.ipLength, &byteLows.4, &byteHighs.4)
+            var full = Self.add(wireLength, &byteLows.0, &byteHighs.0)
+            full = Self.add(p.payloadLength, &byteLows.2, &byteHighs.2) || full
+            full = Self.add(p.ipLength, &byteLows.4, &byteHighs.4) || full
+            if full { nameWord |= Self.countersFullBit }
             flags.0.formUnion(p.tcpFlags)
         } else {
             packets.1 &+= 1
-            Self.add(wireLength, &byteLows.1, &byteHighs.1)
-            Self.add(p.payloadLength, &byteLows.3, &byteHighs.3)
-            Self.add(p.ipLength, &byteLows.5, &byteHighs.5)
+            var full = Self.add(wireLength, &byteLows.1, &byteHighs.1)
+            full = Self.add(p.payloadLength, &byteLows.3, &byteHighs.3) || full
+            full = Self.add(p.ipLength, &byteLows.5, &byteHighs.5) || full
+            if full { nameWord |= Self.countersFullBit }
             flags.1.formUnion(p.tcpFlags)
         }
         // Tunnel only once (the top bits are 0 until then); both branches

@@ -65,6 +65,31 @@ final class FlowTests: XCTestCase {
          P.packet(fromClient: true, cport: cport, sport: sport, flags: .ack)]
     }
 
+    /// The 48-bit byte counters carry into their high parts, and a counter
+    /// within 4 GB of 2^48 marks the flow full (it ends as `active` on its
+    /// next packet, as a full packet count does), keeping its name bits.
+    func testByteCountersCarryAndFill() {
+        let key = FlowKey(addressA: IPAddress(ipv4: 1), addressB: IPAddress(ipv4: 2), portA: 1, portB: 2,
+                          proto: .udp, vlan: FlowKey.noVLAN)
+        var s = FlowState(key: key, ipVersion: 4, timestampNs: 0, direction: 0)
+        var p = PacketFacts()
+        p.proto = .udp; p.payloadLength = 1000; p.ipLength = 1028
+        let frame = UnsafeRawBufferPointer(start: nil, count: 0)
+        s.byteLows.0 = UInt32.max - 10
+        s.add(p, frame: frame, direction: 0, timestampNs: 1, wireLength: 1042)
+        XCTAssertEqual(s.bytes.0, UInt64(UInt32.max) - 10 + 1042)
+        XCTAssertFalse(s.packetCountFull)
+        s.setName(5, .sni, forB: true)
+        s.byteHighs.5 = 0xFFFE
+        s.byteLows.5 = UInt32.max - 100
+        s.add(p, frame: frame, direction: 1, timestampNs: 2, wireLength: 1042)
+        XCTAssertEqual(s.ipBytes.1, 0xFFFF_0000_0000 + 1028 - 101)
+        XCTAssertTrue(s.packetCountFull)
+        XCTAssertEqual(s.nameSerial, 5)
+        s.setName(6, .dns, forB: false)
+        XCTAssertTrue(s.packetCountFull, "naming keeps the full bit")
+    }
+
     /// A live flow is 160 bytes; the packed accessors round-trip.
     func testFlowStateLayoutAndPackedFields() {
         XCTAssertEqual(MemoryLayout<FlowKey>.size, 39)
