@@ -33,20 +33,31 @@ public struct TableReport {
     /// else (a name from the capture or a --services file) as one `?`, so
     /// columns stay aligned on a terminal that can't show UTF-8.
     static func asciiOnly(_ text: String) -> String {
-        guard text.utf8.contains(where: { $0 >= 0x80 }) else { return text }
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for u in text.unicodeScalars {
-            switch u {
-            case _ where u.isASCII: out.unicodeScalars.append(u)
-            case "…": out += "..."
-            case "·": out += "|"
-            case "µ": out += "u"
-            case "→": out += "->"
-            default: out += "?"
+        var text = text
+        return text.withUTF8 { bytes in
+            guard bytes.contains(where: { $0 >= 0x80 }) else { return String(decoding: bytes, as: UTF8.self) }
+            // Byte by byte (a String appended a scalar at a time cost
+            // hundreds of instructions per character of the report).
+            var out: [UInt8] = []
+            out.reserveCapacity(bytes.count)
+            var i = 0
+            while i < bytes.count {
+                let b = bytes[i]
+                if b < 0x80 { out.append(b); i += 1; continue }
+                // The length of this UTF-8 sequence (a stray byte counts as one).
+                let n = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1
+                let seq = bytes[i..<min(bytes.count, i + n)]
+                switch Array(seq) {
+                case [0xE2, 0x80, 0xA6]: out += [0x2E, 0x2E, 0x2E]      // … -> ...
+                case [0xC2, 0xB7]: out.append(0x7C)                    // · -> |
+                case [0xC2, 0xB5]: out.append(0x75)                    // µ -> u
+                case [0xE2, 0x86, 0x92]: out += [0x2D, 0x3E]           // → -> ->
+                default: out.append(0x3F)                              // anything else -> ?
+                }
+                i += seq.count
             }
+            return String(decoding: out, as: UTF8.self)
         }
-        return out
     }
 
     /// The Capture section.
