@@ -169,7 +169,9 @@ final class EventRing: FlowEvents, @unchecked Sendable {
         guard token.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return 0 }
         defer { token.store(false, ordering: .releasing) }
         let start = taken.load(ordering: .relaxed)
-        let end = min(written.load(ordering: .acquiring), start &+ limit)
+        let published = written.load(ordering: .acquiring)
+        // (No `start + limit`: the default limit would overflow it.)
+        let end = published - start > limit ? start + limit : published
         guard end > start else { return 0 }
         for n in start..<end {
             let i = n & (Self.capacity - 1)
@@ -256,13 +258,13 @@ extension Analyzer {
                 next += 1
                 if next & 63 == 0 {
                     ring.taken.store(next, ordering: .releasing)
-                    // The reader is the busier side (it reads, decodes and
-                    // parses names): the tracker reports ended flows a few
-                    // at a time as it goes, leaving the reader the events
-                    // only when the tracker falls behind (measured on the 1M
-                    // bench capture: the reader had done 99% of the
-                    // reporting, in bursts after each sweep).
-                    if events.pending >= 32 { events.drain(limit: 128) }
+                    // Keeping up with the reader (few packets waiting), the
+                    // tracker reports ended flows a few at a time rather
+                    // than leave them to the reader, usually the busier side
+                    // (it reads, decodes and parses names: on the 1M bench
+                    // capture it had done 99% of the reporting, in bursts
+                    // after each sweep). Behind, it leaves them.
+                    if available - next < 512 && events.pending >= 32 { events.drain(limit: 128) }
                 }
             }
             ring.taken.store(next, ordering: .releasing)
