@@ -44,43 +44,164 @@ public enum SHA1 {
         return out
     }
 
-    /// One 64-byte block (§6.1.2), with `w` as the message schedule: a
-    /// rolling window of 16 words (w[t] is needed only until t + 16), the
-    /// words loaded whole, and the four 20-round stages as loops of their
-    /// own (a switch per round cost about twice the whole hash).
+    /// One 64-byte block (§6.1.2), unrolled: the 16-word schedule window in
+    /// locals (registers) and the 80 rounds written out (Scripts/gen-sha1.py
+    /// wrote them; loops with a switch per round cost about 3,000
+    /// instructions per Community ID, these about a third of that).
     @inline(__always)
     static func compress(_ h: inout (UInt32, UInt32, UInt32, UInt32, UInt32),
                          _ block: UnsafeRawBufferPointer, _ w: UnsafeMutableBufferPointer<UInt32>) {
-        guard let base = block.baseAddress, block.count >= 64, w.count >= 16, let wp = w.baseAddress else { return }
-        for t in 0..<16 { wp[t] = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 4 * t, as: UInt32.self)) }
-        var a = h.0, b = h.1, c = h.2, d = h.3, e = h.4
-        // No nested functions: capturing the working variables kept them in memory.
-        for t in 0..<20 {
-            let temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ word(wp, t)
-            e = d; d = c; c = rotl(b, 30); b = a; a = temp
-        }
-        for t in 20..<40 {
-            let temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ word(wp, t)
-            e = d; d = c; c = rotl(b, 30); b = a; a = temp
-        }
-        for t in 40..<60 {
-            let temp = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ word(wp, t)
-            e = d; d = c; c = rotl(b, 30); b = a; a = temp
-        }
-        for t in 60..<80 {
-            let temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ word(wp, t)
-            e = d; d = c; c = rotl(b, 30); b = a; a = temp
-        }
+        guard let base = block.baseAddress, block.count >= 64 else { return }
+        var w0 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 0, as: UInt32.self)), w1 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt32.self)), w2 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt32.self)), w3 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+        var w4 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt32.self)), w5 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 20, as: UInt32.self)), w6 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 24, as: UInt32.self)), w7 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 28, as: UInt32.self))
+        var w8 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 32, as: UInt32.self)), w9 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 36, as: UInt32.self)), w10 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 40, as: UInt32.self)), w11 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 44, as: UInt32.self))
+        var w12 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 48, as: UInt32.self)), w13 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 52, as: UInt32.self)), w14 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 56, as: UInt32.self)), w15 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 60, as: UInt32.self))
+        var a = h.0, b = h.1, c = h.2, d = h.3, e = h.4, temp: UInt32 = 0
+        temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w0; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w1; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w2; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w3; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w4; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w5; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w6; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w7; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w8; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w9; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w10; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w11; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w12; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w13; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w14; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w15; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w0 = rotl(w13 ^ w8 ^ w2 ^ w0, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w0; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w1 = rotl(w14 ^ w9 ^ w3 ^ w1, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w1; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w2 = rotl(w15 ^ w10 ^ w4 ^ w2, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w2; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w3 = rotl(w0 ^ w11 ^ w5 ^ w3, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w3; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w4 = rotl(w1 ^ w12 ^ w6 ^ w4, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ w4; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w5 = rotl(w2 ^ w13 ^ w7 ^ w5, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ w5; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w6 = rotl(w3 ^ w14 ^ w8 ^ w6, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ w6; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w7 = rotl(w4 ^ w15 ^ w9 ^ w7, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ w7; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w8 = rotl(w5 ^ w0 ^ w10 ^ w8, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ w8; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w9 = rotl(w6 ^ w1 ^ w11 ^ w9, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ w9; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w10 = rotl(w7 ^ w2 ^ w12 ^ w10, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ w10; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w11 = rotl(w8 ^ w3 ^ w13 ^ w11, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ w11; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w12 = rotl(w9 ^ w4 ^ w14 ^ w12, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ w12; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w13 = rotl(w10 ^ w5 ^ w15 ^ w13, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ w13; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w14 = rotl(w11 ^ w6 ^ w0 ^ w14, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ w14; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w15 = rotl(w12 ^ w7 ^ w1 ^ w15, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ w15; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w0 = rotl(w13 ^ w8 ^ w2 ^ w0, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ w0; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w1 = rotl(w14 ^ w9 ^ w3 ^ w1, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ w1; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w2 = rotl(w15 ^ w10 ^ w4 ^ w2, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ w2; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w3 = rotl(w0 ^ w11 ^ w5 ^ w3, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ w3; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w4 = rotl(w1 ^ w12 ^ w6 ^ w4, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ w4; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w5 = rotl(w2 ^ w13 ^ w7 ^ w5, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ w5; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w6 = rotl(w3 ^ w14 ^ w8 ^ w6, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ w6; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w7 = rotl(w4 ^ w15 ^ w9 ^ w7, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ w7; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w8 = rotl(w5 ^ w0 ^ w10 ^ w8, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ w8; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w9 = rotl(w6 ^ w1 ^ w11 ^ w9, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ w9; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w10 = rotl(w7 ^ w2 ^ w12 ^ w10, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ w10; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w11 = rotl(w8 ^ w3 ^ w13 ^ w11, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ w11; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w12 = rotl(w9 ^ w4 ^ w14 ^ w12, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ w12; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w13 = rotl(w10 ^ w5 ^ w15 ^ w13, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ w13; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w14 = rotl(w11 ^ w6 ^ w0 ^ w14, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ w14; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w15 = rotl(w12 ^ w7 ^ w1 ^ w15, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ w15; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w0 = rotl(w13 ^ w8 ^ w2 ^ w0, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ w0; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w1 = rotl(w14 ^ w9 ^ w3 ^ w1, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ w1; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w2 = rotl(w15 ^ w10 ^ w4 ^ w2, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ w2; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w3 = rotl(w0 ^ w11 ^ w5 ^ w3, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ w3; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w4 = rotl(w1 ^ w12 ^ w6 ^ w4, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ w4; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w5 = rotl(w2 ^ w13 ^ w7 ^ w5, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ w5; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w6 = rotl(w3 ^ w14 ^ w8 ^ w6, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ w6; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w7 = rotl(w4 ^ w15 ^ w9 ^ w7, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ w7; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w8 = rotl(w5 ^ w0 ^ w10 ^ w8, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ w8; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w9 = rotl(w6 ^ w1 ^ w11 ^ w9, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ w9; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w10 = rotl(w7 ^ w2 ^ w12 ^ w10, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ w10; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w11 = rotl(w8 ^ w3 ^ w13 ^ w11, 1)
+        temp = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ w11; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w12 = rotl(w9 ^ w4 ^ w14 ^ w12, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ w12; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w13 = rotl(w10 ^ w5 ^ w15 ^ w13, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ w13; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w14 = rotl(w11 ^ w6 ^ w0 ^ w14, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ w14; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w15 = rotl(w12 ^ w7 ^ w1 ^ w15, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ w15; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w0 = rotl(w13 ^ w8 ^ w2 ^ w0, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ w0; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w1 = rotl(w14 ^ w9 ^ w3 ^ w1, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ w1; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w2 = rotl(w15 ^ w10 ^ w4 ^ w2, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ w2; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w3 = rotl(w0 ^ w11 ^ w5 ^ w3, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ w3; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w4 = rotl(w1 ^ w12 ^ w6 ^ w4, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ w4; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w5 = rotl(w2 ^ w13 ^ w7 ^ w5, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ w5; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w6 = rotl(w3 ^ w14 ^ w8 ^ w6, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ w6; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w7 = rotl(w4 ^ w15 ^ w9 ^ w7, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ w7; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w8 = rotl(w5 ^ w0 ^ w10 ^ w8, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ w8; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w9 = rotl(w6 ^ w1 ^ w11 ^ w9, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ w9; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w10 = rotl(w7 ^ w2 ^ w12 ^ w10, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ w10; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w11 = rotl(w8 ^ w3 ^ w13 ^ w11, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ w11; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w12 = rotl(w9 ^ w4 ^ w14 ^ w12, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ w12; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w13 = rotl(w10 ^ w5 ^ w15 ^ w13, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ w13; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w14 = rotl(w11 ^ w6 ^ w0 ^ w14, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ w14; e = d; d = c; c = rotl(b, 30); b = a; a = temp
+        w15 = rotl(w12 ^ w7 ^ w1 ^ w15, 1)
+        temp = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ w15; e = d; d = c; c = rotl(b, 30); b = a; a = temp
         h.0 &+= a; h.1 &+= b; h.2 &+= c; h.3 &+= d; h.4 &+= e
-    }
-
-    /// Word `t` of the schedule, made in place in the 16-word window.
-    @inline(__always)
-    static func word(_ wp: UnsafeMutablePointer<UInt32>, _ t: Int) -> UInt32 {
-        if t < 16 { return wp[t] }
-        let v = rotl(wp[(t - 3) & 15] ^ wp[(t - 8) & 15] ^ wp[(t - 14) & 15] ^ wp[t & 15], 1)
-        wp[t & 15] = v
-        return v
     }
 
     @inline(__always)
