@@ -1,3 +1,5 @@
+import PFlowCore
+
 /// The warnings one file's read gives, bounded whatever the file holds: a
 /// kind of warning that can repeat once per block keeps its first
 /// `verbatim` lines and counts the rest into one closing line, so five
@@ -43,17 +45,6 @@ struct ReadNotes {
         }
         return out + once
     }
-}
-
-/// A count with thousands separators, as the reports print counts.
-func grouped(_ n: Int) -> String {
-    let digits = Array(String(n.magnitude).utf8)
-    var out: [UInt8] = n < 0 ? [0x2D] : []
-    for (i, d) in digits.enumerated() {
-        if i > 0 && (digits.count - i) % 3 == 0 { out.append(0x2C) }
-        out.append(d)
-    }
-    return String(decoding: out, as: UTF8.self)
 }
 
 /// Watches the record clock for jumps: a record far from the one before it

@@ -26,31 +26,40 @@ public struct IPAddress: Hashable, Sendable, Comparable {
         a.high != b.high ? a.high < b.high : a.low < b.low
     }
 
-    /// Text form: dotted quad for IPv4, RFC 5952 for IPv6.
-    public var description: String {
-        if isIPv4Mapped {
-            let v = UInt32(truncatingIfNeeded: low)
-            return "\(v >> 24).\((v >> 16) & 0xFF).\((v >> 8) & 0xFF).\(v & 0xFF)"
-        }
-        var groups = [UInt16](repeating: 0, count: 8)
-        for i in 0..<4 {
-            groups[i] = UInt16(truncatingIfNeeded: high >> UInt64(48 - 16 * i))
-            groups[i + 4] = UInt16(truncatingIfNeeded: low >> UInt64(48 - 16 * i))
-        }
-        // Longest run of two or more zero groups becomes "::" (first one wins a tie).
+    /// 16-bit group `i` (0...7) of the IPv6 form.
+    @inlinable @inline(__always)
+    public func group(_ i: Int) -> UInt16 {
+        UInt16(truncatingIfNeeded: (i < 4 ? high : low) >> UInt64(48 - 16 * (i & 3)))
+    }
+
+    /// RFC 5952 §4.2: the longest run of two or more zero groups, written
+    /// "::" (the first one wins a tie); start -1 when there is none. Every
+    /// writer of IPv6 text (this type's, the CSV's, the export formats') uses it.
+    @inlinable
+    public var compressedRun: (start: Int, length: Int) {
         var bestStart = -1, bestLength = 0, i = 0
         while i < 8 {
-            if groups[i] == 0 {
+            if group(i) == 0 {
                 var j = i
-                while j < 8 && groups[j] == 0 { j += 1 }
+                while j < 8 && group(j) == 0 { j += 1 }
                 if j - i > bestLength && j - i >= 2 { bestStart = i; bestLength = j - i }
                 i = j
             } else {
                 i += 1
             }
         }
+        return (bestStart, bestLength)
+    }
+
+    /// Text form: dotted quad for IPv4, RFC 5952 for IPv6.
+    public var description: String {
+        if isIPv4Mapped {
+            let v = UInt32(truncatingIfNeeded: low)
+            return "\(v >> 24).\((v >> 16) & 0xFF).\((v >> 8) & 0xFF).\(v & 0xFF)"
+        }
+        let (bestStart, bestLength) = compressedRun
         func hex(_ range: Range<Int>) -> String {
-            range.map { String(groups[$0], radix: 16) }.joined(separator: ":")
+            range.map { String(group($0), radix: 16) }.joined(separator: ":")
         }
         if bestStart < 0 { return hex(0..<8) }
         return hex(0..<bestStart) + "::" + hex((bestStart + bestLength)..<8)

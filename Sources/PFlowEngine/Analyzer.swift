@@ -101,17 +101,6 @@ public final class Analyzer {
         return min(1 << 20, max(1 << 16, n.multipliedReportingOverflow(by: 4).overflow ? Int.max : 4 * n))
     }
 
-    /// 1234567 as "1,234,567" (for warnings).
-    static func grouped(_ n: Int) -> String {
-        let digits = Array(String(n))
-        var out = ""
-        for (i, d) in digits.enumerated() {
-            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
-            out.append(d)
-        }
-        return out
-    }
-
     /// The one place an ended flow's state becomes its record (roles decided).
     @inline(__always)
     func record(_ state: FlowState, _ reason: EndReason, uid: UInt64,
@@ -249,46 +238,6 @@ public final class Analyzer {
     public var packetsSoFar: UInt64 { live?.summary.packets ?? summary.packets }
     public var bytesSoFar: UInt64 { live?.summary.bytes ?? summary.bytes }
 
-    /// Services of the flows that ended and of those live, for the live
-    /// view. Its cost per call is bounded whatever the number of live
-    /// flows: up to `budget` live flows are visited; with more, each call
-    /// visits the next `budget` of them and the view shows the live flows
-    /// of the last complete pass (a few redraws old) beside the ended ones.
-    /// A row's clients and servers add the ended and the live counts (an
-    /// address in both counts twice: a view's approximation; the report is exact).
-    public func servicesNow(budget: Int = 16_384) -> [ServiceRow] {
-        if table.liveCount <= budget {
-            var live = ServiceTally()
-            table.forEachLive(from: 0, limit: .max) { live.add(record($0, .end, uid: 0)) }
-            liveView = (0, ServiceTally(), live)
-        } else {
-            let (next, wrapped) = table.forEachLive(from: liveView.cursor, limit: budget) {
-                liveView.building.add(record($0, .end, uid: 0))
-            }
-            liveView.cursor = next
-            if wrapped { liveView.shown = liveView.building; liveView.building = ServiceTally() }
-        }
-        var rows = tally.tally.sortedRows()
-        var at: [String: Int] = [:]
-        for (i, r) in rows.enumerated() { at["\(r.proto.rawValue)/\(r.port.map(String.init) ?? "-")"] = i }
-        for r in liveView.shown.sortedRows() {
-            let key = "\(r.proto.rawValue)/\(r.port.map(String.init) ?? "-")"
-            if let i = at[key] {
-                rows[i].flows += r.flows; rows[i].packets += r.packets; rows[i].bytes += r.bytes
-                rows[i].clients += r.clients; rows[i].servers += r.servers
-                rows[i].answered += r.answered; rows[i].oneWayFlows += r.oneWayFlows
-                rows[i].unanswered += r.unanswered; rows[i].rejected += r.rejected
-            } else {
-                at[key] = rows.count
-                rows.append(r)
-            }
-        }
-        return rows.sorted { $0.bytes > $1.bytes }
-    }
-    /// `servicesNow`'s pass over the live flows: where the next call starts,
-    /// the tally being gathered, the one shown (the last complete pass).
-    private var liveView = (cursor: 0, building: ServiceTally(), shown: ServiceTally())
-
     /// Ends every live flow and returns the analysis.
     public func finish() -> AnalysisResult {
         let knowledge = table.knowledge
@@ -330,14 +279,14 @@ public final class Analyzer {
         if table.names.dropped > 0 {
             summary.warnings.append("\(table.names.dropped) flows lost their server name: the names table keeps the last \(NameTable.capacity) names")
         }
-        let limit = Self.grouped(Self.stateLimit(table.expiry))
+        let limit = grouped(Self.stateLimit(table.expiry))
         if detector.unjudged > 0 {
-            summary.warnings.append("more than \(Self.grouped(detector.detector.evidenceLimit)) connection attempts: "
-                                    + "\(Self.grouped(detector.unjudged)) later ones were not judged for scans and knocks")
+            summary.warnings.append("more than \(grouped(detector.detector.evidenceLimit)) connection attempts: "
+                                    + "\(grouped(detector.unjudged)) later ones were not judged for scans and knocks")
         }
         let unlearned = knowledge.unlearned + knowledge.unlearnedAnswered
         if unlearned > 0 {
-            summary.warnings.append("more than \(limit) sockets or client hosts: \(Self.grouped(unlearned)) "
+            summary.warnings.append("more than \(limit) sockets or client hosts: \(grouped(unlearned)) "
                                     + "flows taught nothing about listeners and ephemeral ranges past it")
         }
         var result = AnalysisResult(summary: summary, flows: flows, tally: tally.tally, clients: clients,

@@ -68,12 +68,28 @@ public struct CommunityID: Sendable {
         }
     }
 
+    /// The length of an ID's text: `1:` and 28 base64 characters.
+    public static let textLength = 30
+
     /// Appends the ID of a tuple. `sourcePort`/`destinationPort` are used
     /// only when the protocol has ports; for ICMP use `appendICMP`.
     /// `ipv6`: hash 16-byte addresses (else the low 32 bits of IPv4-mapped ones).
     public func append(proto: IPProtocol, source: IPAddress, destination: IPAddress,
                        sourcePort: UInt16, destinationPort: UInt16, ipv6: Bool,
                        oneWay: Bool = false, to out: inout ExportBuffer) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.textLength) { text in
+            guard let base = text.baseAddress else { return }
+            let n = write(proto: proto, source: source, destination: destination, sourcePort: sourcePort,
+                          destinationPort: destinationPort, ipv6: ipv6, oneWay: oneWay, into: base)
+            out.append(UnsafeRawBufferPointer(start: base, count: n))
+        }
+    }
+
+    /// Writes the ID's text (`textLength` bytes) at `text`, for callers
+    /// that keep no buffer (a CSV cell); returns how many bytes it wrote.
+    public func write(proto: IPProtocol, source: IPAddress, destination: IPAddress,
+                      sourcePort: UInt16, destinationPort: UInt16, ipv6: Bool,
+                      oneWay: Bool = false, into text: UnsafeMutablePointer<UInt8>) -> Int {
         let ports = CommunityID.hasPorts(proto)
         // The spec orders by address, then port, unless the flow is one-way.
         var swap = false
@@ -86,7 +102,7 @@ public struct CommunityID: Sendable {
         }
         let (sa, da) = swap ? (destination, source) : (source, destination)
         let (sp, dp) = swap ? (destinationPort, sourcePort) : (sourcePort, destinationPort)
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { input in
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { input in
             var n = 0
             func put16(_ v: UInt16) {
                 input[n] = UInt8(truncatingIfNeeded: v >> 8); input[n + 1] = UInt8(truncatingIfNeeded: v); n += 2
@@ -110,11 +126,11 @@ public struct CommunityID: Sendable {
             input[n + 1] = 0  // padding, keeps the input 32-bit aligned
             n += 2
             if ports { put16(sp); put16(dp) }
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: SHA1.digestLength) { digest in
+            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: SHA1.digestLength) { digest in
                 SHA1.hash(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(input)[0..<n]),
                           into: UnsafeMutableRawBufferPointer(digest))
-                out.append("1:")
-                Base64.encode(UnsafeRawBufferPointer(digest), into: &out)
+                text[0] = 0x31; text[1] = 0x3A   // "1:"
+                return 2 + Base64.encode(UnsafeRawBufferPointer(digest), into: text + 2)
             }
         }
     }

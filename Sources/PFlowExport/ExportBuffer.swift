@@ -149,24 +149,8 @@ public struct ExportBuffer: Sendable {
             appendDecimal(UInt64(v & 0xFF))
             return
         }
-        @inline(__always) func group(_ i: Int) -> UInt16 {
-            let word = i < 4 ? a.high : a.low
-            return UInt16(truncatingIfNeeded: word >> UInt64(48 - 16 * (i & 3)))
-        }
-        // RFC 5952 §4.2: the longest run of two or more zero groups becomes
-        // "::"; the first one wins a tie.
-        var bestStart = -1, bestLength = 0, i = 0
-        while i < 8 {
-            if group(i) == 0 {
-                var j = i
-                while j < 8 && group(j) == 0 { j += 1 }
-                if j - i > bestLength && j - i >= 2 { bestStart = i; bestLength = j - i }
-                i = j
-            } else {
-                i += 1
-            }
-        }
-        i = 0
+        let (bestStart, bestLength) = a.compressedRun
+        var i = 0
         while i < 8 {
             if i == bestStart {
                 bytes.append(0x3A); bytes.append(0x3A)
@@ -174,7 +158,7 @@ public struct ExportBuffer: Sendable {
                 continue
             }
             if i > 0 && i != bestStart + bestLength { bytes.append(0x3A) }
-            appendHex(group(i))
+            appendHex(a.group(i))
             i += 1
         }
     }

@@ -212,36 +212,49 @@ public enum SHA1 {
 public enum Base64 {
     static let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
+    /// The encoded length of `count` bytes.
+    public static func encodedLength(_ count: Int) -> Int { (count + 2) / 3 * 4 }
+
     public static func encode(_ data: UnsafeRawBufferPointer, into out: inout ExportBuffer) {
         // Encoded on the stack and appended once (an append per character
         // cost more than the encoding).
-        let length = (data.count + 2) / 3 * 4
+        let length = encodedLength(data.count)
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(1, length)) { text in
-            alphabet.withUTF8Buffer { table in
-                var i = 0, o = 0
-                while i + 3 <= data.count {
-                    let v = UInt32(data[i]) << 16 | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2])
-                    text[o] = table[Int(v >> 18)]
-                    text[o + 1] = table[Int((v >> 12) & 63)]
-                    text[o + 2] = table[Int((v >> 6) & 63)]
-                    text[o + 3] = table[Int(v & 63)]
-                    i += 3; o += 4
-                }
-                let rest = data.count - i
-                if rest == 1 {
-                    let v = UInt32(data[i]) << 16
-                    text[o] = table[Int(v >> 18)]
-                    text[o + 1] = table[Int((v >> 12) & 63)]
-                    text[o + 2] = 0x3D; text[o + 3] = 0x3D
-                } else if rest == 2 {
-                    let v = UInt32(data[i]) << 16 | UInt32(data[i + 1]) << 8
-                    text[o] = table[Int(v >> 18)]
-                    text[o + 1] = table[Int((v >> 12) & 63)]
-                    text[o + 2] = table[Int((v >> 6) & 63)]
-                    text[o + 3] = 0x3D
-                }
+            guard let base = text.baseAddress else { return }
+            out.append(UnsafeRawBufferPointer(start: base, count: encode(data, into: base)))
+        }
+    }
+
+    /// Writes the encoding (`encodedLength(data.count)` bytes) at `text`;
+    /// returns its length.
+    @discardableResult
+    public static func encode(_ data: UnsafeRawBufferPointer, into text: UnsafeMutablePointer<UInt8>) -> Int {
+        alphabet.withUTF8Buffer { table in
+            var i = 0, o = 0
+            while i + 3 <= data.count {
+                let v = UInt32(data[i]) << 16 | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2])
+                text[o] = table[Int(v >> 18)]
+                text[o + 1] = table[Int((v >> 12) & 63)]
+                text[o + 2] = table[Int((v >> 6) & 63)]
+                text[o + 3] = table[Int(v & 63)]
+                i += 3; o += 4
             }
-            out.append(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(text)[0..<length]))
+            let rest = data.count - i
+            if rest == 1 {
+                let v = UInt32(data[i]) << 16
+                text[o] = table[Int(v >> 18)]
+                text[o + 1] = table[Int((v >> 12) & 63)]
+                text[o + 2] = 0x3D; text[o + 3] = 0x3D
+                o += 4
+            } else if rest == 2 {
+                let v = UInt32(data[i]) << 16 | UInt32(data[i + 1]) << 8
+                text[o] = table[Int(v >> 18)]
+                text[o + 1] = table[Int((v >> 12) & 63)]
+                text[o + 2] = table[Int((v >> 6) & 63)]
+                text[o + 3] = 0x3D
+                o += 4
+            }
+            return o
         }
     }
 

@@ -292,26 +292,12 @@ public final class FlowTable {
         nextSweepNs = now &+ sweepIntervalNs
     }
 
-    /// Visits every live flow (for a live view; nothing ends).
-    public func forEachLive(_ body: (FlowState) -> Void) {
-        for slot in 0..<store.used where store[slot].live { body(store[slot]) }
-    }
-
     /// Visits the live flows in up to `limit` store slots from `start` (for
-    /// a live view that must not walk a million flows per redraw). Returns
-    /// where to go on next time, and whether this reached the end (the next
-    /// call starts over at 0).
-    @discardableResult
-    public func forEachLive(from start: Int, limit: Int, _ body: (FlowState) -> Void) -> (next: Int, wrapped: Bool) {
-        let from = min(max(0, start), store.used)
-        let end = limit >= store.used - from ? store.used : from + limit
-        for slot in from..<end where store[slot].live { body(store[slot]) }
-        return end >= store.used ? (0, true) : (end, false)
-    }
-
-    /// `forEachLive(from:limit:)` naming each flow's store slot and the
-    /// stamp `LiveMeter` knows it by; the state is lent in place (valid
-    /// during the call), not copied, as most visits only read the stamp.
+    /// a live view that must not walk a million flows per redraw), naming
+    /// each flow's store slot and the stamp `LiveMeter` knows it by; the
+    /// state is lent in place (valid during the call), not copied, as most
+    /// visits only read the stamp. Returns where to go on next time, and
+    /// whether this reached the end (the next call starts over at 0).
     @discardableResult
     public func forEachLiveSlot(from start: Int, limit: Int,
                                 _ body: (Int, Int64, UnsafePointer<FlowState>) -> Void) -> (next: Int, wrapped: Bool) {

@@ -36,13 +36,6 @@ public struct ServerName: Sendable {
                                    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
     public init() {}
 
-    /// The name's bytes hashed a word at a time under the run's seed (for
-    /// tallies keyed by name: cheaper than hashing the String).
-    public var hash: UInt64 {
-        var copy = self
-        return withUnsafePointer(to: &copy) { Self.hash(of: $0) }
-    }
-
     public var text: String {
         var copy = self
         return withUnsafePointer(to: &copy) { Self.text(of: $0) }
@@ -55,6 +48,8 @@ public struct ServerName: Sendable {
                                count: min(Int(name.pointee.length), MemoryLayout<NameBytes>.size))
     }
 
+    /// The name's bytes hashed a word at a time under the run's seed (for
+    /// tallies keyed by name: cheaper than hashing the String).
     public static func hash(of name: UnsafePointer<ServerName>) -> UInt64 {
         let raw = bytes(of: name)
         let n = raw.count, seed = HashSeed.run

@@ -361,21 +361,8 @@ struct TextCursor {
             decimal(UInt64(v & 0xFF))
             return
         }
-        func group(_ i: Int) -> UInt16 {
-            UInt16(truncatingIfNeeded: (i < 4 ? a.high : a.low) >> UInt64(48 - 16 * (i % 4)))
-        }
-        var bestStart = -1, bestLength = 0, i = 0
-        while i < 8 {
-            if group(i) == 0 {
-                var j = i
-                while j < 8 && group(j) == 0 { j += 1 }
-                if j - i > bestLength && j - i >= 2 { bestStart = i; bestLength = j - i }
-                i = j
-            } else {
-                i += 1
-            }
-        }
-        i = 0
+        let (bestStart, bestLength) = a.compressedRun
+        var i = 0
         while i < 8 {
             if i == bestStart {
                 byte(0x3A); byte(0x3A)
@@ -383,7 +370,7 @@ struct TextCursor {
                 continue
             }
             if i > 0 && i != bestStart + bestLength { byte(0x3A) }
-            hex(group(i))
+            hex(a.group(i))
             i += 1
         }
     }

@@ -13,17 +13,30 @@ extension FlowRecord {
     /// which is what pycommunityid gives that packet; an ICMP flow whose
     /// first message wasn't read appends nothing.
     public func appendCommunityID(to out: inout ExportBuffer) {
-        let cid = CommunityID()
-        let v6 = ipVersion == 6
-        if proto == .icmp || proto == .icmpv6 {
-            guard let type = icmpType else { return }
-            let (source, destination) = icmpFromClient ? (clientAddress, serverAddress) : (serverAddress, clientAddress)
-            cid.appendICMP(source: source, destination: destination, type: type, code: icmpCode,
-                           v6: proto == .icmpv6, to: &out)
-            return
+        withCommunityID { out.append($0) }
+    }
+
+    /// The flow's Community ID text (client as source; empty for an ICMP
+    /// flow without a type), on the stack for `body`: no buffer to keep.
+    public func withCommunityID<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: CommunityID.textLength) { text in
+            guard let base = text.baseAddress else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+            return body(UnsafeRawBufferPointer(start: base, count: writeCommunityID(into: base)))
         }
-        cid.append(proto: proto, source: clientAddress, destination: serverAddress,
-                   sourcePort: clientPort, destinationPort: serverPort, ipv6: v6, to: &out)
+    }
+
+    private func writeCommunityID(into text: UnsafeMutablePointer<UInt8>) -> Int {
+        let cid = CommunityID()
+        if proto == .icmp || proto == .icmpv6 {
+            guard let type = icmpType else { return 0 }
+            let (source, destination) = icmpFromClient ? (clientAddress, serverAddress) : (serverAddress, clientAddress)
+            let v6 = proto == .icmpv6
+            let p = CommunityID.icmpPorts(type: type, code: icmpCode, v6: v6)
+            return cid.write(proto: proto, source: source, destination: destination, sourcePort: p.source,
+                             destinationPort: p.destination, ipv6: v6, oneWay: p.oneWay, into: text)
+        }
+        return cid.write(proto: proto, source: clientAddress, destination: serverAddress,
+                         sourcePort: clientPort, destinationPort: serverPort, ipv6: ipVersion == 6, into: text)
     }
 
     public var communityID: String {

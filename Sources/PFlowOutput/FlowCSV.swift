@@ -169,9 +169,7 @@ public enum FlowColumn: String, CaseIterable, Sendable {
         case .portName: if let name = f.portName { c.field(name) }
         case .uid: FlowCSV.writeUID(f.uid, &c)
         case .communityID:
-            var id = ExportBuffer(capacity: 32)
-            f.appendCommunityID(to: &id)
-            id.bytes.withUnsafeBufferPointer { c.bytes(UnsafeBufferPointer(rebasing: $0.prefix(30))) }
+            f.withCommunityID { id in c.bytes(id.bindMemory(to: UInt8.self)) }
         case .c2sIPBytes: c.decimal(f.clientToServer.ipBytes)
         case .s2cIPBytes: c.decimal(f.serverToClient.ipBytes)
         case .serverName: if let name = f.serverName { c.field(name) }

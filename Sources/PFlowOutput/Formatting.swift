@@ -57,15 +57,7 @@ public enum Formatting {
     }
 
     /// A count with thousands separators: `1,234,567`.
-    public static func grouped(_ n: UInt64) -> String {
-        let digits = Array(String(n))
-        var out = ""
-        for (i, c) in digits.enumerated() {
-            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
-            out.append(c)
-        }
-        return out
-    }
+    public static func grouped(_ n: UInt64) -> String { PFlowCore.grouped(n) }
 
     /// `value` rounded to `places` decimals, without Foundation.
     public static func fixed(_ value: Double, _ places: Int) -> String {
