@@ -125,6 +125,12 @@ public final class Analyzer {
     @inline(__always)
     private func observeAll(_ f: FlowRecord) {
         tally.observe(f)
+        observeAllButTally(f)
+    }
+
+    /// The observers after the tally, in their order.
+    @inline(__always)
+    private func observeAllButTally(_ f: FlowRecord) {
         detector.observe(f)
         timeline.observe(f)
         if !observers.isEmpty { for o in observers { o.observe(f) } }
@@ -262,14 +268,26 @@ public final class Analyzer {
                     }
                 })
                 // The exporters (with the kept list) and the observers are
-                // independent: two threads feed them, each in order.
-                inParallel({
-                    for r in first { self.write(r) }
-                    for r in second { self.write(r) }
-                }, {
-                    for r in first { self.observeAll(r) }
-                    for r in second { self.observeAll(r) }
-                })
+                // independent: two threads feed them, each in order. With
+                // no exporter, the tally (the costliest observer) takes one
+                // thread and the other observers the other.
+                if self.exporters.isEmpty {
+                    inParallel({
+                        for r in first { self.write(r); self.observeAllButTally(r) }
+                        for r in second { self.write(r); self.observeAllButTally(r) }
+                    }, {
+                        for r in first { self.tally.observe(r) }
+                        for r in second { self.tally.observe(r) }
+                    })
+                } else {
+                    inParallel({
+                        for r in first { self.write(r) }
+                        for r in second { self.write(r) }
+                    }, {
+                        for r in first { self.observeAll(r) }
+                        for r in second { self.observeAll(r) }
+                    })
+                }
             } else {
                 for s in states { self.report(self.finalRecord(s, uid: self.nextUID())) }
             }

@@ -369,18 +369,29 @@ public struct ServiceTally: Sendable {
 
     /// `rows` in `sort` order (ties: bytes, flows, protocol, port).
     public static func sorted(_ rows: [ServiceRow], by sort: ServiceSort) -> [ServiceRow] {
-        rows.sorted { a, b in
+        // Row numbers are sorted by the rows' keys, not the rows: a row
+        // carries its health and names (several hundred bytes), and moving
+        // those was most of the cost.
+        struct SortKey { var first: UInt64, bytes: UInt64, flows: UInt64, proto: UInt8, port: Int }
+        let keys = rows.map { r in
+            let first: UInt64
             switch sort {
-            case .bytes: if a.bytes != b.bytes { return a.bytes > b.bytes }
-            case .packets: if a.packets != b.packets { return a.packets > b.packets }
-            case .flows: if a.flows != b.flows { return a.flows > b.flows }
-            case .clients: if a.clients != b.clients { return a.clients > b.clients }
+            case .bytes: first = r.bytes
+            case .packets: first = r.packets
+            case .flows: first = r.flows
+            case .clients: first = UInt64(clamping: r.clients)
             }
+            return SortKey(first: first, bytes: r.bytes, flows: r.flows, proto: r.proto.rawValue, port: r.port.map { Int($0) } ?? -1)
+        }
+        let order = keys.indices.sorted { i, j in
+            let a = keys[i], b = keys[j]
+            if a.first != b.first { return a.first > b.first }
             if a.bytes != b.bytes { return a.bytes > b.bytes }
             if a.flows != b.flows { return a.flows > b.flows }
-            if a.proto.rawValue != b.proto.rawValue { return a.proto.rawValue < b.proto.rawValue }
-            return (a.port.map { Int($0) } ?? -1) < (b.port.map { Int($0) } ?? -1)
+            if a.proto != b.proto { return a.proto < b.proto }
+            return a.port < b.port
         }
+        return order.map { rows[$0] }
     }
 
     /// How many names a host lists.
@@ -432,7 +443,9 @@ public struct ServiceTally: Sendable {
             out[i].names = flows.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
                 .prefix(Self.hostNames).map(\.key)
         }
-        for i in out.indices { out[i].services.sort { a, b in a.count != b.count ? a.count < b.count : a < b } }
+        // (Port/protocol text is ASCII: its UTF-8 length is its length, without
+        // String.count's walk over grapheme clusters.)
+        for i in out.indices { out[i].services.sort { a, b in a.utf8.count != b.utf8.count ? a.utf8.count < b.utf8.count : a < b } }
         out.sort { a, b in
             switch sort {
             case .bytes: if a.bytes != b.bytes { return a.bytes > b.bytes }
