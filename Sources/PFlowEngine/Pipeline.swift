@@ -110,7 +110,9 @@ final class EventRing: FlowEvents, @unchecked Sendable {
         states = .allocate(capacity: Self.capacity)
         clients = .allocate(capacity: Self.capacity)
         ports = .allocate(capacity: Self.capacity)
-        names = .allocate(capacity: Self.capacity)
+        // Zeroed (calloc): `ended` copies a name's used bytes only.
+        guard let nameBytes = calloc(Self.capacity, MemoryLayout<ServerName>.stride) else { fatalError("out of memory") }
+        names = nameBytes.bindMemory(to: ServerName.self, capacity: Self.capacity)
         hasName = .allocate(capacity: Self.capacity)
     }
 
@@ -120,7 +122,7 @@ final class EventRing: FlowEvents, @unchecked Sendable {
         states.deallocate()
         clients.deallocate()
         ports.deallocate()
-        names.deallocate()
+        free(names)
         hasName.deallocate()
     }
 
@@ -157,7 +159,15 @@ final class EventRing: FlowEvents, @unchecked Sendable {
         (states + i).initialize(to: state)
         (reasons + i).initialize(to: reason)
         hasName[i] = name != nil
-        if let name { (names + i).initialize(to: name.pointee) }
+        if let name {
+            // Only the bytes in use: the length and the name, not the whole
+            // 256-byte buffer (the slot is read through `ServerName.bytes(of:)`,
+            // which stops at the length). Most names are a few dozen bytes,
+            // so most of the cache lines a whole copy wrote and the drainer
+            // read are left alone.
+            let used = MemoryLayout<ServerName>.offset(of: \ServerName.bytes)! + Int(name.pointee.length)
+            UnsafeMutableRawPointer(names + i).copyMemory(from: name, byteCount: min(used, MemoryLayout<ServerName>.size))
+        }
         publish()
     }
 

@@ -436,10 +436,14 @@ public final class NameTable {
 
     public init() {
         assert(_isPOD(ServerName.self), "slots are freed without deinitializing them")
-        slots = .allocate(capacity: Self.capacity)
+        // Zero pages from calloc: a slot's bytes past its name's length are
+        // never written (`intern` copies the name only), but they are zeros,
+        // not uninitialized memory; untouched pages cost nothing.
+        guard let bytes = calloc(Self.capacity, MemoryLayout<ServerName>.stride) else { fatalError("out of memory") }
+        slots = bytes.bindMemory(to: ServerName.self, capacity: Self.capacity)
     }
 
-    deinit { slots.deallocate() }
+    deinit { free(slots) }
 
     public var isEmpty: Bool { nextSerial == 1 }
     public var hasAddresses: Bool { !addresses.isEmpty || !addressesOld.isEmpty }
@@ -480,8 +484,9 @@ public final class NameTable {
         if stored < Self.capacity { stored += 1 }
         let slot = slots + Int(serial) % Self.capacity
         slot.pointee.length = UInt8(length)
+        // The name's bytes only: every reader stops at the length.
         UnsafeMutableRawPointer(slot).advanced(by: MemoryLayout<ServerName>.offset(of: \ServerName.bytes)!)
-            .copyMemory(from: bytes, byteCount: MemoryLayout<NameBytes>.size)
+            .copyMemory(from: bytes, byteCount: min(length, MemoryLayout<NameBytes>.size))
         if byHash.count >= Self.capacity { byHashOld = byHash; byHash = FastMap() }
         let e = byHash.insert(h) { serial }.index
         byHash[entry: e] = serial
