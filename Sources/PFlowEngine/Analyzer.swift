@@ -13,6 +13,9 @@ public final class Analyzer {
     /// 2 or more: read and decode on a thread of their own while this one
     /// tracks flows (a two-stage pipeline; packets keep their order).
     public var threads = 1
+    /// How the result orders services and hosts (`--sort`); set before
+    /// `finish`, which makes the host list in this order.
+    public var sort: ServiceSort = .bytes
 
     struct TunnelKey: Hashable {
         var kind: TunnelKind, a: IPAddress, b: IPAddress
@@ -307,9 +310,23 @@ public final class Analyzer {
             summary.warnings.append("more than \(limit) sockets or client hosts: \(grouped(unlearned)) "
                                     + "flows taught nothing about listeners and ephemeral ranges past it")
         }
-        var result = AnalysisResult(summary: summary, flows: flows, tally: tally.tally, clients: clients,
-                                    findings: detector.findings(clients: clients), namedRows: tally.tally.namedRows())
+        // The findings (from the detector) and the named rows and host list
+        // (from the tally) are independent: with threads to spare, made side
+        // by side.
+        let tallied = tally.tally
+        var findings: [Finding] = [], named: [ServiceRow] = [], hosts: [HostRow] = []
+        let order = sort
+        let makeFindings = { findings = self.detector.findings(clients: clients) }
+        let makeRows = {
+            named = tallied.namedRows()
+            hosts = tallied.hostRows(by: order)
+        }
+        if threads > 1 { inParallel(makeFindings, makeRows) } else { makeFindings(); makeRows() }
+        var result = AnalysisResult(summary: summary, flows: flows, tally: tallied, clients: clients,
+                                    findings: findings, namedRows: named)
+        result.sort = order
         result.timeline = timeline.result(summary.timeline)
+        result.arrange(hosts: hosts)
         return result
     }
 

@@ -120,10 +120,16 @@ public struct AnalysisResult: Sendable {
     /// Makes the lists once (the reports call it before reading them).
     public mutating func arrange() {
         guard arranged == nil else { return }
+        arrange(hosts: tally.hostRows(by: sort))
+    }
+
+    /// `arrange`, with the host list already made in `sort` order (the
+    /// analyzer makes it beside the findings).
+    mutating func arrange(hosts: [HostRow]) {
         let rows = ServiceTally.sorted(namedRows, by: sort)
         let probes = findings.flatMap(\.probes)
         arranged = Arranged(rows: rows, services: ServiceTally.services(rows, scanProbes: probes),
-                            failed: ServiceTally.failedPorts(rows, scanProbes: probes), hosts: tally.hostRows(by: sort))
+                            failed: ServiceTally.failedPorts(rows, scanProbes: probes), hosts: hosts)
     }
     /// A copy with the lists made.
     public func arrangedCopy() -> AnalysisResult {

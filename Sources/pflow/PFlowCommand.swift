@@ -159,6 +159,7 @@ extension Options {
             for e in exporters { analyzer.export(e) }
             if let talk { analyzer.observe(talk) }
             analyzer.keepFlows = false
+            analyzer.sort = ServiceSort(rawValue: sort) ?? .bytes
             do {
                 if let failure = try session.run(analyzer, onStart: { digits.value = $0 }) {
                     liveFailure = failure.message
@@ -186,6 +187,7 @@ extension Options {
             for e in exporters { analyzer.export(e) }
             if let talk { analyzer.observe(talk) }
             analyzer.keepFlows = false
+            analyzer.sort = ServiceSort(rawValue: sort) ?? .bytes
             for file in files {
                 try analyzer.add(file)
                 digits.value = max(digits.value, file.timestampDigits)
@@ -213,7 +215,10 @@ extension Options {
             guard error.afterReport else { throw Failure("\(error.message): write failed") }
             exportFailure = error.message
         }
-        result.sort = ServiceSort(rawValue: sort) ?? .bytes
+        // (The analyzer ordered the result so already; setting it again
+        // would throw away the lists it made.)
+        let order = ServiceSort(rawValue: sort) ?? .bytes
+        if result.sort != order { result.sort = order }
         if let path = html { try writeHTML(result, to: path, pairs: talk) }
         if flowsToStdout {
             if let exportFailure { throw Failure(exportFailure) }
