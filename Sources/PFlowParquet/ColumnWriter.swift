@@ -73,15 +73,31 @@ final class ColumnWriter {
     private var dictionaryDataPages = 0
     private var plainDataPages = 0
     private var deltaDataPages = 0
+    private var prefixDataPages = 0
     /// INT64 columns (timestamps, counters) write their pages
     /// DELTA_BINARY_PACKED: a fifth of PLAIN's bytes, so deflate has a fifth
     /// of the work (DeltaEncoder says why).
     private let deltaEncoded: Bool
+    /// `sharedPrefixes` strings: DELTA_BYTE_ARRAY pages, built at the page's
+    /// end from its PLAIN values through these (kept from page to page).
+    private let prefixEncoded: Bool
+    private var prefixScratch: (lengths: ByteBuffer, suffixLengths: ByteBuffer, suffixes: ByteBuffer)?
     /// Its pages are left uncompressed whatever the codec (INT64 and
     /// `noRepeats` columns); its chunks then say UNCOMPRESSED.
     private let stored: Bool
     private let dictionaryPage = ByteBuffer(capacity: 256)
     private let dictionary: StringDictionary?
+    /// The same dictionary, unretained for the per-value path (`dictionary`
+    /// keeps it alive): a retain/release pair per value was ~40
+    /// instructions (callgrind, 152k string values).
+    private let borrowedDictionary: Unmanaged<StringDictionary>?
+    /// Dictionary ids of fixed words (`append(word:)`) by the word's address
+    /// and length, direct-mapped: a word seen before in this chunk costs a
+    /// load and a compare, no hash of its bytes. Valid for one chunk's
+    /// dictionary; cleared with it.
+    private let wordKeys: UnsafeMutablePointer<UInt>
+    private let wordIDs: UnsafeMutablePointer<UInt32>
+    static let wordSlots = 64
     /// Values still go to the dictionary (false once this chunk fell back to PLAIN).
     private var usingDictionary: Bool
     private let dictionaryMaxEntries: Int
@@ -93,6 +109,11 @@ final class ColumnWriter {
         type = column.type
         let dictionaryEncoded = column.dictionary && column.type == .string
         dictionary = dictionaryEncoded ? StringDictionary(seed: dictionarySeed) : nil
+        borrowedDictionary = dictionary.map { Unmanaged.passUnretained($0) }
+        wordKeys = .allocate(capacity: Self.wordSlots)
+        wordKeys.initialize(repeating: 0, count: Self.wordSlots)
+        wordIDs = .allocate(capacity: Self.wordSlots)
+        wordIDs.initialize(repeating: 0, count: Self.wordSlots)
         usingDictionary = dictionaryEncoded
         self.dictionaryMaxEntries = dictionaryMaxEntries
         self.dictionaryMaxBytes = dictionaryMaxBytes
@@ -103,8 +124,17 @@ final class ColumnWriter {
         // for 4% of the file, and on the hashes of `noRepeats` columns
         // (community_id) ~4,200 for 13% (Huffman-only: a third of the time,
         // most of the gain). The speed matters more here: both are stored.
-        stored = deltaEncoded || column.noRepeats
+        prefixEncoded = column.sharedPrefixes && column.type == .string && !dictionaryEncoded
+        if prefixEncoded {
+            prefixScratch = (ByteBuffer(capacity: 4096), ByteBuffer(capacity: 4096), ByteBuffer(capacity: 4096))
+        }
+        stored = deltaEncoded || column.noRepeats || prefixEncoded
         if dictionaryEncoded { ids.reserveCapacity(4096) }
+    }
+
+    deinit {
+        wordKeys.deallocate()
+        wordIDs.deallocate()
     }
 
     /// Bytes held for the row group so far (pages done and the one being filled).
@@ -151,26 +181,64 @@ final class ColumnWriter {
     /// A string (valid UTF-8): its dictionary id, or PLAIN (4-byte length, bytes).
     @inline(__always)
     func append(string v: UnsafeRawBufferPointer, _ encoder: PageEncoder) {
-        if usingDictionary, let dictionary {
-            switch dictionary.lookup(v, maxEntries: dictionaryMaxEntries, maxBytes: dictionaryMaxBytes) {
-            case .found(let id):
-                levels.append(1)
-                ids.append(id)
-                endValue(encoder)
-                return
-            case .inserted(let id):
-                // Each distinct value reaches the statistics once, when it enters the dictionary.
-                levels.append(1)
-                ids.append(id)
-                statistics.add(bytes: v)
-                endValue(encoder)
-                return
-            case .full:
-                // The pages so far keep their ids; the rest of the chunk is PLAIN.
-                flushPage(encoder)
-                usingDictionary = false
-            }
+        if usingDictionary, let id = dictionaryID(v, encoder) {
+            levels.append(1)
+            ids.append(id)
+            endValue(encoder)
+            return
         }
+        appendPlain(v, encoder)
+    }
+
+    /// A fixed word (valid UTF-8 that stays at `start` for the process's
+    /// life, as a StaticString's bytes do): as `append(string:)`, but a word
+    /// this chunk has seen is found by its address. Same address and length
+    /// means the same bytes; different addresses of equal bytes just take
+    /// two slots that hold the same id.
+    @inline(__always)
+    func append(word start: UnsafeRawPointer, count: Int, _ encoder: PageEncoder) {
+        let v = UnsafeRawBufferPointer(start: start, count: count)
+        guard usingDictionary else { return appendPlain(v, encoder) }
+        let key = UInt(bitPattern: start) &+ UInt(truncatingIfNeeded: count) &<< 48
+        let slot = Int(truncatingIfNeeded: (UInt64(key) &* 0x9E37_79B9_7F4A_7C15) >> 58)
+        if wordKeys[slot] == key {
+            levels.append(1)
+            ids.append(wordIDs[slot])
+            endValue(encoder)
+            return
+        }
+        guard let id = dictionaryID(v, encoder) else { return appendPlain(v, encoder) }
+        wordKeys[slot] = key
+        wordIDs[slot] = id
+        levels.append(1)
+        ids.append(id)
+        endValue(encoder)
+    }
+
+    /// `v`'s id in this chunk's dictionary (inserted if new: each distinct
+    /// value reaches the statistics once, then); nil once the dictionary is
+    /// full, after which the chunk goes on PLAIN (the pages so far keep their ids).
+    @inline(__always)
+    private func dictionaryID(_ v: UnsafeRawBufferPointer, _ encoder: PageEncoder) -> UInt32? {
+        guard let d = borrowedDictionary else { return nil }
+        let found = d._withUnsafeGuaranteedRef {
+            $0.lookup(v, maxEntries: dictionaryMaxEntries, maxBytes: dictionaryMaxBytes)
+        }
+        switch found {
+        case .found(let id):
+            return id
+        case .inserted(let id):
+            statistics.add(bytes: v)
+            return id
+        case .full:
+            flushPage(encoder)
+            usingDictionary = false
+            return nil
+        }
+    }
+
+    @inline(__always)
+    private func appendPlain(_ v: UnsafeRawBufferPointer, _ encoder: PageEncoder) {
         levels.append(1)
         values.appendLE(UInt32(v.count))
         values.append(v)
@@ -205,6 +273,10 @@ final class ColumnWriter {
             DeltaEncoder.encode(plain: values.base, count: values.count / 8, into: body)
             encoding = .deltaBinaryPacked
             deltaDataPages += 1
+        } else if let scratch = prefixScratch, !values.isEmpty {
+            DeltaEncoder.encodeByteArray(plain: values, into: body, scratch: scratch)
+            encoding = .deltaByteArray
+            prefixDataPages += 1
         } else {
             body.append(values)
             encoding = .plain
@@ -263,10 +335,13 @@ final class ColumnWriter {
         let usesPlain = plainDataPages > 0 || hasDictionaryPage
         let usesDictionary = dictionaryDataPages > 0
         let usesDelta = deltaDataPages > 0
-        t.beginList(2, of: .i32, count: 1 + (usesPlain ? 1 : 0) + (usesDictionary ? 1 : 0) + (usesDelta ? 1 : 0))
+        let usesPrefixes = prefixDataPages > 0
+        t.beginList(2, of: .i32, count: 1 + (usesPlain ? 1 : 0) + (usesDictionary ? 1 : 0) + (usesDelta ? 1 : 0)
+                        + (usesPrefixes ? 1 : 0))
         if usesPlain { t.element(i32: Format.Encoding.plain.rawValue) }
         t.element(i32: Format.Encoding.rle.rawValue)
         if usesDelta { t.element(i32: Format.Encoding.deltaBinaryPacked.rawValue) }
+        if usesPrefixes { t.element(i32: Format.Encoding.deltaByteArray.rawValue) }
         if usesDictionary { t.element(i32: Format.Encoding.rleDictionary.rawValue) }
         t.beginList(3, of: .binary, count: 1)
         t.element(string: column.name)
@@ -278,12 +353,13 @@ final class ColumnWriter {
         if let dictionaryOffset { t.field(11, i64: dictionaryOffset) }
         statistics.write(&t, field: 12)
         let kinds = (hasDictionaryPage ? 1 : 0) + (usesDictionary ? 1 : 0) + (plainDataPages > 0 ? 1 : 0)
-            + (usesDelta ? 1 : 0)
+            + (usesDelta ? 1 : 0) + (usesPrefixes ? 1 : 0)
         t.beginList(13, of: .structure, count: kinds)
         if hasDictionaryPage { Self.pageStats(&t, .dictionaryPage, .plain, 1) }
         if usesDictionary { Self.pageStats(&t, .dataPage, .rleDictionary, dictionaryDataPages) }
         if plainDataPages > 0 { Self.pageStats(&t, .dataPage, .plain, plainDataPages) }
         if usesDelta { Self.pageStats(&t, .dataPage, .deltaBinaryPacked, deltaDataPages) }
+        if usesPrefixes { Self.pageStats(&t, .dataPage, .deltaByteArray, prefixDataPages) }
         t.endStruct()
         t.endStruct()
     }
@@ -306,8 +382,10 @@ final class ColumnWriter {
         dictionaryDataPages = 0
         plainDataPages = 0
         deltaDataPages = 0
+        prefixDataPages = 0
         dictionary?.removeAll()
         usingDictionary = dictionary != nil
+        wordKeys.update(repeating: 0, count: Self.wordSlots)
         statistics.reset()
     }
 }

@@ -96,4 +96,45 @@ enum DeltaEncoder {
         // 32 × width bits: a whole number of 32-bit words, so 0 or 4 bytes are left.
         if bits > 0 { out.appendLE(UInt32(truncatingIfNeeded: acc)) }
     }
+
+    /// DELTA_BYTE_ARRAY (encoding 7) of the BYTE_ARRAY values stored PLAIN
+    /// (4-byte LE length, bytes) in `plain`: each value's prefix length
+    /// shared with the one before (the first's is 0), DELTA_BINARY_PACKED;
+    /// then the suffixes as DELTA_LENGTH_BYTE_ARRAY: their lengths
+    /// DELTA_BINARY_PACKED, then their bytes one after another.
+    static func encodeByteArray(plain: ByteBuffer,
+                                into out: ByteBuffer,
+                                scratch: (lengths: ByteBuffer, suffixLengths: ByteBuffer, suffixes: ByteBuffer)) {
+        let (prefixes, suffixLengths, suffixes) = scratch
+        prefixes.removeAll()
+        suffixLengths.removeAll()
+        suffixes.removeAll()
+        let p = UnsafeRawPointer(plain.base)
+        let end = plain.count
+        var at = 0
+        var previous = 0
+        var previousLength = 0
+        var count = 0
+        while at + 4 <= end {
+            let length = Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+            let start = at + 4
+            let limit = min(length, previousLength)
+            var shared = 0
+            while shared < limit
+                && p.load(fromByteOffset: start + shared, as: UInt8.self)
+                    == p.load(fromByteOffset: previous + shared, as: UInt8.self) {
+                shared += 1
+            }
+            prefixes.appendLE(UInt64(shared))
+            suffixLengths.appendLE(UInt64(length - shared))
+            suffixes.append(UnsafeRawBufferPointer(start: p + start + shared, count: length - shared))
+            previous = start
+            previousLength = length
+            at = start + length
+            count += 1
+        }
+        encode(plain: prefixes.base, count: count, into: out)
+        encode(plain: suffixLengths.base, count: count, into: out)
+        out.append(suffixes)
+    }
 }
