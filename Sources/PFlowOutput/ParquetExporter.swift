@@ -23,7 +23,11 @@ public final class ParquetExporter: FlowExporter {
             case .timestampNs: return ParquetColumn(c.name, .timestampNanos)
             case .int64: return ParquetColumn(c.name, .int64)
             case .uint64: return ParquetColumn(c.name, .uint64)
-            case .double: return ParquetColumn(c.name, .double)
+            // Durations and latencies are stored: their 8 bytes have little
+            // for deflate (duration_s shrank 17%, the latencies 49%), at ~95
+            // instructions a byte, 2,100 a row for 9% of the file (callgrind,
+            // 100k capture).
+            case .double: return ParquetColumn(c.name, .double, noRepeats: true)
             // Addresses, names and words repeat from flow to flow: dictionaries
             // (the writer falls back to plain values where they don't).
             // uid and community_id are unique per flow: a dictionary would
