@@ -80,9 +80,9 @@ public final class ParquetExporter: FlowExporter {
                 }
             case .ipVersion: writer.append(UInt64(f.ipVersion), column: i)
             case .vlan: writer.append(f.vlan.map { UInt64($0) }, column: i)
-            case .clientIP: csvText(.clientIP, f, column: i)
+            case .clientIP: address(f.clientAddress, .clientIP, f, column: i)
             case .clientPort: writer.append(f.hasServicePort ? UInt64(f.clientPort) : nil, column: i)
-            case .serverIP: csvText(.serverIP, f, column: i)
+            case .serverIP: address(f.serverAddress, .serverIP, f, column: i)
             case .serverPort: writer.append(f.hasServicePort ? UInt64(f.serverPort) : nil, column: i)
             case .service: writer.append(f.service, column: i)
             case .serverPortRange:
@@ -106,7 +106,14 @@ public final class ParquetExporter: FlowExporter {
             case .c2sPayloadBytes: writer.append(f.clientToServer.payloadBytes, column: i)
             case .s2cPayloadBytes: writer.append(f.serverToClient.payloadBytes, column: i)
             case .endReason: writer.append(word: FlowCSV.reasonName(f.endReason), column: i)
-            case .history: csvText(.history, f, column: i)
+            case .history:
+                // The letters (zero past the last) are the text: they key it.
+                let history = f.tcpHistory.letterBytes(clientDirection: f.clientDirection)
+                if history.count == 0 {
+                    writer.appendNull(column: i)
+                } else {
+                    writer.append(key: history.bytes, column: i) { text(.history, f) }
+                }
             case .app:
                 if let app = f.appProtocol {
                     writer.append(word: app.staticName, column: i)
@@ -140,6 +147,25 @@ public final class ParquetExporter: FlowExporter {
             }
         }
         do { try writer.endRow() } catch { failure = error }
+    }
+
+    /// An address cell: its text (the CSV's) is a function of the address,
+    /// so the writer keys the dictionary by the address and formats it
+    /// only the first time a row group sees it.
+    @inline(__always)
+    private func address(_ a: IPAddress, _ column: FlowColumn, _ f: FlowRecord, column i: Int) {
+        writer.append(key: (a.high, a.low), column: i) { text(column, f) }
+    }
+
+    /// The CSV's cell for `column` in scratch (valid until the next cell).
+    @inline(__always)
+    private func text(_ column: FlowColumn, _ f: FlowRecord) -> UnsafeRawBufferPointer {
+        scratch.removeAll()
+        scratch.reserve(column.room)
+        var c = scratch.cursor()
+        column.write(f, &c, scratch, digits: 9)
+        scratch.commit(c)
+        return UnsafeRawBufferPointer(scratch.bytes)
     }
 
     /// A text cell made by the CSV's own writer (numbers, addresses, uid,

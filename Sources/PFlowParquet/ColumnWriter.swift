@@ -102,6 +102,17 @@ final class ColumnWriter {
     private let wordKeys: UnsafeMutablePointer<UInt>
     private let wordIDs: UnsafeMutablePointer<UInt32>
     static let wordSlots = 64
+    /// Dictionary ids of keyed values (`append(key:)`: text that is a
+    /// function of a 128-bit key, an address), direct-mapped, made on the
+    /// column's first keyed value. A hit skips making the text and hashing
+    /// it; a collision only costs the miss (any input's cost stays bounded).
+    private var keyCache: UnsafeMutablePointer<KeySlot>?
+    static let keySlots = 4096
+    struct KeySlot {
+        var key: (UInt64, UInt64)
+        /// The dictionary id + 1; 0 for an empty slot.
+        var id: UInt32
+    }
     /// Values still go to the dictionary (false once this chunk fell back to PLAIN).
     private var usingDictionary: Bool
     private let dictionaryMaxEntries: Int
@@ -139,6 +150,7 @@ final class ColumnWriter {
     deinit {
         wordKeys.deallocate()
         wordIDs.deallocate()
+        keyCache?.deallocate()
     }
 
     /// Bytes held for the row group so far (pages done and the one being filled).
@@ -215,6 +227,38 @@ final class ColumnWriter {
         guard let id = dictionaryID(v, encoder) else { return appendPlain(v, encoder) }
         wordKeys[slot] = key
         wordIDs[slot] = id
+        levels.append(1)
+        ids.append(id)
+        endValue(encoder)
+    }
+
+    /// A string that is a function of `key` alone (the caller's promise):
+    /// `text` makes it (valid UTF-8, valid until the next call) only when
+    /// this chunk hasn't cached the key's dictionary id.
+    @inline(__always)
+    func append(key: (UInt64, UInt64), _ encoder: PageEncoder, text: () -> UnsafeRawBufferPointer) {
+        guard usingDictionary else { return appendPlain(text(), encoder) }
+        let cache: UnsafeMutablePointer<KeySlot>
+        if let c = keyCache {
+            cache = c
+        } else {
+            cache = .allocate(capacity: Self.keySlots)
+            cache.initialize(repeating: KeySlot(key: (0, 0), id: 0), count: Self.keySlots)
+            keyCache = cache
+        }
+        var h = (key.0 ^ (key.1 &* 0x9E37_79B9_7F4A_7C15)) &* 0xD6E8_FEB8_6659_FD93
+        h ^= h >> 32
+        let slot = Int(truncatingIfNeeded: h) & (Self.keySlots - 1)
+        let entry = cache[slot]
+        if entry.id != 0 && entry.key.0 == key.0 && entry.key.1 == key.1 {
+            levels.append(1)
+            ids.append(entry.id - 1)
+            endValue(encoder)
+            return
+        }
+        let v = text()
+        guard let id = dictionaryID(v, encoder) else { return appendPlain(v, encoder) }
+        cache[slot] = KeySlot(key: key, id: id + 1)
         levels.append(1)
         ids.append(id)
         endValue(encoder)
@@ -397,6 +441,7 @@ final class ColumnWriter {
         dictionary?.removeAll()
         usingDictionary = dictionary != nil
         wordKeys.update(repeating: 0, count: Self.wordSlots)
+        keyCache?.update(repeating: KeySlot(key: (0, 0), id: 0), count: Self.keySlots)
         statistics.reset()
     }
 }

@@ -232,6 +232,25 @@ public final class ParquetWriter {
         }
     }
 
+    /// A string value that is a function of `key` alone (the caller's
+    /// promise: equal keys, equal text; an address and its text, say).
+    /// `text` returns it as well-formed UTF-8 (valid until the next append),
+    /// and is called only when the column's chunk hasn't seen the key: a
+    /// repeated key costs neither the text nor a hash of it.
+    @inline(__always)
+    public func append(key: (UInt64, UInt64), column: Int, text: () -> UnsafeRawBufferPointer) {
+        guard let u = slot(column) else { return }
+        u._withUnsafeGuaranteedRef { w in
+            guard w.type == .string else { return wrongType(w, "a string") }
+            w.append(key: key, encoder) {
+                let bytes = text()
+                assert(UTF8Check.isValid(bytes), "append(key:) given text that is not UTF-8")
+                stringBytesInGroup += bytes.count
+                return bytes
+            }
+        }
+    }
+
     @inline(__always)
     public func append(_ value: String, column: Int) {
         // A String's UTF-8 is well-formed by construction (String(decoding:)

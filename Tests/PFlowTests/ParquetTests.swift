@@ -1286,6 +1286,53 @@ final class ParquetEncodingLimitTests: ParquetTestCase {
         try checkAllReaders(table, path)
     }
 
+    func testWordsAndKeyedValuesMatchTheirText() throws {
+        // Fixed words (found by address) and keyed values (text made only
+        // for a key the chunk hasn't seen) read back as the text they stand
+        // for: across row groups (each chunk its own dictionary), in a
+        // dictionary that falls back to PLAIN (past 65,536 entries) and in
+        // a column without a dictionary.
+        let path = dir + "/keyed.parquet"
+        let columns = [ParquetColumn("word", .string, dictionary: true), ParquetColumn("keyed", .string, dictionary: true),
+                       ParquetColumn("plain", .string)]
+        let w = try ParquetWriter(path: path, columns: columns, compression: .gzip, rowGroupRows: 70_000)
+        let words: [StaticString] = ["tcp", "udp", "S0", "well-known", "é✓"]
+        var made = 0
+        var rows: [[Cell]] = []
+        let n = 140_000
+        // Where the text is made: it must stay valid until the next append.
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 8)
+        defer { scratch.deallocate() }
+        for i in 0..<n {
+            let word = words[i % words.count]
+            // Rows 0-69,999 (the first group) have 69,000 distinct keys: the dictionary fills up.
+            let k = UInt64(i < 70_000 ? i % 69_000 : i % 97)
+            func text(_ k: UInt64) -> String { "10.\(k >> 16).\(k >> 8 & 255).\(k & 255)" }
+            let key = (k, ~k)
+            if i % 13 == 0 { w.appendNull(column: 0) } else { w.append(word: word, column: 0) }
+            for j in 1...2 {
+                w.append(key: key, column: j) {
+                    made += 1
+                    let bytes = Array(text(k).utf8)
+                    bytes.withUnsafeBytes { if let b = $0.baseAddress { scratch.copyMemory(from: b, byteCount: $0.count) } }
+                    return UnsafeRawBufferPointer(start: scratch, count: bytes.count)
+                }
+            }
+            try w.endRow()
+            rows.append([i % 13 == 0 ? .null : .string(word.description), .string(text(k)), .string(text(k))])
+        }
+        try w.close()
+        // The keyed column made its text about once per key per chunk (and
+        // every time once PLAIN), the plain column every time.
+        XCTAssertLessThan(made, 2 * n)
+        XCTAssertGreaterThan(made, n)
+        let table = Table(columns: columns, rows: rows)
+        try checkAllReaders(table, path)
+        let r = try ParquetReader(path: path)
+        XCTAssertEqual(encodingStats(r, 1)[0].last?.prefix(2), [0, 0], "the first chunk fell back to PLAIN")
+        XCTAssertEqual(encodingStats(r, 1)[1], [[2, 0, 1], [0, 8, 1]], "the second has a dictionary of its own")
+    }
+
     func testDictionaryFallsBackPastItsEntryBound() throws {
         // 70,000 distinct values in one row group: 65,536 ids, then PLAIN.
         let n = 70_000
