@@ -83,6 +83,15 @@ final class ByteBuffer {
 
     func append(_ array: [UInt8]) { array.withUnsafeBytes { append($0) } }
 
+    /// Four bytes in the machine's order, for a buffer read back as
+    /// UInt32s (dictionary ids) rather than written to the file.
+    @inline(__always)
+    func append(native value: UInt32) {
+        reserve(4)
+        base.storeBytes(of: value, toByteOffset: count, as: UInt32.self)
+        count += 4
+    }
+
     /// Unsigned LEB128, as Thrift's compact protocol and the RLE/bit-packed
     /// hybrid's run headers write their counts.
     @inline(__always)

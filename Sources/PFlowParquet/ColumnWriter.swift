@@ -67,7 +67,10 @@ final class ColumnWriter {
     /// has its levels written as one RLE run without reading them (the
     /// hybrid encoder's scan cost ~15 instructions a row per column).
     private var pageNulls = 0
-    private var ids: [UInt32] = []
+    /// Dictionary ids, 4 bytes each in native order: a ByteBuffer rather
+    /// than an Array, whose append checks uniqueness (a runtime call, ~20
+    /// instructions a value).
+    private let ids = ByteBuffer(capacity: 4096)
 
     // The row group's column chunk so far.
     private let chunk = ByteBuffer(capacity: 4096)
@@ -144,7 +147,6 @@ final class ColumnWriter {
             prefixScratch = (ByteBuffer(capacity: 4096), ByteBuffer(capacity: 4096), ByteBuffer(capacity: 4096))
         }
         stored = deltaEncoded || column.noRepeats || prefixEncoded
-        if dictionaryEncoded { ids.reserveCapacity(4096) }
     }
 
     deinit {
@@ -154,11 +156,11 @@ final class ColumnWriter {
     }
 
     /// Bytes held for the row group so far (pages done and the one being filled).
-    var bufferedBytes: Int { chunk.count + levels.count + values.count + ids.count * 4 }
+    var bufferedBytes: Int { chunk.count + levels.count + values.count + ids.count }
 
     @inline(__always)
     private func endValue(_ encoder: PageEncoder) {
-        if levels.count + values.count + ids.count * 4 >= Self.pageBytes { flushPage(encoder) }
+        if levels.count + values.count + ids.count >= Self.pageBytes { flushPage(encoder) }
     }
 
     @inline(__always)
@@ -200,7 +202,7 @@ final class ColumnWriter {
     func append(string v: UnsafeRawBufferPointer, _ encoder: PageEncoder) {
         if usingDictionary, let id = dictionaryID(v, encoder) {
             levels.append(1)
-            ids.append(id)
+            ids.append(native: id)
             endValue(encoder)
             return
         }
@@ -220,7 +222,7 @@ final class ColumnWriter {
         let slot = Int(truncatingIfNeeded: (UInt64(key) &* 0x9E37_79B9_7F4A_7C15) >> 58)
         if wordKeys[slot] == key {
             levels.append(1)
-            ids.append(wordIDs[slot])
+            ids.append(native: wordIDs[slot])
             endValue(encoder)
             return
         }
@@ -228,7 +230,7 @@ final class ColumnWriter {
         wordKeys[slot] = key
         wordIDs[slot] = id
         levels.append(1)
-        ids.append(id)
+        ids.append(native: id)
         endValue(encoder)
     }
 
@@ -252,7 +254,7 @@ final class ColumnWriter {
         let entry = cache[slot]
         if entry.id != 0 && entry.key.0 == key.0 && entry.key.1 == key.1 {
             levels.append(1)
-            ids.append(entry.id - 1)
+            ids.append(native: entry.id - 1)
             endValue(encoder)
             return
         }
@@ -260,7 +262,7 @@ final class ColumnWriter {
         guard let id = dictionaryID(v, encoder) else { return appendPlain(v, encoder) }
         cache[slot] = KeySlot(key: key, id: id + 1)
         levels.append(1)
-        ids.append(id)
+        ids.append(native: id)
         endValue(encoder)
     }
 
@@ -320,7 +322,7 @@ final class ColumnWriter {
         if let dictionary, !ids.isEmpty {
             let width = HybridEncoder.bitWidth(forMax: UInt64(dictionary.count - 1))
             body.append(UInt8(width))
-            ids.withUnsafeBufferPointer { HybridEncoder.encode($0, bitWidth: width, into: body) }
+            ids.bytes.withMemoryRebound(to: UInt32.self) { HybridEncoder.encode($0, bitWidth: width, into: body) }
             encoding = .rleDictionary
             dictionaryDataPages += 1
         } else if deltaEncoded {
@@ -343,7 +345,7 @@ final class ColumnWriter {
         levels.removeAll()
         pageNulls = 0
         values.removeAll()
-        ids.removeAll(keepingCapacity: true)
+        ids.removeAll()
     }
 
     /// Writes the chunk (dictionary page first, then the data pages) at the
