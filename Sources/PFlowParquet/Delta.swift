@@ -127,8 +127,22 @@ enum DeltaEncoder {
             let length = Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
             let start = at + 4
             let limit = min(length, previousLength)
+            // The shared prefix a word at a time (a uid shares 10 of its 12
+            // bytes): the first differing byte is the lowest set byte of the
+            // XOR read little-endian.
             var shared = 0
-            while shared < limit
+            var differs = false
+            while shared + 8 <= limit {
+                let x = p.loadUnaligned(fromByteOffset: start + shared, as: UInt64.self)
+                    ^ p.loadUnaligned(fromByteOffset: previous + shared, as: UInt64.self)
+                if x != 0 {
+                    shared += UInt64(littleEndian: x).trailingZeroBitCount / 8
+                    differs = true
+                    break
+                }
+                shared += 8
+            }
+            while !differs && shared < limit
                 && p.load(fromByteOffset: start + shared, as: UInt8.self)
                     == p.load(fromByteOffset: previous + shared, as: UInt8.self) {
                 shared += 1
