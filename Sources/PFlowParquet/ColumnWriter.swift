@@ -63,7 +63,14 @@ final class ColumnWriter {
     /// One definition level per row: 1 for a value, 0 for null.
     private let levels = ByteBuffer(capacity: 4096)
     private let values = ByteBuffer(capacity: 4096)
-    private var ids: [UInt32] = []
+    /// Nulls in the page being filled: a page of no nulls (or only nulls)
+    /// has its levels written as one RLE run without reading them (the
+    /// hybrid encoder's scan cost ~15 instructions a row per column).
+    private var pageNulls = 0
+    /// Dictionary ids, 4 bytes each in native order: a ByteBuffer rather
+    /// than an Array, whose append checks uniqueness (a runtime call, ~20
+    /// instructions a value).
+    private let ids = ByteBuffer(capacity: 4096)
 
     // The row group's column chunk so far.
     private let chunk = ByteBuffer(capacity: 4096)
@@ -73,15 +80,42 @@ final class ColumnWriter {
     private var dictionaryDataPages = 0
     private var plainDataPages = 0
     private var deltaDataPages = 0
+    private var prefixDataPages = 0
     /// INT64 columns (timestamps, counters) write their pages
     /// DELTA_BINARY_PACKED: a fifth of PLAIN's bytes, so deflate has a fifth
     /// of the work (DeltaEncoder says why).
     private let deltaEncoded: Bool
+    /// `sharedPrefixes` strings: DELTA_BYTE_ARRAY pages, built at the page's
+    /// end from its PLAIN values through these (kept from page to page).
+    private let prefixEncoded: Bool
+    private var prefixScratch: (lengths: ByteBuffer, suffixLengths: ByteBuffer, suffixes: ByteBuffer)?
     /// Its pages are left uncompressed whatever the codec (INT64 and
     /// `noRepeats` columns); its chunks then say UNCOMPRESSED.
     private let stored: Bool
     private let dictionaryPage = ByteBuffer(capacity: 256)
     private let dictionary: StringDictionary?
+    /// The same dictionary, unretained for the per-value path (`dictionary`
+    /// keeps it alive): a retain/release pair per value was ~40
+    /// instructions (callgrind, 152k string values).
+    private let borrowedDictionary: Unmanaged<StringDictionary>?
+    /// Dictionary ids of fixed words (`append(word:)`) by the word's address
+    /// and length, direct-mapped: a word seen before in this chunk costs a
+    /// load and a compare, no hash of its bytes. Valid for one chunk's
+    /// dictionary; cleared with it.
+    private let wordKeys: UnsafeMutablePointer<UInt>
+    private let wordIDs: UnsafeMutablePointer<UInt32>
+    static let wordSlots = 64
+    /// Dictionary ids of keyed values (`append(key:)`: text that is a
+    /// function of a 128-bit key, an address), direct-mapped, made on the
+    /// column's first keyed value. A hit skips making the text and hashing
+    /// it; a collision only costs the miss (any input's cost stays bounded).
+    private var keyCache: UnsafeMutablePointer<KeySlot>?
+    static let keySlots = 4096
+    struct KeySlot {
+        var key: (UInt64, UInt64)
+        /// The dictionary id + 1; 0 for an empty slot.
+        var id: UInt32
+    }
     /// Values still go to the dictionary (false once this chunk fell back to PLAIN).
     private var usingDictionary: Bool
     private let dictionaryMaxEntries: Int
@@ -93,6 +127,11 @@ final class ColumnWriter {
         type = column.type
         let dictionaryEncoded = column.dictionary && column.type == .string
         dictionary = dictionaryEncoded ? StringDictionary(seed: dictionarySeed) : nil
+        borrowedDictionary = dictionary.map { Unmanaged.passUnretained($0) }
+        wordKeys = .allocate(capacity: Self.wordSlots)
+        wordKeys.initialize(repeating: 0, count: Self.wordSlots)
+        wordIDs = .allocate(capacity: Self.wordSlots)
+        wordIDs.initialize(repeating: 0, count: Self.wordSlots)
         usingDictionary = dictionaryEncoded
         self.dictionaryMaxEntries = dictionaryMaxEntries
         self.dictionaryMaxBytes = dictionaryMaxBytes
@@ -103,21 +142,31 @@ final class ColumnWriter {
         // for 4% of the file, and on the hashes of `noRepeats` columns
         // (community_id) ~4,200 for 13% (Huffman-only: a third of the time,
         // most of the gain). The speed matters more here: both are stored.
-        stored = deltaEncoded || column.noRepeats
-        if dictionaryEncoded { ids.reserveCapacity(4096) }
+        prefixEncoded = column.sharedPrefixes && column.type == .string && !dictionaryEncoded
+        if prefixEncoded {
+            prefixScratch = (ByteBuffer(capacity: 4096), ByteBuffer(capacity: 4096), ByteBuffer(capacity: 4096))
+        }
+        stored = deltaEncoded || column.noRepeats || prefixEncoded
+    }
+
+    deinit {
+        wordKeys.deallocate()
+        wordIDs.deallocate()
+        keyCache?.deallocate()
     }
 
     /// Bytes held for the row group so far (pages done and the one being filled).
-    var bufferedBytes: Int { chunk.count + levels.count + values.count + ids.count * 4 }
+    var bufferedBytes: Int { chunk.count + levels.count + values.count + ids.count }
 
     @inline(__always)
     private func endValue(_ encoder: PageEncoder) {
-        if levels.count + values.count + ids.count * 4 >= Self.pageBytes { flushPage(encoder) }
+        if levels.count + values.count + ids.count >= Self.pageBytes { flushPage(encoder) }
     }
 
     @inline(__always)
     func appendNull(_ encoder: PageEncoder) {
         levels.append(0)
+        pageNulls += 1
         statistics.addNull()
         endValue(encoder)
     }
@@ -151,26 +200,96 @@ final class ColumnWriter {
     /// A string (valid UTF-8): its dictionary id, or PLAIN (4-byte length, bytes).
     @inline(__always)
     func append(string v: UnsafeRawBufferPointer, _ encoder: PageEncoder) {
-        if usingDictionary, let dictionary {
-            switch dictionary.lookup(v, maxEntries: dictionaryMaxEntries, maxBytes: dictionaryMaxBytes) {
-            case .found(let id):
-                levels.append(1)
-                ids.append(id)
-                endValue(encoder)
-                return
-            case .inserted(let id):
-                // Each distinct value reaches the statistics once, when it enters the dictionary.
-                levels.append(1)
-                ids.append(id)
-                statistics.add(bytes: v)
-                endValue(encoder)
-                return
-            case .full:
-                // The pages so far keep their ids; the rest of the chunk is PLAIN.
-                flushPage(encoder)
-                usingDictionary = false
-            }
+        if usingDictionary, let id = dictionaryID(v, encoder) {
+            levels.append(1)
+            ids.append(native: id)
+            endValue(encoder)
+            return
         }
+        appendPlain(v, encoder)
+    }
+
+    /// A fixed word (valid UTF-8 that stays at `start` for the process's
+    /// life, as a StaticString's bytes do): as `append(string:)`, but a word
+    /// this chunk has seen is found by its address. Same address and length
+    /// means the same bytes; different addresses of equal bytes just take
+    /// two slots that hold the same id.
+    @inline(__always)
+    func append(word start: UnsafeRawPointer, count: Int, _ encoder: PageEncoder) {
+        let v = UnsafeRawBufferPointer(start: start, count: count)
+        guard usingDictionary else { return appendPlain(v, encoder) }
+        let key = UInt(bitPattern: start) &+ UInt(truncatingIfNeeded: count) &<< 48
+        let slot = Int(truncatingIfNeeded: (UInt64(key) &* 0x9E37_79B9_7F4A_7C15) >> 58)
+        if wordKeys[slot] == key {
+            levels.append(1)
+            ids.append(native: wordIDs[slot])
+            endValue(encoder)
+            return
+        }
+        guard let id = dictionaryID(v, encoder) else { return appendPlain(v, encoder) }
+        wordKeys[slot] = key
+        wordIDs[slot] = id
+        levels.append(1)
+        ids.append(native: id)
+        endValue(encoder)
+    }
+
+    /// A string that is a function of `key` alone (the caller's promise):
+    /// `text` makes it (valid UTF-8, valid until the next call) only when
+    /// this chunk hasn't cached the key's dictionary id.
+    @inline(__always)
+    func append(key: (UInt64, UInt64), _ encoder: PageEncoder, text: () -> UnsafeRawBufferPointer) {
+        guard usingDictionary else { return appendPlain(text(), encoder) }
+        let cache: UnsafeMutablePointer<KeySlot>
+        if let c = keyCache {
+            cache = c
+        } else {
+            cache = .allocate(capacity: Self.keySlots)
+            cache.initialize(repeating: KeySlot(key: (0, 0), id: 0), count: Self.keySlots)
+            keyCache = cache
+        }
+        var h = (key.0 ^ (key.1 &* 0x9E37_79B9_7F4A_7C15)) &* 0xD6E8_FEB8_6659_FD93
+        h ^= h >> 32
+        let slot = Int(truncatingIfNeeded: h) & (Self.keySlots - 1)
+        let entry = cache[slot]
+        if entry.id != 0 && entry.key.0 == key.0 && entry.key.1 == key.1 {
+            levels.append(1)
+            ids.append(native: entry.id - 1)
+            endValue(encoder)
+            return
+        }
+        let v = text()
+        guard let id = dictionaryID(v, encoder) else { return appendPlain(v, encoder) }
+        cache[slot] = KeySlot(key: key, id: id + 1)
+        levels.append(1)
+        ids.append(native: id)
+        endValue(encoder)
+    }
+
+    /// `v`'s id in this chunk's dictionary (inserted if new: each distinct
+    /// value reaches the statistics once, then); nil once the dictionary is
+    /// full, after which the chunk goes on PLAIN (the pages so far keep their ids).
+    @inline(__always)
+    private func dictionaryID(_ v: UnsafeRawBufferPointer, _ encoder: PageEncoder) -> UInt32? {
+        guard let d = borrowedDictionary else { return nil }
+        let found = d._withUnsafeGuaranteedRef {
+            $0.lookup(v, maxEntries: dictionaryMaxEntries, maxBytes: dictionaryMaxBytes)
+        }
+        switch found {
+        case .found(let id):
+            return id
+        case .inserted(let id):
+            statistics.add(bytes: v)
+            return id
+        case .full:
+            flushPage(encoder)
+            usingDictionary = false
+            return nil
+        }
+    }
+
+    @inline(__always)
+    private func appendPlain(_ v: UnsafeRawBufferPointer, _ encoder: PageEncoder) {
         levels.append(1)
         values.appendLE(UInt32(v.count))
         values.append(v)
@@ -190,21 +309,30 @@ final class ColumnWriter {
         let body = encoder.body
         body.removeAll()
         body.appendLE(UInt32(0))
-        levels.bytes.withMemoryRebound(to: UInt8.self) {
-            HybridEncoder.encode($0, bitWidth: 1, into: body)
+        if (pageNulls == 0 || pageNulls == rows) && rows >= HybridEncoder.minimumRepeat {
+            // What the hybrid encoder writes for a page of one level, without the scan.
+            HybridEncoder.repeated(pageNulls == 0 ? 1 : 0, count: rows, bitWidth: 1, into: body)
+        } else {
+            levels.bytes.withMemoryRebound(to: UInt8.self) {
+                HybridEncoder.encode($0, bitWidth: 1, into: body)
+            }
         }
         body.patchLE(UInt32(body.count - 4), at: 0)
         let encoding: Format.Encoding
         if let dictionary, !ids.isEmpty {
             let width = HybridEncoder.bitWidth(forMax: UInt64(dictionary.count - 1))
             body.append(UInt8(width))
-            ids.withUnsafeBufferPointer { HybridEncoder.encode($0, bitWidth: width, into: body) }
+            ids.bytes.withMemoryRebound(to: UInt32.self) { HybridEncoder.encode($0, bitWidth: width, into: body) }
             encoding = .rleDictionary
             dictionaryDataPages += 1
         } else if deltaEncoded {
             DeltaEncoder.encode(plain: values.base, count: values.count / 8, into: body)
             encoding = .deltaBinaryPacked
             deltaDataPages += 1
+        } else if let scratch = prefixScratch, !values.isEmpty {
+            DeltaEncoder.encodeByteArray(plain: values, into: body, scratch: scratch)
+            encoding = .deltaByteArray
+            prefixDataPages += 1
         } else {
             body.append(values)
             encoding = .plain
@@ -215,8 +343,9 @@ final class ColumnWriter {
         chunkCompressed += sizes.compressed
         chunkValues += rows
         levels.removeAll()
+        pageNulls = 0
         values.removeAll()
-        ids.removeAll(keepingCapacity: true)
+        ids.removeAll()
     }
 
     /// Writes the chunk (dictionary page first, then the data pages) at the
@@ -263,10 +392,13 @@ final class ColumnWriter {
         let usesPlain = plainDataPages > 0 || hasDictionaryPage
         let usesDictionary = dictionaryDataPages > 0
         let usesDelta = deltaDataPages > 0
-        t.beginList(2, of: .i32, count: 1 + (usesPlain ? 1 : 0) + (usesDictionary ? 1 : 0) + (usesDelta ? 1 : 0))
+        let usesPrefixes = prefixDataPages > 0
+        t.beginList(2, of: .i32, count: 1 + (usesPlain ? 1 : 0) + (usesDictionary ? 1 : 0) + (usesDelta ? 1 : 0)
+                        + (usesPrefixes ? 1 : 0))
         if usesPlain { t.element(i32: Format.Encoding.plain.rawValue) }
         t.element(i32: Format.Encoding.rle.rawValue)
         if usesDelta { t.element(i32: Format.Encoding.deltaBinaryPacked.rawValue) }
+        if usesPrefixes { t.element(i32: Format.Encoding.deltaByteArray.rawValue) }
         if usesDictionary { t.element(i32: Format.Encoding.rleDictionary.rawValue) }
         t.beginList(3, of: .binary, count: 1)
         t.element(string: column.name)
@@ -278,12 +410,13 @@ final class ColumnWriter {
         if let dictionaryOffset { t.field(11, i64: dictionaryOffset) }
         statistics.write(&t, field: 12)
         let kinds = (hasDictionaryPage ? 1 : 0) + (usesDictionary ? 1 : 0) + (plainDataPages > 0 ? 1 : 0)
-            + (usesDelta ? 1 : 0)
+            + (usesDelta ? 1 : 0) + (usesPrefixes ? 1 : 0)
         t.beginList(13, of: .structure, count: kinds)
         if hasDictionaryPage { Self.pageStats(&t, .dictionaryPage, .plain, 1) }
         if usesDictionary { Self.pageStats(&t, .dataPage, .rleDictionary, dictionaryDataPages) }
         if plainDataPages > 0 { Self.pageStats(&t, .dataPage, .plain, plainDataPages) }
         if usesDelta { Self.pageStats(&t, .dataPage, .deltaBinaryPacked, deltaDataPages) }
+        if usesPrefixes { Self.pageStats(&t, .dataPage, .deltaByteArray, prefixDataPages) }
         t.endStruct()
         t.endStruct()
     }
@@ -306,8 +439,11 @@ final class ColumnWriter {
         dictionaryDataPages = 0
         plainDataPages = 0
         deltaDataPages = 0
+        prefixDataPages = 0
         dictionary?.removeAll()
         usingDictionary = dictionary != nil
+        wordKeys.update(repeating: 0, count: Self.wordSlots)
+        keyCache?.update(repeating: KeySlot(key: (0, 0), id: 0), count: Self.keySlots)
         statistics.reset()
     }
 }

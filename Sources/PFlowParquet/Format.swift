@@ -22,7 +22,7 @@ enum Format {
 
     /// enum Encoding
     enum Encoding: Int32 {
-        case plain = 0, rle = 3, deltaBinaryPacked = 5, rleDictionary = 8
+        case plain = 0, rle = 3, deltaBinaryPacked = 5, deltaByteArray = 7, rleDictionary = 8
     }
 
     /// enum CompressionCodec

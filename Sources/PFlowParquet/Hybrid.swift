@@ -54,27 +54,33 @@ enum HybridEncoder {
     }
 
     /// The values in `range`, padded with zeros to whole groups of eight.
+    /// The bytes go through a local pointer into room reserved once: a
+    /// ByteBuffer append per byte (its room check and count) cost more
+    /// than the packing.
     static func bitPacked<T: FixedWidthInteger & UnsignedInteger>(
         _ values: UnsafeBufferPointer<T>, _ range: Range<Int>, bitWidth: Int, into out: ByteBuffer
     ) {
         let groups = (range.count + 7) / 8
         out.appendVarint(UInt64(groups) << 1 | 1)
-        out.reserve(groups * bitWidth)
+        // groups * 8 * bitWidth bits is a whole number of bytes: nothing is left in acc.
+        let total = groups * bitWidth
+        let dst = out.tail(reserving: total)
         let mask: UInt64 = (1 << UInt64(bitWidth)) - 1
         var acc: UInt64 = 0
         var bits = 0
-        for k in 0..<(groups * 8) {
-            let index = range.lowerBound + k
+        var o = 0
+        for index in range.lowerBound..<(range.lowerBound + groups * 8) {
             let v = index < range.upperBound ? UInt64(values[index]) & mask : 0
             acc |= v << UInt64(bits)
             bits += bitWidth
             while bits >= 8 {
-                out.append(UInt8(truncatingIfNeeded: acc))
+                dst.storeBytes(of: UInt8(truncatingIfNeeded: acc), toByteOffset: o, as: UInt8.self)
+                o += 1
                 acc >>= 8
                 bits -= 8
             }
         }
-        // groups * 8 * bitWidth is a whole number of bytes: nothing is left in acc.
+        out.didWrite(o)
     }
 
     /// The smallest width that holds `maxValue` (at least 1).

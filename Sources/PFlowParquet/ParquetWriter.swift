@@ -193,13 +193,13 @@ public final class ParquetWriter {
     }
 
     @inline(__always)
-    private func appendString(_ bytes: UnsafeRawBufferPointer, _ w: ColumnWriter) {
+    private func appendString(_ bytes: UnsafeRawBufferPointer, _ w: ColumnWriter, checked: Bool = false) {
         guard w.type == .string else { return wrongType(w, "a string") }
         guard bytes.count <= Self.maxValueBytes else {
             return fail(.usage(path: path, reason: "row \(rowCount): column '\(w.column.name)' value of \(bytes.count) bytes is too long"))
         }
         stringBytesInGroup += bytes.count
-        if UTF8Check.isValid(bytes) {
+        if checked || UTF8Check.isValid(bytes) {
             w.append(string: bytes, encoder)
         } else {
             var repaired = String(decoding: bytes, as: UTF8.self)
@@ -207,12 +207,58 @@ public final class ParquetWriter {
         }
     }
 
+    /// A string column's value as bytes the caller vouches are well-formed
+    /// UTF-8 (text it wrote itself: numbers, addresses, fixed words), so
+    /// they are not checked again (~25 instructions a value). Bytes from
+    /// outside (a capture, a file) go through `append(_:column:)`, which checks.
+    @inline(__always)
+    public func append(validUTF8 bytes: UnsafeRawBufferPointer, column: Int) {
+        assert(UTF8Check.isValid(bytes), "append(validUTF8:) given bytes that are not UTF-8")
+        guard let u = slot(column) else { return }
+        u._withUnsafeGuaranteedRef { w in appendString(bytes, w, checked: true) }
+    }
+
+    /// A fixed word: its bytes are found in the chunk's dictionary by their
+    /// address after the first time, without hashing them (the enum columns'
+    /// words cost a load and a compare a row).
+    @inline(__always)
+    public func append(word: StaticString, column: Int) {
+        guard word.hasPointerRepresentation else { return append(word.description, column: column) }
+        guard let u = slot(column) else { return }
+        u._withUnsafeGuaranteedRef { w in
+            guard w.type == .string else { return wrongType(w, "a string") }
+            stringBytesInGroup += word.utf8CodeUnitCount
+            w.append(word: UnsafeRawPointer(word.utf8Start), count: word.utf8CodeUnitCount, encoder)
+        }
+    }
+
+    /// A string value that is a function of `key` alone (the caller's
+    /// promise: equal keys, equal text; an address and its text, say).
+    /// `text` returns it as well-formed UTF-8 (valid until the next append),
+    /// and is called only when the column's chunk hasn't seen the key: a
+    /// repeated key costs neither the text nor a hash of it.
+    @inline(__always)
+    public func append(key: (UInt64, UInt64), column: Int, text: () -> UnsafeRawBufferPointer) {
+        guard let u = slot(column) else { return }
+        u._withUnsafeGuaranteedRef { w in
+            guard w.type == .string else { return wrongType(w, "a string") }
+            w.append(key: key, encoder) {
+                let bytes = text()
+                assert(UTF8Check.isValid(bytes), "append(key:) given text that is not UTF-8")
+                stringBytesInGroup += bytes.count
+                return bytes
+            }
+        }
+    }
+
     @inline(__always)
     public func append(_ value: String, column: Int) {
-        // Native Strings are contiguous UTF-8 (small ones are copied to the stack): no allocation.
-        if value.utf8.withContiguousStorageIfAvailable({ append(UnsafeRawBufferPointer($0), column: column) }) == nil {
+        // A String's UTF-8 is well-formed by construction (String(decoding:)
+        // repairs what isn't), so it is not checked again. Native Strings are
+        // contiguous UTF-8 (small ones are copied to the stack): no allocation.
+        if value.utf8.withContiguousStorageIfAvailable({ append(validUTF8: UnsafeRawBufferPointer($0), column: column) }) == nil {
             var copy = value
-            copy.withUTF8 { append(UnsafeRawBufferPointer($0), column: column) }
+            copy.withUTF8 { append(validUTF8: UnsafeRawBufferPointer($0), column: column) }
         }
     }
 

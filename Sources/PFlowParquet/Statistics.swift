@@ -80,13 +80,9 @@ final class ColumnStatistics {
     }
 
     /// Bytewise unsigned order, a prefix before its extensions.
+    @inline(__always)
     static func compare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
-        let n = min(a.count, b.count)
-        if n > 0, let pa = a.baseAddress, let pb = b.baseAddress {
-            let c = memcmp(pa, pb, n)
-            if c != 0 { return Int(c) }
-        }
-        return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
+        ByteBuffer.compare(a, b)
     }
 
     /// Writes ColumnMetaData's field 12, a Statistics struct: 1 max and 2 min

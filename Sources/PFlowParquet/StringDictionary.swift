@@ -110,11 +110,11 @@ final class StringDictionary {
         return UnsafeRawBufferPointer(start: entries.base + start + 4, count: length)
     }
 
+    @inline(__always)
     private func equals(_ id: Int, _ value: UnsafeRawBufferPointer) -> Bool {
         let stored = self.value(id)
         guard stored.count == value.count else { return false }
-        guard let a = stored.baseAddress, let b = value.baseAddress else { return true }
-        return memcmp(a, b, value.count) == 0
+        return ByteBuffer.compare(stored, value) == 0
     }
 
     /// Doubles the table (load ≤ 1/2 keeps probes short); happens only while

@@ -46,12 +46,20 @@ public struct ParquetColumn: Sendable, Equatable {
     /// pages always are: deflate gains little on such bytes at ~50
     /// instructions a byte.
     public var noRepeats: Bool
+    /// Strings without a dictionary: each value shares a long prefix with
+    /// the one before (a counter's text, sorted keys). Pages are then
+    /// DELTA_BYTE_ARRAY (prefix lengths and suffixes) and stored
+    /// uncompressed: a uid is ~2 bytes a row that way, as small as deflate
+    /// makes its PLAIN bytes, for a fraction of deflate's time.
+    public var sharedPrefixes: Bool
 
-    public init(_ name: String, _ type: ParquetType, dictionary: Bool = false, noRepeats: Bool = false) {
+    public init(_ name: String, _ type: ParquetType, dictionary: Bool = false, noRepeats: Bool = false,
+                sharedPrefixes: Bool = false) {
         self.name = name
         self.type = type
         self.dictionary = dictionary
         self.noRepeats = noRepeats
+        self.sharedPrefixes = sharedPrefixes
     }
 }
 

@@ -381,7 +381,15 @@ struct ParquetReader {
     /// (no shortcuts shared with the writer); checks the header's count and
     /// that the page holds no bytes past the last block.
     static func decodeDelta(_ b: [UInt8], count: Int) throws -> [UInt64] {
-        var p = 0
+        let (values, used) = try decodeDelta(b, count: count, from: 0)
+        guard used == b.count else { throw Failure(description: "delta: \(b.count - used) bytes left") }
+        return values
+    }
+
+    /// One DELTA_BINARY_PACKED run starting at `start`; also returns where it ends
+    /// (DELTA_BYTE_ARRAY puts two runs and the suffix bytes one after another).
+    static func decodeDelta(_ b: [UInt8], count: Int, from start: Int) throws -> ([UInt64], Int) {
+        var p = start
         func varint() throws -> UInt64 {
             var v: UInt64 = 0
             var shift: UInt64 = 0
@@ -430,8 +438,7 @@ struct ParquetReader {
                 p += perMini * w / 8
             }
         }
-        guard p == b.count else { throw Failure(description: "delta: \(b.count - p) bytes left") }
-        return out
+        return (out, p)
     }
 
     /// The RLE/bit-packed hybrid, decoding `count` values.
@@ -611,6 +618,24 @@ struct ParquetReader {
                     guard physical == 2 else { throw Failure(description: "DELTA on physical type \(physical)") }
                     let raw = try Self.decodeDelta(Array(body[p...]), count: present)
                     decoded = raw.map { physical == 5 || !unsigned ? String(Int64(bitPattern: $0)) : String($0) }
+                case 7:  // DELTA_BYTE_ARRAY (strings): prefix lengths, suffix lengths, suffix bytes
+                    guard physical == 6 else { throw Failure(description: "DELTA_BYTE_ARRAY on physical type \(physical)") }
+                    let rest = Array(body[p...])
+                    let (prefixes, afterPrefixes) = try Self.decodeDelta(rest, count: present, from: 0)
+                    let (suffixLengths, afterLengths) = try Self.decodeDelta(rest, count: present, from: afterPrefixes)
+                    var q = afterLengths
+                    var previous: [UInt8] = []
+                    for k in 0..<present {
+                        let shared = Int(prefixes[k]), length = Int(suffixLengths[k])
+                        guard shared <= previous.count, q + length <= rest.count else {
+                            throw Failure(description: "DELTA_BYTE_ARRAY value \(k)")
+                        }
+                        let value = Array(previous[0..<shared]) + Array(rest[q..<(q + length)])
+                        q += length
+                        decoded.append(String(decoding: value, as: UTF8.self))
+                        previous = value
+                    }
+                    guard q == rest.count else { throw Failure(description: "DELTA_BYTE_ARRAY page has bytes left") }
                 default:
                     throw Failure(description: "encoding \(String(describing: dph[2]?.int))")
                 }
@@ -1230,6 +1255,82 @@ final class ParquetEncodingLimitTests: ParquetTestCase {
         // Second chunk: a fresh dictionary, dictionary-encoded throughout.
         XCTAssertEqual(stats[1], [[2, 0, 1], [0, 8, 1]])
         try checkAllReaders(table, path)
+    }
+
+    func testSharedPrefixesAreDeltaByteArray() throws {
+        // A uid-like counter, with nulls, empty values, a value that is a
+        // prefix of the one before, non-ASCII and long values: every reader
+        // gets each back, the chunks are DELTA_BYTE_ARRAY and stored.
+        var rows: [[Cell]] = []
+        for i in 0..<5000 {
+            let s: Cell
+            switch i % 97 {
+            case 5: s = .null
+            case 11: s = .string("")
+            case 23: s = .string("C000")
+            case 41: s = .string("é✓ \(i)")
+            case 59: s = .string(String(repeating: "x", count: 3000) + String(i))
+            default: s = .string("C" + String(repeating: "0", count: 8 - String(i, radix: 36).count) + String(i, radix: 36))
+            }
+            rows.append([s, .int(Int64(i))])
+        }
+        let table = Table(columns: [ParquetColumn("uid", .string, sharedPrefixes: true), ParquetColumn("n", .int64)], rows: rows)
+        let path = dir + "/prefixes.parquet"
+        try table.write(to: path, compression: .gzip, rowGroupRows: 2000)
+        let r = try ParquetReader(path: path)
+        XCTAssertEqual(encodingStats(r, 0), [[[0, 7, 1]], [[0, 7, 1]], [[0, 7, 1]]])
+        for g in r.rowGroups {
+            XCTAssertEqual(g[1]?.items[0][3]?[4]?.int, 0, "stored uncompressed")
+            XCTAssertEqual(Set(g[1]?.items[0][3]?[2]?.items.compactMap { $0.int } ?? []), [3, 7])
+        }
+        try checkAllReaders(table, path)
+    }
+
+    func testWordsAndKeyedValuesMatchTheirText() throws {
+        // Fixed words (found by address) and keyed values (text made only
+        // for a key the chunk hasn't seen) read back as the text they stand
+        // for: across row groups (each chunk its own dictionary), in a
+        // dictionary that falls back to PLAIN (past 65,536 entries) and in
+        // a column without a dictionary.
+        let path = dir + "/keyed.parquet"
+        let columns = [ParquetColumn("word", .string, dictionary: true), ParquetColumn("keyed", .string, dictionary: true),
+                       ParquetColumn("plain", .string)]
+        let w = try ParquetWriter(path: path, columns: columns, compression: .gzip, rowGroupRows: 70_000)
+        let words: [StaticString] = ["tcp", "udp", "S0", "well-known", "é✓"]
+        var made = 0
+        var rows: [[Cell]] = []
+        let n = 140_000
+        // Where the text is made: it must stay valid until the next append.
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 8)
+        defer { scratch.deallocate() }
+        for i in 0..<n {
+            let word = words[i % words.count]
+            // Rows 0-69,999 (the first group) have 69,000 distinct keys: the dictionary fills up.
+            let k = UInt64(i < 70_000 ? i % 69_000 : i % 97)
+            func text(_ k: UInt64) -> String { "10.\(k >> 16).\(k >> 8 & 255).\(k & 255)" }
+            let key = (k, ~k)
+            if i % 13 == 0 { w.appendNull(column: 0) } else { w.append(word: word, column: 0) }
+            for j in 1...2 {
+                w.append(key: key, column: j) {
+                    made += 1
+                    let bytes = Array(text(k).utf8)
+                    bytes.withUnsafeBytes { if let b = $0.baseAddress { scratch.copyMemory(from: b, byteCount: $0.count) } }
+                    return UnsafeRawBufferPointer(start: scratch, count: bytes.count)
+                }
+            }
+            try w.endRow()
+            rows.append([i % 13 == 0 ? .null : .string(word.description), .string(text(k)), .string(text(k))])
+        }
+        try w.close()
+        // The keyed column made its text about once per key per chunk (and
+        // every time once PLAIN), the plain column every time.
+        XCTAssertLessThan(made, 2 * n)
+        XCTAssertGreaterThan(made, n)
+        let table = Table(columns: columns, rows: rows)
+        try checkAllReaders(table, path)
+        let r = try ParquetReader(path: path)
+        XCTAssertEqual(encodingStats(r, 1)[0].last?.prefix(2), [0, 0], "the first chunk fell back to PLAIN")
+        XCTAssertEqual(encodingStats(r, 1)[1], [[2, 0, 1], [0, 8, 1]], "the second has a dictionary of its own")
     }
 
     func testDictionaryFallsBackPastItsEntryBound() throws {
