@@ -264,6 +264,45 @@ struct TextCursor {
         }
     }
 
+    /// Room `json` needs for `s`: every byte as `\u00XX`, and two quotes.
+    static func jsonRoom(_ s: String) -> Int { 6 * s.utf8.count + 2 }
+
+    mutating func null() {
+        ascii("null")
+    }
+
+    /// A JSON string, as `JSONWriter.escape` writes it (quotes, backslash
+    /// and C0 controls escaped, the rest as is), or `null` for nil;
+    /// `jsonRoom(s)` bytes of room. One pass to see whether anything needs
+    /// escaping (names rarely do), then a copy.
+    mutating func json(_ s: String?) {
+        guard var s else { null(); return }
+        s.withUTF8 { b in
+            byte(0x22)
+            var plain = true
+            for x in b where x < 0x20 || x == 0x22 || x == 0x5C { plain = false; break }
+            if plain {
+                bytes(b)
+            } else {
+                for x in b {
+                    switch x {
+                    case 0x22: byte(0x5C); byte(0x22)
+                    case 0x5C: byte(0x5C); byte(0x5C)
+                    case 0x0A: byte(0x5C); byte(0x6E)
+                    case 0x0D: byte(0x5C); byte(0x72)
+                    case 0x09: byte(0x5C); byte(0x74)
+                    case 0..<0x20:
+                        Self.hexDigits.withUTF8Buffer { hex in
+                            ascii("\\u00"); byte(hex[Int(x >> 4)]); byte(hex[Int(x & 0xF)])
+                        }
+                    default: byte(x)
+                    }
+                }
+            }
+            byte(0x22)
+        }
+    }
+
     /// `\xNN`, upper-case hex (as file names are shown).
     @inline(__always)
     private mutating func escape(_ x: UInt8) {
