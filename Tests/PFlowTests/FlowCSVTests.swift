@@ -153,6 +153,46 @@ final class FlowCSVTests: XCTestCase {
     }
 }
 
+extension FlowCSVTests {
+    /// The straight-line row writer against the column list, cell by cell:
+    /// every column, in order, for records of each protocol and shape.
+    func testRowMatchesTheColumnList() {
+        XCTAssertEqual(FlowCSV.textColumns, [.service, .portName, .serverName])
+        func rows(_ f: FlowRecord, digits: Int) -> (String, String) {
+            let a = ByteText(capacity: 8), b = ByteText(capacity: 8)
+            FlowCSV.append(f, digits: digits, to: a)
+            FlowCSV.appendByColumns(f, digits: digits, to: b)
+            return (String(decoding: a.bytes, as: UTF8.self), String(decoding: b.bytes, as: UTF8.self))
+        }
+        for proto in [IPProtocol.tcp, .udp, .icmp, .icmpv6, IPProtocol(rawValue: 47)] {
+            for v6 in [false, true] {
+                let a = v6 ? IPAddress(high: 0x2001_0db8_0000_0000, low: 1) : IPAddress(ipv4: 0x0A00_0001)
+                let b = v6 ? IPAddress(high: 0x2001_0db8_0000_0000, low: 2) : IPAddress(ipv4: 0xC0A8_0102)
+                let key = FlowKey(addressA: a, addressB: b, portA: 40000, portB: 443, proto: proto, vlan: FlowKey.noVLAN)
+                let state = FlowState(key: key, ipVersion: v6 ? 6 : 4, timestampNs: 1_700_000_000_123_456_789, direction: 0)
+                var f = FlowRecord(state, endReason: .idle, registry: .standard, knowledge: TrafficKnowledge())
+                f.uid = 77
+                for digits in [0, 6, 9] {
+                    let (row, reference) = rows(f, digits: digits)
+                    XCTAssertEqual(row, reference)
+                    XCTAssertEqual(row.split(separator: ",", omittingEmptySubsequences: false).count,
+                                   FlowColumn.allCases.count)
+                }
+                f.vlan = 12
+                f.service = "=a, \"name\""
+                f.serverName = "host\u{1}"
+                f.nameSource = .sni
+                f.serverLatencyNs = 1_500_000; f.clientLatencyNs = 0; f.appLatencyNs = 99
+                f.clientRetransmissions = 1; f.serverRetransmissions = 2
+                f.clientZeroWindows = 3; f.serverZeroWindows = 4
+                f.appProtocol = .tls
+                let (row, reference) = rows(f, digits: 6)
+                XCTAssertEqual(row, reference)
+            }
+        }
+    }
+}
+
 extension DirectionCounters {
     static var max: DirectionCounters {
         var c = DirectionCounters()
