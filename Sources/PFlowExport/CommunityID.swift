@@ -102,6 +102,16 @@ public struct CommunityID: Sendable {
         }
         let (sa, da) = swap ? (destination, source) : (source, destination)
         let (sp, dp) = swap ? (destinationPort, sourcePort) : (sourcePort, destinationPort)
+        if !ipv6 && ports {
+            // The common case, 16 bytes (seed, addresses, protocol, zero,
+            // ports) as four words, hashed with its padding folded in.
+            let s = UInt32(truncatingIfNeeded: sa.low), d = UInt32(truncatingIfNeeded: da.low)
+            let h = SHA1.hash16(UInt32(seed) << 16 | s >> 16, s << 16 | d >> 16,
+                                d << 16 | UInt32(proto.rawValue) << 8, UInt32(sp) << 16 | UInt32(dp))
+            text[0] = 0x31; text[1] = 0x3A   // "1:"
+            Base64.encodeDigest(h, into: text + 2)
+            return Self.textLength
+        }
         // The input (at most 2 + 16 + 16 + 2 + 4 = 40 bytes) is written
         // straight into the one SHA-1 block, zeroed first, in big-endian
         // stores: no byte buffer copied into a padding buffer.

@@ -51,6 +51,17 @@ public enum SHA1 {
         return h
     }
 
+    /// The digest of the 16-byte message `m0 m1 m2 m3` (big-endian words),
+    /// an IPv4 Community ID input with ports: its padding is constant, so
+    /// a quarter of the schedule's words are known when compiling.
+    @inline(__always)
+    static func hash16(_ m0: UInt32, _ m1: UInt32, _ m2: UInt32, _ m3: UInt32) -> (UInt32, UInt32, UInt32, UInt32, UInt32) {
+        var h: (UInt32, UInt32, UInt32, UInt32, UInt32) =
+            (0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0)
+        compress(&h, (m0, m1, m2, m3, 0x8000_0000, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16 * 8))
+        return h
+    }
+
     /// Convenience for tests and one-off use.
     public static func hash(_ bytes: [UInt8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: digestLength)
@@ -66,10 +77,21 @@ public enum SHA1 {
     static func compress(_ h: inout (UInt32, UInt32, UInt32, UInt32, UInt32),
                          _ block: UnsafeRawBufferPointer) {
         guard let base = block.baseAddress, block.count >= 64 else { return }
-        var w0 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 0, as: UInt32.self)), w1 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt32.self)), w2 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt32.self)), w3 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
-        var w4 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt32.self)), w5 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 20, as: UInt32.self)), w6 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 24, as: UInt32.self)), w7 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 28, as: UInt32.self))
-        var w8 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 32, as: UInt32.self)), w9 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 36, as: UInt32.self)), w10 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 40, as: UInt32.self)), w11 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 44, as: UInt32.self))
-        var w12 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 48, as: UInt32.self)), w13 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 52, as: UInt32.self)), w14 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 56, as: UInt32.self)), w15 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 60, as: UInt32.self))
+        compress(&h, (
+            UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 0, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 12, as: UInt32.self)),
+            UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 20, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 24, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 28, as: UInt32.self)),
+            UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 32, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 36, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 40, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 44, as: UInt32.self)),
+            UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 48, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 52, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 56, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 60, as: UInt32.self))))
+    }
+
+    /// One block given as its 16 big-endian words: a caller whose words
+    /// are mostly constants (the padding of a short message) has them
+    /// folded into the rounds.
+    @inline(__always)
+    static func compress(_ h: inout (UInt32, UInt32, UInt32, UInt32, UInt32),
+                         _ words: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32,
+                                   UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32)) {
+        var (w0, w1, w2, w3, w4, w5, w6, w7, w8, w9, w10, w11, w12, w13, w14, w15) = words
         var a = h.0, b = h.1, c = h.2, d = h.3, e = h.4, temp: UInt32 = 0
         temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w0; e = d; d = c; c = rotl(b, 30); b = a; a = temp
         temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w1; e = d; d = c; c = rotl(b, 30); b = a; a = temp
