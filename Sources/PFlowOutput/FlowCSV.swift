@@ -344,18 +344,22 @@ public enum FlowCSV {
     /// The uid's text form (as `FlowUID` spells it) straight into the row.
     @inline(__always)
     static func writeUID(_ uid: UInt64, _ c: inout TextCursor) {
+        // "C" and eleven zeros as two word stores, then only the digits
+        // the uid has (a run's uids are small: three or four digits, not
+        // eleven divisions).
+        let at = UnsafeMutableRawPointer(c.p)
+        at.storeBytes(of: UInt64(0x3030_3030_3030_3043).littleEndian, as: UInt64.self)  // "C0000000"
+        at.storeBytes(of: UInt32(0x3030_3030).littleEndian, toByteOffset: 8, as: UInt32.self)
         uidDigits.withUTF8Buffer { digits in
-            c.byte(0x43)  // "C"
             var rest = uid
-            var i = FlowUID.length - 2
-            let at = c.p
-            while i >= 0 {
-                at[i] = digits[Int(rest % 62)]
+            var i = FlowUID.length - 1
+            while rest > 0 && i > 0 {
+                c.p[i] = digits[Int(rest % 62)]
                 rest /= 62
                 i -= 1
             }
-            c.p += FlowUID.length - 1
         }
+        c.p += FlowUID.length
     }
     static let uidDigits: StaticString = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 

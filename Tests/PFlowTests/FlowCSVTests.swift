@@ -5,6 +5,7 @@ import XCTest
 @testable import PFlowOutput
 import PFlowCapture
 import PFlowWire
+import PFlowExport
 
 /// The CSV writer's byte-level formatting against plain Swift formatting.
 final class FlowCSVTests: XCTestCase {
@@ -154,6 +155,21 @@ final class FlowCSVTests: XCTestCase {
 }
 
 extension FlowCSVTests {
+    /// The row's uid (zeros, then only the digits the uid has) as FlowUID spells it.
+    func testUIDMatchesFlowUID() {
+        var uids: [UInt64] = [0, 1, 61, 62, 63, 3843, 3844, 238_327, 238_328, 1 << 32, .max - 1, .max]
+        var x: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<200 { x = x &* 6364136223846793005 &+ 1442695040888963407; uids.append(x >> (x & 63)) }
+        for uid in uids {
+            let out = ByteText(capacity: 8)
+            out.reserve(FlowUID.length)
+            var c = out.cursor()
+            FlowCSV.writeUID(uid, &c)
+            out.commit(c)
+            XCTAssertEqual(String(decoding: out.bytes, as: UTF8.self), FlowUID.string(uid), "\(uid)")
+        }
+    }
+
     /// The word-at-a-time test for bytes a CSV cell can't hold as they are,
     /// against the byte-at-a-time one: every byte value at every position
     /// of texts of 0 to 20 bytes (the rest letters, and the rest 0xFF).
