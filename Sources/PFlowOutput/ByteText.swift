@@ -304,9 +304,7 @@ struct TextCursor {
         guard var s else { null(); return }
         s.withUTF8 { b in
             byte(0x22)
-            var plain = true
-            for x in b where x < 0x20 || x == 0x22 || x == 0x5C { plain = false; break }
-            if plain {
+            if Self.jsonPlain(b) {
                 bytes(b)
             } else {
                 for x in b {
@@ -330,37 +328,52 @@ struct TextCursor {
 
     /// Whether no byte of `b` needs more than a copy in a CSV cell (none is
     /// a C0 control, `,`, `"`, DEL or 0xC2, which starts a C1 control).
-    /// Eight bytes at a time (a name's last word overlaps the one before):
-    /// a byte-at-a-time test with five comparisons cost about 9
-    /// instructions a byte.
     @inline(__always)
     static func csvPlain(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        allPlain(b, { x in
+            below0x20(x) | zeroByte(x ^ (ones &* 0x2C)) | zeroByte(x ^ (ones &* 0x22))
+                | zeroByte(x ^ (ones &* 0x7F)) | zeroByte(x ^ (ones &* 0xC2)) == 0
+        }, { x in !(x < 0x20 || x == 0x2C || x == 0x22 || x == 0x7F || x == 0xC2) })
+    }
+
+    /// Whether no byte of `b` needs escaping in a JSON string (none is a C0
+    /// control, `"` or a backslash).
+    @inline(__always)
+    static func jsonPlain(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        allPlain(b, { x in
+            below0x20(x) | zeroByte(x ^ (ones &* 0x22)) | zeroByte(x ^ (ones &* 0x5C)) == 0
+        }, { x in !(x < 0x20 || x == 0x22 || x == 0x5C) })
+    }
+
+    private static let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+    /// Nonzero iff some byte of `v` is zero (exact for "some").
+    @inline(__always) private static func zeroByte(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
+    /// Nonzero iff some byte is below 0x20 (`~x` drops the bytes from 0x80).
+    @inline(__always) private static func below0x20(_ x: UInt64) -> UInt64 { (x &- ones &* 0x20) & ~x & highs }
+
+    /// Whether `word` holds for every eight bytes of `b` (a text's last word
+    /// overlaps the one before; 4 to 7 bytes are two overlapping halves),
+    /// or `byte` for each of a shorter one's: a byte-at-a-time test with
+    /// several comparisons costs about 9 instructions a byte.
+    @inline(__always)
+    private static func allPlain(_ b: UnsafeBufferPointer<UInt8>, _ word: (UInt64) -> Bool,
+                                 _ byte: (UInt8) -> Bool) -> Bool {
         guard let from = b.baseAddress else { return true }
         let n = b.count
-        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-        // Nonzero iff some byte of `v` is zero (exact for "some").
-        @inline(__always) func zero(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
-        @inline(__always) func plain(_ x: UInt64) -> Bool {
-            // Nonzero iff some byte is below 0x20 (`~x` drops the bytes from 0x80).
-            let below = (x &- ones &* 0x20) & ~x & highs
-            return below | zero(x ^ (ones &* 0x2C)) | zero(x ^ (ones &* 0x22))
-                | zero(x ^ (ones &* 0x7F)) | zero(x ^ (ones &* 0xC2)) == 0
-        }
         let raw = UnsafeRawPointer(from)
         if n >= 8 {
             var i = 0
             while i + 8 < n {
-                if !plain(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) { return false }
+                if !word(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) { return false }
                 i += 8
             }
-            return plain(raw.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self))
+            return word(raw.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self))
         }
         if n >= 4 {
-            let x = UInt64(raw.loadUnaligned(as: UInt32.self))
-                | UInt64(raw.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)) << 32
-            return plain(x)
+            return word(UInt64(raw.loadUnaligned(as: UInt32.self))
+                        | UInt64(raw.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)) << 32)
         }
-        for x in b where x < 0x20 || x == 0x2C || x == 0x22 || x == 0x7F || x == 0xC2 { return false }
+        for x in b where !byte(x) { return false }
         return true
     }
 

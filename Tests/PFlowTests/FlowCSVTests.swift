@@ -170,13 +170,14 @@ extension FlowCSVTests {
         }
     }
 
-    /// The word-at-a-time test for bytes a CSV cell can't hold as they are,
-    /// against the byte-at-a-time one: every byte value at every position
+    /// The word-at-a-time tests for bytes a CSV cell or a JSON string can't
+    /// hold as they are, against the byte-at-a-time ones: every byte value at every position
     /// of texts of 0 to 20 bytes (the rest letters, and the rest 0xFF).
     func testPlainTestMatchesTheByteTest() {
         func reference(_ b: [UInt8]) -> Bool {
             !b.contains { $0 < 0x20 || $0 == 0x2C || $0 == 0x22 || $0 == 0x7F || $0 == 0xC2 }
         }
+        func jsonReference(_ b: [UInt8]) -> Bool { !b.contains { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C } }
         for filler: UInt8 in [0x61, 0xFF, 0x80] {
             for n in 0...20 {
                 var text = [UInt8](repeating: filler, count: n)
@@ -185,6 +186,7 @@ extension FlowCSVTests {
                     for v in 0...255 {
                         text[at] = UInt8(v)
                         XCTAssertEqual(text.withUnsafeBufferPointer(TextCursor.csvPlain), reference(text), "\(n) \(at) \(v)")
+                        XCTAssertEqual(text.withUnsafeBufferPointer(TextCursor.jsonPlain), jsonReference(text), "\(n) \(at) \(v)")
                     }
                     text[at] = filler
                 }
