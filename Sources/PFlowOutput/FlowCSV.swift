@@ -368,11 +368,11 @@ public enum FlowCSV {
     @inline(__always)
     static func writeMilliseconds(_ ns: Int64?, _ c: inout TextCursor) {
         guard let ns else { return }
-        let us = max(0, ns) / 1000
-        c.decimal(UInt64(us / 1000))
+        // Unsigned (it is never negative here): divisions without sign fix-ups.
+        let us = UInt64(max(0, ns)) / 1000
+        c.decimal(us / 1000)
         c.byte(0x2E)
-        let frac = us % 1000
-        c.byte(UInt8(0x30 + frac / 100)); c.byte(UInt8(0x30 + frac / 10 % 10)); c.byte(UInt8(0x30 + frac % 10))
+        c.digits(us % 1000, 3)
     }
 
     // The fixed names as static text: no String per row. Each matches the
