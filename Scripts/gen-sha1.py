@@ -1,12 +1,9 @@
 #!/usr/bin/env python3
-"""Prints the unrolled body of SHA1.compress (Sources/PFlowExport/SHA1.swift):
+"""Prints the unrolled body of SHA1.compress(_:_ words:) (Sources/PFlowExport/SHA1.swift):
 the 16 schedule words as locals and the 80 rounds of FIPS 180-4 §6.1.2
-written out. Paste it between the guard and the final additions."""
+written out. Paste it before the final additions."""
 lines = []
-for g in range(4):
-    lines.append("        var " + ", ".join(
-        f"w{i} = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: {4 * i}, as: UInt32.self))"
-        for i in range(4 * g, 4 * g + 4)))
+lines.append("        var (" + ", ".join(f"w{i}" for i in range(16)) + ") = words")
 lines.append("        var a = h.0, b = h.1, c = h.2, d = h.3, e = h.4, temp: UInt32 = 0")
 for t in range(80):
     if t >= 16:

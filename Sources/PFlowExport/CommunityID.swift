@@ -102,36 +102,44 @@ public struct CommunityID: Sendable {
         }
         let (sa, da) = swap ? (destination, source) : (source, destination)
         let (sp, dp) = swap ? (destinationPort, sourcePort) : (sourcePort, destinationPort)
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { input in
+        if !ipv6 && ports {
+            // The common case, 16 bytes (seed, addresses, protocol, zero,
+            // ports) as four words, hashed with its padding folded in.
+            let s = UInt32(truncatingIfNeeded: sa.low), d = UInt32(truncatingIfNeeded: da.low)
+            let h = SHA1.hash16(UInt32(seed) << 16 | s >> 16, s << 16 | d >> 16,
+                                d << 16 | UInt32(proto.rawValue) << 8, UInt32(sp) << 16 | UInt32(dp))
+            text[0] = 0x31; text[1] = 0x3A   // "1:"
+            Base64.encodeDigest(h, into: text + 2)
+            return Self.textLength
+        }
+        // The input (at most 2 + 16 + 16 + 2 + 4 = 40 bytes) is written
+        // straight into the one SHA-1 block, zeroed first, in big-endian
+        // stores: no byte buffer copied into a padding buffer.
+        return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 8) { words in
+            guard let block = UnsafeMutableRawPointer(words.baseAddress) else { return 0 }
+            for i in 0..<8 { words[i] = 0 }
             var n = 0
-            func put16(_ v: UInt16) {
-                input[n] = UInt8(truncatingIfNeeded: v >> 8); input[n + 1] = UInt8(truncatingIfNeeded: v); n += 2
-            }
-            func put64(_ v: UInt64) {
-                for i in 0..<8 { input[n + i] = UInt8(truncatingIfNeeded: v >> UInt64(56 - 8 * i)) }
-                n += 8
-            }
+            func put16(_ v: UInt16) { block.storeBytes(of: v.bigEndian, toByteOffset: n, as: UInt16.self); n += 2 }
             func putAddress(_ a: IPAddress) {
                 if ipv6 {
-                    put64(a.high); put64(a.low)
+                    block.storeBytes(of: a.high.bigEndian, toByteOffset: n, as: UInt64.self)
+                    block.storeBytes(of: a.low.bigEndian, toByteOffset: n + 8, as: UInt64.self)
+                    n += 16
                 } else {
-                    let v = UInt32(truncatingIfNeeded: a.low)
-                    put16(UInt16(truncatingIfNeeded: v >> 16)); put16(UInt16(truncatingIfNeeded: v))
+                    block.storeBytes(of: UInt32(truncatingIfNeeded: a.low).bigEndian, toByteOffset: n, as: UInt32.self)
+                    n += 4
                 }
             }
             put16(seed)
             putAddress(sa)
             putAddress(da)
-            input[n] = proto.rawValue
-            input[n + 1] = 0  // padding, keeps the input 32-bit aligned
-            n += 2
+            block.storeBytes(of: proto.rawValue, toByteOffset: n, as: UInt8.self)
+            n += 2  // and a zero byte of padding, which keeps the input 32-bit aligned
             if ports { put16(sp); put16(dp) }
-            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: SHA1.digestLength) { digest in
-                SHA1.hash(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(input)[0..<n]),
-                          into: UnsafeMutableRawBufferPointer(digest))
-                text[0] = 0x31; text[1] = 0x3A   // "1:"
-                return 2 + Base64.encode(UnsafeRawBufferPointer(digest), into: text + 2)
-            }
+            let h = SHA1.hashOneBlock(block, count: n)
+            text[0] = 0x31; text[1] = 0x3A   // "1:"
+            Base64.encodeDigest(h, into: text + 2)
+            return Self.textLength
         }
     }
 

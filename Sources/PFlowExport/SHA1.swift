@@ -10,31 +10,56 @@ public enum SHA1 {
         precondition(digest.count >= digestLength)
         var h: (UInt32, UInt32, UInt32, UInt32, UInt32) =
             (0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0)
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 16) { w in
-            let full = data.count / 64
-            for block in 0..<full {
-                compress(&h, UnsafeRawBufferPointer(rebasing: data[(block * 64)..<(block * 64 + 64)]), w)
-            }
-            // §5.1.1 padding: 0x80, zeros, then the length in bits as 64-bit
-            // big-endian, making one or two final blocks.
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 128) { tail in
-                let rest = data.count - full * 64
-                for i in 0..<rest { tail[i] = data[full * 64 + i] }
-                tail[rest] = 0x80
-                let blocks = rest + 9 <= 64 ? 1 : 2
-                for i in (rest + 1)..<(blocks * 64 - 8) { tail[i] = 0 }
-                let bits = UInt64(data.count) &* 8
-                for i in 0..<8 { tail[blocks * 64 - 8 + i] = UInt8(truncatingIfNeeded: bits >> UInt64(56 - 8 * i)) }
-                let raw = UnsafeRawBufferPointer(tail)
-                for b in 0..<blocks {
-                    compress(&h, UnsafeRawBufferPointer(rebasing: raw[(b * 64)..<(b * 64 + 64)]), w)
-                }
+        let full = data.count / 64
+        for block in 0..<full {
+            compress(&h, UnsafeRawBufferPointer(rebasing: data[(block * 64)..<(block * 64 + 64)]))
+        }
+        // §5.1.1 padding: 0x80, zeros, then the length in bits as 64-bit
+        // big-endian, making one or two final blocks.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 128) { tail in
+            let rest = data.count - full * 64
+            for i in 0..<rest { tail[i] = data[full * 64 + i] }
+            tail[rest] = 0x80
+            let blocks = rest + 9 <= 64 ? 1 : 2
+            for i in (rest + 1)..<(blocks * 64 - 8) { tail[i] = 0 }
+            let bits = UInt64(data.count) &* 8
+            for i in 0..<8 { tail[blocks * 64 - 8 + i] = UInt8(truncatingIfNeeded: bits >> UInt64(56 - 8 * i)) }
+            let raw = UnsafeRawBufferPointer(tail)
+            for b in 0..<blocks {
+                compress(&h, UnsafeRawBufferPointer(rebasing: raw[(b * 64)..<(b * 64 + 64)]))
             }
         }
         func put(_ word: UInt32, _ i: Int) {
             for j in 0..<4 { digest[i * 4 + j] = UInt8(truncatingIfNeeded: word >> UInt32(24 - 8 * j)) }
         }
         put(h.0, 0); put(h.1, 1); put(h.2, 2); put(h.3, 3); put(h.4, 4)
+    }
+
+    /// The digest of a message of at most 55 bytes (one block, as every
+    /// Community ID input is) that the caller wrote at the start of `block`
+    /// (64 bytes, zero past the message): padded in place and compressed
+    /// once, with no copy into a padding buffer and no digest bytes (the
+    /// words are returned, big-endian order being the caller's business).
+    @inline(__always)
+    static func hashOneBlock(_ block: UnsafeMutableRawPointer, count: Int) -> (UInt32, UInt32, UInt32, UInt32, UInt32) {
+        precondition(count <= 55, "a one-block SHA-1 message holds at most 55 bytes")
+        block.storeBytes(of: 0x80, toByteOffset: count, as: UInt8.self)
+        block.storeBytes(of: (UInt64(count) &* 8).bigEndian, toByteOffset: 56, as: UInt64.self)
+        var h: (UInt32, UInt32, UInt32, UInt32, UInt32) =
+            (0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0)
+        compress(&h, UnsafeRawBufferPointer(start: block, count: 64))
+        return h
+    }
+
+    /// The digest of the 16-byte message `m0 m1 m2 m3` (big-endian words),
+    /// an IPv4 Community ID input with ports: its padding is constant, so
+    /// a quarter of the schedule's words are known when compiling.
+    @inline(__always)
+    static func hash16(_ m0: UInt32, _ m1: UInt32, _ m2: UInt32, _ m3: UInt32) -> (UInt32, UInt32, UInt32, UInt32, UInt32) {
+        var h: (UInt32, UInt32, UInt32, UInt32, UInt32) =
+            (0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0)
+        compress(&h, (m0, m1, m2, m3, 0x8000_0000, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16 * 8))
+        return h
     }
 
     /// Convenience for tests and one-off use.
@@ -50,12 +75,23 @@ public enum SHA1 {
     /// instructions per Community ID, these about a third of that).
     @inline(__always)
     static func compress(_ h: inout (UInt32, UInt32, UInt32, UInt32, UInt32),
-                         _ block: UnsafeRawBufferPointer, _ w: UnsafeMutableBufferPointer<UInt32>) {
+                         _ block: UnsafeRawBufferPointer) {
         guard let base = block.baseAddress, block.count >= 64 else { return }
-        var w0 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 0, as: UInt32.self)), w1 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt32.self)), w2 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt32.self)), w3 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
-        var w4 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt32.self)), w5 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 20, as: UInt32.self)), w6 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 24, as: UInt32.self)), w7 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 28, as: UInt32.self))
-        var w8 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 32, as: UInt32.self)), w9 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 36, as: UInt32.self)), w10 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 40, as: UInt32.self)), w11 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 44, as: UInt32.self))
-        var w12 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 48, as: UInt32.self)), w13 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 52, as: UInt32.self)), w14 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 56, as: UInt32.self)), w15 = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 60, as: UInt32.self))
+        compress(&h, (
+            UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 0, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 12, as: UInt32.self)),
+            UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 20, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 24, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 28, as: UInt32.self)),
+            UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 32, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 36, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 40, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 44, as: UInt32.self)),
+            UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 48, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 52, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 56, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 60, as: UInt32.self))))
+    }
+
+    /// One block given as its 16 big-endian words: a caller whose words
+    /// are mostly constants (the padding of a short message) has them
+    /// folded into the rounds.
+    @inline(__always)
+    static func compress(_ h: inout (UInt32, UInt32, UInt32, UInt32, UInt32),
+                         _ words: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32,
+                                   UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32)) {
+        var (w0, w1, w2, w3, w4, w5, w6, w7, w8, w9, w10, w11, w12, w13, w14, w15) = words
         var a = h.0, b = h.1, c = h.2, d = h.3, e = h.4, temp: UInt32 = 0
         temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w0; e = d; d = c; c = rotl(b, 30); b = a; a = temp
         temp = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w1; e = d; d = c; c = rotl(b, 30); b = a; a = temp
@@ -255,6 +291,32 @@ public enum Base64 {
                 o += 4
             }
             return o
+        }
+    }
+
+    /// Writes the 28 characters of a SHA-1 digest given as its five words
+    /// (the Community ID's case): seven groups of three bytes taken from
+    /// the words by shifts, so no digest bytes are stored and read back.
+    @inline(__always)
+    static func encodeDigest(_ h: (UInt32, UInt32, UInt32, UInt32, UInt32), into text: UnsafeMutablePointer<UInt8>) {
+        alphabet.withUTF8Buffer { table in
+            @inline(__always) func group(_ v: UInt64, _ o: Int) {
+                text[o] = table[Int((v >> 18) & 63)]
+                text[o + 1] = table[Int((v >> 12) & 63)]
+                text[o + 2] = table[Int((v >> 6) & 63)]
+                text[o + 3] = table[Int(v & 63)]
+            }
+            let a = UInt64(h.0) << 32 | UInt64(h.1)  // bytes 0-7
+            let b = UInt64(h.2) << 32 | UInt64(h.3)  // bytes 8-15
+            let c = UInt64(h.4)                      // bytes 16-19
+            group(a >> 40, 0)
+            group(a >> 16, 4)
+            group((a & 0xFFFF) << 8 | b >> 56, 8)
+            group(b >> 32, 12)
+            group(b >> 8, 16)
+            group((b & 0xFF) << 16 | c >> 16, 20)
+            group((c & 0xFFFF) << 8, 24)  // two bytes left: three characters and a pad
+            text[27] = 0x3D
         }
     }
 

@@ -202,16 +202,42 @@ struct TextCursor {
         p += 1
     }
 
+    /// Short texts (names, keys, ids: most are 4 to 32 bytes) are copied
+    /// as two to four possibly overlapping word loads and stores, which
+    /// beat both a byte loop and a memmove call; `buffer` never overlaps
+    /// the text being written.
     @inline(__always)
     mutating func bytes(_ buffer: UnsafeBufferPointer<UInt8>) {
-        guard let from = buffer.baseAddress, buffer.count > 0 else { return }
-        if buffer.count <= 16 {
-            // Short names: a byte loop beats a memmove call.
-            for i in 0..<buffer.count { p[i] = from[i] }
+        guard let from = buffer.baseAddress else { return }
+        let n = buffer.count
+        let src = UnsafeRawPointer(from), dst = UnsafeMutableRawPointer(p)
+        if n >= 8 {
+            if n <= 16 {
+                let a = src.loadUnaligned(as: UInt64.self)
+                let b = src.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+                dst.storeBytes(of: a, as: UInt64.self)
+                dst.storeBytes(of: b, toByteOffset: n - 8, as: UInt64.self)
+            } else if n <= 32 {
+                let a = src.loadUnaligned(as: UInt64.self)
+                let b = src.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+                let c = src.loadUnaligned(fromByteOffset: n - 16, as: UInt64.self)
+                let d = src.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+                dst.storeBytes(of: a, as: UInt64.self)
+                dst.storeBytes(of: b, toByteOffset: 8, as: UInt64.self)
+                dst.storeBytes(of: c, toByteOffset: n - 16, as: UInt64.self)
+                dst.storeBytes(of: d, toByteOffset: n - 8, as: UInt64.self)
+            } else {
+                p.update(from: from, count: n)
+            }
+        } else if n >= 4 {
+            let a = src.loadUnaligned(as: UInt32.self)
+            let b = src.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)
+            dst.storeBytes(of: a, as: UInt32.self)
+            dst.storeBytes(of: b, toByteOffset: n - 4, as: UInt32.self)
         } else {
-            p.update(from: from, count: buffer.count)
+            for i in 0..<n { p[i] = from[i] }
         }
-        p += buffer.count
+        p += n
     }
 
     @inline(__always)
@@ -235,8 +261,7 @@ struct TextCursor {
         var s = s
         s.withUTF8 { b in
             guard let first = b.first else { return }
-            var special = false
-            for x in b where x < 0x20 || x == 0x2C || x == 0x22 || x == 0x7F || x == 0xC2 { special = true; break }
+            let special = !Self.csvPlain(b)
             let formula = first == 0x3D || first == 0x2B || first == 0x40
                 || (first == 0x2D && !(b.count > 1 && b[1] >= 0x30 && b[1] <= 0x39))
             if !special && !formula { bytes(b); return }
@@ -262,6 +287,94 @@ struct TextCursor {
             }
             if quoted { byte(0x22) }
         }
+    }
+
+    /// Room `json` needs for `s`: every byte as `\u00XX`, and two quotes.
+    static func jsonRoom(_ s: String) -> Int { 6 * s.utf8.count + 2 }
+
+    mutating func null() {
+        ascii("null")
+    }
+
+    /// A JSON string, as `JSONWriter.escape` writes it (quotes, backslash
+    /// and C0 controls escaped, the rest as is), or `null` for nil;
+    /// `jsonRoom(s)` bytes of room. One pass to see whether anything needs
+    /// escaping (names rarely do), then a copy.
+    mutating func json(_ s: String?) {
+        guard var s else { null(); return }
+        s.withUTF8 { b in
+            byte(0x22)
+            if Self.jsonPlain(b) {
+                bytes(b)
+            } else {
+                for x in b {
+                    switch x {
+                    case 0x22: byte(0x5C); byte(0x22)
+                    case 0x5C: byte(0x5C); byte(0x5C)
+                    case 0x0A: byte(0x5C); byte(0x6E)
+                    case 0x0D: byte(0x5C); byte(0x72)
+                    case 0x09: byte(0x5C); byte(0x74)
+                    case 0..<0x20:
+                        Self.hexDigits.withUTF8Buffer { hex in
+                            ascii("\\u00"); byte(hex[Int(x >> 4)]); byte(hex[Int(x & 0xF)])
+                        }
+                    default: byte(x)
+                    }
+                }
+            }
+            byte(0x22)
+        }
+    }
+
+    /// Whether no byte of `b` needs more than a copy in a CSV cell (none is
+    /// a C0 control, `,`, `"`, DEL or 0xC2, which starts a C1 control).
+    @inline(__always)
+    static func csvPlain(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        allPlain(b, { x in
+            below0x20(x) | zeroByte(x ^ (ones &* 0x2C)) | zeroByte(x ^ (ones &* 0x22))
+                | zeroByte(x ^ (ones &* 0x7F)) | zeroByte(x ^ (ones &* 0xC2)) == 0
+        }, { x in !(x < 0x20 || x == 0x2C || x == 0x22 || x == 0x7F || x == 0xC2) })
+    }
+
+    /// Whether no byte of `b` needs escaping in a JSON string (none is a C0
+    /// control, `"` or a backslash).
+    @inline(__always)
+    static func jsonPlain(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        allPlain(b, { x in
+            below0x20(x) | zeroByte(x ^ (ones &* 0x22)) | zeroByte(x ^ (ones &* 0x5C)) == 0
+        }, { x in !(x < 0x20 || x == 0x22 || x == 0x5C) })
+    }
+
+    private static let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+    /// Nonzero iff some byte of `v` is zero (exact for "some").
+    @inline(__always) private static func zeroByte(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
+    /// Nonzero iff some byte is below 0x20 (`~x` drops the bytes from 0x80).
+    @inline(__always) private static func below0x20(_ x: UInt64) -> UInt64 { (x &- ones &* 0x20) & ~x & highs }
+
+    /// Whether `word` holds for every eight bytes of `b` (a text's last word
+    /// overlaps the one before; 4 to 7 bytes are two overlapping halves),
+    /// or `byte` for each of a shorter one's: a byte-at-a-time test with
+    /// several comparisons costs about 9 instructions a byte.
+    @inline(__always)
+    private static func allPlain(_ b: UnsafeBufferPointer<UInt8>, _ word: (UInt64) -> Bool,
+                                 _ byte: (UInt8) -> Bool) -> Bool {
+        guard let from = b.baseAddress else { return true }
+        let n = b.count
+        let raw = UnsafeRawPointer(from)
+        if n >= 8 {
+            var i = 0
+            while i + 8 < n {
+                if !word(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) { return false }
+                i += 8
+            }
+            return word(raw.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self))
+        }
+        if n >= 4 {
+            return word(UInt64(raw.loadUnaligned(as: UInt32.self))
+                        | UInt64(raw.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)) << 32)
+        }
+        for x in b where !byte(x) { return false }
+        return true
     }
 
     /// `\xNN`, upper-case hex (as file names are shown).

@@ -16,52 +16,71 @@ import Glibc
 public final class NDJSONExporter: FlowExporter {
     let sink: OutputSink
     let name: String
-    public var digits = 6
-    let columns = FlowCSV.flowColumns
-    /// `"name":` per column, made once.
-    let keys: [String]
+    /// As `CSVExporter.digits` (read per line, without the runtime's check).
+    @exclusivity(unchecked) public var digits = 6
 
     public init(sink: OutputSink, name: String) {
         self.sink = sink
         self.name = name
-        keys = FlowCSV.flowColumns.map { JSONWriter.escape($0.name) + ":" }
     }
 
     public func export(_ flow: FlowRecord) {
-        sink.withText { out in NDJSONExporter.append(flow, digits: digits, columns: columns, keys: keys, to: out) }
+        sink.withText { out in NDJSONExporter.append(flow, digits: digits, to: out) }
     }
 
-    /// One line for `f`.
-    static func append(_ f: FlowRecord, digits: Int, columns: [FlowColumn], keys: [String], to out: ByteText) {
-        out.byte(0x7B)  // {
-        for (i, column) in columns.enumerated() {
-            if i > 0 { out.byte(0x2C) }
-            out.text(keys[i])
-            switch column.type {
-            case .int64, .uint64, .double:
-                // The CSV's own digits; an empty cell is null.
-                let before = out.count
-                out.cell(column, f, digits: digits)
-                if out.count == before { out.ascii("null") }
-            case .timestampNs, .text:
-                switch column.value(f) {
-                case .null: out.ascii("null")
-                case .timestampNs:
-                    out.byte(0x22); out.cell(column, f, digits: digits); out.byte(0x22)
-                case .word(let w):
-                    // Fixed names (letters, digits, `-`, `/`): nothing to escape.
-                    out.byte(0x22); out.ascii(w); out.byte(0x22)
-                case .address(let a):
-                    out.byte(0x22); out.address(a); out.byte(0x22)
-                case .text(let s): out.text(JSONWriter.escape(s))
-                case .int(let v): out.decimal(v)
-                case .uint(let v): out.decimal(v)
-                case .double(let v): out.text(String(v))
+    /// Every column's key, `"name":` (after a comma from the second on),
+    /// each after its length byte: made once, copied as bytes per row.
+    static let keyText: [UInt8] = FlowCSV.flowColumns.enumerated().flatMap { i, column -> [UInt8] in
+        let key = Array(((i > 0 ? "," : "") + JSONWriter.escape(column.name) + ":").utf8)
+        return [UInt8(key.count)] + key
+    }
+    /// Room for a line besides its free text: the keys, each cell's CSV
+    /// bound and two quotes (or `null`), the braces and the line end.
+    static let fixedRoom = keyText.count + FlowCSV.flowColumns.reduce(0) { $0 + max($1.room + 2, 4) } + 3
+
+    /// One line for `f`, written like a CSV row: room made once, then a
+    /// cursor writes every cell. A number is its CSV cell (the same digits),
+    /// a fixed word, address, time or id is its CSV cell in quotes (none
+    /// holds anything JSON escapes), an empty cell is `null`; the free text
+    /// (service, port and server names) is JSON-escaped from the String.
+    static func append(_ f: FlowRecord, digits: Int, to out: ByteText) {
+        var room = fixedRoom
+        if let s = f.service { room += TextCursor.jsonRoom(s) }
+        if let s = f.portName { room += TextCursor.jsonRoom(s) }
+        if let s = f.serverName { room += TextCursor.jsonRoom(s) }
+        out.reserve(room)
+        var c = out.cursor()
+        let start = c.p
+        c.byte(0x7B)  // {
+        keyText.withUnsafeBufferPointer { keys in
+            var k = 0
+            for column in FlowCSV.flowColumns {
+                let n = Int(keys[k])
+                c.bytes(UnsafeBufferPointer(rebasing: keys[(k + 1)..<(k + 1 + n)]))
+                k += 1 + n
+                switch column {
+                case .service: c.json(f.service)
+                case .portName: c.json(f.portName)
+                case .serverName: c.json(f.serverName)
+                default:
+                    switch column.type {
+                    case .int64, .uint64, .double:
+                        let before = c.p
+                        column.write(f, &c, out, digits: digits)
+                        if c.p == before { c.null() }
+                    case .timestampNs, .text:
+                        let open = c.p
+                        c.byte(0x22)
+                        column.write(f, &c, out, digits: digits)
+                        if c.p == open + 1 { c.p = open; c.null() } else { c.byte(0x22) }
+                    }
                 }
             }
         }
-        out.byte(0x7D)  // }
-        out.byte(0x0A)
+        c.byte(0x7D)  // }
+        c.byte(0x0A)
+        assert(c.p - start <= room, "an NDJSON line overran its room")
+        out.commit(c)
     }
 
     public func flush() { sink.flush() }

@@ -5,6 +5,7 @@ import XCTest
 @testable import PFlowOutput
 import PFlowCapture
 import PFlowWire
+import PFlowExport
 
 /// The CSV writer's byte-level formatting against plain Swift formatting.
 final class FlowCSVTests: XCTestCase {
@@ -150,6 +151,85 @@ final class FlowCSVTests: XCTestCase {
             + ",\"" + f.serverName! + "\",http-host,9223372036854.775,9223372036854.775,0.000,"
             + "\(UInt32.max),\(UInt32.max),65535,65535\n")
         XCTAssertEqual(f.communityID.utf8.count, 30)
+    }
+}
+
+extension FlowCSVTests {
+    /// The row's uid (zeros, then only the digits the uid has) as FlowUID spells it.
+    func testUIDMatchesFlowUID() {
+        var uids: [UInt64] = [0, 1, 61, 62, 63, 3843, 3844, 238_327, 238_328, 1 << 32, .max - 1, .max]
+        var x: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<200 { x = x &* 6364136223846793005 &+ 1442695040888963407; uids.append(x >> (x & 63)) }
+        for uid in uids {
+            let out = ByteText(capacity: 8)
+            out.reserve(FlowUID.length)
+            var c = out.cursor()
+            FlowCSV.writeUID(uid, &c)
+            out.commit(c)
+            XCTAssertEqual(String(decoding: out.bytes, as: UTF8.self), FlowUID.string(uid), "\(uid)")
+        }
+    }
+
+    /// The word-at-a-time tests for bytes a CSV cell or a JSON string can't
+    /// hold as they are, against the byte-at-a-time ones: every byte value at every position
+    /// of texts of 0 to 20 bytes (the rest letters, and the rest 0xFF).
+    func testPlainTestMatchesTheByteTest() {
+        func reference(_ b: [UInt8]) -> Bool {
+            !b.contains { $0 < 0x20 || $0 == 0x2C || $0 == 0x22 || $0 == 0x7F || $0 == 0xC2 }
+        }
+        func jsonReference(_ b: [UInt8]) -> Bool { !b.contains { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C } }
+        for filler: UInt8 in [0x61, 0xFF, 0x80] {
+            for n in 0...20 {
+                var text = [UInt8](repeating: filler, count: n)
+                XCTAssertEqual(text.withUnsafeBufferPointer(TextCursor.csvPlain), reference(text))
+                for at in 0..<n {
+                    for v in 0...255 {
+                        text[at] = UInt8(v)
+                        XCTAssertEqual(text.withUnsafeBufferPointer(TextCursor.csvPlain), reference(text), "\(n) \(at) \(v)")
+                        XCTAssertEqual(text.withUnsafeBufferPointer(TextCursor.jsonPlain), jsonReference(text), "\(n) \(at) \(v)")
+                    }
+                    text[at] = filler
+                }
+            }
+        }
+    }
+
+    /// The straight-line row writer against the column list, cell by cell:
+    /// every column, in order, for records of each protocol and shape.
+    func testRowMatchesTheColumnList() {
+        XCTAssertEqual(FlowCSV.textColumns, [.service, .portName, .serverName])
+        func rows(_ f: FlowRecord, digits: Int) -> (String, String) {
+            let a = ByteText(capacity: 8), b = ByteText(capacity: 8)
+            FlowCSV.append(f, digits: digits, to: a)
+            FlowCSV.appendByColumns(f, digits: digits, to: b)
+            return (String(decoding: a.bytes, as: UTF8.self), String(decoding: b.bytes, as: UTF8.self))
+        }
+        for proto in [IPProtocol.tcp, .udp, .icmp, .icmpv6, IPProtocol(rawValue: 47)] {
+            for v6 in [false, true] {
+                let a = v6 ? IPAddress(high: 0x2001_0db8_0000_0000, low: 1) : IPAddress(ipv4: 0x0A00_0001)
+                let b = v6 ? IPAddress(high: 0x2001_0db8_0000_0000, low: 2) : IPAddress(ipv4: 0xC0A8_0102)
+                let key = FlowKey(addressA: a, addressB: b, portA: 40000, portB: 443, proto: proto, vlan: FlowKey.noVLAN)
+                let state = FlowState(key: key, ipVersion: v6 ? 6 : 4, timestampNs: 1_700_000_000_123_456_789, direction: 0)
+                var f = FlowRecord(state, endReason: .idle, registry: .standard, knowledge: TrafficKnowledge())
+                f.uid = 77
+                for digits in [0, 6, 9] {
+                    let (row, reference) = rows(f, digits: digits)
+                    XCTAssertEqual(row, reference)
+                    XCTAssertEqual(row.split(separator: ",", omittingEmptySubsequences: false).count,
+                                   FlowColumn.allCases.count)
+                }
+                f.vlan = 12
+                f.service = "=a, \"name\""
+                f.serverName = "host\u{1}"
+                f.nameSource = .sni
+                f.serverLatencyNs = 1_500_000; f.clientLatencyNs = 0; f.appLatencyNs = 99
+                f.clientRetransmissions = 1; f.serverRetransmissions = 2
+                f.clientZeroWindows = 3; f.serverZeroWindows = 4
+                f.appProtocol = .tls
+                let (row, reference) = rows(f, digits: 6)
+                XCTAssertEqual(row, reference)
+            }
+        }
     }
 }
 
