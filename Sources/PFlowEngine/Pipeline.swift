@@ -324,11 +324,19 @@ extension Analyzer {
                 written += 1
                 if written & 63 == 0 {
                     ring.written.store(written, ordering: .releasing)
-                    // The tracker is behind (half the ring waits for it), or
-                    // events pile up: report here instead of leaving it to it.
+                    // Events pile up: report them all here. The tracker is
+                    // behind (half the ring waits for it, as after a sweep
+                    // ended a few thousand flows at once): take a few off
+                    // its hands and go back to reading. Draining all of them
+                    // then left the tracker idle once it had caught up
+                    // (1M bench capture: 11,000-34,000 pauses, reader 0.34 s
+                    // of CPU against the tracker's 0.30 s; a few at a time:
+                    // 1,000-5,000 pauses, 0.32 s against 0.32 s).
                     taken = ring.taken.load(ordering: .relaxed)
-                    if written - taken >= PacketRing.capacity / 2 || events.pending >= EventRing.capacity * 3 / 4 {
+                    if events.pending >= EventRing.capacity * 3 / 4 {
                         events.drain()
+                    } else if written - taken >= PacketRing.capacity / 2 {
+                        events.drain(limit: 32)
                     }
                 }
             }
