@@ -48,7 +48,7 @@ let package = Package(
                 swiftSettings: lean + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         // Encoders for other tools' formats (Community ID, IPFIX, Zeek conn.log):
         // pure functions of an ExportFlow, no knowledge of the flow table.
-        .target(name: "PFlowExport", dependencies: ["PFlowCore"], swiftSettings: lean),
+        .target(name: "PFlowExport", dependencies: ["PFlowCore", "CPlatform"], swiftSettings: lean),
         .executableTarget(
             name: "pflow",
             dependencies: ["PFlowCore", "PFlowFlows", "PFlowEngine", "PFlowOutput", "PFlowLive"],

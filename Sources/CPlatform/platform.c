@@ -11,3 +11,67 @@ void *pflow_remap(void *address, size_t old_size, size_t new_size) {
     return NULL;
 #endif
 }
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+int pflow_sha1_hardware(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    if (!(c & bit_SSSE3) || !(c & bit_SSE4_1)) return 0;
+    if (__get_cpuid_max(0, 0) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b & (1u << 29)) != 0;   /* CPUID.(EAX=7,ECX=0):EBX.SHA[bit 29] */
+}
+
+/* Four rounds; the round function and constant (the immediate) change
+   every 20 rounds. */
+__attribute__((target("sha,sse4.1,ssse3")))
+static inline __m128i pflow_sha1_rounds4(__m128i abcd, __m128i e_and_words, int group) {
+    switch (group / 5) {
+    case 0: return _mm_sha1rnds4_epu32(abcd, e_and_words, 0);
+    case 1: return _mm_sha1rnds4_epu32(abcd, e_and_words, 1);
+    case 2: return _mm_sha1rnds4_epu32(abcd, e_and_words, 2);
+    default: return _mm_sha1rnds4_epu32(abcd, e_and_words, 3);
+    }
+}
+
+/* The instructions keep A, B, C, D in one register with A in the highest
+   lane, E in the highest lane of another, and four message words a
+   register with the earliest highest. Group g is rounds 4g..4g+3:
+   - its words: groups 0-3 from the block; later ones from the four
+     before it (sha1msg1 xors W[t-16] and W[t-14], the xor adds W[t-8],
+     sha1msg2 adds W[t-3] and rotates);
+   - its E: the block's E for group 0; after that E is A of four rounds
+     earlier rotated by 30 (sha1nexte), added to the first word. */
+__attribute__((target("sha,sse4.1,ssse3")))
+void pflow_sha1_compress(uint32_t state[5], const uint32_t words[16]) {
+    __m128i abcd = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)state), 0x1B);
+    __m128i e = _mm_set_epi32((int)state[4], 0, 0, 0);
+    const __m128i abcd_in = abcd, e_in = e;
+    __m128i w[4];
+    __m128i before = abcd;  /* the state at the start of the previous group */
+    for (int g = 0; g < 20; g++) {
+        __m128i now;
+        if (g < 4) {
+            now = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)(words + 4 * g)), 0x1B);
+        } else {
+            /* w[g & 3] holds group g-4, then g-3, g-2, g-1 around the ring. */
+            now = _mm_sha1msg2_epu32(_mm_xor_si128(_mm_sha1msg1_epu32(w[g & 3], w[(g + 1) & 3]), w[(g + 2) & 3]),
+                                     w[(g + 3) & 3]);
+        }
+        w[g & 3] = now;
+        __m128i e_words = g == 0 ? _mm_add_epi32(e, now) : _mm_sha1nexte_epu32(before, now);
+        before = abcd;
+        abcd = pflow_sha1_rounds4(abcd, e_words, g);
+    }
+    e = _mm_sha1nexte_epu32(before, e_in);
+    abcd = _mm_add_epi32(abcd, abcd_in);
+    _mm_storeu_si128((__m128i *)state, _mm_shuffle_epi32(abcd, 0x1B));
+    state[4] = (uint32_t)_mm_extract_epi32(e, 3);
+}
+#else
+int pflow_sha1_hardware(void) { return 0; }
+void pflow_sha1_compress(uint32_t state[5], const uint32_t words[16]) { (void)state; (void)words; }
+#endif

@@ -34,6 +34,24 @@ final class ExportCommunityIDTests: XCTestCase {
         }
     }
 
+    /// The CPU's SHA-1 instructions (used where present, so the vectors
+    /// above test them on such a CPU) against the Swift rounds (the path
+    /// elsewhere), block by block from random states and words.
+    func testSHA1HardwareMatchesSoftware() throws {
+        try XCTSkipUnless(SHA1.hardware, "this CPU has no SHA-1 instructions: only the Swift rounds run here")
+        var rng = SystemRandomNumberGenerator()
+        func r() -> UInt32 { UInt32.random(in: .min ... .max, using: &rng) }
+        for i in 0..<2_000 {
+            let start: (UInt32, UInt32, UInt32, UInt32, UInt32) = i == 0
+                ? (0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0) : (r(), r(), r(), r(), r())
+            let words = (r(), r(), r(), r(), r(), r(), r(), r(), r(), r(), r(), r(), r(), r(), r(), r())
+            var hardware = start, software = start
+            SHA1.compressInHardware(&hardware, words)
+            SHA1.compressInSoftware(&software, words)
+            XCTAssertTrue(hardware == software, "block \(i): \(hardware) against \(software)")
+        }
+    }
+
     func testBase64Vectors() {
         // RFC 4648 §10.
         let cases = ["": "", "f": "Zg==", "fo": "Zm8=", "foo": "Zm9v", "foob": "Zm9vYg==",

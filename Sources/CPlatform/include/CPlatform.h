@@ -2,6 +2,7 @@
 #define PFLOW_CPLATFORM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Two things Swift can't reach directly: a prefetch hint, and mremap
    (variadic in C, so not imported). */
@@ -14,5 +15,14 @@ static inline __attribute__((always_inline)) void pflow_prefetch(const void *add
 /* Grows an anonymous mapping, moving it if needed, without copying its
    pages (Linux). Returns NULL where that isn't possible. */
 void *pflow_remap(void *address, size_t old_size, size_t new_size);
+
+/* SHA-1 with the CPU's SHA extensions (x86-64 SHA-NI), for the Community
+   ID: 1 if this CPU has them (and SSSE3/SSE4.1), else 0. */
+int pflow_sha1_hardware(void);
+
+/* One SHA-1 block (FIPS 180-4 6.1.2) given as its 16 message words (the
+   big-endian words, as integers) into the 5-word state. Only where
+   pflow_sha1_hardware() says 1. */
+void pflow_sha1_compress(uint32_t state[5], const uint32_t words[16]);
 
 #endif
