@@ -4,6 +4,8 @@
 # written by one binary (recorded once into a folder), compared with another.
 #   Scripts/same-output.sh record BINARY DIR     # e.g. the commit a refactor starts from
 #   Scripts/same-output.sh check  BINARY DIR     # the refactored binary; exit 1 on any difference
+# BIG=1 adds the bench captures; MORE=1 adds --ndjson and --conn-log (record
+# and check with the same setting).
 set -uo pipefail
 mode=$1 bin=$2 dir=$3
 shared=${SHARED:-../shared}
@@ -16,17 +18,21 @@ fail=0 n=0
 for f in "${inputs[@]}"; do
   name=$(basename "$f")
   for t in 1 2; do
-    for kind in table csv json; do
+    for kind in table csv json ${MORE:+ndjson connlog}; do
       case $kind in
         table) args=() ;;
         csv) args=(--csv -) ;;
         json) args=(--json) ;;
+        ndjson) args=(--ndjson -) ;;
+        connlog) args=(--conn-log -) ;;
       esac
       out="$dir/$name.t$t.$kind"
+      # conn.log's #open and #close lines carry the wall clock: left out.
+      run() { "$bin" --threads $t "${args[@]}" "$f" 2> "$2" | grep -av '^#open\|^#close' > "$1"; echo "${PIPESTATUS[0]}" >> "$2"; }
       if [ "$mode" = record ]; then
-        "$bin" --threads $t "${args[@]}" "$f" > "$out" 2> "$out.err"; echo $? >> "$out.err"
+        run "$out" "$out.err"
       else
-        "$bin" --threads $t "${args[@]}" "$f" > /tmp/same-output.$$ 2> /tmp/same-output.$$.err; echo $? >> /tmp/same-output.$$.err
+        run /tmp/same-output.$$ /tmp/same-output.$$.err
         n=$((n + 1))
         if ! cmp -s /tmp/same-output.$$ "$out" || ! cmp -s /tmp/same-output.$$.err "$out.err"; then
           echo "DIFFERS: $f --threads $t $kind"; fail=1
