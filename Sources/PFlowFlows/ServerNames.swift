@@ -124,6 +124,79 @@ public struct NameNote: Sendable {
         withUnsafeMutableBytes(of: &bytes) { $0[at] = b }
         length += 1
     }
+
+    /// Appends the `count` bytes at `source` as `append(_:)` would one by
+    /// one (the same bytes, the same cut at 253), eight at a time: the
+    /// parsers' per-byte appends were most of their instructions. `readable`
+    /// is how many bytes from `source` may be read (the caller's bound, at
+    /// least `count`): when a whole word is readable the last few bytes are
+    /// loaded as one too. The note's bytes past the new length are left as
+    /// they were (a partial word is merged, not stored over them).
+    @inline(__always)
+    mutating func append(_ source: UnsafeRawPointer, count: Int, readable: Int) {
+        let at = Int(length)
+        // `readable` bounds every load even if a caller passed a longer count.
+        let n = min(count, readable, Self.maxLength - at)
+        guard n > 0 else { return }
+        withUnsafeMutableBytes(of: &bytes) { buffer in
+            guard let out = buffer.baseAddress else { return }
+            var k = 0
+            // at + n <= 253, so every whole word stored here is inside the 256 bytes.
+            while k + 8 <= n {
+                let word = UInt64(littleEndian: source.loadUnaligned(fromByteOffset: k, as: UInt64.self))
+                out.storeBytes(of: Self.safeWord(word).littleEndian, toByteOffset: at + k, as: UInt64.self)
+                k += 8
+            }
+            let rest = n - k
+            if rest > 0 {
+                if at + k + 8 <= buffer.count && (k + 8 <= readable || k >= 8) {
+                    // The last 1-7 bytes: a word read and made safe, merged into the word there.
+                    // The word from `k` if readable, else the one ending at `n`
+                    // (the run is 8 bytes or more), its last `rest` bytes brought down.
+                    let keep: UInt64 = (1 << UInt64(8 * rest)) &- 1
+                    let word = k + 8 <= readable
+                        ? UInt64(littleEndian: source.loadUnaligned(fromByteOffset: k, as: UInt64.self))
+                        : UInt64(littleEndian: source.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)) >> UInt64(8 * (8 - rest))
+                    let there = UInt64(littleEndian: out.loadUnaligned(fromByteOffset: at + k, as: UInt64.self))
+                    out.storeBytes(of: (Self.safeWord(word) & keep | there & ~keep).littleEndian,
+                                   toByteOffset: at + k, as: UInt64.self)
+                } else {
+                    // Near the end of the source or of the note: byte by byte.
+                    for i in k..<n {
+                        let b = UInt8(truncatingIfNeeded: Self.safeWord(UInt64(source.load(fromByteOffset: i, as: UInt8.self))))
+                        out.storeBytes(of: b, toByteOffset: at + i, as: UInt8.self)
+                    }
+                }
+            }
+            // The formula rule, on the made-safe first byte (as `append(_:)` tests it).
+            if at == 0 {
+                let b = out.load(as: UInt8.self)
+                if b == 0x3D || b == 0x2B || b == 0x2D || b == 0x40 { out.storeBytes(of: 0x5F, as: UInt8.self) }
+            }
+        }
+        length = UInt8(truncatingIfNeeded: at + n)
+    }
+
+    /// Eight bytes (byte k in bits 8k..<8k+8) made safe as `append(_:)`
+    /// makes each, bar the first-character rule: A-Z lower-cased; below
+    /// 0x20, 0x7F and above as `?`. Every per-byte sum below is at most
+    /// 0x7F + 0x60 < 0x100 (the top bits are masked off first), so no carry
+    /// crosses into the next byte; each test leaves its answer in a byte's top bit.
+    @inline(__always)
+    static func safeWord(_ w: UInt64) -> UInt64 {
+        let top: UInt64 = 0x8080_8080_8080_8080
+        let low = w & ~top
+        let atLeastA = (low &+ 0x3F3F_3F3F_3F3F_3F3F) & top        // low >= 0x41
+        let pastZ = (low &+ 0x2525_2525_2525_2525) & top           // low >= 0x5B
+        let atLeastSpace = (low &+ 0x6060_6060_6060_6060) & top    // low >= 0x20
+        let del = (low &+ 0x0101_0101_0101_0101) & top             // low == 0x7F
+        // Non-ASCII (top bit set), control or DEL; such a byte is replaced
+        // whole, so `upper` need not exclude the non-ASCII ones.
+        let bad = (w & top) | (atLeastSpace ^ top) | del
+        let upper = atLeastA & ~pastZ
+        let badBytes = (bad >> 7) &* 0xFF                          // 0x01 -> 0xFF per byte, no carries
+        return (w | upper >> 2) & ~badBytes | 0x3F3F_3F3F_3F3F_3F3F & badBytes
+    }
 }
 
 /// Bounded parsers for the names a capture gives its servers. Each takes

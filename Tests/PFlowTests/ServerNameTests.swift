@@ -415,6 +415,42 @@ final class ServerNameDifferentialTests: XCTestCase {
         }
         XCTAssertGreaterThan(found, 1000)
     }
+
+    /// A run appended at once is the same as its bytes appended one by one,
+    /// onto any note (a name there or none, leftovers past its length),
+    /// from any source (what may be read past the run or not).
+    func testRunAppendIsByteByByteAppend() {
+        var r = Mix(state: 99)
+        func check(_ source: [UInt8], count: Int, readable: Int, onto start: NameNote) {
+            var a = start, b = start
+            for k in 0..<count { a.referenceAppend(source[k]) }
+            source.withUnsafeBytes { raw in
+                guard let base = raw.baseAddress else { return }
+                b.append(base, count: count, readable: readable)
+            }
+            XCTAssertTrue(Self.equal(a, b), "count \(count) readable \(readable) onto \(start.length): \(source.prefix(count))")
+        }
+        // Every byte value at every place in a word, and in the tail.
+        for value in 0...255 {
+            for place in 0..<19 {
+                var source = [UInt8](repeating: 0x61, count: 24)
+                source[place] = UInt8(value)
+                for count in [place + 1, 8, 16, 19] where count > place {
+                    check(source, count: count, readable: count, onto: NameNote())
+                    check(source, count: count, readable: 24, onto: NameNote())
+                }
+            }
+        }
+        for _ in 0..<40_000 {
+            let count = r.chance(10) ? 240 + r.below(80) : r.below(40)
+            let extra = r.pick([0, 0, 1, 7, 8, 20])
+            let source = r.chance(50) ? Self.name(&r, maxLength: count) + r.bytes(count + extra) : r.bytes(count + extra)
+            let n = min(count, source.count)
+            var start = r.chance(30) ? NameNote() : Self.leftovers(&r)
+            if r.chance(20) { start.length = UInt8(250 + r.below(4)) }
+            check(source, count: n, readable: min(source.count, n + extra), onto: start)
+        }
+    }
 }
 
 // MARK: The parsers as they were (reads and appends byte by byte), for the tests above
