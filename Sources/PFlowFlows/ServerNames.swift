@@ -236,6 +236,18 @@ public enum ServerNameParser {
         // Most handshake records are not a ClientHello (type 1): the
         // server's hello, certificates and the like end here.
         guard p.count > 5, p[5] == 1 else { return false }
+        // Nearly always the ClientHello is the segment's only handshake
+        // record: its handshake bytes are then one run (the record's
+        // captured fragment), read directly. Exactly when the gathering
+        // below would find one piece: the record is cut by the capture, or
+        // what follows it is not a whole handshake record header.
+        if p[0] == 0x16 && p[1] == 3 {
+            let length = Int(p[3]) << 8 | Int(p[4])
+            let next = 5 + length
+            if next + 5 > p.count || p[next] != 0x16 || p[next + 1] != 3 {
+                return helloServerName(UnsafeRawBufferPointer(rebasing: p[5..<min(next, p.count)]), into: &note)
+            }
+        }
         // Gather the handshake bytes of up to 8 consecutive handshake records
         // (the offsets of their fragments), without copying them.
         var starts: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
@@ -309,6 +321,61 @@ public enum ServerNameParser {
                             guard let b = byte(j + k) else { break }
                             note.append(b)
                         }
+                        guard note.length > 0 else { return false }
+                        note.source = .sni
+                        return true
+                    }
+                    j += nameLength
+                }
+                return false
+            }
+            i += length
+        }
+        return false
+    }
+
+    /// The SNI of a ClientHello whose handshake bytes are the one run `h`:
+    /// the walk of `tlsServerName`, field for field, where "byte i, or nil
+    /// past what was captured" is a bound check against `h.count` and a
+    /// direct load (every read below is guarded by the check before it).
+    static func helloServerName(_ h: UnsafeRawBufferPointer, into note: inout NameNote) -> Bool {
+        let n = h.count
+        // Big-endian 16 bits at `i`; the caller has checked i + 2 <= n.
+        @inline(__always) func u16(_ i: Int) -> Int { Int(h[i]) << 8 | Int(h[i + 1]) }
+        guard n >= 4, h[0] == 1 else { return false }
+        let end = 4 + (Int(h[1]) << 16 | Int(h[2]) << 8 | Int(h[3]))   // the message's end, as it says
+        var i = 4 + 2 + 32                                                // version, random
+        guard i < n else { return false }
+        i += 1 + Int(h[i])                                                // session id
+        guard i + 2 <= n else { return false }
+        i += 2 + u16(i)                                                   // cipher suites
+        guard i < n else { return false }
+        i += 1 + Int(h[i])                                                // compression methods
+        guard i + 2 <= n else { return false }
+        let extensionsLength = u16(i)
+        i += 2
+        let extensionsEnd = min(end, i + extensionsLength)
+        // Each extension moves `i` forward by at least 4: bounded by the length.
+        while i + 4 <= extensionsEnd {
+            guard i + 4 <= n else { return false }
+            let type = u16(i), length = u16(i + 2)
+            i += 4
+            guard i + length <= extensionsEnd else { return false }
+            if type == 0 {
+                // server_name_list: (name_type, length, name)…; host_name is type 0.
+                guard i + 2 <= n else { return false }
+                let listLength = u16(i)
+                var j = i + 2
+                let listEnd = min(i + length, j + listLength)
+                while j + 3 <= listEnd {
+                    guard j + 3 <= n else { return false }
+                    let nameType = h[j], nameLength = u16(j + 1)
+                    j += 3
+                    guard j + nameLength <= listEnd else { return false }
+                    // The whole name must have been captured: a cut one is not its name.
+                    if nameType == 0 && nameLength > 0 && j + nameLength <= n, let base = h.baseAddress {
+                        note = NameNote()
+                        note.append(base + j, count: min(nameLength, NameNote.maxLength), readable: n - j)
                         guard note.length > 0 else { return false }
                         note.source = .sni
                         return true
