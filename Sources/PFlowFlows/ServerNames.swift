@@ -391,8 +391,6 @@ public enum ServerNameParser {
 
     // MARK: HTTP
 
-    static let methods: [StaticString] = ["GET ", "POST ", "HEAD ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ",
-                                          "CONNECT ", "TRACE "]
     /// How far into a request the Host header is looked for.
     public static let httpHeaderLimit = 8192
 
@@ -400,57 +398,94 @@ public enum ServerNameParser {
     /// (RFC 9112 §3.2), as sent (a port included); only the captured bytes
     /// of the header block, up to `httpHeaderLimit`, are read.
     public static func httpHost(_ p: UnsafeRawBufferPointer, into note: inout NameNote) -> Bool {
-        // The first letters of the methods: responses ("HTTP/…") and other
-        // text fail on the first or second byte, before any method is tried.
-        guard p.count >= 4 else { return false }
-        switch (p[0], p[1]) {
-        case (0x47, 0x45), (0x50, 0x4F), (0x48, 0x45), (0x50, 0x55), (0x44, 0x45), (0x4F, 0x50),
-             (0x50, 0x41), (0x43, 0x4F), (0x54, 0x52):   // GE PO HE PU DE OP PA CO TR
-            break
-        default:
-            return false
-        }
-        var isRequest = false
-        for m in methods where !isRequest {
-            m.withUTF8Buffer { mb in
-                guard p.count >= mb.count else { return }
-                for k in 0..<mb.count where p[k] != mb[k] { return }
-                isRequest = true
-            }
-        }
-        guard isRequest else { return false }
+        guard p.count >= 4, let base = p.baseAddress, isRequest(p, base) else { return false }
         let limit = min(p.count, httpHeaderLimit)
         // Line by line; a header line starts after a line feed.
         var i = 0
         while i < limit {
-            while i < limit && p[i] != 0x0A { i += 1 }
+            i = firstOf(0x0A, 0x0A, base, from: i, to: limit)
             i += 1
             guard i < limit else { return false }
             if p[i] == 0x0D || p[i] == 0x0A { return false }   // end of the headers
+            // "host:", the name in any case (| 0x20 on each of its letters).
             guard i + 5 <= limit,
-                  p[i] | 0x20 == 0x68, p[i + 1] | 0x20 == 0x6F, p[i + 2] | 0x20 == 0x73, p[i + 3] | 0x20 == 0x74,
+                  UInt32(bigEndian: base.loadUnaligned(fromByteOffset: i, as: UInt32.self)) | 0x2020_2020 == 0x686F_7374,
                   p[i + 4] == 0x3A else { continue }
             var j = i + 5
             while j < limit && (p[j] == 0x20 || p[j] == 0x09) { j += 1 }
+            // The value: up to its line's end, the limit, or 253 bytes.
+            let start = j, stop = min(limit, start + NameNote.maxLength)
+            j = firstOf(0x0D, 0x0A, base, from: start, to: stop)
+            // A value cut by the capture (no line end) is not the name, unless
+            // it is past 253 bytes anyway; an empty one is none. (Its first
+            // byte is not a blank, so trimming below leaves at least one.)
+            guard j < limit || j - start >= NameNote.maxLength, j > start else { return false }
             note = NameNote()
-            while j < limit && p[j] != 0x0D && p[j] != 0x0A && note.length < NameNote.maxLength {
-                note.append(p[j]); j += 1
+            note.append(base + start, count: j - start, readable: limit - start)
+            // Trailing blanks are not part of the value (they stay in the
+            // bytes past the length, as they always have). Read in place:
+            // `withUnsafeBytes(of: note.bytes)` copied all 256 bytes.
+            var kept = Int(note.length)
+            withUnsafeBytes(of: &note.bytes) { bytes in
+                while kept > 0 && (bytes[kept - 1] == 0x20 || bytes[kept - 1] == 0x09) { kept -= 1 }
             }
-            // A value cut by the capture (no line end) is not the name, unless it is past 253 bytes anyway.
-            guard j < limit || Int(note.length) >= NameNote.maxLength else { return false }
-            // Trailing blanks are not part of the value.
-            while note.length > 0 {
-                var last: UInt8 = 0
-                let n = Int(note.length) - 1
-                withUnsafeBytes(of: note.bytes) { last = $0[n] }
-                guard last == 0x20 || last == 0x09 else { break }
-                note.length -= 1
-            }
+            note.length = UInt8(truncatingIfNeeded: kept)
             guard note.length > 0 else { return false }
             note.source = .httpHost
             return true
         }
         return false
+    }
+
+    /// Where the first byte equal to `a` or `b` is in `base[from..<to]`
+    /// (`to` if none), eight bytes at a time: in each word, a byte equal to
+    /// `a` is a zero byte of `word ^ a…a`, and the lowest flag of the
+    /// zero-byte test below is exact (flags above it can be borrows: unused).
+    @inline(__always)
+    static func firstOf(_ a: UInt8, _ b: UInt8, _ base: UnsafeRawPointer, from: Int, to: Int) -> Int {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let top = ones << 7
+        let wordA = ones &* UInt64(a), wordB = ones &* UInt64(b)
+        var i = from
+        while i + 8 <= to {
+            let w = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            let xa = w ^ wordA, xb = w ^ wordB
+            let found = ((xa &- ones) & ~xa | (xb &- ones) & ~xb) & top
+            if found != 0 { return i + found.trailingZeroBitCount >> 3 }
+            i += 8
+        }
+        while i < to {
+            let c = base.load(fromByteOffset: i, as: UInt8.self)
+            if c == a || c == b { return i }
+            i += 1
+        }
+        return i
+    }
+
+    /// Whether `p` (at least 4 bytes, at `base`) starts with a request
+    /// method and a space: GET, POST, HEAD, PUT, DELETE, OPTIONS, PATCH,
+    /// CONNECT or TRACE. The first four bytes as one word tell which method
+    /// it can be (responses, "HTTP/…", and other text fail there); the rest
+    /// of a longer one is then compared, if the payload holds it.
+    @inline(__always)
+    static func isRequest(_ p: UnsafeRawBufferPointer, _ base: UnsafeRawPointer) -> Bool {
+        // The bytes from 4 on, as sent, if the payload holds all `count` of them.
+        func rest(_ tail: UInt32, count: Int) -> Bool {
+            guard p.count >= 4 + count else { return false }
+            var word: UInt32 = 0
+            for k in 0..<count { word = word << 8 | UInt32(p[4 + k]) }
+            return word == tail
+        }
+        switch UInt32(bigEndian: base.loadUnaligned(as: UInt32.self)) {
+        case 0x4745_5420, 0x5055_5420: return true                  // "GET ", "PUT "
+        case 0x504F_5354, 0x4845_4144: return rest(0x20, count: 1)  // "POST", "HEAD" + " "
+        case 0x4445_4C45: return rest(0x54_4520, count: 3)          // "DELE" + "TE "
+        case 0x4F50_5449: return rest(0x4F4E_5320, count: 4)        // "OPTI" + "ONS "
+        case 0x5041_5443: return rest(0x4820, count: 2)             // "PATC" + "H "
+        case 0x434F_4E4E: return rest(0x4543_5420, count: 4)        // "CONN" + "ECT "
+        case 0x5452_4143: return rest(0x4520, count: 2)             // "TRAC" + "E "
+        default: return false
+        }
     }
 
     // MARK: DNS
