@@ -177,6 +177,13 @@ public struct NameNote: Sendable {
         length = UInt8(truncatingIfNeeded: at + n)
     }
 
+    /// Makes byte `offset` of the name a dot, if the name (cut at 253) reaches it.
+    @inline(__always)
+    mutating func putDot(at offset: Int) {
+        guard offset >= 0 && offset < Int(length) else { return }
+        withUnsafeMutableBytes(of: &bytes) { $0[offset] = 0x2E }
+    }
+
     /// Eight bytes (byte k in bits 8k..<8k+8) made safe as `append(_:)`
     /// makes each, bar the first-character rule: A-Z lower-cased; below
     /// 0x20, 0x7F and above as `?`. Every per-byte sum below is at most
@@ -205,8 +212,9 @@ public struct NameNote: Sendable {
 public enum ServerNameParser {
     /// Finds a name in a payload if its first bytes say it may hold one:
     /// a TLS ClientHello, an HTTP request, or a DNS response (UDP or TCP
-    /// from port 53). Returns false (note untouched) when there is none.
-    /// The tests on the first bytes are a few compares, so this is cheap
+    /// from port 53). Returns false when there is none: the note is then
+    /// not to be read (a DNS response is parsed into it in place, so one
+    /// without addresses leaves a name there). The tests on the first bytes are a few compares, so this is cheap
     /// on every other packet.
     @inline(__always)
     public static func find(_ payload: UnsafeRawBufferPointer, tcp: Bool, sourcePort: UInt16,
@@ -503,8 +511,10 @@ public enum ServerNameParser {
         let questions = Int(p[4]) << 8 | Int(p[5])
         let answers = Int(p[6]) << 8 | Int(p[7])
         guard questions >= 1, answers >= 1 else { return false }
-        var found = NameNote()
-        guard var i = readName(p, at: 12, into: &found), found.length > 0 else { return false }
+        // Read into the caller's note in place (no 400-byte copy at the end):
+        // on false it holds a part of an answer, and callers read a note only on true.
+        note = NameNote()
+        guard var i = readName(p, at: 12, into: &note), note.length > 0 else { return false }
         i += 4                                        // type, class
         // Further questions (rare): skipped.
         for _ in 1..<min(questions, 8) {
@@ -519,19 +529,18 @@ public enum ServerNameParser {
             let data = next + 10
             guard data + length <= p.count else { break }
             if klass == 1 && type == 1 && length == 4 {
-                found.addAddress(IPAddress(ipv4: UInt32(p[data]) << 24 | UInt32(p[data + 1]) << 16
+                note.addAddress(IPAddress(ipv4: UInt32(p[data]) << 24 | UInt32(p[data + 1]) << 16
                                            | UInt32(p[data + 2]) << 8 | UInt32(p[data + 3])))
             } else if klass == 1 && type == 28 && length == 16 {
                 var high: UInt64 = 0, low: UInt64 = 0
                 for k in 0..<8 { high = high << 8 | UInt64(p[data + k]) }
                 for k in 8..<16 { low = low << 8 | UInt64(p[data + k]) }
-                found.addAddress(IPAddress(high: high, low: low))
+                note.addAddress(IPAddress(high: high, low: low))
             }
             i = data + length
         }
-        guard found.addressCount > 0 else { return false }
-        found.source = .dns
-        note = found
+        guard note.addressCount > 0 else { return false }
+        note.source = .dns
         return true
     }
 
@@ -556,10 +565,29 @@ public enum ServerNameParser {
                 limit = target
                 i = target
             case 0:
-                guard i + 1 + length <= p.count else { return nil }
+                // Labels with no pointer between them lie in the message as
+                // one run ("3www7example3com"): each is checked to be there,
+                // the run appended at once, and the length bytes inside it
+                // (where the name has its dots) made dots. The same bytes as
+                // label, dot, label… one by one, cut at 253 the same way.
+                var j = i
+                while j < p.count {
+                    let l = Int(p[j])
+                    guard l != 0 && l & 0xC0 == 0 else { break }
+                    guard j + 1 + l <= p.count else { return nil }
+                    j += 1 + l
+                }
+                // (A label is in a non-empty message, so its base address is there.)
+                guard let base = p.baseAddress else { return nil }
                 if note.length > 0 { note.append(0x2E) }
-                for k in 0..<length { note.append(p[i + 1 + k]) }
-                i += 1 + length
+                let at = Int(note.length)
+                note.append(base + i + 1, count: j - i - 1, readable: p.count - i - 1)
+                var k = i + 1 + length
+                while k < j {
+                    note.putDot(at: at + k - (i + 1))
+                    k += 1 + Int(p[k])
+                }
+                i = j
             default:
                 return nil
             }
