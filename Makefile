@@ -13,7 +13,7 @@ MANDIR  ?= $(PREFIX)/share/man
 BIN     ?= .build/release/pflow
 MANPAGE ?= .build/pflow.1
 
-.PHONY: all deps pydeps interopdeps interop parquet build run test unit cli live alloc timeline screenshot golden fuzz bench load hostile hostile-full clean install uninstall man
+.PHONY: all deps pydeps interopdeps interop parquet build run test unit cli live alloc timeline screenshot golden fuzz bench bench-features load hostile hostile-full clean install uninstall man
 
 all: build
 
@@ -126,6 +126,12 @@ alloc: build
 # pflow against ../shared/bench/flowtrack.c on generated captures (cached in ~/.cache/pflow-bench).
 bench: build
 	SHARED=$(abspath $(SHARED)) python3 Bench/bench.py .build/release/pflow
+
+# What each part of the analysis costs (not in make test; after make bench,
+# which makes the capture): a switchable copy of HEAD, built aside, run with
+# the parts switched on one at a time against flowtrack -m. RUNS=11 default.
+bench-features:
+	python3 Bench/feature_cost.py --runs $(or $(RUNS),11) --instructions
 
 # Hostile inputs against the release binary: captures built to make work or
 # memory grow faster than the input (N against 4N), outputs that are inputs,
