@@ -25,11 +25,19 @@ public struct LatencyHistogram: Sendable {
         return Double(8 + m) * width + width / 2
     }
 
+    @inline(__always)
     public mutating func add(ns: Int64) {
         let i = Self.bucket(UInt64(max(0, ns)) / 1000)
-        if counts.count <= i { counts.append(contentsOf: repeatElement(0, count: i + 1 - counts.count)) }
-        counts[i] &+= 1
-        samples += 1
+        if counts.count <= i { grow(to: i) }
+        counts.withUnsafeMutableBufferPointer { $0[i] &+= 1 }
+        samples &+= 1
+    }
+
+    /// Room for bucket `i` (at most the 496th): a histogram grows to its
+    /// largest latency only.
+    @inline(never)
+    mutating func grow(to i: Int) {
+        counts.append(contentsOf: repeatElement(0, count: i + 1 - counts.count))
     }
 
     /// The nearest-rank quantile `q` (0...1) in milliseconds, nil without samples.
@@ -89,23 +97,37 @@ public struct ServiceHealth: Sendable {
     public init() {}
 
     /// Counts `f`; returns its name's slot, or -1 (no name, or past `maxNames`).
-    @discardableResult
+    @inline(__always) @discardableResult
     public mutating func add(_ f: FlowRecord) -> Int {
+        // (Sums with &+=: what a capture holds can't reach 2^64.)
         if let ns = f.serverLatencyNs { serverLatency.add(ns: ns) }
         if let ns = f.appLatencyNs { appLatency.add(ns: ns) }
         if f.proto == .tcp {
-            retransmissions += (f.clientRetransmissions ?? 0) + (f.serverRetransmissions ?? 0)
-            tcpPackets += f.packets
+            retransmissions &+= (f.clientRetransmissions ?? 0) &+ (f.serverRetransmissions ?? 0)
+            tcpPackets &+= f.clientToServer.packets &+ f.serverToClient.packets
         }
         guard let name = f.serverName else { return -1 }
+        return count(name, hash: f.serverNameHash)
+    }
+
+    /// Counts a flow of `name`; its slot, or -1 past `maxNames`.
+    mutating func count(_ name: String, hash: UInt64) -> Int {
         // One probe of the name whether it is known or new.
-        let key = NameKey(name, hash: f.serverNameHash)
+        let key = NameKey(name, hash: hash)
         if let i = names.index(of: key) {
-            names[entry: i] += 1
+            names[entry: i] &+= 1
             return i
         }
         guard names.count < Self.maxNames else { return -1 }
-        return names.insert(key) { 1 }.index
+        let slot = names.insert(key) { 1 }.index
+        if names.count == Self.maxNames {
+            // Full: from now on most names are new ones, each probed to an
+            // empty slot; a table a quarter full keeps those walks short.
+            var roomy = FastMap<NameKey, UInt64>(capacity: 2 * Self.maxNames)
+            for (k, v) in zip(names.keys, names.values) { roomy.insert(k) { v } }
+            names = roomy
+        }
+        return slot
     }
 
     /// The names by slot.

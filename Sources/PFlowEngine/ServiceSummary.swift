@@ -112,43 +112,146 @@ public struct ProtocolTotals: Sendable {
 /// distinct counts come from sketches and the lists hold the addresses
 /// kept (the report says so).
 public struct ServiceTally: Sendable {
-    struct Key: FastHashable, Sendable {
-        var proto: UInt8; var port: Int32
-        func fastHash(_ seed: HashSeed) -> UInt64 { seed.hash(UInt64(proto) << 32 | UInt64(UInt32(bitPattern: port))) }
-    }
-    /// An address in one row's client (side 0) or server (side 1) column.
-    struct Party: FastHashable, Sendable {
-        var address: IPAddress; var row: UInt32; var side: UInt8
-        func fastHash(_ seed: HashSeed) -> UInt64 { seed.hash(address.high, address.low, UInt64(row) << 1 | UInt64(side)) }
-    }
-    /// One address's flows on one side of one service; bytes it sent and
-    /// received in them.
-    struct PartyStats: Sendable {
+    /// One address on one side of one row, and its flows there: the key and
+    /// the counts in one entry, so a flow's visit reads and writes one place
+    /// (they were two arrays, a cache miss each).
+    struct Party: Sendable {
+        var address: IPAddress
+        /// row << 1 | side (0 client, 1 server), and `answeredBit`.
+        var column: UInt32
+        /// Server side: which of the row's first 32 names (`ServiceHealth`
+        /// slots) its flows carried.
+        var names: UInt32 = 0
         var flows: UInt64 = 0
+        /// Bytes it sent and received in those flows.
         var sent: UInt64 = 0
         var received: UInt64 = 0
         var packets: UInt64 = 0
-        var answered: UInt32 = 0
-        /// Server side: which of the row's first 32 names (`ServiceHealth`
-        /// slots) its flows carried; in what was padding (stride stays 40).
-        var names: UInt32 = 0
+
+        /// Set in `column` once the address answered a flow as the server
+        /// (rows number far below 2^30, so the bit is never the row's).
+        static let answeredBit: UInt32 = 1 << 31
+        var row: Int { Int((column & ~Self.answeredBit) >> 1) }
+        var side: Int { Int(column & 1) }
+        var answered: Bool { column & Self.answeredBit != 0 }
         var bytes: UInt64 { sent + received }
     }
-    /// Entry i is row i.
-    private var rowIndex = FastMap<Key, Void>()
+
+    /// (protocol, server port) to row number, the key kept in the slot
+    /// itself: one load per probe, no key array beside it.
+    struct RowIndex: Sendable {
+        /// key << 32 | row + 1; 0 is empty. Kept at most half full.
+        var slots = [UInt64](repeating: 0, count: 64)
+        var count = 0
+        let seed = HashSeed.run
+
+        /// The key of `f`'s row: protocol << 17, then the port, or 1 << 16
+        /// for protocols without ports (25 bits).
+        @inline(__always)
+        static func key(_ f: FlowRecord) -> UInt64 {
+            UInt64(f.proto.rawValue) << 17 | (f.hasServicePort ? UInt64(f.serverPort) : 1 << 16)
+        }
+
+        /// The row of `key`, or -1 and the empty slot it would take.
+        @inline(__always)
+        func find(_ key: UInt64) -> (row: Int, at: Int) {
+            slots.withUnsafeBufferPointer { slots in
+                let mask = slots.count - 1
+                var at = Int(truncatingIfNeeded: seed.hash(key)) & mask
+                while true {
+                    let word = slots[at]
+                    if word == 0 { return (-1, at) }
+                    if word >> 32 == key { return (Int(truncatingIfNeeded: word & 0xFFFF_FFFF) - 1, at) }
+                    at = (at + 1) & mask
+                }
+            }
+        }
+
+        /// Adds `key` as row `count` at `at` (from `find`).
+        mutating func insert(_ key: UInt64, at: Int) {
+            count += 1
+            slots[at] = key << 32 | UInt64(count)
+            guard count * 2 > slots.count else { return }
+            var bigger = [UInt64](repeating: 0, count: slots.count * 2)
+            let mask = bigger.count - 1
+            for word in slots where word != 0 {
+                var at = Int(truncatingIfNeeded: seed.hash(word >> 32)) & mask
+                while bigger[at] != 0 { at = (at + 1) & mask }
+                bigger[at] = word
+            }
+            slots = bigger
+        }
+    }
+
+    /// The parties, in the order they came, found through an open-addressing
+    /// table of (hash tag, entry index) words kept at most half full.
+    struct PartyTable: Sendable {
+        var slots = [UInt64](repeating: 0, count: 16)
+        var entries: [Party] = []
+        let seed = HashSeed.run
+
+        @inline(__always)
+        func hash(_ address: IPAddress, _ column: UInt32) -> UInt64 {
+            seed.hash(address.high, address.low, UInt64(column))
+        }
+
+        /// The entry of (`address`, `column`) with `hash`, or -1.
+        @inline(__always)
+        func find(_ address: IPAddress, _ column: UInt32, hash: UInt64) -> Int {
+            slots.withUnsafeBufferPointer { slots in
+                entries.withUnsafeBufferPointer { entries in
+                    let mask = slots.count - 1, tag = hash >> 32
+                    var at = Int(truncatingIfNeeded: hash) & mask
+                    while true {
+                        let word = slots[at]
+                        if word == 0 { return -1 }
+                        if word >> 32 == tag {
+                            let e = Int(truncatingIfNeeded: word & 0xFFFF_FFFF) - 1
+                            if entries[e].address == address && entries[e].column & ~Party.answeredBit == column { return e }
+                        }
+                        at = (at + 1) & mask
+                    }
+                }
+            }
+        }
+
+        /// Adds (`address`, `column`), which `find` did not find; its entry.
+        mutating func insert(_ address: IPAddress, _ column: UInt32, hash: UInt64) -> Int {
+            let e = entries.count
+            entries.append(Party(address: address, column: column))
+            var mask = slots.count - 1
+            var at = Int(truncatingIfNeeded: hash) & mask
+            while slots[at] != 0 { at = (at + 1) & mask }
+            slots[at] = (hash >> 32) << 32 | UInt64(e + 1)
+            guard entries.count * 2 > slots.count else { return e }
+            var bigger = [UInt64](repeating: 0, count: slots.count * 2)
+            mask = bigger.count - 1
+            for (i, p) in entries.enumerated() {
+                let h = self.hash(p.address, p.column & ~Party.answeredBit)
+                var at = Int(truncatingIfNeeded: h) & mask
+                while bigger[at] != 0 { at = (at + 1) & mask }
+                bigger[at] = (h >> 32) << 32 | UInt64(i + 1)
+            }
+            slots = bigger
+            return e
+        }
+    }
+
+    private var rowIndex = RowIndex()
     private var rows: [ServiceRow] = []
     /// Flows per row and `AppProtocol.rawValue`: 16 counters a row, flat
     /// (no array inside each row to copy on write).
     private var appFlows: [UInt32] = []
-    private var parties = FastMap<Party, PartyStats>()
+    private var parties = PartyTable()
     /// Two per row (clients, servers), made when `parties` first fills.
     private var sketches: [DistinctSketch] = []
     /// Every flow's two addresses, once `parties` is full.
     private var hostSketch: DistinctSketch?
-    /// Every flow's ends, summed as the hosts are (what `untrackedHosts`
-    /// subtracts the kept ones from).
-    private var allEnds = HostRow(address: IPAddress(high: 0, low: 0))
-    private var protocols = [ProtocolTotals](repeating: ProtocolTotals(), count: 256)
+    /// Bytes every flow's client sent, summed: with the rows' bytes, every
+    /// flow's ends as the hosts sum them (what `untrackedHosts` subtracts
+    /// the kept ones from). The protocols' totals are the rows' too: each
+    /// row is of one protocol.
+    private var clientBytes: UInt64 = 0
     public private(set) var flows: UInt64 = 0
     /// Most (service, side, address) entries kept exactly (about 90 bytes
     /// each with their share of the index).
@@ -158,6 +261,13 @@ public struct ServiceTally: Sendable {
 
     /// Totals per protocol name (`tcp`, `udp`, `icmp`, …).
     public var byProto: [String: ProtocolTotals] {
+        var protocols = [ProtocolTotals](repeating: ProtocolTotals(), count: 256)
+        for r in rows {
+            let p = Int(r.proto.rawValue)
+            protocols[p].flows += r.flows
+            protocols[p].packets += r.packets
+            protocols[p].bytes += r.bytes
+        }
         var out: [String: ProtocolTotals] = [:]
         for (number, t) in protocols.enumerated() where t.flows > 0 {
             out[IPProtocol(rawValue: UInt8(number)).name] = t
@@ -167,6 +277,7 @@ public struct ServiceTally: Sendable {
 
     /// Whether the server answered: a TCP SYN-ACK or payload (or, seen
     /// mid-stream, anything but a reset), a UDP or other datagram back.
+    @inline(__always)
     static func answered(_ f: FlowRecord) -> Bool {
         let r = f.serverToClient
         guard r.packets > 0 else { return false }
@@ -178,6 +289,7 @@ public struct ServiceTally: Sendable {
 
     /// 1: an attempt left unanswered, 2: rejected, 0: neither (answered,
     /// or not an attempt).
+    @inline(__always)
     static func failureKind(_ f: FlowRecord) -> UInt8 {
         switch f.proto {
         case .tcp:
@@ -194,83 +306,97 @@ public struct ServiceTally: Sendable {
         }
     }
 
+    // Counters add with &+=: they sum what a capture holds (bytes on the
+    // wire, at most a few per packet), which can't reach 2^64.
     public mutating func add(_ f: FlowRecord) {
-        flows += 1
-        let key = Key(proto: f.proto.rawValue, port: f.hasServicePort ? Int32(f.serverPort) : -1)
-        let (i, inserted) = rowIndex.insert(key) { () }
-        if inserted {
-            rows.append(ServiceRow(service: "", portName: f.portName, proto: f.proto,
-                                   port: f.hasServicePort ? f.serverPort : nil))
-            appFlows.append(contentsOf: repeatElement(0, count: 16))
-            if !sketches.isEmpty { sketches.append(DistinctSketch()); sketches.append(DistinctSketch()) }
-        }
+        flows &+= 1
+        let key = RowIndex.key(f)
+        var (i, at) = rowIndex.find(key)
+        if i < 0 { i = newRow(f, key: key, at: at) }
+        let sent = f.clientToServer.bytes, received = f.serverToClient.bytes
+        let packets = f.clientToServer.packets &+ f.serverToClient.packets, bytes = sent &+ received
+        // Both addresses' probes before anything else, so that their cache
+        // misses overlap.
+        let clientColumn = UInt32(truncatingIfNeeded: i) << 1, serverColumn = clientColumn | 1
+        let clientHash = parties.hash(f.clientAddress, clientColumn)
+        let serverHash = parties.hash(f.serverAddress, serverColumn)
+        var client = parties.find(f.clientAddress, clientColumn, hash: clientHash)
+        var server = parties.find(f.serverAddress, serverColumn, hash: serverHash)
+
         let answered = Self.answered(f)
         let oneWay = !answered && (ServiceNames.isOneWayByDesign(port: f.serverPort, proto: f.proto)
                                    || ServiceNames.isGroupAddress(f.serverAddress))
         let failure = Self.failureKind(f)
-        var nameSlot = -1
         // One uniqueness check for the row's counters, not one per field.
-        rows.withUnsafeMutableBufferPointer { r in
-            r[i].flows += 1
-            r[i].packets += f.packets
-            r[i].bytes += f.bytes
-            if answered { r[i].answered += 1 }
-            if oneWay { r[i].oneWayFlows += 1 }
-            if failure == 1 { r[i].unanswered += 1 }
-            if failure == 2 { r[i].rejected += 1 }
-            nameSlot = r[i].health.add(f)
+        let nameSlot = rows.withUnsafeMutableBufferPointer { r in
+            r[i].flows &+= 1
+            r[i].packets &+= packets
+            r[i].bytes &+= bytes
+            if answered { r[i].answered &+= 1 }
+            if oneWay { r[i].oneWayFlows &+= 1 }
+            if failure == 1 { r[i].unanswered &+= 1 }
+            if failure == 2 { r[i].rejected &+= 1 }
+            return r[i].health.add(f)
         }
-        if let app = f.appProtocol { appFlows[16 * i + Int(app.rawValue & 15)] &+= 1 }
-        let c = f.clientToServer, r = f.serverToClient
-        addParty(Party(address: f.clientAddress, row: UInt32(i), side: 0), f, sent: c.bytes, received: r.bytes, answered: false)
-        addParty(Party(address: f.serverAddress, row: UInt32(i), side: 1), f, sent: r.bytes, received: c.bytes,
-                 answered: answered, nameSlot: nameSlot)
-        allEnds.clientFlows += 1
-        allEnds.clientBytesSent += c.bytes
-        allEnds.clientBytesReceived += r.bytes
-        allEnds.serverFlows += 1
-        allEnds.serverBytesSent += r.bytes
-        allEnds.serverBytesReceived += c.bytes
-        let p = Int(f.proto.rawValue)
-        protocols[p].flows += 1
-        protocols[p].packets += f.packets
-        protocols[p].bytes += f.bytes
+        if let app = f.appProtocol {
+            appFlows.withUnsafeMutableBufferPointer { $0[16 * i + Int(app.rawValue & 15)] &+= 1 }
+        }
+        clientBytes &+= sent
+
+        if !sketches.isEmpty { addToSketches(f.clientAddress, row: i, side: 0) }
+        if client < 0 { client = admit(f.clientAddress, clientColumn, hash: clientHash) }
+        if !sketches.isEmpty { addToSketches(f.serverAddress, row: i, side: 1) }
+        if server < 0 { server = admit(f.serverAddress, serverColumn, hash: serverHash) }
+        let names: UInt32 = nameSlot >= 0 && nameSlot < 32 ? 1 << UInt32(nameSlot) : 0
+        parties.entries.withUnsafeMutableBufferPointer { e in
+            if client >= 0 {
+                e[client].flows &+= 1
+                e[client].sent &+= sent
+                e[client].received &+= received
+                e[client].packets &+= packets
+            }
+            if server >= 0 {
+                e[server].flows &+= 1
+                e[server].sent &+= received
+                e[server].received &+= sent
+                e[server].packets &+= packets
+                e[server].names |= names
+                if answered { e[server].column |= Party.answeredBit }
+            }
+        }
     }
 
-    private mutating func addParty(_ party: Party, _ f: FlowRecord, sent: UInt64, received: UInt64, answered: Bool,
-                                   nameSlot: Int = -1) {
-        let row = Int(party.row), side = Int(party.side)
-        if !sketches.isEmpty {
-            let hash = party.address.fastHash(HashSeed.run)
-            sketches[2 * row + side].add(hash: hash)
-            hostSketch?.add(hash: hash)
+    /// A row for `f`'s (protocol, port), the next one.
+    private mutating func newRow(_ f: FlowRecord, key: UInt64, at: Int) -> Int {
+        rowIndex.insert(key, at: at)
+        rows.append(ServiceRow(service: "", portName: f.portName, proto: f.proto,
+                               port: f.hasServicePort ? f.serverPort : nil))
+        appFlows.append(contentsOf: repeatElement(0, count: 16))
+        if !sketches.isEmpty { sketches.append(DistinctSketch()); sketches.append(DistinctSketch()) }
+        return rows.count - 1
+    }
+
+    @inline(__always)
+    private mutating func addToSketches(_ address: IPAddress, row: Int, side: Int) {
+        let hash = address.fastHash(HashSeed.run)
+        sketches[2 * row + side].add(hash: hash)
+        hostSketch?.add(hash: hash)
+    }
+
+    /// An address new to its row and side: its entry, or -1 once `parties`
+    /// is full (the row's counts are then estimates).
+    private mutating func admit(_ address: IPAddress, _ column: UInt32, hash: UInt64) -> Int {
+        let row = Int(column >> 1), side = Int(column & 1)
+        if parties.entries.count < partyLimit {
+            if side == 0 { rows[row].clients += 1 } else { rows[row].servers += 1 }
+            return parties.insert(address, column, hash: hash)
         }
-        let i: Int
-        if parties.count < partyLimit {
-            // One probe whether the address is new or not.
-            let (at, inserted) = parties.insert(party) { PartyStats() }
-            i = at
-            if inserted { if side == 0 { rows[row].clients += 1 } else { rows[row].servers += 1 } }
-        } else if let known = parties.index(of: party) {
-            i = known
-        } else {
-            if sketches.isEmpty {
-                startSketches()
-                let hash = party.address.fastHash(HashSeed.run)
-                sketches[2 * row + side].add(hash: hash)
-                hostSketch?.add(hash: hash)
-            }
-            rows[row].approximate = true
-            return
+        if sketches.isEmpty {
+            startSketches()
+            addToSketches(address, row: row, side: side)
         }
-        var stats = parties[entry: i]
-        stats.flows += 1
-        stats.sent += sent
-        stats.received += received
-        stats.packets += f.packets
-        if answered { stats.answered &+= 1 }
-        if nameSlot >= 0 && nameSlot < 32 { stats.names |= 1 << UInt32(nameSlot) }
-        parties[entry: i] = stats
+        rows[row].approximate = true
+        return -1
     }
 
     /// `parties` is full: from now on every row counts its addresses in
@@ -278,9 +404,9 @@ public struct ServiceTally: Sendable {
     private mutating func startSketches() {
         sketches = [DistinctSketch](repeating: DistinctSketch(), count: 2 * rows.count)
         var hosts = DistinctSketch()
-        for party in parties.keys {
+        for party in parties.entries {
             let hash = party.address.fastHash(HashSeed.run)
-            sketches[2 * Int(party.row) + Int(party.side)].add(hash: hash)
+            sketches[2 * party.row + party.side].add(hash: hash)
             hosts.add(hash: hash)
         }
         hostSketch = hosts
@@ -291,23 +417,30 @@ public struct ServiceTally: Sendable {
 
     /// Distinct hosts seen (an estimate once past the limit).
     public var distinctHosts: Int {
-        var kept = FastSet<IPAddress>(capacity: parties.count / 2)
-        for p in parties.keys { _ = kept.insert(p.address) }
+        var kept = FastSet<IPAddress>(capacity: parties.entries.count / 2)
+        for p in parties.entries { _ = kept.insert(p.address) }
         return max(kept.count, hostSketch?.estimate ?? 0)
     }
 
     /// The flow ends of addresses not kept (past the limit), summed.
     public var untrackedHosts: HostRow {
-        var out = allEnds
-        for (party, stats) in zip(parties.keys, parties.values) {
+        let serverBytes = rows.reduce(0) { $0 &+ $1.bytes } &- clientBytes
+        var out = HostRow(address: IPAddress(high: 0, low: 0))
+        out.clientFlows = flows
+        out.clientBytesSent = clientBytes
+        out.clientBytesReceived = serverBytes
+        out.serverFlows = flows
+        out.serverBytesSent = serverBytes
+        out.serverBytesReceived = clientBytes
+        for party in parties.entries {
             if party.side == 0 {
-                out.clientFlows -= stats.flows
-                out.clientBytesSent -= stats.sent
-                out.clientBytesReceived -= stats.received
+                out.clientFlows -= party.flows
+                out.clientBytesSent -= party.sent
+                out.clientBytesReceived -= party.received
             } else {
-                out.serverFlows -= stats.flows
-                out.serverBytesSent -= stats.sent
-                out.serverBytesReceived -= stats.received
+                out.serverFlows -= party.flows
+                out.serverBytesSent -= party.sent
+                out.serverBytesReceived -= party.received
             }
         }
         return out
@@ -326,9 +459,9 @@ public struct ServiceTally: Sendable {
         var out = rows
         var servers = [[AddressShare]](repeating: [], count: rows.count)
         var clients = [[AddressShare]](repeating: [], count: rows.count)
-        for (party, stats) in zip(parties.keys, parties.values) {
-            let share = AddressShare(address: party.address, flows: stats.flows, bytes: stats.bytes)
-            if party.side == 0 { clients[Int(party.row)].append(share) } else { servers[Int(party.row)].append(share) }
+        for party in parties.entries {
+            let share = AddressShare(address: party.address, flows: party.flows, bytes: party.bytes)
+            if party.side == 0 { clients[party.row].append(share) } else { servers[party.row].append(share) }
         }
         func before(_ a: AddressShare, _ b: AddressShare) -> Bool {
             if a.bytes != b.bytes { return a.bytes > b.bytes }
@@ -407,31 +540,31 @@ public struct ServiceTally: Sendable {
         var out: [HostRow] = []
         var named: [[(name: String, flows: UInt64)]] = []
         var rowNames = [[(name: String, flows: UInt64)]?](repeating: nil, count: rows.count)
-        var position = FastMap<IPAddress, Void>(capacity: parties.count / 2)
-        for (party, stats) in zip(parties.keys, parties.values) {
+        var position = FastMap<IPAddress, Void>(capacity: parties.entries.count / 2)
+        for party in parties.entries {
             let (i, inserted) = position.insert(party.address) { () }
             if inserted { out.append(HostRow(address: party.address)); named.append([]) }
-            out[i].packets += stats.packets
+            out[i].packets += party.packets
             if party.side == 0 {
-                out[i].clientFlows += stats.flows
-                out[i].clientBytesSent += stats.sent
-                out[i].clientBytesReceived += stats.received
+                out[i].clientFlows += party.flows
+                out[i].clientBytesSent += party.sent
+                out[i].clientBytesReceived += party.received
             } else {
-                out[i].serverFlows += stats.flows
-                out[i].serverBytesSent += stats.sent
-                out[i].serverBytesReceived += stats.received
-                if stats.answered > 0 {
-                    let row = rows[Int(party.row)]
+                out[i].serverFlows += party.flows
+                out[i].serverBytesSent += party.sent
+                out[i].serverBytesReceived += party.received
+                if party.answered {
+                    let row = rows[party.row]
                     out[i].services.append(row.port.map { "\($0)/\(row.proto.name)" } ?? row.proto.name)
                 }
-                if stats.names != 0 {
-                    let r = Int(party.row)
+                if party.names != 0 {
+                    let r = party.row
                     if rowNames[r] == nil {
                         let h = rows[r].health
                         rowNames[r] = Array(zip(h.namesBySlot, h.flowsBySlot))
                     }
                     let list = rowNames[r] ?? []
-                    for slot in list.indices.prefix(32) where stats.names & (1 << UInt32(slot)) != 0 {
+                    for slot in list.indices.prefix(32) where party.names & (1 << UInt32(slot)) != 0 {
                         named[i].append(list[slot])
                     }
                 }

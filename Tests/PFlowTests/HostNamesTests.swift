@@ -63,9 +63,9 @@ final class HostNamesTests: XCTestCase {
         XCTAssertEqual(t.sortedRows().first?.health.nameCounts.count, ServiceHealth.maxNames)
     }
 
-    /// The name mask lives in what was PartyStats' padding: an address
-    /// entry stays the size it was.
-    func testPartyStatsDoNotGrow() {
-        XCTAssertEqual(MemoryLayout<ServiceTally.PartyStats>.stride, 40)
+    /// An address entry (its key, counts, name mask and answered bit) stays
+    /// 56 bytes: the name mask and the bit live in what would be padding.
+    func testPartyEntryDoesNotGrow() {
+        XCTAssertEqual(MemoryLayout<ServiceTally.Party>.stride, 56)
     }
 }
