@@ -457,34 +457,29 @@ public struct ServiceTally: Sendable {
     /// Every row with its name, kind and top addresses, in the order rows were made.
     public func namedRows() -> [ServiceRow] {
         var out = rows
-        var servers = [[AddressShare]](repeating: [], count: rows.count)
-        var clients = [[AddressShare]](repeating: [], count: rows.count)
-        for party in parties.entries {
-            let share = AddressShare(address: party.address, flows: party.flows, bytes: party.bytes)
-            if party.side == 0 { clients[party.row].append(share) } else { servers[party.row].append(share) }
-        }
         func before(_ a: AddressShare, _ b: AddressShare) -> Bool {
             if a.bytes != b.bytes { return a.bytes > b.bytes }
             if a.flows != b.flows { return a.flows > b.flows }
             return a.address < b.address
         }
-        // The leading few by insertion into a short sorted list: linear in
-        // a service's addresses, not n log n.
-        func top(_ list: [AddressShare]) -> [AddressShare] {
-            var best: [AddressShare] = []
-            best.reserveCapacity(Self.topAddresses + 1)
-            for s in list {
-                if best.count == Self.topAddresses, let last = best.last, !before(s, last) { continue }
-                var at = best.count
-                while at > 0, before(s, best[at - 1]) { at -= 1 }
-                best.insert(s, at: at)
-                if best.count > Self.topAddresses { best.removeLast() }
-            }
-            return best
+        // The leading few of each row's clients (2 × row) and servers (2 ×
+        // row + 1), by insertion into a short sorted list as the entries go
+        // by: linear in a service's addresses, not n log n, and no list of
+        // all of them.
+        var tops = [[AddressShare]](repeating: [], count: 2 * rows.count)
+        for party in parties.entries {
+            let share = AddressShare(address: party.address, flows: party.flows, bytes: party.bytes)
+            let k = 2 * party.row + party.side
+            if tops[k].count == Self.topAddresses, let last = tops[k].last, !before(share, last) { continue }
+            if tops[k].isEmpty { tops[k].reserveCapacity(Self.topAddresses + 1) }
+            var at = tops[k].count
+            while at > 0, before(share, tops[k][at - 1]) { at -= 1 }
+            tops[k].insert(share, at: at)
+            if tops[k].count > Self.topAddresses { tops[k].removeLast() }
         }
         for i in out.indices {
-            out[i].topServers = top(servers[i])
-            out[i].topClients = top(clients[i])
+            out[i].topServers = tops[2 * i + 1]
+            out[i].topClients = tops[2 * i]
             if !sketches.isEmpty {
                 out[i].clients = max(out[i].clients, sketches[2 * i].estimate)
                 out[i].servers = max(out[i].servers, sketches[2 * i + 1].estimate)
@@ -540,6 +535,7 @@ public struct ServiceTally: Sendable {
         var out: [HostRow] = []
         var named: [[(name: String, flows: UInt64)]] = []
         var rowNames = [[(name: String, flows: UInt64)]?](repeating: nil, count: rows.count)
+        var rowServices = [String?](repeating: nil, count: rows.count)
         var position = FastMap<IPAddress, Void>(capacity: parties.entries.count / 2)
         for party in parties.entries {
             let (i, inserted) = position.insert(party.address) { () }
@@ -554,8 +550,12 @@ public struct ServiceTally: Sendable {
                 out[i].serverBytesSent += party.sent
                 out[i].serverBytesReceived += party.received
                 if party.answered {
-                    let row = rows[party.row]
-                    out[i].services.append(row.port.map { "\($0)/\(row.proto.name)" } ?? row.proto.name)
+                    // The row's text once, not per server (nor a copy of the row).
+                    let r = party.row
+                    if rowServices[r] == nil {
+                        rowServices[r] = rows[r].port.map { "\($0)/\(rows[r].proto.name)" } ?? rows[r].proto.name
+                    }
+                    out[i].services.append(rowServices[r] ?? "")
                 }
                 if party.names != 0 {
                     let r = party.row
@@ -571,7 +571,7 @@ public struct ServiceTally: Sendable {
             }
         }
         for i in out.indices where !named[i].isEmpty {
-            var flows: [String: UInt64] = [:]
+            var flows = [String: UInt64](minimumCapacity: named[i].count)
             for n in named[i] { flows[n.name, default: 0] += n.flows }
             out[i].names = flows.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
                 .prefix(Self.hostNames).map(\.key)
