@@ -56,10 +56,31 @@ public struct ServiceRow: Sendable {
     public var approximate = false
     /// Latency quantiles, retransmissions and names (issue 16).
     public var health = ServiceHealth()
+    /// Flows per `AppProtocol`, what `app` is chosen from: kept in the row,
+    /// so a flow's count is written with the row's others.
+    var appFlows = AppFlows()
 
     public var kind: ServiceKind {
         if port == nil || answered > 0 { return .service }
         return oneWayFlows > 0 ? .oneWay : .failed
+    }
+}
+
+/// Flows per `AppProtocol.rawValue` (16 counters): in place, with no array
+/// of their own to check for sharing on every write.
+struct AppFlows: Sendable {
+    private var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+
+    subscript(_ app: Int) -> UInt32 {
+        withUnsafeBytes(of: words) { $0.load(fromByteOffset: 4 * (app & 15), as: UInt32.self) }
+    }
+
+    @inline(__always)
+    mutating func count(_ app: AppProtocol) {
+        let at = 4 * Int(app.rawValue & 15)
+        withUnsafeMutableBytes(of: &words) { w in
+            w.storeBytes(of: w.load(fromByteOffset: at, as: UInt32.self) &+ 1, toByteOffset: at, as: UInt32.self)
+        }
     }
 }
 
@@ -114,7 +135,7 @@ public struct ProtocolTotals: Sendable {
 public struct ServiceTally: Sendable {
     /// One address on one side of one row, and its flows there: the key and
     /// the counts in one entry, so a flow's visit reads and writes one place
-    /// (they were two arrays, a cache miss each).
+    /// (a key array and a value array beside it cost a cache miss each).
     struct Party: Sendable {
         var address: IPAddress
         /// row << 1 | side (0 client, 1 server), and `answeredBit`.
@@ -129,7 +150,8 @@ public struct ServiceTally: Sendable {
         var packets: UInt64 = 0
 
         /// Set in `column` once the address answered a flow as the server
-        /// (rows number far below 2^30, so the bit is never the row's).
+        /// (rows number at most 256 × 65,537, far below 2^30, so the bit is
+        /// never the row's).
         static let answeredBit: UInt32 = 1 << 31
         var row: Int { Int((column & ~Self.answeredBit) >> 1) }
         var side: Int { Int(column & 1) }
@@ -239,9 +261,6 @@ public struct ServiceTally: Sendable {
 
     private var rowIndex = RowIndex()
     private var rows: [ServiceRow] = []
-    /// Flows per row and `AppProtocol.rawValue`: 16 counters a row, flat
-    /// (no array inside each row to copy on write).
-    private var appFlows: [UInt32] = []
     private var parties = PartyTable()
     /// Two per row (clients, servers), made when `parties` first fills.
     private var sketches: [DistinctSketch] = []
@@ -253,8 +272,8 @@ public struct ServiceTally: Sendable {
     /// row is of one protocol.
     private var clientBytes: UInt64 = 0
     public private(set) var flows: UInt64 = 0
-    /// Most (service, side, address) entries kept exactly (about 90 bytes
-    /// each with their share of the index).
+    /// Most (service, side, address) entries kept exactly (56 bytes each,
+    /// 16 to 32 more for their share of the index).
     public var partyLimit = 1 << 21
 
     public init() {}
@@ -336,10 +355,8 @@ public struct ServiceTally: Sendable {
             if oneWay { r[i].oneWayFlows &+= 1 }
             if failure == 1 { r[i].unanswered &+= 1 }
             if failure == 2 { r[i].rejected &+= 1 }
+            if let app = f.appProtocol { r[i].appFlows.count(app) }
             return r[i].health.add(f)
-        }
-        if let app = f.appProtocol {
-            appFlows.withUnsafeMutableBufferPointer { $0[16 * i + Int(app.rawValue & 15)] &+= 1 }
         }
         clientBytes &+= sent
 
@@ -371,7 +388,6 @@ public struct ServiceTally: Sendable {
         rowIndex.insert(key, at: at)
         rows.append(ServiceRow(service: "", portName: f.portName, proto: f.proto,
                                port: f.hasServicePort ? f.serverPort : nil))
-        appFlows.append(contentsOf: repeatElement(0, count: 16))
         if !sketches.isEmpty { sketches.append(DistinctSketch()); sketches.append(DistinctSketch()) }
         return rows.count - 1
     }
@@ -486,7 +502,7 @@ public struct ServiceTally: Sendable {
             }
             // The name: the protocol most of its recognised flows showed.
             var best = 0, bestFlows: UInt32 = 0
-            for app in 0..<16 where appFlows[16 * i + app] > bestFlows { best = app; bestFlows = appFlows[16 * i + app] }
+            for app in 0..<16 where out[i].appFlows[app] > bestFlows { best = app; bestFlows = out[i].appFlows[app] }
             let app = bestFlows > 0 ? AppProtocol(rawValue: UInt8(best)) : nil
             out[i].app = app?.name
             out[i].service = ServiceNames.name(app: app, port: out[i].port ?? 0, proto: out[i].proto,
