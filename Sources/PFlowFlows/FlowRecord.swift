@@ -1,5 +1,10 @@
 import PFlowCore
 import PFlowWire
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The evidence that decided which end is the client.
 public enum RoleSource: String, Sendable, CaseIterable {
@@ -89,80 +94,162 @@ public struct FlowRecord: Sendable {
     /// Whether the protocol has ports that name a service (TCP, UDP).
     public var hasServicePort: Bool { proto.hasPorts }
 
+    /// (Timestamps stay within ±2^62 ns, `CaptureRecord.timestampLimitNs`:
+    /// the difference can't overflow.)
+    public var durationNs: Int64 { endNs - startNs }
+    public var packets: UInt64 { clientToServer.packets + serverToClient.packets }
+    public var bytes: UInt64 { clientToServer.bytes + serverToClient.bytes }
+}
+
+/// The record of `state` oriented by `roles`: what `FlowRecord(_:endReason:roles:registry:name:uid:)`
+/// makes, built straight into the caller's memory. (A free function: a
+/// static one was compiled into a copy of its body and a thunk, for the
+/// unused metatype, that copied the 369-byte record out once more.)
+/// `texts`: where the name's String is looked for first (and kept).
+public func orientedRecord(_ s: FlowState, endReason: EndReason, roles: Roles, registry: ServiceRegistry,
+                           name: UnsafePointer<ServerName>? = nil, uid: UInt64 = 0,
+                           texts: ServerNameTexts? = nil) -> FlowRecord {
+    // A name is the server's only if it names the server's address.
+    var serverName: String?, serverNameHash: UInt64 = 0
+    if let name, s.nameIsForB == roles.clientIsA {
+        if let texts {
+            (serverName, serverNameHash) = texts.text(of: name, serial: s.nameSerial)
+        } else {
+            serverName = ServerName.text(of: name)
+            serverNameHash = ServerName.hash(of: name)
+        }
+    }
+    return FlowRecord.oriented(s, endReason: endReason, roles: roles, registry: registry,
+                               serverName: serverName, serverNameHash: serverNameHash, uid: uid)
+}
+
+/// The Strings of the server names recent flows carried, with their
+/// hashes, for the flows that follow: a name is on many flows (every
+/// connection to a site), and making its String anew for each cost an
+/// allocation, a UTF-8 check and later a free, per flow. Not for two
+/// threads at once.
+public final class ServerNameTexts {
+    struct Entry {
+        var text: String?
+        var hash: UInt64
+    }
+    /// Direct-mapped by the name table's serial: the names of flows that
+    /// end close together are mostly within this many serials.
+    static let count = 4096
+    private let entries: UnsafeMutablePointer<Entry>
+
+    public init() {
+        entries = .allocate(capacity: Self.count)
+        entries.initialize(repeating: Entry(text: nil, hash: 0), count: Self.count)
+    }
+
+    deinit {
+        entries.deinitialize(count: Self.count)
+        entries.deallocate()
+    }
+
+    /// `name`'s String and `ServerName.hash`; `serial` is its `NameTable`
+    /// serial, which only says where to look: a kept String is used only
+    /// when its UTF-8 is `name`'s bytes exactly (so the one that decoding
+    /// them makes), whatever serial it was kept under.
+    @inline(__always)
+    public func text(of name: UnsafePointer<ServerName>, serial: UInt32) -> (String, UInt64) {
+        let entry = entries + Int(serial) & (Self.count - 1)
+        let bytes = ServerName.bytes(of: name)
+        if let kept = entry.pointee.text, kept.utf8.count == bytes.count,
+           kept.utf8.withContiguousStorageIfAvailable({ held in
+               guard let a = held.baseAddress, let b = bytes.baseAddress else { return held.isEmpty }
+               return memcmp(a, b, bytes.count) == 0
+           }) == true {
+            return (kept, entry.pointee.hash)
+        }
+        let text = ServerName.text(of: name), hash = ServerName.hash(of: name)
+        entry.pointee = Entry(text: text, hash: hash)
+        return (text, hash)
+    }
+}
+
+// The initializers are in an extension so that the memberwise one stays:
+// `oriented` builds the record with it in one step. Built field by field in
+// an initializer's `self`, the record was made in a temporary and copied
+// out whole (its strings retained and released), which cost more than
+// working out its fields.
+extension FlowRecord {
     /// Orients `state` by deciding roles from the strongest evidence present.
     public init(_ s: FlowState, endReason: EndReason, registry: ServiceRegistry,
                 knowledge: TrafficKnowledge = TrafficKnowledge()) {
-        self.init(s, endReason: endReason, roles: RoleDecider(registry: registry, knowledge: knowledge).decide(s),
-                  registry: registry)
+        self = orientedRecord(s, endReason: endReason, roles: RoleDecider(registry: registry, knowledge: knowledge).decide(s),
+                              registry: registry)
     }
 
     /// Orients `state` by roles already decided.
     public init(_ s: FlowState, endReason: EndReason, roles: Roles, registry: ServiceRegistry,
                 name: UnsafePointer<ServerName>? = nil, uid: UInt64 = 0) {
-        self.uid = uid
-        let verdicts = s.verdicts
-        let (clientIsA, source) = (roles.clientIsA, roles.source)
-        appProtocol = clientIsA ? (verdicts.0?.app ?? verdicts.1?.app) : (verdicts.1?.app ?? verdicts.0?.app)
-        let k = s.key
-        proto = k.proto
-        ipVersion = s.ipVersion
-        vlan = k.vlan == FlowKey.noVLAN ? nil : k.vlan
-        if clientIsA {
-            clientAddress = k.addressA; clientPort = k.portA
-            serverAddress = k.addressB; serverPort = k.portB
-            clientToServer = s.counters.0; serverToClient = s.counters.1
-        } else {
-            clientAddress = k.addressB; clientPort = k.portB
-            serverAddress = k.addressA; serverPort = k.portA
-            clientToServer = s.counters.1; serverToClient = s.counters.0
-        }
-        roleSource = source
-        let names = registry.names(port: serverPort, proto: proto)
-        portName = names?.registry
-        service = ServiceNames.name(app: appProtocol, port: serverPort, proto: proto, facingName: names?.facing)
-        startNs = s.firstNs
-        endNs = s.lastNs
-        self.endReason = endReason
-        icmpErrors = s.icmpErrors
-        let clientDirection: Int8 = clientIsA ? 0 : 1
-        tcpHistory = s.history
-        self.clientDirection = UInt8(clientDirection)
-        rolesFlipped = s.firstDirection != UInt8(clientDirection)
-        tunnel = s.tunnel
-        if let icmp = s.firstICMP {
-            icmpType = icmp.type
-            icmpCode = icmp.code
-            // The first ICMP message is the flow's first packet.
-            icmpFromClient = !rolesFlipped
-        }
-        connState = proto == .tcp
-            ? FlowRecord.tcpState(s, clientDirection: clientDirection,
-                                  client: clientToServer, server: serverToClient)
-            : (clientToServer.packets > 0 && serverToClient.packets > 0 ? .SF : .S0)
-        setHealth(s, clientIsA: clientIsA, name: name)
+        self = orientedRecord(s, endReason: endReason, roles: roles, registry: registry, name: name, uid: uid)
     }
 
-    /// The health fields, oriented: timings count only when the end they
-    /// took for the client is the client.
-    mutating func setHealth(_ s: FlowState, clientIsA: Bool, name: UnsafePointer<ServerName>?) {
-        if s.timedClientDirection == (clientIsA ? 0 : 1) {
-            serverLatencyNs = s.serverLatencyNs
-            clientLatencyNs = s.clientLatencyNs
-            appLatencyNs = s.appLatencyNs
-        }
-        if proto == .tcp {
-            let r = s.retransmissions, z = s.zeroWindows
-            clientRetransmissions = UInt64(clientIsA ? r.0 : r.1)
-            serverRetransmissions = UInt64(clientIsA ? r.1 : r.0)
-            clientZeroWindows = UInt64(clientIsA ? z.0 : z.1)
-            serverZeroWindows = UInt64(clientIsA ? z.1 : z.0)
-        }
-        // A name is the server's only if it names the server's address.
-        if let name, s.nameIsForB == clientIsA {
-            serverName = ServerName.text(of: name)
-            serverNameHash = ServerName.hash(of: name)
-            nameSource = s.nameSource
-        }
+    /// The record of `state` oriented by `roles`, with the server's name
+    /// made already (nil: none, or it names the client's address).
+    @inline(__always)
+    static func oriented(_ s: FlowState, endReason: EndReason, roles: Roles, registry: ServiceRegistry,
+                         serverName: String?, serverNameHash: UInt64, uid: UInt64) -> FlowRecord {
+        let clientIsA = roles.clientIsA
+        let verdicts = s.verdicts
+        let app = clientIsA ? (verdicts.0?.app ?? verdicts.1?.app) : (verdicts.1?.app ?? verdicts.0?.app)
+        let k = s.key
+        let proto = k.proto
+        let counters = s.counters
+        let client = clientIsA ? counters.0 : counters.1
+        let server = clientIsA ? counters.1 : counters.0
+        let serverPort = clientIsA ? k.portB : k.portA
+        let clientDirection: Int8 = clientIsA ? 0 : 1
+        let flipped = s.firstDirection != UInt8(clientDirection)
+        let names = registry.names(port: serverPort, proto: proto)
+        let icmp = s.firstICMP
+        // Timings count only when the end they took for the client is the client.
+        let timed = s.timedClientDirection == clientDirection
+        let isTCP = proto == .tcp
+        let r = s.retransmissions, z = s.zeroWindows
+        return FlowRecord(
+            proto: proto,
+            ipVersion: s.ipVersion,
+            vlan: k.vlan == FlowKey.noVLAN ? nil : k.vlan,
+            clientAddress: clientIsA ? k.addressA : k.addressB,
+            clientPort: clientIsA ? k.portA : k.portB,
+            serverAddress: clientIsA ? k.addressB : k.addressA,
+            serverPort: serverPort,
+            service: ServiceNames.name(app: app, port: serverPort, proto: proto, facingName: names?.facing),
+            portName: names?.registry,
+            roleSource: roles.source,
+            connState: isTCP
+                ? tcpState(s, clientDirection: clientDirection, client: client, server: server)
+                : (client.packets > 0 && server.packets > 0 ? .SF : .S0),
+            clientToServer: client,
+            serverToClient: server,
+            startNs: s.firstNs,
+            endNs: s.lastNs,
+            endReason: endReason,
+            tcpHistory: s.history,
+            clientDirection: UInt8(clientDirection),
+            appProtocol: app,
+            icmpErrors: s.icmpErrors,
+            uid: uid,
+            icmpType: icmp?.type,
+            icmpCode: icmp?.code ?? 0,
+            // The first ICMP message is the flow's first packet.
+            icmpFromClient: icmp == nil || !flipped,
+            rolesFlipped: flipped,
+            tunnel: s.tunnel,
+            serverName: serverName,
+            nameSource: serverName == nil ? .none : s.nameSource,
+            serverNameHash: serverNameHash,
+            serverLatencyNs: timed ? s.serverLatencyNs : nil,
+            clientLatencyNs: timed ? s.clientLatencyNs : nil,
+            appLatencyNs: timed ? s.appLatencyNs : nil,
+            clientRetransmissions: isTCP ? UInt64(clientIsA ? r.0 : r.1) : nil,
+            serverRetransmissions: isTCP ? UInt64(clientIsA ? r.1 : r.0) : nil,
+            clientZeroWindows: isTCP ? UInt64(clientIsA ? z.0 : z.1) : nil,
+            serverZeroWindows: isTCP ? UInt64(clientIsA ? z.1 : z.0) : nil)
     }
 
     /// Zeek's conn_state from the flags each side sent (client = originator).
@@ -212,10 +299,4 @@ public struct FlowRecord: Sendable {
         if ka.proto.rawValue != kb.proto.rawValue { return ka.proto.rawValue < kb.proto.rawValue }
         return ka.vlan < kb.vlan
     }
-
-    /// (Timestamps stay within ±2^62 ns, `CaptureRecord.timestampLimitNs`:
-    /// the difference can't overflow.)
-    public var durationNs: Int64 { endNs - startNs }
-    public var packets: UInt64 { clientToServer.packets + serverToClient.packets }
-    public var bytes: UInt64 { clientToServer.bytes + serverToClient.bytes }
 }
