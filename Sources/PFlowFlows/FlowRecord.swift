@@ -105,19 +105,24 @@ public struct FlowRecord: Sendable {
 /// makes, built straight into the caller's memory. (A free function: a
 /// static one was compiled into a copy of its body and a thunk, for the
 /// unused metatype, that copied the 369-byte record out once more.)
-/// `texts`: where the name's String is looked for first (and kept).
 public func orientedRecord(_ s: FlowState, endReason: EndReason, roles: Roles, registry: ServiceRegistry,
-                           name: UnsafePointer<ServerName>? = nil, uid: UInt64 = 0,
-                           texts: ServerNameTexts? = nil) -> FlowRecord {
+                           name: UnsafePointer<ServerName>? = nil, uid: UInt64 = 0) -> FlowRecord {
     // A name is the server's only if it names the server's address.
     var serverName: String?, serverNameHash: UInt64 = 0
     if let name, s.nameIsForB == roles.clientIsA {
-        if let texts {
-            (serverName, serverNameHash) = texts.text(of: name, serial: s.nameSerial)
-        } else {
-            serverName = ServerName.text(of: name)
-            serverNameHash = ServerName.hash(of: name)
-        }
+        serverName = ServerName.text(of: name)
+        serverNameHash = ServerName.hash(of: name)
+    }
+    return FlowRecord.oriented(s, endReason: endReason, roles: roles, registry: registry,
+                               serverName: serverName, serverNameHash: serverNameHash, uid: uid)
+}
+
+/// As above, the name's String looked for in `texts` first (and kept there).
+public func orientedRecord(_ s: FlowState, endReason: EndReason, roles: Roles, registry: ServiceRegistry,
+                           name: UnsafePointer<ServerName>?, uid: UInt64, texts: ServerNameTexts) -> FlowRecord {
+    var serverName: String?, serverNameHash: UInt64 = 0
+    if let name, s.nameIsForB == roles.clientIsA {
+        (serverName, serverNameHash) = texts.text(of: name, serial: s.nameSerial)
     }
     return FlowRecord.oriented(s, endReason: endReason, roles: roles, registry: registry,
                                serverName: serverName, serverNameHash: serverNameHash, uid: uid)
@@ -131,16 +136,21 @@ public func orientedRecord(_ s: FlowState, endReason: EndReason, roles: Roles, r
 public final class ServerNameTexts {
     struct Entry {
         var text: String?
-        var hash: UInt64
+        var hash: UInt64 = 0
+        var length = 0
+        /// The name's first 32 bytes, zero past its length: names that
+        /// fit are told apart by four compares, without touching the String.
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
     }
     /// Direct-mapped by the name table's serial: the names of flows that
     /// end close together are mostly within this many serials.
     static let count = 4096
+    static let wordBytes = 32
     private let entries: UnsafeMutablePointer<Entry>
 
     public init() {
         entries = .allocate(capacity: Self.count)
-        entries.initialize(repeating: Entry(text: nil, hash: 0), count: Self.count)
+        entries.initialize(repeating: Entry(), count: Self.count)
     }
 
     deinit {
@@ -150,22 +160,52 @@ public final class ServerNameTexts {
 
     /// `name`'s String and `ServerName.hash`; `serial` is its `NameTable`
     /// serial, which only says where to look: a kept String is used only
-    /// when its UTF-8 is `name`'s bytes exactly (so the one that decoding
-    /// them makes), whatever serial it was kept under.
+    /// when it was made from the very bytes `name` holds (so it is the one
+    /// that decoding them makes), whatever serial it was kept under.
     @inline(__always)
     public func text(of name: UnsafePointer<ServerName>, serial: UInt32) -> (String, UInt64) {
         let entry = entries + Int(serial) & (Self.count - 1)
         let bytes = ServerName.bytes(of: name)
-        if let kept = entry.pointee.text, kept.utf8.count == bytes.count,
+        let n = bytes.count
+        if n <= Self.wordBytes {
+            let words = Self.words(bytes)
+            if let kept = entry.pointee.text, entry.pointee.length == n, entry.pointee.words == words {
+                return (kept, entry.pointee.hash)
+            }
+            let text = ServerName.text(of: name), hash = ServerName.hash(of: name)
+            entry.pointee = Entry(text: text, hash: hash, length: n, words: words)
+            return (text, hash)
+        }
+        // Longer names (rare) are compared with the String's own bytes.
+        if let kept = entry.pointee.text, entry.pointee.length == n,
            kept.utf8.withContiguousStorageIfAvailable({ held in
-               guard let a = held.baseAddress, let b = bytes.baseAddress else { return held.isEmpty }
-               return memcmp(a, b, bytes.count) == 0
+               guard let a = held.baseAddress, let b = bytes.baseAddress else { return false }
+               return memcmp(a, b, n) == 0
            }) == true {
             return (kept, entry.pointee.hash)
         }
         let text = ServerName.text(of: name), hash = ServerName.hash(of: name)
-        entry.pointee = Entry(text: text, hash: hash)
+        entry.pointee = Entry(text: text, hash: hash, length: n)
         return (text, hash)
+    }
+
+    /// The first `wordBytes` bytes of a name no longer than that, as words
+    /// zero past its length. Whole words are read: the name's buffer is
+    /// always `NameBytes` long, and the bytes past the length (an older,
+    /// longer name's, in a reused slot) are masked off.
+    @inline(__always)
+    static func words(_ bytes: UnsafeRawBufferPointer) -> (UInt64, UInt64, UInt64, UInt64) {
+        precondition(MemoryLayout<NameBytes>.size >= wordBytes)
+        guard let base = bytes.baseAddress else { return (0, 0, 0, 0) }
+        let n = bytes.count
+        @inline(__always)
+        func word(_ i: Int) -> UInt64 {
+            let have = n - 8 * i
+            if have <= 0 { return 0 }
+            let w = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))
+            return have >= 8 ? w : w & (1 << UInt64(8 * have) - 1)
+        }
+        return (word(0), word(1), word(2), word(3))
     }
 }
 
@@ -204,7 +244,7 @@ extension FlowRecord {
         let serverPort = clientIsA ? k.portB : k.portA
         let clientDirection: Int8 = clientIsA ? 0 : 1
         let flipped = s.firstDirection != UInt8(clientDirection)
-        let names = registry.names(port: serverPort, proto: proto)
+        let nameIndex = registry.nameIndex(port: serverPort, proto: proto)
         let icmp = s.firstICMP
         // Timings count only when the end they took for the client is the client.
         let timed = s.timedClientDirection == clientDirection
@@ -218,8 +258,10 @@ extension FlowRecord {
             clientPort: clientIsA ? k.portA : k.portB,
             serverAddress: clientIsA ? k.addressB : k.addressA,
             serverPort: serverPort,
-            service: ServiceNames.name(app: app, port: serverPort, proto: proto, facingName: names?.facing),
-            portName: names?.registry,
+            service: ServiceNames.name(app: app, port: serverPort) {
+                nameIndex == 0 ? nil : registry.facingName(at: nameIndex)
+            },
+            portName: nameIndex == 0 ? nil : registry.name(at: nameIndex),
             roleSource: roles.source,
             connState: isTCP
                 ? tcpState(s, clientDirection: clientDirection, client: client, server: server)
