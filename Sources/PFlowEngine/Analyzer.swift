@@ -131,8 +131,7 @@ public final class Analyzer {
     @inline(__always)
     func record(_ state: FlowState, _ reason: EndReason, uid: UInt64,
                 name: UnsafePointer<ServerName>?, texts: ServerNameTexts) -> FlowRecord {
-        orientedRecord(state, endReason: reason, roles: roles.decide(state), registry: registry, name: name, uid: uid,
-                       texts: texts)
+        orientedRecord(state, endReason: reason, decider: roles, name: name, uid: uid, texts: texts)
     }
 
     /// A flow still live at capture end: its name is read from the table

@@ -117,14 +117,17 @@ public func orientedRecord(_ s: FlowState, endReason: EndReason, roles: Roles, r
                                serverName: serverName, serverNameHash: serverNameHash, uid: uid)
 }
 
-/// As above, the name's String looked for in `texts` first (and kept there).
-public func orientedRecord(_ s: FlowState, endReason: EndReason, roles: Roles, registry: ServiceRegistry,
+/// As above, with roles decided by `decider` (and names from its registry),
+/// the name's String looked for in `texts` first (and kept there). The
+/// handshake's roles are read here, without a call.
+public func orientedRecord(_ s: FlowState, endReason: EndReason, decider: RoleDecider,
                            name: UnsafePointer<ServerName>?, uid: UInt64, texts: ServerNameTexts) -> FlowRecord {
+    let roles = decider.decide(s)
     var serverName: String?, serverNameHash: UInt64 = 0
     if let name, s.nameIsForB == roles.clientIsA {
         (serverName, serverNameHash) = texts.text(of: name, serial: s.nameSerial)
     }
-    return FlowRecord.oriented(s, endReason: endReason, roles: roles, registry: registry,
+    return FlowRecord.oriented(s, endReason: endReason, roles: roles, registry: decider.registry,
                                serverName: serverName, serverNameHash: serverNameHash, uid: uid)
 }
 

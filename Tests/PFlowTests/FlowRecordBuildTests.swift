@@ -136,14 +136,15 @@ final class FlowRecordBuildTests: XCTestCase {
             names.withUnsafeBufferPointer { all in
                 let name = rng.next() % 5 == 0 ? nil : all.baseAddress.map { $0 + which }
                 let plain = orientedRecord(s, endReason: .idle, roles: roles, registry: registry, name: name, uid: 9)
-                let kept = orientedRecord(s, endReason: .idle, roles: roles, registry: registry, name: name, uid: 9,
-                                          texts: texts)
+                let kept = orientedRecord(s, endReason: .idle, decider: decider, name: name, uid: 9, texts: texts)
                 XCTAssertEqual(kept.serverName, plain.serverName)
                 XCTAssertEqual(kept.serverNameHash, plain.serverNameHash)
                 XCTAssertEqual(kept.nameSource, plain.nameSource)
                 XCTAssertEqual(kept.service, plain.service)
                 XCTAssertEqual(kept.portName, plain.portName)
                 XCTAssertEqual(kept.uid, 9)
+                XCTAssertEqual(kept.clientAddress, plain.clientAddress)
+                XCTAssertEqual(kept.roleSource, plain.roleSource)
             }
         }
     }
