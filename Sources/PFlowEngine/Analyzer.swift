@@ -41,6 +41,8 @@ public final class Analyzer {
     // them over with acquire/release) and never re-entered: no dynamic
     // exclusivity checks, which cost more than the updates themselves.
     @exclusivity(unchecked) private var flows: [FlowRecord] = []
+    /// The server names' Strings, for the thread that reports (as `flows`).
+    let nameTexts = ServerNameTexts()
     /// Keep every FlowRecord in the result (tests, small captures); the CLI
     /// streams them to exporters instead, so memory holds only live flows.
     @exclusivity(unchecked) public var keepFlows = true
@@ -80,9 +82,16 @@ public final class Analyzer {
         direct = DirectFlowEvents(knowledge: knowledge)
         table = FlowTable(expiry: expiry, knowledge: knowledge, events: direct)
         roles = RoleDecider(registry: registry, knowledge: knowledge)
-        direct.report = { [unowned self] state, reason in self.report(self.record(state, reason, uid: self.nextUID())) }
-        direct.reportNamed = { [unowned self] state, reason, name in
-            self.report(self.record(state, reason, uid: self.nextUID(), name: name))
+        // `direct` is this analyzer's alone and only its table calls it, so
+        // the analyzer outlives every call: borrowed unretained, it spares
+        // the checked strong retains and releases per flow (three) that
+        // `[unowned self]` cost.
+        let analyzer = Unmanaged.passUnretained(self)
+        direct.report = { state, reason in
+            analyzer._withUnsafeGuaranteedRef { $0.ended(state, reason, name: nil) }
+        }
+        direct.reportNamed = { state, reason, name in
+            analyzer._withUnsafeGuaranteedRef { $0.ended(state, reason, name: name) }
         }
     }
 
@@ -104,18 +113,32 @@ public final class Analyzer {
         return min(1 << 20, max(1 << 16, n.multipliedReportingOverflow(by: 4).overflow ? Int.max : 4 * n))
     }
 
-    /// The one place an ended flow's state becomes its record (roles decided).
+    /// A flow the table ended: recorded, numbered and reported.
+    @inline(__always)
+    func ended(_ state: FlowState, _ reason: EndReason, name: UnsafePointer<ServerName>?) {
+        report(record(state, reason, uid: nextUID(), name: name))
+    }
+
+    /// The one place an ended flow's state becomes its record (roles
+    /// decided), on the thread that reports.
     @inline(__always)
     func record(_ state: FlowState, _ reason: EndReason, uid: UInt64,
                 name: UnsafePointer<ServerName>? = nil) -> FlowRecord {
-        FlowRecord(state, endReason: reason, roles: roles.decide(state), registry: registry, name: name, uid: uid)
+        record(state, reason, uid: uid, name: name, texts: nameTexts)
+    }
+
+    /// As above, the name's String looked for in `texts` first.
+    @inline(__always)
+    func record(_ state: FlowState, _ reason: EndReason, uid: UInt64,
+                name: UnsafePointer<ServerName>?, texts: ServerNameTexts) -> FlowRecord {
+        orientedRecord(state, endReason: reason, decider: roles, name: name, uid: uid, texts: texts)
     }
 
     /// A flow still live at capture end: its name is read from the table
-    /// (the tracker is done with it, so any thread may).
-    func finalRecord(_ state: FlowState, uid: UInt64) -> FlowRecord {
-        guard state.nameSerial != 0 else { return record(state, state.closeReason, uid: uid) }
-        return record(state, state.closeReason, uid: uid, name: table.names.name(state.nameSerial))
+    /// (the tracker is done with it, so any thread may, with `texts` of its own).
+    func finalRecord(_ state: FlowState, uid: UInt64, texts: ServerNameTexts) -> FlowRecord {
+        record(state, state.closeReason, uid: uid,
+               name: state.nameSerial == 0 ? nil : table.names.name(state.nameSerial), texts: texts)
     }
 
     /// Hands an ended flow to the exporters, the kept list and the observers.
@@ -263,11 +286,12 @@ public final class Analyzer {
                 self.lastUID &+= UInt64(states.count)
                 inParallel({
                     first = states[..<middle].enumerated().map { i, s in
-                        self.finalRecord(s, uid: base &+ UInt64(i) &+ 1)
+                        self.finalRecord(s, uid: base &+ UInt64(i) &+ 1, texts: self.nameTexts)
                     }
                 }, {
+                    let texts = ServerNameTexts()
                     second = states[middle...].enumerated().map { i, s in
-                        self.finalRecord(s, uid: base &+ UInt64(middle + i) &+ 1)
+                        self.finalRecord(s, uid: base &+ UInt64(middle + i) &+ 1, texts: texts)
                     }
                 })
                 // The exporters (with the kept list) and the observers are
@@ -292,7 +316,7 @@ public final class Analyzer {
                     })
                 }
             } else {
-                for s in states { self.report(self.finalRecord(s, uid: self.nextUID())) }
+                for s in states { self.report(self.finalRecord(s, uid: self.nextUID(), texts: self.nameTexts)) }
             }
         }
         let clients = ClientHost.table(knowledge)

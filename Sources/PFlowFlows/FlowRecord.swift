@@ -1,5 +1,10 @@
 import PFlowCore
 import PFlowWire
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The evidence that decided which end is the client.
 public enum RoleSource: String, Sendable, CaseIterable {
@@ -89,80 +94,207 @@ public struct FlowRecord: Sendable {
     /// Whether the protocol has ports that name a service (TCP, UDP).
     public var hasServicePort: Bool { proto.hasPorts }
 
+    /// (Timestamps stay within ±2^62 ns, `CaptureRecord.timestampLimitNs`:
+    /// the difference can't overflow.)
+    public var durationNs: Int64 { endNs - startNs }
+    public var packets: UInt64 { clientToServer.packets + serverToClient.packets }
+    public var bytes: UInt64 { clientToServer.bytes + serverToClient.bytes }
+}
+
+/// The record of `state` oriented by `roles`: what `FlowRecord(_:endReason:roles:registry:name:uid:)`
+/// makes, built straight into the caller's memory. (A free function: a
+/// static one was compiled into a copy of its body and a thunk, for the
+/// unused metatype, that copied the 369-byte record out once more.)
+public func orientedRecord(_ s: FlowState, endReason: EndReason, roles: Roles, registry: ServiceRegistry,
+                           name: UnsafePointer<ServerName>? = nil, uid: UInt64 = 0) -> FlowRecord {
+    // A name is the server's only if it names the server's address.
+    var serverName: String?, serverNameHash: UInt64 = 0
+    if let name, s.nameIsForB == roles.clientIsA {
+        serverName = ServerName.text(of: name)
+        serverNameHash = ServerName.hash(of: name)
+    }
+    return FlowRecord.oriented(s, endReason: endReason, roles: roles, registry: registry,
+                               serverName: serverName, serverNameHash: serverNameHash, uid: uid)
+}
+
+/// As above, with roles decided by `decider` (and names from its registry),
+/// the name's String looked for in `texts` first (and kept there). The
+/// handshake's roles are read here, without a call.
+public func orientedRecord(_ s: FlowState, endReason: EndReason, decider: RoleDecider,
+                           name: UnsafePointer<ServerName>?, uid: UInt64, texts: ServerNameTexts) -> FlowRecord {
+    let roles = decider.decide(s)
+    var serverName: String?, serverNameHash: UInt64 = 0
+    if let name, s.nameIsForB == roles.clientIsA {
+        (serverName, serverNameHash) = texts.text(of: name, serial: s.nameSerial)
+    }
+    return FlowRecord.oriented(s, endReason: endReason, roles: roles, registry: decider.registry,
+                               serverName: serverName, serverNameHash: serverNameHash, uid: uid)
+}
+
+/// The Strings of the server names recent flows carried, with their
+/// hashes, for the flows that follow: a name is on many flows (every
+/// connection to a site), and making its String anew for each cost an
+/// allocation, a UTF-8 check and later a free, per flow. Not for two
+/// threads at once.
+public final class ServerNameTexts {
+    struct Entry {
+        var text: String?
+        var hash: UInt64 = 0
+        var length = 0
+        /// The name's first 32 bytes, zero past its length: names that
+        /// fit are told apart by four compares, without touching the String.
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    }
+    /// Direct-mapped by the name table's serial: the names of flows that
+    /// end close together are mostly within this many serials.
+    static let count = 4096
+    static let wordBytes = 32
+    private let entries: UnsafeMutablePointer<Entry>
+
+    public init() {
+        entries = .allocate(capacity: Self.count)
+        entries.initialize(repeating: Entry(), count: Self.count)
+    }
+
+    deinit {
+        entries.deinitialize(count: Self.count)
+        entries.deallocate()
+    }
+
+    /// `name`'s String and `ServerName.hash`; `serial` is its `NameTable`
+    /// serial, which only says where to look: a kept String is used only
+    /// when it was made from the very bytes `name` holds (so it is the one
+    /// that decoding them makes), whatever serial it was kept under.
+    @inline(__always)
+    public func text(of name: UnsafePointer<ServerName>, serial: UInt32) -> (String, UInt64) {
+        let entry = entries + Int(serial) & (Self.count - 1)
+        let bytes = ServerName.bytes(of: name)
+        let n = bytes.count
+        if n <= Self.wordBytes {
+            let words = Self.words(bytes)
+            if let kept = entry.pointee.text, entry.pointee.length == n, entry.pointee.words == words {
+                return (kept, entry.pointee.hash)
+            }
+            let text = ServerName.text(of: name), hash = ServerName.hash(of: name)
+            entry.pointee = Entry(text: text, hash: hash, length: n, words: words)
+            return (text, hash)
+        }
+        // Longer names (rare) are compared with the String's own bytes.
+        if let kept = entry.pointee.text, entry.pointee.length == n,
+           kept.utf8.withContiguousStorageIfAvailable({ held in
+               guard let a = held.baseAddress, let b = bytes.baseAddress else { return false }
+               return memcmp(a, b, n) == 0
+           }) == true {
+            return (kept, entry.pointee.hash)
+        }
+        let text = ServerName.text(of: name), hash = ServerName.hash(of: name)
+        entry.pointee = Entry(text: text, hash: hash, length: n)
+        return (text, hash)
+    }
+
+    /// The first `wordBytes` bytes of a name no longer than that, as words
+    /// zero past its length. Whole words are read: the name's buffer is
+    /// always `NameBytes` long, and the bytes past the length (an older,
+    /// longer name's, in a reused slot) are masked off.
+    @inline(__always)
+    static func words(_ bytes: UnsafeRawBufferPointer) -> (UInt64, UInt64, UInt64, UInt64) {
+        precondition(MemoryLayout<NameBytes>.size >= wordBytes)
+        guard let base = bytes.baseAddress else { return (0, 0, 0, 0) }
+        let n = bytes.count
+        @inline(__always)
+        func word(_ i: Int) -> UInt64 {
+            let have = n - 8 * i
+            if have <= 0 { return 0 }
+            let w = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))
+            return have >= 8 ? w : w & (1 << UInt64(8 * have) - 1)
+        }
+        return (word(0), word(1), word(2), word(3))
+    }
+}
+
+// The initializers are in an extension so that the memberwise one stays:
+// `oriented` builds the record with it in one step. Built field by field in
+// an initializer's `self`, the record was made in a temporary and copied
+// out whole (its strings retained and released), which cost more than
+// working out its fields.
+extension FlowRecord {
     /// Orients `state` by deciding roles from the strongest evidence present.
     public init(_ s: FlowState, endReason: EndReason, registry: ServiceRegistry,
                 knowledge: TrafficKnowledge = TrafficKnowledge()) {
-        self.init(s, endReason: endReason, roles: RoleDecider(registry: registry, knowledge: knowledge).decide(s),
-                  registry: registry)
+        self = orientedRecord(s, endReason: endReason, roles: RoleDecider(registry: registry, knowledge: knowledge).decide(s),
+                              registry: registry)
     }
 
     /// Orients `state` by roles already decided.
     public init(_ s: FlowState, endReason: EndReason, roles: Roles, registry: ServiceRegistry,
                 name: UnsafePointer<ServerName>? = nil, uid: UInt64 = 0) {
-        self.uid = uid
-        let verdicts = s.verdicts
-        let (clientIsA, source) = (roles.clientIsA, roles.source)
-        appProtocol = clientIsA ? (verdicts.0?.app ?? verdicts.1?.app) : (verdicts.1?.app ?? verdicts.0?.app)
-        let k = s.key
-        proto = k.proto
-        ipVersion = s.ipVersion
-        vlan = k.vlan == FlowKey.noVLAN ? nil : k.vlan
-        if clientIsA {
-            clientAddress = k.addressA; clientPort = k.portA
-            serverAddress = k.addressB; serverPort = k.portB
-            clientToServer = s.counters.0; serverToClient = s.counters.1
-        } else {
-            clientAddress = k.addressB; clientPort = k.portB
-            serverAddress = k.addressA; serverPort = k.portA
-            clientToServer = s.counters.1; serverToClient = s.counters.0
-        }
-        roleSource = source
-        let names = registry.names(port: serverPort, proto: proto)
-        portName = names?.registry
-        service = ServiceNames.name(app: appProtocol, port: serverPort, proto: proto, facingName: names?.facing)
-        startNs = s.firstNs
-        endNs = s.lastNs
-        self.endReason = endReason
-        icmpErrors = s.icmpErrors
-        let clientDirection: Int8 = clientIsA ? 0 : 1
-        tcpHistory = s.history
-        self.clientDirection = UInt8(clientDirection)
-        rolesFlipped = s.firstDirection != UInt8(clientDirection)
-        tunnel = s.tunnel
-        if let icmp = s.firstICMP {
-            icmpType = icmp.type
-            icmpCode = icmp.code
-            // The first ICMP message is the flow's first packet.
-            icmpFromClient = !rolesFlipped
-        }
-        connState = proto == .tcp
-            ? FlowRecord.tcpState(s, clientDirection: clientDirection,
-                                  client: clientToServer, server: serverToClient)
-            : (clientToServer.packets > 0 && serverToClient.packets > 0 ? .SF : .S0)
-        setHealth(s, clientIsA: clientIsA, name: name)
+        self = orientedRecord(s, endReason: endReason, roles: roles, registry: registry, name: name, uid: uid)
     }
 
-    /// The health fields, oriented: timings count only when the end they
-    /// took for the client is the client.
-    mutating func setHealth(_ s: FlowState, clientIsA: Bool, name: UnsafePointer<ServerName>?) {
-        if s.timedClientDirection == (clientIsA ? 0 : 1) {
-            serverLatencyNs = s.serverLatencyNs
-            clientLatencyNs = s.clientLatencyNs
-            appLatencyNs = s.appLatencyNs
-        }
-        if proto == .tcp {
-            let r = s.retransmissions, z = s.zeroWindows
-            clientRetransmissions = UInt64(clientIsA ? r.0 : r.1)
-            serverRetransmissions = UInt64(clientIsA ? r.1 : r.0)
-            clientZeroWindows = UInt64(clientIsA ? z.0 : z.1)
-            serverZeroWindows = UInt64(clientIsA ? z.1 : z.0)
-        }
-        // A name is the server's only if it names the server's address.
-        if let name, s.nameIsForB == clientIsA {
-            serverName = ServerName.text(of: name)
-            serverNameHash = ServerName.hash(of: name)
-            nameSource = s.nameSource
-        }
+    /// The record of `state` oriented by `roles`, with the server's name
+    /// made already (nil: none, or it names the client's address).
+    @inline(__always)
+    static func oriented(_ s: FlowState, endReason: EndReason, roles: Roles, registry: ServiceRegistry,
+                         serverName: String?, serverNameHash: UInt64, uid: UInt64) -> FlowRecord {
+        let clientIsA = roles.clientIsA
+        let verdicts = s.verdicts
+        let app = clientIsA ? (verdicts.0?.app ?? verdicts.1?.app) : (verdicts.1?.app ?? verdicts.0?.app)
+        let k = s.key
+        let proto = k.proto
+        let counters = s.counters
+        let client = clientIsA ? counters.0 : counters.1
+        let server = clientIsA ? counters.1 : counters.0
+        let serverPort = clientIsA ? k.portB : k.portA
+        let clientDirection: Int8 = clientIsA ? 0 : 1
+        let flipped = s.firstDirection != UInt8(clientDirection)
+        let nameIndex = registry.nameIndex(port: serverPort, proto: proto)
+        let icmp = s.firstICMP
+        // Timings count only when the end they took for the client is the client.
+        let timed = s.timedClientDirection == clientDirection
+        let isTCP = proto == .tcp
+        let r = s.retransmissions, z = s.zeroWindows
+        return FlowRecord(
+            proto: proto,
+            ipVersion: s.ipVersion,
+            vlan: k.vlan == FlowKey.noVLAN ? nil : k.vlan,
+            clientAddress: clientIsA ? k.addressA : k.addressB,
+            clientPort: clientIsA ? k.portA : k.portB,
+            serverAddress: clientIsA ? k.addressB : k.addressA,
+            serverPort: serverPort,
+            service: ServiceNames.name(app: app, port: serverPort) {
+                nameIndex == 0 ? nil : registry.facingName(at: nameIndex)
+            },
+            portName: nameIndex == 0 ? nil : registry.name(at: nameIndex),
+            roleSource: roles.source,
+            connState: isTCP
+                ? tcpState(s, clientDirection: clientDirection, client: client, server: server)
+                : (client.packets > 0 && server.packets > 0 ? .SF : .S0),
+            clientToServer: client,
+            serverToClient: server,
+            startNs: s.firstNs,
+            endNs: s.lastNs,
+            endReason: endReason,
+            tcpHistory: s.history,
+            clientDirection: UInt8(clientDirection),
+            appProtocol: app,
+            icmpErrors: s.icmpErrors,
+            uid: uid,
+            icmpType: icmp?.type,
+            icmpCode: icmp?.code ?? 0,
+            // The first ICMP message is the flow's first packet.
+            icmpFromClient: icmp == nil || !flipped,
+            rolesFlipped: flipped,
+            tunnel: s.tunnel,
+            serverName: serverName,
+            nameSource: serverName == nil ? .none : s.nameSource,
+            serverNameHash: serverNameHash,
+            serverLatencyNs: timed ? s.serverLatencyNs : nil,
+            clientLatencyNs: timed ? s.clientLatencyNs : nil,
+            appLatencyNs: timed ? s.appLatencyNs : nil,
+            clientRetransmissions: isTCP ? UInt64(clientIsA ? r.0 : r.1) : nil,
+            serverRetransmissions: isTCP ? UInt64(clientIsA ? r.1 : r.0) : nil,
+            clientZeroWindows: isTCP ? UInt64(clientIsA ? z.0 : z.1) : nil,
+            serverZeroWindows: isTCP ? UInt64(clientIsA ? z.1 : z.0) : nil)
     }
 
     /// Zeek's conn_state from the flags each side sent (client = originator).
@@ -212,10 +344,4 @@ public struct FlowRecord: Sendable {
         if ka.proto.rawValue != kb.proto.rawValue { return ka.proto.rawValue < kb.proto.rawValue }
         return ka.vlan < kb.vlan
     }
-
-    /// (Timestamps stay within ±2^62 ns, `CaptureRecord.timestampLimitNs`:
-    /// the difference can't overflow.)
-    public var durationNs: Int64 { endNs - startNs }
-    public var packets: UInt64 { clientToServer.packets + serverToClient.packets }
-    public var bytes: UInt64 { clientToServer.bytes + serverToClient.bytes }
 }

@@ -21,7 +21,17 @@ public struct RoleDecider {
         self.knowledge = knowledge
     }
 
+    @inline(__always)
     public func decide(_ s: FlowState) -> Roles {
+        // 1. The handshake, which decides most TCP flows: no call for it.
+        let syn = s.synDirection
+        if syn >= 0 { return Roles(clientIsA: syn == 0, source: .syn) }
+        return decideWithoutSYN(s)
+    }
+
+    /// `decide` past the SYN (kept out of line: most flows don't get here).
+    @inline(never)
+    func decideWithoutSYN(_ s: FlowState) -> Roles {
         let (clientIsA, source) = decideRoles(s, verdicts: s.verdicts)
         return Roles(clientIsA: clientIsA, source: source)
     }

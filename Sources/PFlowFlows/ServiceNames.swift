@@ -14,26 +14,55 @@ public enum ServiceNames {
     /// As above, with the port's name already as users say it.
     @inline(__always)
     public static func name(app: AppProtocol?, port: UInt16, proto: IPProtocol, facingName portName: String?) -> String? {
-        guard let app else { return portName }
+        name(app: app, port: port) { portName }
+    }
+
+    /// As above, the port's name (as users say it) asked for only when the
+    /// answer is made from it: the flow's record reads it from the
+    /// registry then, not for every flow (a retain and a release each).
+    @inline(__always)
+    static func name(app: AppProtocol?, port: UInt16, facingName: () -> String?) -> String? {
+        guard let app else { return facingName() }
         switch app {
         case .tls:
             // TLS is HTTPS on HTTPS's ports; on the other ports customary
             // for TLS the registry knows which protocol rides it (imaps,
             // ldaps, …); elsewhere all the traffic says is "tls".
             if port == 443 || port == 8443 { return "https" }
-            if app.isCustomary(port), let portName { return portName }
+            if app.isCustomary(port), let portName = facingName() { return portName }
             return "tls"
         case .dns:
             // DNS's format also carries mDNS, LLMNR and NetBIOS names: on
             // their ports the registry says which.
-            if port != 53, app.isCustomary(port), let portName { return portName }
+            if port != 53, app.isCustomary(port), let portName = facingName() { return portName }
             return "dns"
         case .smtpOrFTP:
             // A bare 220 greeting: the port says which of the two it is.
-            if let portName, portName == "smtp" || portName == "ftp" || portName == "submission" { return portName }
-            return app.name
+            if let portName = facingName(), portName == "smtp" || portName == "ftp" || portName == "submission" {
+                return portName
+            }
+            return word(app)
         default:
-            return app.name
+            return word(app)
+        }
+    }
+
+    /// `app.name` as a literal: no String made from its static text per flow.
+    @inline(__always)
+    static func word(_ app: AppProtocol) -> String {
+        switch app {
+        case .tls: return "tls"
+        case .http: return "http"
+        case .ssh: return "ssh"
+        case .smtp: return "smtp"
+        case .ftp: return "ftp"
+        case .smtpOrFTP: return "smtp/ftp"
+        case .pop3: return "pop3"
+        case .imap: return "imap"
+        case .redis: return "redis"
+        case .dns: return "dns"
+        case .ntp: return "ntp"
+        case .quic: return "quic"
         }
     }
 

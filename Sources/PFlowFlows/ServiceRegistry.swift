@@ -61,6 +61,26 @@ public final class ServiceRegistry: Sendable {
         return index == 0 ? nil : (names[Int(index)], facingNames[Int(index)])
     }
 
+    /// Where `port`'s names are kept for `proto` (0: unnamed or portless),
+    /// for `name(at:)` and `facingName(at:)`: a flow's record reads the
+    /// names it uses only.
+    @inline(__always)
+    func nameIndex(port: UInt16, proto: IPProtocol) -> Int {
+        switch proto {
+        case .tcp: return Int(tcp[Int(port)])
+        case .udp: return Int(udp[Int(port)])
+        default: return 0
+        }
+    }
+
+    /// The registry's name at a non-zero `nameIndex`.
+    @inline(__always)
+    func name(at index: Int) -> String { names[index] }
+
+    /// The user-facing name at a non-zero `nameIndex`.
+    @inline(__always)
+    func facingName(at index: Int) -> String { facingNames[index] }
+
     @inline(__always)
     public func isNamed(port: UInt16, proto: IPProtocol) -> Bool {
         switch proto {
