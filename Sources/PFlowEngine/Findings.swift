@@ -199,23 +199,19 @@ public struct FindingsDetector: Sendable {
     // Evidence in flat arrays chained per key, no allocation per pair. Only
     // pairs with a failed attempt get an entry: most connections work, and
     // a table of every pair (one lookup per flow, all over memory) cost
-    // more than the rest of the detector.
-    private var pairs = FastMap<PairKey, PairEvidence>()
-    private var attempts: [Attempt] = []
-    // Working attempts in chunks that never move once full, the last one
-    // being filled: one growing array copied them all at every doubling
-    // (2.4M instructions for 80,000 attempts).
-    private var openChunks: [[OpenAttempt]] = []
-    private var filling: [OpenAttempt] = []
-    static let openChunk = 4096
-    /// Attempts kept, failed and working.
+    // more than the rest of the detector. The failures' tables start with
+    // room for thousands (64 KB of slots each): a scan fails that often,
+    // and growing from 16 rehashed each key twice over on the way.
+    private var pairs = FastMap<PairKey, PairEvidence>(capacity: 1 << 12)
+    private var attempts = Chunks<Attempt>()
+    private var opens = Chunks<OpenAttempt>()
+    /// Attempts kept, failed and working (the last one's `sequence`).
     private var kept = 0
-    private var sequence: UInt32 = 0
     /// Addresses of working attempts, numbered in order of appearance
     /// (a few thousand even in big captures: the table stays in cache).
     private var addressNumbers = AddressNumbers()
-    private var horizontal = FastMap<PortKey, HitChain>()
-    private var hits: [Hit] = []
+    private var horizontal = FastMap<PortKey, HitChain>(capacity: 1 << 12)
+    private var hits = Chunks<Hit>()
     private var unexpected = FastMap<ServiceKey, Unexpected>()
     /// Per app (by raw value), 1 << 16 | the port it was last found
     /// customary on; 0: none yet.
@@ -258,21 +254,14 @@ public struct FindingsDetector: Sendable {
             unjudged += 1
             return
         }
-        sequence &+= 1
         kept &+= 1
-        guard outcome == .open else { return addFailed(f, outcome) }
+        let sequence = UInt32(truncatingIfNeeded: kept)
+        guard outcome == .open else { return addFailed(f, outcome, sequence: sequence) }
         // Nearly every attempt works: numbered and kept, nothing else.
         let numbered = NumberedPair(source: addressNumbers.number(f.clientAddress),
                                     target: addressNumbers.number(f.serverAddress), proto: f.proto.rawValue)
-        filling.append(OpenAttempt(startNs: f.startNs, sequence: sequence, pair: numbered, port: f.serverPort,
-                                   clientPort: f.clientPort))
-        if filling.count == Self.openChunk { fillNext() }
-    }
-
-    private mutating func fillNext() {
-        openChunks.append(filling)
-        filling = []
-        filling.reserveCapacity(Self.openChunk)
+        opens.append(OpenAttempt(startNs: f.startNs, sequence: sequence, pair: numbered, port: f.serverPort,
+                                 clientPort: f.clientPort))
     }
 
     /// `Self.isCustomary`, answered at once for the port the app was last
@@ -280,7 +269,8 @@ public struct FindingsDetector: Sendable {
     @inline(__always)
     private mutating func isCustomary(_ port: UInt16, for app: AppProtocol) -> Bool {
         let mark = UInt32(port) | 1 << 16
-        if lastCustomary[Int(app.rawValue)] == mark { return true }
+        // Every raw value has a place: read without a bounds check.
+        if lastCustomary.withUnsafeBufferPointer({ $0[Int(app.rawValue)] }) == mark { return true }
         guard Self.isCustomary(port, for: app) else { return false }
         lastCustomary[Int(app.rawValue)] = mark
         return true
@@ -292,7 +282,7 @@ public struct FindingsDetector: Sendable {
         unexpected[entry: i].count(f)
     }
 
-    private mutating func addFailed(_ f: FlowRecord, _ outcome: Outcome) {
+    private mutating func addFailed(_ f: FlowRecord, _ outcome: Outcome, sequence: UInt32) {
         let pair = PairKey(source: f.clientAddress, target: f.serverAddress, proto: f.proto.rawValue)
         let p = pairs.insert(pair) { PairEvidence() }.index
         let kind = ServiceTally.failureKind(f)
@@ -322,13 +312,60 @@ public struct FindingsDetector: Sendable {
         return best
     }
 
+    /// Items appended in chunks that never move once full: a growing array
+    /// copies every item at each doubling (2.4M instructions for 80,000
+    /// working attempts), and the evidence can run to millions.
+    struct Chunks<Element> {
+        static var shift: Int { 12 }
+        private var full: [[Element]] = []
+        private var filling: [Element] = []
+
+        var count: Int { full.count << Self.shift + filling.count }
+
+        @inline(__always)
+        mutating func append(_ item: Element) {
+            filling.append(item)
+            if filling.count == 1 << Self.shift { seal() }
+        }
+
+        private mutating func seal() {
+            full.append(filling)
+            filling = []
+            filling.reserveCapacity(1 << Self.shift)
+        }
+
+        subscript(i: Int) -> Element {
+            let chunk = i >> Self.shift, at = i & (1 << Self.shift - 1)
+            return chunk < full.count ? full[chunk][at] : filling[at]
+        }
+
+        /// The chunks in order, the one being filled last.
+        var chunks: [[Element]] { full + [filling] }
+    }
+
+    /// Distinct ports, counted on a bit per port (a Set hashed each port:
+    /// ~190 instructions a probe, for scans of thousands).
+    struct PortCount {
+        private var bits = [UInt64](repeating: 0, count: 1 << 10)
+        private(set) var count = 0
+        init() {}
+        init(_ ports: [UInt16]) { for p in ports { insert(p) } }
+        mutating func insert(_ port: UInt16) {
+            let word = Int(port >> 6), bit = UInt64(1) << (port & 63)
+            if bits[word] & bit == 0 {
+                bits[word] |= bit
+                count += 1
+            }
+        }
+    }
+
     /// A key's items in the order they were added, from its chain through `items`.
-    static func chain<T>(from last: UInt32, in items: [T], previous: KeyPath<T, UInt32>) -> [T] {
+    static func chain<T>(from last: UInt32, in items: Chunks<T>, previous: (T) -> UInt32) -> [T] {
         var out: [T] = []
         var at = Int(last)
         while at > 0 {
             out.append(items[at - 1])
-            at = Int(items[at - 1][keyPath: previous])
+            at = Int(previous(items[at - 1]))
         }
         return out.reversed()
     }
@@ -336,15 +373,25 @@ public struct FindingsDetector: Sendable {
     /// A vertical scan's finding from its probes (in time order).
     static func scanFinding(_ pair: PairKey, _ probes: [Attempt], sourcePort: UInt16?) -> Finding {
         let proto = IPProtocol(rawValue: pair.proto)
-        let open = Set(probes.filter { $0.outcome == .open }.map(\.port)).sorted()
-        let probed = Set(probes.map(\.port)).sorted()
-        var perPort: [UInt16: ScanProbes] = [:]
-        for p in probes where p.outcome != .open {
-            var e = perPort[p.port] ?? ScanProbes(proto: proto, port: p.port, flows: 0, unanswered: 0, rejected: 0)
-            e.flows += 1
-            if p.kind == 1 { e.unanswered += 1 }
-            if p.kind == 2 { e.rejected += 1 }
-            perPort[p.port] = e
+        // Each probe as its port, whether it failed and how, sorted: one pass
+        // then gives the ports in order, the open ones and the failures per
+        // port (sets and a dictionary of ports cost ~1,500 instructions a probe).
+        let marks = probes.map { UInt32($0.port) << 16 | ($0.outcome == .open ? 0 : 1 << 8 | UInt32($0.kind)) }.sorted()
+        var probed: [UInt16] = [], open: [UInt16] = [], perPort: [ScanProbes] = []
+        for m in marks {
+            let port = UInt16(truncatingIfNeeded: m >> 16)
+            if probed.last != port { probed.append(port) }
+            guard m & 1 << 8 != 0 else {
+                if open.last != port { open.append(port) }
+                continue
+            }
+            if perPort.last?.port != port {
+                perPort.append(ScanProbes(proto: proto, port: port, flows: 0, unanswered: 0, rejected: 0))
+            }
+            let kind = m & 0xFF
+            perPort[perPort.count - 1].flows += 1
+            if kind == 1 { perPort[perPort.count - 1].unanswered += 1 }
+            if kind == 2 { perPort[perPort.count - 1].rejected += 1 }
         }
         let how = proto == .udp ? "UDP probes, closed ports answered by ICMP port unreachable or silent"
             : "SYN probes, closed ports rejected or unanswered"
@@ -354,7 +401,7 @@ public struct FindingsDetector: Sendable {
                        detail: "\(probed.count) ports probed, \(open.count) open"
                            + (open.isEmpty ? "" : " (" + open.map(String.init).joined(separator: ", ") + ")")
                            + "; \(how)\(from)",
-                       probes: perPort.keys.sorted().compactMap { perPort[$0] })
+                       probes: perPort)
     }
 
     /// Every finding, scans first, each list in a stable order.
@@ -376,11 +423,18 @@ public struct FindingsDetector: Sendable {
         }
         var worked: [PairKey: [Attempt]] = [:]
         if !failing.isEmpty {
-            for chunk in openChunks + [filling] {
-                for o in chunk where failingSource[Int(o.pair.source)] {
-                    guard let key = failing[o.pair] else { continue }
-                    worked[key, default: []].append(Attempt(startNs: o.startNs, previous: 0, sequence: o.sequence,
-                                                            port: o.port, clientPort: o.clientPort, outcome: .open, kind: 0))
+            // Every working attempt is looked at: through buffers, as every
+            // source number is below `addressNumbers.count`.
+            failingSource.withUnsafeBufferPointer { failingSource in
+                for chunk in opens.chunks {
+                    chunk.withUnsafeBufferPointer { chunk in
+                        for o in chunk where failingSource[Int(o.pair.source)] {
+                            guard let key = failing[o.pair] else { continue }
+                            worked[key, default: []].append(Attempt(startNs: o.startNs, previous: 0, sequence: o.sequence,
+                                                                    port: o.port, clientPort: o.clientPort,
+                                                                    outcome: .open, kind: 0))
+                        }
+                    }
                 }
             }
         }
@@ -389,7 +443,7 @@ public struct FindingsDetector: Sendable {
             let open = worked[key] ?? []
             guard evidence.failures * 2 >= Self.fixedPortScanPorts || !open.isEmpty else { continue }
             // Every attempt of the pair, in the order they came.
-            let failed = Self.chain(from: evidence.last, in: attempts, previous: \.previous)
+            let failed = Self.chain(from: evidence.last, in: attempts) { $0.previous }
             var all: [Attempt] = []
             all.reserveCapacity(failed.count + open.count)
             var i = 0, j = 0
@@ -413,9 +467,14 @@ public struct FindingsDetector: Sendable {
             var bySourcePort: [UInt16: [Int]] = [:]
             for (i, a) in sorted.enumerated() { bySourcePort[a.clientPort, default: []].append(i) }
             for (sourcePort, members) in bySourcePort.sorted(by: { $0.key < $1.key }) {
+                // Fewer probes than that many ports: not one (most source ports have one).
+                guard members.count >= Self.fixedPortScanPorts else { continue }
                 let probes = members.map { sorted[$0] }
-                let ports = Set(probes.map(\.port))
-                let failedPorts = Set(probes.filter { $0.outcome != .open }.map(\.port))
+                var ports = PortCount(), failedPorts = PortCount()
+                for p in probes {
+                    ports.insert(p.port)
+                    if p.outcome != .open { failedPorts.insert(p.port) }
+                }
                 guard ports.count >= Self.fixedPortScanPorts, failedPorts.count * 2 >= ports.count else { continue }
                 for i in members { inScan[i] = true }
                 out.append(Self.scanFinding(pair, probes, sourcePort: sourcePort))
@@ -425,7 +484,7 @@ public struct FindingsDetector: Sendable {
                 defer { run = [] }
                 let probes = run.map { sorted[$0] }
                 let failed = probes.filter { $0.outcome != .open }
-                guard Set(failed.map(\.port)).count >= Self.verticalPorts,
+                guard failed.count >= Self.verticalPorts, PortCount(failed.map(\.port)).count >= Self.verticalPorts,
                       Self.mostDistinctInWindow(failed.map { ($0.port, $0.startNs) }) >= Self.verticalPorts else { return }
                 for i in run { inScan[i] = true }
                 out.append(Self.scanFinding(pair, probes, sourcePort: nil))
@@ -440,14 +499,15 @@ public struct FindingsDetector: Sendable {
         // Horizontal scans.
         var wide: [(key: PortKey, value: [Hit])] = []
         for (key, chain) in zip(horizontal.keys, horizontal.values) where chain.count >= Self.horizontalTargets {
-            wide.append((key, Self.chain(from: chain.last, in: hits, previous: \.previous)))
+            wide.append((key, Self.chain(from: chain.last, in: hits) { $0.previous }))
         }
         wide.sort { ($0.key.source, $0.key.port, $0.key.proto) < ($1.key.source, $1.key.port, $1.key.proto) }
         for (key, hits) in wide {
             let sorted = hits.sorted { $0.startNs < $1.startNs }
-            guard Set(sorted.map(\.target)).count >= Self.horizontalTargets,
+            let distinct = Set(sorted.map(\.target))
+            guard distinct.count >= Self.horizontalTargets,
                   Self.mostDistinctInWindow(sorted.map { ($0.target, $0.startNs) }) >= Self.horizontalTargets else { continue }
-            let targets = Set(sorted.map(\.target)).sorted()
+            let targets = distinct.sorted()
             let probes = ScanProbes(proto: IPProtocol(rawValue: key.proto), port: key.port, flows: UInt64(sorted.count),
                                     unanswered: UInt64(sorted.filter { $0.kind == 1 }.count),
                                     rejected: UInt64(sorted.filter { $0.kind == 2 }.count))
@@ -505,3 +565,5 @@ public struct FindingsDetector: Sendable {
         return out
     }
 }
+
+extension FindingsDetector.Chunks: Sendable where Element: Sendable {}

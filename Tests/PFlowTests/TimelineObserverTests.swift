@@ -20,7 +20,7 @@ final class TimelineObserverTests: XCTestCase {
         mutating func below(_ n: UInt64) -> UInt64 { next() % n }
     }
 
-    func flows(seed: UInt64, count: Int, services: UInt64, spanNs: UInt64) -> [FlowRecord] {
+    func flows(seed: UInt64, count: Int, services: UInt64, spanNs: UInt64, uniform: Bool = false) -> [FlowRecord] {
         let base = FlowRecord(FlowState(key: FlowKey(addressA: IPAddress(ipv4: 1), addressB: IPAddress(ipv4: 2),
                                                      portA: 40000, portB: 80, proto: .tcp, vlan: FlowKey.noVLAN),
                                         ipVersion: 4, timestampNs: 0, direction: 0),
@@ -54,14 +54,16 @@ final class TimelineObserverTests: XCTestCase {
             case 2: f.clientToServer.bytes = rng.below(1 << 50); f.serverToClient.bytes = 0
             default: f.clientToServer.bytes = rng.below(100_000); f.serverToClient.bytes = rng.below(1_000_000)
             }
+            // Equal flows: rows tie on bytes, and the first of equals makes way.
+            if uniform { f.clientToServer.bytes = 60; f.serverToClient.bytes = 40 }
             out.append(f)
         }
         return out
     }
 
-    func check(seed: UInt64, widthNs: Int64?, count: Int, services: UInt64, spanNs: UInt64,
+    func check(seed: UInt64, widthNs: Int64?, count: Int, services: UInt64, spanNs: UInt64, uniform: Bool = false,
                file: StaticString = #filePath, line: UInt = #line) {
-        let list = flows(seed: seed, count: count, services: services, spanNs: spanNs)
+        let list = flows(seed: seed, count: count, services: services, spanNs: spanNs, uniform: uniform)
         let origin = TimelineOrigin()
         var counts = TimelineCounts(widthNs: widthNs)
         // The records: the first one sets the origin; the flows' ends widen the grid.
@@ -95,6 +97,7 @@ final class TimelineObserverTests: XCTestCase {
             // A chosen width: rows grow past their first room, and the width doubles past the limit.
             check(seed: seed &* 77, widthNs: 1_000_000, count: 3_000, services: 120, spanNs: 2_000_000_000)
             check(seed: seed &* 91, widthNs: 1_000, count: 3_000, services: 120, spanNs: 60_000_000_000)
+            check(seed: seed &* 13, widthNs: nil, count: 2_000, services: 400, spanNs: 600_000_000_000, uniform: true)
         }
     }
 }
