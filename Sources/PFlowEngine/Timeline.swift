@@ -151,18 +151,24 @@ public struct TimeGrid: Sendable, Equatable {
 public struct TimelineCounts: Sendable {
     public private(set) var grid: TimeGrid
     /// Counts per bin, the last record's bin included.
-    public var packets: [UInt64] { withPending(storedPackets, pendingPackets) }
-    public var bytes: [UInt64] { withPending(storedBytes, pendingBytes) }
+    public var packets: [UInt64] { withPending(storedPackets, toldPackets &- markPackets) }
+    public var bytes: [UInt64] { withPending(storedBytes, toldBytes &- markBytes) }
     private var storedPackets: [UInt64] = []
     private var storedBytes: [UInt64] = []
     // The bin the last record fell in: most records fall in it again, and
-    // are counted in two plain words until one doesn't (indexing the
-    // arrays per record cost ~80 instructions a packet).
+    // are counted there by the caller's running totals alone (the capture's
+    // packets and bytes), folded in as the difference from `mark` when a
+    // record falls elsewhere or the totals are settled. Indexing the arrays
+    // per record cost ~80 instructions a packet, two counters of its own 3.
     private var binStart = Int64.max
     private var binEnd = Int64.min
     private var position = 0
-    private var pendingPackets: UInt64 = 0
-    private var pendingBytes: UInt64 = 0
+    /// The running totals when the last record's bin was entered, and as
+    /// last told.
+    private var markPackets: UInt64 = 0
+    private var markBytes: UInt64 = 0
+    private var toldPackets: UInt64 = 0
+    private var toldBytes: UInt64 = 0
 
     private func withPending(_ bins: [UInt64], _ pending: UInt64) -> [UInt64] {
         guard pending > 0, position < bins.count else { return bins }
@@ -173,27 +179,28 @@ public struct TimelineCounts: Sendable {
 
     public init(widthNs: Int64? = nil) { grid = TimeGrid(widthNs: widthNs) }
 
-    /// Counts one record; false when it falls outside the last record's
-    /// bin, for `addSlowly` to count it (kept apart so this part inlines).
+    /// Whether a record at `ts` falls in the last record's bin: then the
+    /// running totals count it, and nothing more is to be done.
     @inline(__always)
-    public mutating func addFast(_ ts: Int64, bytes wire: UInt64) -> Bool {
-        guard ts >= binStart && ts < binEnd else { return false }
-        pendingPackets &+= 1
-        pendingBytes &+= wire
-        return true
-    }
+    public func holds(_ ts: Int64) -> Bool { ts >= binStart && ts < binEnd }
 
+    /// Counts one record, keeping running totals of its own.
     public mutating func add(_ ts: Int64, bytes wire: UInt64) {
-        if !addFast(ts, bytes: wire) { addSlowly(ts, wire) }
+        let packets = toldPackets &+ 1, bytes = toldBytes &+ wire
+        if holds(ts) { settle(packets: packets, bytes: bytes) } else { enter(ts, bytes: wire, packets: packets, bytes: bytes) }
     }
 
-    public mutating func addSlowly(_ ts: Int64, _ wire: UInt64) {
-        if pendingPackets > 0 {
-            storedPackets[position] &+= pendingPackets
-            storedBytes[position] &+= pendingBytes
-            pendingPackets = 0
-            pendingBytes = 0
+    /// A record outside the last one's bin (`holds` was false), of `wire`
+    /// bytes; `packets` and `bytes`: the running totals with it counted.
+    public mutating func enter(_ ts: Int64, bytes wire: UInt64, packets: UInt64, bytes total: UInt64) {
+        // What the totals gained before this record was the last bin's.
+        let before = (packets: packets &- 1, bytes: total &- wire)
+        if position < storedPackets.count {
+            storedPackets[position] &+= before.packets &- markPackets
+            storedBytes[position] &+= before.bytes &- markBytes
         }
+        markPackets = before.packets; markBytes = before.bytes
+        toldPackets = packets; toldBytes = total
         grid.start(at: ts)
         var i = grid.index(ts)
         if let (g, _) = grid.grown(toCover: i) {
@@ -216,11 +223,15 @@ public struct TimelineCounts: Sendable {
             i = grid.index(ts)
         }
         position = Int(i - grid.low)
-        storedPackets[position] &+= 1
-        storedBytes[position] &+= wire
         let start = grid.originNs &+ i &* grid.widthNs
         binStart = start
         binEnd = start &+ grid.widthNs
+    }
+
+    /// The running totals now (with every record `holds` took): `packets`
+    /// and `bytes` are read after this.
+    public mutating func settle(packets: UInt64, bytes: UInt64) {
+        toldPackets = packets; toldBytes = bytes
     }
 
     /// The counts at a coarser width (the services' bins may have needed one).
@@ -230,8 +241,7 @@ public struct TimelineCounts: Sendable {
         let g = grid.coarsened(to: width)
         c.storedPackets = g.relay(packets, from: grid)
         c.storedBytes = g.relay(bytes, from: grid)
-        c.pendingPackets = 0
-        c.pendingBytes = 0
+        c.markPackets = toldPackets; c.markBytes = toldBytes
         c.grid = g
         c.binStart = .max; c.binEnd = .min
         return c
