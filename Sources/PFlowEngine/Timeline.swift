@@ -349,12 +349,7 @@ public final class TimelineObserver: FlowObserver {
         guard bytes > 0, let o = origin.ns else { return }
         grid.start(at: o)
         var first = grid.index(f.startNs), last = grid.index(f.endNs)
-        // One at a time: growing for the start may change the width.
-        if first < grid.low || last >= grid.low + Int64(grid.count) {
-            if let (g, _) = grid.grown(toCover: first) { regrid(g) }
-            if let (g, _) = grid.grown(toCover: grid.index(f.endNs)) { regrid(g) }
-            first = grid.index(f.startNs); last = grid.index(f.endNs)
-        }
+        if first < grid.low || last >= grid.low + Int64(grid.count) { (first, last) = cover(f) }
         let at = Int(truncatingIfNeeded: first &- grid.low)
         var r = Int(rowOf[Self.slot(proto: f.proto.rawValue, port: f.serverPort)]) &- 1
         if r < 0 { r = newRow(f) }
@@ -368,6 +363,15 @@ public final class TimelineObserver: FlowObserver {
         }
         spreadBytes &+= bytes
         Self.spread(bytes, startNs: f.startNs, endNs: f.endNs, first: first, last: last, grid: grid, into: bins)
+    }
+
+    /// Grows the grid to hold `f`'s bins; they are returned as they are then.
+    @inline(never)
+    private func cover(_ f: FlowRecord) -> (first: Int64, last: Int64) {
+        // One at a time: growing for the start may change the width.
+        if let (g, _) = grid.grown(toCover: grid.index(f.startNs)) { regrid(g) }
+        if let (g, _) = grid.grown(toCover: grid.index(f.endNs)) { regrid(g) }
+        return (grid.index(f.startNs), grid.index(f.endNs))
     }
 
     /// floor(a · b / d), exactly.
@@ -411,12 +415,13 @@ public final class TimelineObserver: FlowObserver {
             let (product, productOverflow) = bytes.multipliedReportingOverflow(by: elapsed)
             var rem = productOverflow ? duration.dividingFullWidth(bytes.multipliedFullWidth(by: elapsed)).remainder
                 : product &- given &* duration
+            let q1 = q &+ 1
             var bin = firstBin + 1
             while bin < lastBin {
                 rem &+= rStep
-                let carry: UInt64 = rem >= duration ? 1 : 0
-                if carry != 0 { rem &-= duration }
-                bin.pointee &+= q &+ carry
+                let carry = rem >= duration, over = rem &- duration
+                rem = carry ? over : rem
+                bin.pointee &+= carry ? q1 : q
                 bin += 1
             }
             // The last bin: the rest (bytes less the share at its start).
