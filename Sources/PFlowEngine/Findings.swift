@@ -78,6 +78,13 @@ public struct FindingsDetector: Sendable {
     struct PairEvidence {
         var last: UInt32 = 0
         var failures: UInt32 = 0
+        /// Links in the attempt that will be at `at` (index + 1); the one
+        /// before it in the chain.
+        @inline(__always)
+        mutating func link(_ at: Int) -> UInt32 {
+            defer { last = UInt32(truncatingIfNeeded: at); failures &+= 1 }
+            return last
+        }
     }
     struct Hit {
         var target: IPAddress
@@ -88,6 +95,12 @@ public struct FindingsDetector: Sendable {
     struct HitChain {
         var last: UInt32 = 0
         var count: UInt32 = 0
+        /// Links in the hit that will be at `at` (index + 1); the one before it.
+        @inline(__always)
+        mutating func link(_ at: Int) -> UInt32 {
+            defer { last = UInt32(truncatingIfNeeded: at); count &+= 1 }
+            return last
+        }
     }
 
     struct PairKey: FastHashable, Hashable, Sendable {
@@ -108,26 +121,106 @@ public struct FindingsDetector: Sendable {
             seed.hash(server.high, server.low, UInt64(port) << 16 | UInt64(proto) << 8 | UInt64(app.rawValue))
         }
     }
-    struct Unexpected: Sendable { var flows: Int; var first: Int64; var last: Int64; var registry: String? }
+    struct Unexpected: Sendable {
+        var flows: Int; var first: Int64; var last: Int64; var registry: String?
+        mutating func count(_ f: FlowRecord) {
+            flows += 1
+            first = min(first, f.startNs)
+            last = max(last, f.endNs)
+        }
+    }
+
+    /// Addresses numbered in order of appearance, each kept with its
+    /// number in its slot of an open-addressing table: a working attempt
+    /// numbers both its addresses, and FastMap's slots lead to the key
+    /// through a tag and a second array (about 40 instructions a lookup,
+    /// this about half).
+    struct AddressNumbers: Sendable {
+        struct Slot: Sendable {
+            var high: UInt64 = 0, low: UInt64 = 0
+            /// The number + 1; 0: empty.
+            var numberPlusOne: UInt32 = 0
+        }
+        private var slots = [Slot](repeating: Slot(), count: 64)
+        private var mask = 63
+        private(set) var count = 0
+        private let seed = HashSeed.run
+
+        /// The number of `a`, numbering it if it has none.
+        @inline(__always)
+        mutating func number(_ a: IPAddress) -> UInt32 {
+            let (numberPlusOne, at) = find(a)
+            return numberPlusOne != 0 ? numberPlusOne &- 1 : add(a, at: at)
+        }
+
+        /// The number of `a`, if it has one.
+        func number(of a: IPAddress) -> Int? {
+            let numberPlusOne = find(a).numberPlusOne
+            return numberPlusOne != 0 ? Int(numberPlusOne) - 1 : nil
+        }
+
+        /// The slot holding `a`, or the empty one where it would go.
+        @inline(__always)
+        private func find(_ a: IPAddress) -> (numberPlusOne: UInt32, at: Int) {
+            let mask = mask
+            var at = Int(truncatingIfNeeded: a.fastHash(seed)) & mask
+            // Every place is masked into the table: no bounds to check.
+            return slots.withUnsafeBufferPointer { slots in
+                while true {
+                    let s = slots[at]
+                    if s.numberPlusOne == 0 || (s.high == a.high && s.low == a.low) { return (s.numberPlusOne, at) }
+                    at = (at &+ 1) & mask
+                }
+            }
+        }
+
+        @inline(never)
+        private mutating func add(_ a: IPAddress, at: Int) -> UInt32 {
+            let n = UInt32(truncatingIfNeeded: count)
+            slots[at] = Slot(high: a.high, low: a.low, numberPlusOne: n &+ 1)
+            count += 1
+            if count * 2 > slots.count { grow() }
+            return n
+        }
+
+        private mutating func grow() {
+            var bigger = [Slot](repeating: Slot(), count: slots.count * 2)
+            let newMask = bigger.count - 1
+            for s in slots where s.numberPlusOne != 0 {
+                var at = Int(truncatingIfNeeded: IPAddress(high: s.high, low: s.low).fastHash(seed)) & newMask
+                while bigger[at].numberPlusOne != 0 { at = (at + 1) & newMask }
+                bigger[at] = s
+            }
+            slots = bigger
+            mask = newMask
+        }
+    }
 
     // Evidence in flat arrays chained per key, no allocation per pair. Only
     // pairs with a failed attempt get an entry: most connections work, and
     // a table of every pair (one lookup per flow, all over memory) cost
-    // more than the rest of the detector.
-    private var pairs = FastMap<PairKey, PairEvidence>()
-    private var attempts: [Attempt] = []
-    private var opens: [OpenAttempt] = []
-    private var sequence: UInt32 = 0
+    // more than the rest of the detector. The failures' tables start with
+    // room for thousands (64 KB of slots each): a scan fails that often,
+    // and growing from 16 rehashed each key twice over on the way.
+    private var pairs = FastMap<PairKey, PairEvidence>(capacity: 1 << 12)
+    private var attempts = Chunks<Attempt>()
+    private var opens = Chunks<OpenAttempt>()
+    /// Attempts kept, failed and working (the last one's `sequence`).
+    private var kept = 0
     /// Addresses of working attempts, numbered in order of appearance
     /// (a few thousand even in big captures: the table stays in cache).
-    private var addressNumbers = FastMap<IPAddress, Void>()
-    private var horizontal = FastMap<PortKey, HitChain>()
-    private var hits: [Hit] = []
+    private var addressNumbers = AddressNumbers()
+    private var horizontal = FastMap<PortKey, HitChain>(capacity: 1 << 12)
+    private var hits = Chunks<Hit>()
     private var unexpected = FastMap<ServiceKey, Unexpected>()
+    /// Per app (at twice its raw value), 1 << 16 | the two ports it was
+    /// last found customary on, the latest first; 0: none yet.
+    private var lastCustomary = [UInt32](repeating: 0, count: 512)
 
     public init() {}
 
     /// The attempt a flow represents, if its client clearly opened it.
+    @inline(__always)
     static func outcome(_ f: FlowRecord) -> Outcome? {
         switch f.proto {
         case .tcp:
@@ -153,40 +246,56 @@ public struct FindingsDetector: Sendable {
     public private(set) var unjudged = 0
 
     public mutating func add(_ f: FlowRecord) {
-        let app = f.appProtocol
-        if let app, f.hasServicePort, !Self.isCustomary(f.serverPort, for: app) {
-            let key = ServiceKey(server: f.serverAddress, port: f.serverPort, proto: f.proto.rawValue, app: app)
-            let i = unexpected.insert(key) { Unexpected(flows: 0, first: f.startNs, last: f.endNs, registry: f.portName) }.index
-            unexpected[entry: i].flows += 1
-            unexpected[entry: i].first = min(unexpected[entry: i].first, f.startNs)
-            unexpected[entry: i].last = max(unexpected[entry: i].last, f.endNs)
+        if let app = f.appProtocol, f.hasServicePort, !isCustomary(f.serverPort, for: app) {
+            addUnexpected(f, app)
         }
         guard let outcome = Self.outcome(f) else { return }
-        if attempts.count + opens.count >= evidenceLimit {
+        if kept >= evidenceLimit {
             unjudged += 1
             return
         }
+        kept &+= 1
+        let sequence = UInt32(truncatingIfNeeded: kept)
+        guard outcome == .open else { return addFailed(f, outcome, sequence: sequence) }
+        // Nearly every attempt works: numbered and kept, nothing else.
+        let numbered = NumberedPair(source: addressNumbers.number(f.clientAddress),
+                                    target: addressNumbers.number(f.serverAddress), proto: f.proto.rawValue)
+        opens.append(OpenAttempt(startNs: f.startNs, sequence: sequence, pair: numbered, port: f.serverPort,
+                                 clientPort: f.clientPort))
+    }
+
+    /// `Self.isCustomary`, answered at once for the two ports the app was
+    /// last found customary on (TLS's 443, DNS's 53, HTTP's 80 and 8080:
+    /// nearly every flow).
+    @inline(__always)
+    private mutating func isCustomary(_ port: UInt16, for app: AppProtocol) -> Bool {
+        let mark = UInt32(port) | 1 << 16, at = Int(app.rawValue) << 1
+        // Every raw value has its places: read without a bounds check.
+        let known = lastCustomary.withUnsafeBufferPointer { $0[at] == mark || $0[at + 1] == mark }
+        if known { return true }
+        guard Self.isCustomary(port, for: app) else { return false }
+        lastCustomary[at + 1] = lastCustomary[at]
+        lastCustomary[at] = mark
+        return true
+    }
+
+    private mutating func addUnexpected(_ f: FlowRecord, _ app: AppProtocol) {
+        let key = ServiceKey(server: f.serverAddress, port: f.serverPort, proto: f.proto.rawValue, app: app)
+        let i = unexpected.insert(key) { Unexpected(flows: 0, first: f.startNs, last: f.endNs, registry: f.portName) }.index
+        unexpected[entry: i].count(f)
+    }
+
+    private mutating func addFailed(_ f: FlowRecord, _ outcome: Outcome, sequence: UInt32) {
         let pair = PairKey(source: f.clientAddress, target: f.serverAddress, proto: f.proto.rawValue)
-        sequence &+= 1
-        if outcome == .open {
-            let numbered = NumberedPair(source: UInt32(truncatingIfNeeded: addressNumbers.insert(f.clientAddress) { () }.index),
-                                        target: UInt32(truncatingIfNeeded: addressNumbers.insert(f.serverAddress) { () }.index),
-                                        proto: f.proto.rawValue)
-            opens.append(OpenAttempt(startNs: f.startNs, sequence: sequence, pair: numbered, port: f.serverPort,
-                                     clientPort: f.clientPort))
-        } else {
-            let p = pairs.insert(pair) { PairEvidence() }.index
-            let kind = ServiceTally.failureKind(f)
-            attempts.append(Attempt(startNs: f.startNs, previous: pairs[entry: p].last, sequence: sequence,
-                                    port: f.serverPort, clientPort: f.clientPort, outcome: outcome, kind: kind))
-            pairs[entry: p].last = UInt32(truncatingIfNeeded: attempts.count)
-            pairs[entry: p].failures &+= 1
-            let key = PortKey(source: f.clientAddress, port: f.serverPort, proto: f.proto.rawValue)
-            let h = horizontal.insert(key) { HitChain() }.index
-            hits.append(Hit(target: f.serverAddress, startNs: f.startNs, previous: horizontal[entry: h].last, kind: kind))
-            horizontal[entry: h].last = UInt32(truncatingIfNeeded: hits.count)
-            horizontal[entry: h].count &+= 1
-        }
+        let p = pairs.insert(pair) { PairEvidence() }.index
+        let kind = ServiceTally.failureKind(f)
+        let previous = pairs[entry: p].link(attempts.count + 1)
+        attempts.append(Attempt(startNs: f.startNs, previous: previous, sequence: sequence,
+                                port: f.serverPort, clientPort: f.clientPort, outcome: outcome, kind: kind))
+        let key = PortKey(source: f.clientAddress, port: f.serverPort, proto: f.proto.rawValue)
+        let h = horizontal.insert(key) { HitChain() }.index
+        let hit = horizontal[entry: h].link(hits.count + 1)
+        hits.append(Hit(target: f.serverAddress, startNs: f.startNs, previous: hit, kind: kind))
     }
 
     /// The most distinct values seen within any scan window, for items in
@@ -206,13 +315,60 @@ public struct FindingsDetector: Sendable {
         return best
     }
 
+    /// Items appended in chunks that never move once full: a growing array
+    /// copies every item at each doubling (2.4M instructions for 80,000
+    /// working attempts), and the evidence can run to millions.
+    struct Chunks<Element> {
+        static var shift: Int { 12 }
+        private var full: [[Element]] = []
+        private var filling: [Element] = []
+
+        var count: Int { full.count << Self.shift + filling.count }
+
+        @inline(__always)
+        mutating func append(_ item: Element) {
+            filling.append(item)
+            if filling.count == 1 << Self.shift { seal() }
+        }
+
+        private mutating func seal() {
+            full.append(filling)
+            filling = []
+            filling.reserveCapacity(1 << Self.shift)
+        }
+
+        subscript(i: Int) -> Element {
+            let chunk = i >> Self.shift, at = i & (1 << Self.shift - 1)
+            return chunk < full.count ? full[chunk][at] : filling[at]
+        }
+
+        /// The chunks in order, the one being filled last.
+        var chunks: [[Element]] { full + [filling] }
+    }
+
+    /// Distinct ports, counted on a bit per port (a Set hashed each port:
+    /// ~190 instructions a probe, for scans of thousands).
+    struct PortCount {
+        private var bits = [UInt64](repeating: 0, count: 1 << 10)
+        private(set) var count = 0
+        init() {}
+        init(_ ports: [UInt16]) { for p in ports { insert(p) } }
+        mutating func insert(_ port: UInt16) {
+            let word = Int(port >> 6), bit = UInt64(1) << (port & 63)
+            if bits[word] & bit == 0 {
+                bits[word] |= bit
+                count += 1
+            }
+        }
+    }
+
     /// A key's items in the order they were added, from its chain through `items`.
-    static func chain<T>(from last: UInt32, in items: [T], previous: KeyPath<T, UInt32>) -> [T] {
+    static func chain<T>(from last: UInt32, in items: Chunks<T>, previous: (T) -> UInt32) -> [T] {
         var out: [T] = []
         var at = Int(last)
         while at > 0 {
             out.append(items[at - 1])
-            at = Int(items[at - 1][keyPath: previous])
+            at = Int(previous(items[at - 1]))
         }
         return out.reversed()
     }
@@ -220,15 +376,25 @@ public struct FindingsDetector: Sendable {
     /// A vertical scan's finding from its probes (in time order).
     static func scanFinding(_ pair: PairKey, _ probes: [Attempt], sourcePort: UInt16?) -> Finding {
         let proto = IPProtocol(rawValue: pair.proto)
-        let open = Set(probes.filter { $0.outcome == .open }.map(\.port)).sorted()
-        let probed = Set(probes.map(\.port)).sorted()
-        var perPort: [UInt16: ScanProbes] = [:]
-        for p in probes where p.outcome != .open {
-            var e = perPort[p.port] ?? ScanProbes(proto: proto, port: p.port, flows: 0, unanswered: 0, rejected: 0)
-            e.flows += 1
-            if p.kind == 1 { e.unanswered += 1 }
-            if p.kind == 2 { e.rejected += 1 }
-            perPort[p.port] = e
+        // Each probe as its port, whether it failed and how, sorted: one pass
+        // then gives the ports in order, the open ones and the failures per
+        // port (sets and a dictionary of ports cost ~1,500 instructions a probe).
+        let marks = probes.map { UInt32($0.port) << 16 | ($0.outcome == .open ? 0 : 1 << 8 | UInt32($0.kind)) }.sorted()
+        var probed: [UInt16] = [], open: [UInt16] = [], perPort: [ScanProbes] = []
+        for m in marks {
+            let port = UInt16(truncatingIfNeeded: m >> 16)
+            if probed.last != port { probed.append(port) }
+            guard m & 1 << 8 != 0 else {
+                if open.last != port { open.append(port) }
+                continue
+            }
+            if perPort.last?.port != port {
+                perPort.append(ScanProbes(proto: proto, port: port, flows: 0, unanswered: 0, rejected: 0))
+            }
+            let kind = m & 0xFF
+            perPort[perPort.count - 1].flows += 1
+            if kind == 1 { perPort[perPort.count - 1].unanswered += 1 }
+            if kind == 2 { perPort[perPort.count - 1].rejected += 1 }
         }
         let how = proto == .udp ? "UDP probes, closed ports answered by ICMP port unreachable or silent"
             : "SYN probes, closed ports rejected or unanswered"
@@ -238,7 +404,7 @@ public struct FindingsDetector: Sendable {
                        detail: "\(probed.count) ports probed, \(open.count) open"
                            + (open.isEmpty ? "" : " (" + open.map(String.init).joined(separator: ", ") + ")")
                            + "; \(how)\(from)",
-                       probes: perPort.keys.sorted().compactMap { perPort[$0] })
+                       probes: perPort)
     }
 
     /// Every finding, scans first, each list in a stable order.
@@ -254,16 +420,25 @@ public struct FindingsDetector: Sendable {
         var failingSource = [Bool](repeating: false, count: addressNumbers.count)
         for (key, evidence) in zip(pairs.keys, pairs.values) where evidence.failures >= Self.knockPorts.lowerBound {
             // A pair whose addresses never worked anywhere has no working attempt.
-            guard let source = addressNumbers.index(of: key.source), let target = addressNumbers.index(of: key.target) else { continue }
+            guard let source = addressNumbers.number(of: key.source), let target = addressNumbers.number(of: key.target) else { continue }
             failing.insert(NumberedPair(source: UInt32(source), target: UInt32(target), proto: key.proto)) { key }
             failingSource[source] = true
         }
         var worked: [PairKey: [Attempt]] = [:]
         if !failing.isEmpty {
-            for o in opens where failingSource[Int(o.pair.source)] {
-                guard let key = failing[o.pair] else { continue }
-                worked[key, default: []].append(Attempt(startNs: o.startNs, previous: 0, sequence: o.sequence,
-                                                        port: o.port, clientPort: o.clientPort, outcome: .open, kind: 0))
+            // Every working attempt is looked at: through buffers, as every
+            // source number is below `addressNumbers.count`.
+            failingSource.withUnsafeBufferPointer { failingSource in
+                for chunk in opens.chunks {
+                    chunk.withUnsafeBufferPointer { chunk in
+                        for o in chunk where failingSource[Int(o.pair.source)] {
+                            guard let key = failing[o.pair] else { continue }
+                            worked[key, default: []].append(Attempt(startNs: o.startNs, previous: 0, sequence: o.sequence,
+                                                                    port: o.port, clientPort: o.clientPort,
+                                                                    outcome: .open, kind: 0))
+                        }
+                    }
+                }
             }
         }
         var candidates: [(key: PairKey, value: [Attempt])] = []
@@ -271,7 +446,7 @@ public struct FindingsDetector: Sendable {
             let open = worked[key] ?? []
             guard evidence.failures * 2 >= Self.fixedPortScanPorts || !open.isEmpty else { continue }
             // Every attempt of the pair, in the order they came.
-            let failed = Self.chain(from: evidence.last, in: attempts, previous: \.previous)
+            let failed = Self.chain(from: evidence.last, in: attempts) { $0.previous }
             var all: [Attempt] = []
             all.reserveCapacity(failed.count + open.count)
             var i = 0, j = 0
@@ -295,9 +470,14 @@ public struct FindingsDetector: Sendable {
             var bySourcePort: [UInt16: [Int]] = [:]
             for (i, a) in sorted.enumerated() { bySourcePort[a.clientPort, default: []].append(i) }
             for (sourcePort, members) in bySourcePort.sorted(by: { $0.key < $1.key }) {
+                // Fewer probes than that many ports: not one (most source ports have one).
+                guard members.count >= Self.fixedPortScanPorts else { continue }
                 let probes = members.map { sorted[$0] }
-                let ports = Set(probes.map(\.port))
-                let failedPorts = Set(probes.filter { $0.outcome != .open }.map(\.port))
+                var ports = PortCount(), failedPorts = PortCount()
+                for p in probes {
+                    ports.insert(p.port)
+                    if p.outcome != .open { failedPorts.insert(p.port) }
+                }
                 guard ports.count >= Self.fixedPortScanPorts, failedPorts.count * 2 >= ports.count else { continue }
                 for i in members { inScan[i] = true }
                 out.append(Self.scanFinding(pair, probes, sourcePort: sourcePort))
@@ -307,7 +487,7 @@ public struct FindingsDetector: Sendable {
                 defer { run = [] }
                 let probes = run.map { sorted[$0] }
                 let failed = probes.filter { $0.outcome != .open }
-                guard Set(failed.map(\.port)).count >= Self.verticalPorts,
+                guard failed.count >= Self.verticalPorts, PortCount(failed.map(\.port)).count >= Self.verticalPorts,
                       Self.mostDistinctInWindow(failed.map { ($0.port, $0.startNs) }) >= Self.verticalPorts else { return }
                 for i in run { inScan[i] = true }
                 out.append(Self.scanFinding(pair, probes, sourcePort: nil))
@@ -322,14 +502,15 @@ public struct FindingsDetector: Sendable {
         // Horizontal scans.
         var wide: [(key: PortKey, value: [Hit])] = []
         for (key, chain) in zip(horizontal.keys, horizontal.values) where chain.count >= Self.horizontalTargets {
-            wide.append((key, Self.chain(from: chain.last, in: hits, previous: \.previous)))
+            wide.append((key, Self.chain(from: chain.last, in: hits) { $0.previous }))
         }
         wide.sort { ($0.key.source, $0.key.port, $0.key.proto) < ($1.key.source, $1.key.port, $1.key.proto) }
         for (key, hits) in wide {
             let sorted = hits.sorted { $0.startNs < $1.startNs }
-            guard Set(sorted.map(\.target)).count >= Self.horizontalTargets,
+            let distinct = Set(sorted.map(\.target))
+            guard distinct.count >= Self.horizontalTargets,
                   Self.mostDistinctInWindow(sorted.map { ($0.target, $0.startNs) }) >= Self.horizontalTargets else { continue }
-            let targets = Set(sorted.map(\.target)).sorted()
+            let targets = distinct.sorted()
             let probes = ScanProbes(proto: IPProtocol(rawValue: key.proto), port: key.port, flows: UInt64(sorted.count),
                                     unanswered: UInt64(sorted.filter { $0.kind == 1 }.count),
                                     rejected: UInt64(sorted.filter { $0.kind == 2 }.count))
@@ -387,3 +568,5 @@ public struct FindingsDetector: Sendable {
         return out
     }
 }
+
+extension FindingsDetector.Chunks: Sendable where Element: Sendable {}

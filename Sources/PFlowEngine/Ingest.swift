@@ -78,9 +78,10 @@ struct Ingest {
         }
         runCount &+= 1
         let ts = record.timestampNs
-        // Every record, in the bin of its own time (as tshark's io,stat counts).
-        if !summary.timeline.addFast(ts, bytes: UInt64(record.originalLength)) {
-            summary.timeline.addSlowly(ts, UInt64(record.originalLength))
+        // Every record, in the bin of its own time (as tshark's io,stat
+        // counts): one in the last record's bin is counted by the totals above.
+        if !summary.timeline.holds(ts) {
+            summary.timeline.enter(ts, bytes: UInt64(record.originalLength), packets: summary.packets, bytes: summary.bytes)
             origin.ns = summary.timeline.grid.originNs
         }
         if ts < first { first = ts }
@@ -110,6 +111,7 @@ struct Ingest {
     mutating func close(table: FlowTable) {
         if runCount > 0 { summary.linkTypes[runType, default: 0] &+= runCount }
         runCount = 0
+        summary.timeline.settle(packets: summary.packets, bytes: summary.bytes)
         summary.peakLiveFlows = table.peakLiveCount
         (summary.tunnels, summary.otherTunnels) = tunnels.summaries()
         if first <= last { summary.firstNs = first; summary.lastNs = last }

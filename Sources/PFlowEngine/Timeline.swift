@@ -114,6 +114,17 @@ public struct TimeGrid: Sendable, Equatable {
         return out
     }
 
+    /// `relay` between rows in place: `old.count` bins from `row` added
+    /// into `out`, which has room for `count`.
+    func relay(_ row: UnsafePointer<UInt64>, from old: TimeGrid, into out: UnsafeMutablePointer<UInt64>) {
+        guard old.count > 0 else { return }
+        let k = widthNs / old.widthNs
+        for n in 0..<old.count where row[n] != 0 {
+            let j = Self.floorDiv(old.low + Int64(n), k) - low
+            if j >= 0 && j < Int64(count) { out[Int(j)] &+= row[n] }
+        }
+    }
+
     /// The grid at a (coarser) width from the same ladder, covering the same span.
     func coarsened(to width: Int64) -> TimeGrid {
         guard width > widthNs, width % widthNs == 0 else { return self }
@@ -140,18 +151,24 @@ public struct TimeGrid: Sendable, Equatable {
 public struct TimelineCounts: Sendable {
     public private(set) var grid: TimeGrid
     /// Counts per bin, the last record's bin included.
-    public var packets: [UInt64] { withPending(storedPackets, pendingPackets) }
-    public var bytes: [UInt64] { withPending(storedBytes, pendingBytes) }
+    public var packets: [UInt64] { withPending(storedPackets, toldPackets &- markPackets) }
+    public var bytes: [UInt64] { withPending(storedBytes, toldBytes &- markBytes) }
     private var storedPackets: [UInt64] = []
     private var storedBytes: [UInt64] = []
     // The bin the last record fell in: most records fall in it again, and
-    // are counted in two plain words until one doesn't (indexing the
-    // arrays per record cost ~80 instructions a packet).
+    // are counted there by the caller's running totals alone (the capture's
+    // packets and bytes), folded in as the difference from `mark` when a
+    // record falls elsewhere or the totals are settled. Indexing the arrays
+    // per record cost ~80 instructions a packet, two counters of its own 3.
     private var binStart = Int64.max
     private var binEnd = Int64.min
     private var position = 0
-    private var pendingPackets: UInt64 = 0
-    private var pendingBytes: UInt64 = 0
+    /// The running totals when the last record's bin was entered, and as
+    /// last told.
+    private var markPackets: UInt64 = 0
+    private var markBytes: UInt64 = 0
+    private var toldPackets: UInt64 = 0
+    private var toldBytes: UInt64 = 0
 
     private func withPending(_ bins: [UInt64], _ pending: UInt64) -> [UInt64] {
         guard pending > 0, position < bins.count else { return bins }
@@ -162,27 +179,28 @@ public struct TimelineCounts: Sendable {
 
     public init(widthNs: Int64? = nil) { grid = TimeGrid(widthNs: widthNs) }
 
-    /// Counts one record; false when it falls outside the last record's
-    /// bin, for `addSlowly` to count it (kept apart so this part inlines).
+    /// Whether a record at `ts` falls in the last record's bin: then the
+    /// running totals count it, and nothing more is to be done.
     @inline(__always)
-    public mutating func addFast(_ ts: Int64, bytes wire: UInt64) -> Bool {
-        guard ts >= binStart && ts < binEnd else { return false }
-        pendingPackets &+= 1
-        pendingBytes &+= wire
-        return true
-    }
+    public func holds(_ ts: Int64) -> Bool { ts >= binStart && ts < binEnd }
 
+    /// Counts one record, keeping running totals of its own.
     public mutating func add(_ ts: Int64, bytes wire: UInt64) {
-        if !addFast(ts, bytes: wire) { addSlowly(ts, wire) }
+        let packets = toldPackets &+ 1, bytes = toldBytes &+ wire
+        if holds(ts) { settle(packets: packets, bytes: bytes) } else { enter(ts, bytes: wire, packets: packets, bytes: bytes) }
     }
 
-    public mutating func addSlowly(_ ts: Int64, _ wire: UInt64) {
-        if pendingPackets > 0 {
-            storedPackets[position] &+= pendingPackets
-            storedBytes[position] &+= pendingBytes
-            pendingPackets = 0
-            pendingBytes = 0
+    /// A record outside the last one's bin (`holds` was false), of `wire`
+    /// bytes; `packets` and `bytes`: the running totals with it counted.
+    public mutating func enter(_ ts: Int64, bytes wire: UInt64, packets: UInt64, bytes total: UInt64) {
+        // What the totals gained before this record was the last bin's.
+        let before = (packets: packets &- 1, bytes: total &- wire)
+        if position < storedPackets.count {
+            storedPackets[position] &+= before.packets &- markPackets
+            storedBytes[position] &+= before.bytes &- markBytes
         }
+        markPackets = before.packets; markBytes = before.bytes
+        toldPackets = packets; toldBytes = total
         grid.start(at: ts)
         var i = grid.index(ts)
         if let (g, _) = grid.grown(toCover: i) {
@@ -205,11 +223,15 @@ public struct TimelineCounts: Sendable {
             i = grid.index(ts)
         }
         position = Int(i - grid.low)
-        storedPackets[position] &+= 1
-        storedBytes[position] &+= wire
         let start = grid.originNs &+ i &* grid.widthNs
         binStart = start
         binEnd = start &+ grid.widthNs
+    }
+
+    /// The running totals now (with every record `holds` took): `packets`
+    /// and `bytes` are read after this.
+    public mutating func settle(packets: UInt64, bytes: UInt64) {
+        toldPackets = packets; toldBytes = bytes
     }
 
     /// The counts at a coarser width (the services' bins may have needed one).
@@ -219,8 +241,7 @@ public struct TimelineCounts: Sendable {
         let g = grid.coarsened(to: width)
         c.storedPackets = g.relay(packets, from: grid)
         c.storedBytes = g.relay(bytes, from: grid)
-        c.pendingPackets = 0
-        c.pendingBytes = 0
+        c.markPackets = toldPackets; c.markBytes = toldBytes
         c.grid = g
         c.binStart = .max; c.binEnd = .min
         return c
@@ -263,56 +284,102 @@ public final class TimelineObserver: FlowObserver {
     public static let maxRows = 64
     let origin: TimelineOrigin
     @exclusivity(unchecked) var grid: TimeGrid
+    /// The service of each row, in the order rows were made (an evicted
+    /// row's place goes to the service that evicted it).
     @exclusivity(unchecked) var keys: [ServiceBinsKey] = []
-    @exclusivity(unchecked) var rows: [[UInt64]] = []
-    @exclusivity(unchecked) var totals: [UInt64] = []
-    /// Row of each key seen; -1: its row was evicted into `other`.
-    @exclusivity(unchecked) var index = FastMap<ServiceBinsKey, Int>()
-    // No flow has port -2: the first lookup always misses.
-    @exclusivity(unchecked) var lastKey: ServiceBinsKey = {
-        var k = ServiceBinsKey(proto: IPProtocol(rawValue: 0), port: nil)
-        k.port = -2
-        return k
-    }()
-    @exclusivity(unchecked) var lastRow = -1
-    @exclusivity(unchecked) var other: [UInt64] = []
+    // Every row's bins in one block, `stride` apart, `other` last (row
+    // `maxRows`): a flow adds to its row through one pointer (an array of
+    // arrays cost three uniqueness checks a flow). The bins of a row past
+    // `grid.count` are kept zero, so a grid growing at the same width
+    // needs no work until it outgrows `stride`.
+    @exclusivity(unchecked) var bins: UnsafeMutablePointer<UInt64>
+    @exclusivity(unchecked) var stride: Int
+    /// Bytes of each row so far (what eviction goes by), and one more for
+    /// `other`, never read: a flow adds to its row's without asking which.
+    let totals: UnsafeMutablePointer<UInt64>
+    /// Each service's row + 1 (0: not seen yet; `otherMark`: evicted, its
+    /// flows go to `other`), at `slot(proto:port:)`. Every possible key
+    /// has a place, so a flow finds its row in one load: a hash lookup
+    /// cost ~100 instructions, for two flows in three.
+    let rowOf: UnsafeMutablePointer<UInt8>
+    static let otherMark = UInt8(maxRows + 1)
+    /// TCP's ports, UDP's, then one per protocol without ports.
+    static let slots = 2 << 16 + 256
     @exclusivity(unchecked) public private(set) var spreadBytes: UInt64 = 0
 
     public init(origin: TimelineOrigin, widthNs: Int64?) {
         self.origin = origin
         grid = TimeGrid(widthNs: widthNs)
+        stride = grid.reserve
+        bins = .allocate(capacity: (Self.maxRows + 1) * stride)
+        // Rows are zeroed when made; `other` is there from the start.
+        (bins + Self.maxRows * stride).initialize(repeating: 0, count: stride)
+        totals = .allocate(capacity: Self.maxRows + 1)
+        totals.initialize(repeating: 0, count: Self.maxRows + 1)
+        rowOf = .allocate(capacity: Self.slots)
+        rowOf.initialize(repeating: 0, count: Self.slots)
     }
+
+    deinit {
+        bins.deallocate()
+        totals.deallocate()
+        rowOf.deallocate()
+    }
+
+    /// Where a service's row is noted in `rowOf`.
+    @inline(__always)
+    static func slot(proto: UInt8, port: UInt16) -> Int {
+        switch proto {
+        case IPProtocol.tcp.rawValue: return Int(port)
+        case IPProtocol.udp.rawValue: return 1 << 16 | Int(port)
+        default: return 2 << 16 | Int(proto)
+        }
+    }
+
+    static func slot(of key: ServiceBinsKey) -> Int {
+        key.port < 0 ? 2 << 16 | Int(key.proto) : slot(proto: key.proto, port: UInt16(truncatingIfNeeded: key.port))
+    }
+
+    /// The bins of row `r` (`maxRows`: other), bin 0 at `grid.low`.
+    @inline(__always)
+    func row(_ r: Int) -> UnsafeMutablePointer<UInt64> { bins + r &* stride }
 
     public func observe(_ f: FlowRecord) {
         let bytes = f.bytes
         guard bytes > 0, let o = origin.ns else { return }
         grid.start(at: o)
         var first = grid.index(f.startNs), last = grid.index(f.endNs)
-        // One at a time: growing for the start may change the width.
-        if first < grid.low || last >= grid.low + Int64(grid.count) {
-            if let (g, _) = grid.grown(toCover: first) { regrid(g) }
-            if let (g, _) = grid.grown(toCover: grid.index(f.endNs)) { regrid(g) }
-            first = grid.index(f.startNs); last = grid.index(f.endNs)
-        }
-        let r = row(for: ServiceBinsKey(proto: f.proto, port: f.hasServicePort ? f.serverPort : nil))
-        if first == last {
-            let at = Int(first - grid.low)
-            if r >= 0 {
-                rows[r][at] &+= bytes
-                totals[r] &+= bytes
-            } else {
-                other[at] &+= bytes
-            }
+        if first < grid.low || last >= grid.low + Int64(grid.count) { (first, last) = cover(f) }
+        let at = Int(truncatingIfNeeded: first &- grid.low)
+        var r = Int(rowOf[Self.slot(proto: f.proto.rawValue, port: f.serverPort)]) &- 1
+        if r < 0 { r = newRow(f) }
+        totals[r] &+= bytes
+        let bins = row(r)
+        // A flow that ends before it starts (not one the tracker makes) stays
+        // in the bin of its start.
+        guard last > first else {
+            bins[at] &+= bytes
             return
         }
         spreadBytes &+= bytes
-        let spread = Spread(bytes: bytes, startNs: f.startNs, endNs: f.endNs, first: first, last: last, grid: grid)
-        if r >= 0 {
-            rows[r].withUnsafeMutableBufferPointer { spread.add(into: $0) }
-            totals[r] &+= bytes
-        } else {
-            other.withUnsafeMutableBufferPointer { spread.add(into: $0) }
-        }
+        Self.spread(bytes, startNs: f.startNs, endNs: f.endNs, first: first, last: last, grid: grid, into: bins)
+    }
+
+    /// Grows the grid to hold `f`'s bins; they are returned as they are then.
+    @inline(never)
+    private func cover(_ f: FlowRecord) -> (first: Int64, last: Int64) {
+        // One at a time: growing for the start may change the width.
+        if let (g, _) = grid.grown(toCover: grid.index(f.startNs)) { regrid(g) }
+        if let (g, _) = grid.grown(toCover: grid.index(f.endNs)) { regrid(g) }
+        return (grid.index(f.startNs), grid.index(f.endNs))
+    }
+
+    /// floor(a · b / d), exactly.
+    @inline(__always)
+    static func share(_ a: UInt64, _ b: UInt64, _ d: UInt64) -> UInt64 {
+        let (p, overflow) = a.multipliedReportingOverflow(by: b)
+        if !overflow { return p / d }
+        return d.dividingFullWidth(a.multipliedFullWidth(by: b)).quotient
     }
 
     /// A flow's bytes over the bins `first...last` it overlaps, in
@@ -321,109 +388,96 @@ public final class TimelineObserver: FlowObserver {
     /// the difference, so the bins add up to `bytes` exactly. Whole bins
     /// between the first and the last all add `width` to `elapsed`, so the
     /// share steps by a fixed quotient and remainder: one division per
-    /// flow, not one per bin (a 128-bit one only when a product passes 64 bits).
-    struct Spread {
-        let bytes: UInt64, startNs: Int64, endNs: Int64, first: Int64, last: Int64
-        let originNs: Int64, widthNs: Int64, low: Int64
-
-        init(bytes: UInt64, startNs: Int64, endNs: Int64, first: Int64, last: Int64, grid: TimeGrid) {
-            self.bytes = bytes; self.startNs = startNs; self.endNs = endNs
-            self.first = first; self.last = last
-            originNs = grid.originNs; widthNs = grid.widthNs; low = grid.low
-        }
-
-        /// floor(a · b / d), exactly.
-        @inline(__always)
-        static func share(_ a: UInt64, _ b: UInt64, _ d: UInt64) -> UInt64 {
-            let (p, overflow) = a.multipliedReportingOverflow(by: b)
-            if !overflow { return p / d }
-            return d.dividingFullWidth(a.multipliedFullWidth(by: b)).quotient
-        }
-
-        func add(into bins: UnsafeMutableBufferPointer<UInt64>) {
-            let duration = UInt64(endNs - startNs)
-            // The first bin: from the start to its end.
-            let firstEnd = originNs &+ (first + 1) &* widthNs
-            var elapsed = min(UInt64(max(0, firstEnd - startNs)), duration)
-            var given = Self.share(bytes, elapsed, duration)
-            bins[Int(first - low)] &+= given
-            if last > first + 1 {
-                // The whole bins: each adds `widthNs` to `elapsed`.
-                let (stepProduct, overflow) = bytes.multipliedReportingOverflow(by: UInt64(widthNs))
-                if !overflow {
-                    let q = stepProduct / duration, rStep = stepProduct % duration
-                    // The remainder of bytes · elapsed / duration so far.
-                    var rem = bytes &* elapsed % duration
-                    if bytes.multipliedReportingOverflow(by: elapsed).overflow {
-                        rem = duration.dividingFullWidth(bytes.multipliedFullWidth(by: elapsed)).remainder
-                    }
-                    for i in (first + 1)..<last {
-                        var add = q
-                        rem &+= rStep
-                        if rem >= duration { rem &-= duration; add &+= 1 }
-                        bins[Int(i - low)] &+= add
-                        given &+= add
-                    }
-                } else {
-                    for i in (first + 1)..<last {
-                        elapsed = min(UInt64(max(0, originNs &+ (i + 1) &* widthNs - startNs)), duration)
-                        let upTo = Self.share(bytes, elapsed, duration)
-                        bins[Int(i - low)] &+= upTo &- given
-                        given = upTo
-                    }
-                }
-            }
+    /// flow, not one per bin (a 128-bit one only when a product passes 64
+    /// bits). `bins`: the row, bin 0 at `grid.low`.
+    @inline(__always)
+    static func spread(_ bytes: UInt64, startNs: Int64, endNs: Int64, first: Int64, last: Int64, grid: TimeGrid,
+                       into bins: UnsafeMutablePointer<UInt64>) {
+        let duration = UInt64(endNs - startNs)
+        let widthNs = grid.widthNs, originNs = grid.originNs
+        // The first bin: from the start to its end.
+        let firstEnd = originNs &+ (first &+ 1) &* widthNs
+        let elapsed = min(UInt64(max(0, firstEnd - startNs)), duration)
+        let given = share(bytes, elapsed, duration)
+        let firstBin = bins + Int(truncatingIfNeeded: first &- grid.low)
+        firstBin.pointee &+= given
+        let lastBin = bins + Int(truncatingIfNeeded: last &- grid.low)
+        guard last > first &+ 1 else {
             // The last bin: the rest, so the row adds up exactly.
-            bins[Int(last - low)] &+= bytes &- given
+            lastBin.pointee &+= bytes &- given
+            return
+        }
+        // The whole bins: each adds `widthNs` to `elapsed`.
+        let (stepProduct, overflow) = bytes.multipliedReportingOverflow(by: UInt64(widthNs))
+        if !overflow {
+            let q = stepProduct / duration, rStep = stepProduct % duration
+            // The remainder of bytes · elapsed / duration so far.
+            let (product, productOverflow) = bytes.multipliedReportingOverflow(by: elapsed)
+            var rem = productOverflow ? duration.dividingFullWidth(bytes.multipliedFullWidth(by: elapsed)).remainder
+                : product &- given &* duration
+            let q1 = q &+ 1
+            var bin = firstBin + 1
+            while bin < lastBin {
+                rem &+= rStep
+                let carry = rem >= duration, over = rem &- duration
+                rem = carry ? over : rem
+                bin.pointee &+= carry ? q1 : q
+                bin += 1
+            }
+            // The last bin: the rest (bytes less the share at its start).
+            let lastStart = originNs &+ last &* widthNs
+            lastBin.pointee &+= bytes &- share(bytes, UInt64(lastStart - startNs), duration)
+        } else {
+            var upTo = given
+            for i in (first + 1)..<last {
+                let before = upTo
+                let end = min(UInt64(max(0, originNs &+ (i + 1) &* widthNs - startNs)), duration)
+                upTo = share(bytes, end, duration)
+                bins[Int(i - grid.low)] &+= upTo &- before
+            }
+            lastBin.pointee &+= bytes &- upTo
         }
     }
 
-    /// The row of `key`, made if there is room (or room is made); -1: other.
-    /// The last key asked for is kept: flows of one service end together.
-    @inline(__always)
-    private func row(for key: ServiceBinsKey) -> Int {
-        if key == lastKey { return lastRow }
-        let r = lookUp(key)
-        lastKey = key
-        lastRow = r
+    /// A row for the service of `f`, seen for the first time: made if there
+    /// is room (or room is made, the smallest row going into `other`).
+    private func newRow(_ f: FlowRecord) -> Int {
+        let key = ServiceBinsKey(proto: f.proto, port: f.hasServicePort ? f.serverPort : nil)
+        let r: Int
+        if keys.count < Self.maxRows {
+            r = keys.count
+            keys.append(key)
+        } else {
+            // Full: the smallest row so far (the first of equals) makes way.
+            var smallest = 0
+            for n in 1..<Self.maxRows where totals[n] < totals[smallest] { smallest = n }
+            let other = row(Self.maxRows), old = row(smallest)
+            for n in 0..<grid.count { other[n] &+= old[n] }
+            rowOf[Self.slot(of: keys[smallest])] = Self.otherMark
+            keys[smallest] = key
+            r = smallest
+        }
+        row(r).initialize(repeating: 0, count: stride)
+        totals[r] = 0
+        rowOf[Self.slot(of: key)] = UInt8(r + 1)
         return r
     }
 
-    private func lookUp(_ key: ServiceBinsKey) -> Int {
-        // An evicted key stays in `index` with -1: its flows go to `other`.
-        if let i = index.index(of: key) { return index[entry: i] }
-        if rows.count < Self.maxRows {
-            keys.append(key)
-            var row = [UInt64](repeating: 0, count: grid.count)
-            row.reserveCapacity(grid.reserve)
-            rows.append(row)
-            totals.append(0)
-            index.insert(key) { rows.count - 1 }
-            return rows.count - 1
-        }
-        // Full: the smallest row so far makes way, into `other`.
-        guard let smallest = totals.indices.min(by: { totals[$0] < totals[$1] }) else { return -1 }
-        for (n, v) in rows[smallest].enumerated() { other[n] &+= v }
-        if let old = index.index(of: keys[smallest]) { index[entry: old] = -1 }
-        keys[smallest] = key
-        rows[smallest] = [UInt64](repeating: 0, count: grid.count)
-        totals[smallest] = 0
-        index.insert(key) { smallest }
-        return smallest
-    }
-
     private func regrid(_ g: TimeGrid) {
-        if g.widthNs == grid.widthNs && g.low == grid.low && !grid.isEmpty {
-            // Later bins at the same width: appended in place.
-            let more = g.count - grid.count
-            for r in rows.indices { rows[r].append(contentsOf: repeatElement(0, count: more)) }
-            other.append(contentsOf: repeatElement(0, count: more))
-        } else {
-            for r in rows.indices { rows[r] = g.relay(rows[r], from: grid) }
-            other = g.relay(other, from: grid)
-            other.reserveCapacity(g.reserve)
+        defer { grid = g }
+        // Later bins at the same width are there already, and zero.
+        if g.widthNs == grid.widthNs && g.low == grid.low && !grid.isEmpty && g.count <= stride { return }
+        var wider = stride
+        while wider < g.count { wider = Swift.min(wider * 2, Swift.max(g.count, g.limit)) }
+        let block = UnsafeMutablePointer<UInt64>.allocate(capacity: (Self.maxRows + 1) * wider)
+        for r in Array(0..<keys.count) + [Self.maxRows] {
+            let out = block + r * wider
+            out.initialize(repeating: 0, count: wider)
+            g.relay(row(r), from: grid, into: out)
         }
-        grid = g
+        bins.deallocate()
+        bins = block
+        stride = wider
     }
 
     /// The services' bins on `counts`' grid (which covers every record,
@@ -434,11 +488,12 @@ public final class TimelineObserver: FlowObserver {
         let target = totals.grid
         var services: [ServiceBinsKey: [UInt64]] = [:]
         let mine = grid.isEmpty ? grid : grid.coarsened(to: width)
+        func bins(_ r: Int) -> [UInt64] { Array(UnsafeBufferPointer(start: row(r), count: grid.count)) }
         for (n, key) in keys.enumerated() {
-            services[key] = target.relay(mine.relay(rows[n], from: grid), from: mine)
+            services[key] = target.relay(mine.relay(bins(n), from: grid), from: mine)
         }
-        let rest = other.isEmpty ? [UInt64](repeating: 0, count: target.count)
-            : target.relay(mine.relay(other, from: grid), from: mine)
+        let rest = grid.isEmpty ? [UInt64](repeating: 0, count: target.count)
+            : target.relay(mine.relay(bins(Self.maxRows), from: grid), from: mine)
         return Timeline(widthNs: target.widthNs, startNs: target.isEmpty ? nil : target.startNs,
                         packets: totals.packets, bytes: totals.bytes, services: services, other: rest,
                         spreadBytes: spreadBytes, widened: target.fixed && target.widthNs != target.requestedWidthNs)
