@@ -85,7 +85,8 @@ public final class Analyzer {
         // `direct` is this analyzer's alone and only its table calls it, so
         // the analyzer outlives every call: borrowed unretained, it spares
         // the checked strong retains and releases per flow (three) that
-        // `[unowned self]` cost.
+        // `[unowned self]` cost (`unowned(unsafe)` still retained it per
+        // call: 1,584.0M instructions against 1,579.1M on the 1M capture).
         let analyzer = Unmanaged.passUnretained(self)
         direct.report = { state, reason in
             analyzer._withUnsafeGuaranteedRef { $0.ended(state, reason, name: nil) }
@@ -277,6 +278,8 @@ public final class Analyzer {
         // records are worked out two halves at a time (they only read what
         // has been learned), then reported in order.
         let split = threads > 1
+        // The second thread's own name Strings, kept over every batch.
+        let secondTexts = ServerNameTexts()
         table.finish(batch: split ? 4096 : 1) { states in
             if split && states.count >= 256 {
                 let middle = states.count / 2
@@ -289,9 +292,8 @@ public final class Analyzer {
                         self.finalRecord(s, uid: base &+ UInt64(i) &+ 1, texts: self.nameTexts)
                     }
                 }, {
-                    let texts = ServerNameTexts()
                     second = states[middle...].enumerated().map { i, s in
-                        self.finalRecord(s, uid: base &+ UInt64(middle + i) &+ 1, texts: texts)
+                        self.finalRecord(s, uid: base &+ UInt64(middle + i) &+ 1, texts: secondTexts)
                     }
                 })
                 // The exporters (with the kept list) and the observers are

@@ -223,11 +223,12 @@ extension Analyzer {
     /// gives; the work splits about evenly over two cores.
     func addPipelined(_ file: CaptureFile) throws(CaptureError) {
         let ring = PacketRing()
-        // unowned(unsafe): the ring lives only within this call, on `self`,
-        // so the analyzer outlives every report; checked `unowned` took an
-        // atomic retain and release of the analyzer per call, three per flow.
-        let events = EventRing(knowledge: table.knowledge) { [unowned(unsafe) self] state, reason, name in
-            self.report(self.record(state, reason, uid: self.nextUID(), name: name))
+        // The ring lives only within this call, on `self`, so the analyzer
+        // outlives every report: borrowed unretained, as `direct` borrows it
+        // (checked `unowned` took an atomic retain and release per use).
+        let analyzer = Unmanaged.passUnretained(self)
+        let events = EventRing(knowledge: table.knowledge) { state, reason, name in
+            analyzer._withUnsafeGuaranteedRef { $0.ended(state, reason, name: name) }
         }
         let outcome = ReaderOutcome(ingest: Ingest(summary: summary, tunnels: tunnels, intake: intake,
                                                    decapsulate: decapsulate, origin: timelineOrigin),

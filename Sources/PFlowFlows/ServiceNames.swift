@@ -41,28 +41,9 @@ public enum ServiceNames {
             if let portName = facingName(), portName == "smtp" || portName == "ftp" || portName == "submission" {
                 return portName
             }
-            return word(app)
+            return app.name
         default:
-            return word(app)
-        }
-    }
-
-    /// `app.name` as a literal: no String made from its static text per flow.
-    @inline(__always)
-    static func word(_ app: AppProtocol) -> String {
-        switch app {
-        case .tls: return "tls"
-        case .http: return "http"
-        case .ssh: return "ssh"
-        case .smtp: return "smtp"
-        case .ftp: return "ftp"
-        case .smtpOrFTP: return "smtp/ftp"
-        case .pop3: return "pop3"
-        case .imap: return "imap"
-        case .redis: return "redis"
-        case .dns: return "dns"
-        case .ntp: return "ntp"
-        case .quic: return "quic"
+            return app.name
         }
     }
 

@@ -53,8 +53,15 @@ public struct PayloadHead: Sendable {
 public enum AppProtocol: UInt8, Sendable {
     case tls = 1, http, ssh, smtp, ftp, smtpOrFTP, pop3, imap, redis, dns, ntp, quic
 
-    /// The `app` column's word.
-    public var name: String { staticName.description }
+    /// The `app` column's word: made once per protocol from `staticName`,
+    /// so the record and the report don't make a String per flow.
+    @inline(__always)
+    public var name: String { Self.names[Int(rawValue)] }
+
+    /// `name` by raw value (0 is no protocol).
+    private static let names: [String] = (0...Int(AppProtocol.quic.rawValue)).map {
+        AppProtocol(rawValue: UInt8($0))?.staticName.description ?? ""
+    }
 
     /// The same word as static text (for the CSV writer: no String per row).
     public var staticName: StaticString {

@@ -102,11 +102,12 @@ final class FlowRecordBuildTests: XCTestCase {
         }
     }
 
-    /// The literal words are the apps' names.
-    func testAppWordsAreNames() {
+    /// Every app's name is its static word (the name table covers every case).
+    func testAppNamesAreTheirWords() {
         for raw in 0...255 {
             guard let app = AppProtocol(rawValue: UInt8(raw)) else { continue }
-            XCTAssertEqual(ServiceNames.word(app), app.name)
+            XCTAssertEqual(app.name, app.staticName.description)
+            XCTAssertFalse(app.name.isEmpty)
         }
     }
 
