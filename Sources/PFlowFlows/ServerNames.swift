@@ -631,6 +631,22 @@ public final class NameTable {
     @exclusivity(unchecked) private var byHashOld = FastMap<NameKey, UInt32>()
     @exclusivity(unchecked) private var addresses = FastMap<IPAddress, UInt32>()
     @exclusivity(unchecked) private var addressesOld = FastMap<IPAddress, UInt32>()
+    /// A filter of the addresses both generations hold: one bit per hashed
+    /// address and generation, the two generations' bits in the same word
+    /// (`addresses` in the half `newHalf` says, `addressesOld` in the other),
+    /// so an address is asked about with one load. Every new flow asks for
+    /// both its addresses and nearly every answer is no; the two maps
+    /// answered with ~70 instructions (callgrind, 1M bench capture, whose
+    /// DNS answers name none of its flows: 12.7M instructions in the maps'
+    /// lookups, 3M in the filter's; cachegrind's model of a 512 KB L2 sees
+    /// about as many misses in the filter as the maps had). 64 KB: at 65,536
+    /// addresses a generation 22% of its bits are set, so an unknown address
+    /// still goes to the maps that often; a crafted capture can fill the
+    /// filter but not make a lookup cost more than it did without it.
+    private let filter: UnsafeMutablePointer<UInt64>
+    static let filterWords = 8192
+    /// 0 or 32: the bit offset of `addresses`' half in each word.
+    @exclusivity(unchecked) private var newHalf: UInt64 = 0
     /// Flows that ended after the table had dropped their name.
     @exclusivity(unchecked) public private(set) var dropped: UInt64 = 0
     /// 24 bits: the rest of the flow's `nameWord` holds its source and latency timing.
@@ -644,9 +660,21 @@ public final class NameTable {
         // not uninitialized memory; untouched pages cost nothing.
         guard let bytes = calloc(Self.capacity, MemoryLayout<ServerName>.stride) else { fatalError("out of memory") }
         slots = bytes.bindMemory(to: ServerName.self, capacity: Self.capacity)
+        filter = .allocate(capacity: Self.filterWords)
+        filter.initialize(repeating: 0, count: Self.filterWords)
     }
 
-    deinit { free(slots) }
+    deinit {
+        free(slots)
+        filter.deallocate()
+    }
+
+    /// The filter word of `address` and its bit in the lower half.
+    @inline(__always)
+    private func filterBit(_ address: IPAddress) -> (word: Int, bit: UInt64) {
+        let h = seed.hash(address.high, address.low)
+        return (Int(truncatingIfNeeded: h >> 51), 1 &<< ((h >> 40) & 31))
+    }
 
     public var isEmpty: Bool { nextSerial == 1 }
     public var hasAddresses: Bool { !addresses.isEmpty || !addressesOld.isEmpty }
@@ -704,15 +732,23 @@ public final class NameTable {
             if addresses.count >= Self.addressCapacity && addresses.index(of: a) == nil {
                 addressesOld = addresses
                 addresses = FastMap()
+                // The old generation's bits go with it; the new half starts empty.
+                newHalf ^= 32
+                let keep: UInt64 = newHalf == 0 ? 0xFFFF_FFFF_0000_0000 : 0x0000_0000_FFFF_FFFF
+                for w in 0..<Self.filterWords { filter[w] &= keep }
             }
             let e = addresses.insert(a) { serial }.index
             addresses[entry: e] = serial
+            let (word, bit) = filterBit(a)
+            filter[word] |= bit &<< newHalf
         }
     }
 
     /// The latest name a DNS answer gave `address`, if still held.
     @inline(__always)
     func nameOf(_ address: IPAddress) -> UInt32? {
+        let (word, bit) = filterBit(address)
+        guard filter[word] & (bit | bit &<< 32) != 0 else { return nil }
         guard let s = addresses[address] ?? addressesOld[address], name(s) != nil else { return nil }
         return s
     }

@@ -136,6 +136,43 @@ final class ServerNameTests: XCTestCase {
         }
         XCTAssertNil(table.name(s), "dropped once capacity newer names came")
     }
+
+    /// DNS answers' addresses through two generations and the filter in
+    /// front of them: every address of the two newest generations is
+    /// found, with the latest name that gave it; the generation before is
+    /// gone; addresses never answered are not found (filter or no filter).
+    func testNameTableAddressGenerations() {
+        let table = NameTable()
+        func answer(_ name: String, _ addresses: [IPAddress]) {
+            var note = NameNote()
+            note.source = .dns
+            for b in name.utf8 { note.append(b) }
+            for a in addresses { note.addAddress(a) }
+            table.learnAnswer(&note)
+        }
+        func v4(_ i: Int) -> IPAddress { IPAddress(high: 0, low: 0xFFFF_0000_0000 | UInt64(i)) }
+        let perAnswer = NameNote.maxAddresses
+        let total = NameTable.addressCapacity * 3
+        // Names repeat (one per 4,096 addresses) so the names table keeps them all.
+        for start in stride(from: 0, to: total, by: perAnswer) {
+            answer("n\(start / 4096)", (start..<start + perAnswer).map(v4))
+        }
+        let cap = NameTable.addressCapacity
+        for i in stride(from: 0, to: total, by: 97) {
+            let found = table.nameOf(v4(i)).flatMap { table.name($0)?.pointee.text }
+            // Generations turn when the newer one is full: [0, cap) is the first,
+            // dropped when the third began at 2 * cap.
+            if i < cap {
+                XCTAssertNil(found, "address \(i) of the dropped generation")
+            } else {
+                XCTAssertEqual(found, "n\(i / 4096)", "address \(i)")
+            }
+        }
+        for i in 0..<20_000 { XCTAssertNil(table.nameOf(IPAddress(high: 1, low: UInt64(i))), "never answered") }
+        answer("later", [v4(cap + 5)])
+        XCTAssertEqual(table.nameOf(v4(cap + 5)).flatMap { table.name($0)?.pointee.text }, "later",
+                       "the latest answer names the address")
+    }
 }
 
 // MARK: The parsers against a reference copy
