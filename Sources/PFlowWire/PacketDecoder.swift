@@ -33,9 +33,10 @@ public enum PacketDecoder {
 
     /// Ethernet, then IPv4 that is not a fragment or IPv6 with no extension
     /// header, then a TCP or UDP header (no tunnel): most packets of most
-    /// captures, decoded in one straight line. The general path spends ~245
-    /// instructions on such a packet in its layers, steps and typed errors
-    /// (callgrind, 1M bench capture); this one about 100. It makes the same
+    /// captures, decoded in one straight line. The general path's layers,
+    /// steps and typed errors took 245M instructions for the 1M bench
+    /// capture's packets; with this line first, 160M, 30M of them for the
+    /// 12% of packets it leaves to the general path (callgrind). It makes the same
     /// checks and sets the same fields (a test holds the two to each other
     /// on generated and cut frames); anything else (VLAN tags, fragments,
     /// extension headers, ICMP, a short or bad header, a UDP tunnel's port)
