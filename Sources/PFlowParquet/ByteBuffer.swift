@@ -130,6 +130,15 @@ final class ByteBuffer {
                 }
                 i += 8
             }
+            if i < n && n >= 8 {
+                // The last 8 bytes, overlapping ones already found equal: the
+                // first differing byte is still the first in the word (a uid's
+                // 12 bytes are then two compares, not one and four bytes).
+                let x = pa.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+                let y = pb.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+                if x != y { return UInt64(bigEndian: x) < UInt64(bigEndian: y) ? -1 : 1 }
+                i = n
+            }
             while i < n {
                 let x = pa.load(fromByteOffset: i, as: UInt8.self)
                 let y = pb.load(fromByteOffset: i, as: UInt8.self)

@@ -263,4 +263,18 @@ final class ParquetFastPathTests: XCTestCase {
             XCTAssertEqual(thrown, .usage(path: path, reason: "row 0: column 'c\(width - 1)' has no value"))
         }
     }
+
+    /// The statistics' byte order, a word at a time, against Array's
+    /// lexicographic order on strings sharing prefixes of every length.
+    func testByteCompareMatchesLexicographicOrder() {
+        var rng = ParquetRandom(seed: 31)
+        for trial in 0..<5000 {
+            let shared = (0..<Int(rng.next() % 20)).map { _ in UInt8(truncatingIfNeeded: rng.next() % 4) }
+            let a = shared + (0..<Int(rng.next() % 12)).map { _ in UInt8(truncatingIfNeeded: rng.next() % 4) }
+            let b = shared + (0..<Int(rng.next() % 12)).map { _ in UInt8(truncatingIfNeeded: rng.next() % 4) }
+            let want = a == b ? 0 : (a.lexicographicallyPrecedes(b) ? -1 : 1)
+            let got = a.withUnsafeBytes { x in b.withUnsafeBytes { y in ByteBuffer.compare(x, y) } }
+            XCTAssertEqual(got, want, "trial \(trial): \(a) \(b)")
+        }
+    }
 }
