@@ -5,6 +5,8 @@ final class PageEncoder {
     let codec: Format.Codec
     private let gzip: GzipCompressor?
     let body = ByteBuffer(capacity: 1 << 16)
+    /// A page's definition levels as bytes, when it mixes values and nulls.
+    let levels = ByteBuffer(capacity: 4096)
     private let compressed = ByteBuffer(capacity: 1 << 16)
     private let header = ByteBuffer(capacity: 64)
     /// Set when zlib fails; the writer checks it after each row.
@@ -52,16 +54,19 @@ final class PageEncoder {
 final class ColumnWriter {
     let column: ParquetColumn
     let type: ParquetType
-    /// The row this column last got a value in (the writer checks one per row).
-    var lastRow = -1
 
     /// A page is cut when its levels and values pass this many bytes
     /// (Parquet's customary 1 MiB page).
     static let pageBytes = 1 << 20
 
     // The page being filled.
-    /// One definition level per row: 1 for a value, 0 for null.
-    private let levels = ByteBuffer(capacity: 4096)
+    /// Rows (values and nulls) in the page: its definition levels are not
+    /// kept one per row but made at the page's end from `nullRows`, so a
+    /// value costs no level byte (a level append, its room check and its
+    /// count were ~10 instructions a cell, and most columns have no nulls).
+    private(set) var pageRows = 0
+    /// The page's rows that are null (UInt32 each, in order).
+    private let nullRows = ByteBuffer(capacity: 256)
     private let values = ByteBuffer(capacity: 4096)
     /// Nulls in the page being filled: a page of no nulls (or only nulls)
     /// has its levels written as one RLE run without reading them (the
@@ -155,55 +160,56 @@ final class ColumnWriter {
         keyCache?.deallocate()
     }
 
-    /// Bytes held for the row group so far (pages done and the one being filled).
-    var bufferedBytes: Int { chunk.count + levels.count + values.count + ids.count }
+    /// Values given in the row group so far (the writer's check of a row).
+    var valuesInGroup: Int { chunkValues + pageRows }
+
+    /// A page is cut once its levels (a byte a row, as they were once kept)
+    /// and values pass `pageBytes`: the same cut as when the levels were bytes.
+    /// `pageRows + values.count + ids.count`, kept as one sum: the check
+    /// after each value then reads one field, not three buffers' counts
+    /// (~4 instructions a cell).
+    private var pageFill = 0
 
     @inline(__always)
-    private func endValue(_ encoder: PageEncoder) {
-        if levels.count + values.count + ids.count >= Self.pageBytes { flushPage(encoder) }
+    private func endValue(_ encoder: PageEncoder, adding bytes: Int) {
+        pageFill &+= bytes
+        assert(pageFill == pageRows + values.count + ids.count, "pageFill out of step")
+        if pageFill >= Self.pageBytes { flushPage(encoder) }
     }
 
     @inline(__always)
     func appendNull(_ encoder: PageEncoder) {
-        levels.append(0)
+        nullRows.append(native: UInt32(truncatingIfNeeded: pageRows))
+        pageRows += 1
         pageNulls += 1
         statistics.addNull()
-        endValue(encoder)
+        endValue(encoder, adding: 1)
     }
 
-    /// INT64 and TIMESTAMP: signed order for the statistics.
+    /// INT64, TIMESTAMP and INTEGER(64, false): the PLAIN bytes. The
+    /// statistics (signed or unsigned order, by the column's type) are taken
+    /// from the page's values when it ends, not per value.
     @inline(__always)
-    func append(signed v: Int64, _ encoder: PageEncoder) {
-        levels.append(1)
-        values.appendLE(UInt64(bitPattern: v))
-        statistics.add(signed: v)
-        endValue(encoder)
-    }
-
-    /// INTEGER(64, false): the same PLAIN bytes, unsigned order.
-    @inline(__always)
-    func append(unsigned v: UInt64, _ encoder: PageEncoder) {
-        levels.append(1)
+    func append(int v: UInt64, _ encoder: PageEncoder) {
         values.appendLE(v)
-        statistics.add(unsigned: v)
-        endValue(encoder)
+        pageRows += 1
+        endValue(encoder, adding: 9)
     }
 
     @inline(__always)
     func append(double v: Double, _ encoder: PageEncoder) {
-        levels.append(1)
         values.appendLE(v.bitPattern)
-        statistics.add(double: v)
-        endValue(encoder)
+        pageRows += 1
+        endValue(encoder, adding: 9)
     }
 
     /// A string (valid UTF-8): its dictionary id, or PLAIN (4-byte length, bytes).
     @inline(__always)
     func append(string v: UnsafeRawBufferPointer, _ encoder: PageEncoder) {
         if usingDictionary, let id = dictionaryID(v, encoder) {
-            levels.append(1)
+            pageRows += 1
             ids.append(native: id)
-            endValue(encoder)
+            endValue(encoder, adding: 5)
             return
         }
         appendPlain(v, encoder)
@@ -221,17 +227,17 @@ final class ColumnWriter {
         let key = UInt(bitPattern: start) &+ UInt(truncatingIfNeeded: count) &<< 48
         let slot = Int(truncatingIfNeeded: (UInt64(key) &* 0x9E37_79B9_7F4A_7C15) >> 58)
         if wordKeys[slot] == key {
-            levels.append(1)
+            pageRows += 1
             ids.append(native: wordIDs[slot])
-            endValue(encoder)
+            endValue(encoder, adding: 5)
             return
         }
         guard let id = dictionaryID(v, encoder) else { return appendPlain(v, encoder) }
         wordKeys[slot] = key
         wordIDs[slot] = id
-        levels.append(1)
+        pageRows += 1
         ids.append(native: id)
-        endValue(encoder)
+        endValue(encoder, adding: 5)
     }
 
     /// A string that is a function of `key` alone (the caller's promise):
@@ -253,17 +259,17 @@ final class ColumnWriter {
         let slot = Int(truncatingIfNeeded: h) & (Self.keySlots - 1)
         let entry = cache[slot]
         if entry.id != 0 && entry.key.0 == key.0 && entry.key.1 == key.1 {
-            levels.append(1)
+            pageRows += 1
             ids.append(native: entry.id - 1)
-            endValue(encoder)
+            endValue(encoder, adding: 5)
             return
         }
         let v = text()
         guard let id = dictionaryID(v, encoder) else { return appendPlain(v, encoder) }
         cache[slot] = KeySlot(key: key, id: id + 1)
-        levels.append(1)
+        pageRows += 1
         ids.append(native: id)
-        endValue(encoder)
+        endValue(encoder, adding: 5)
     }
 
     /// `v`'s id in this chunk's dictionary (inserted if new: each distinct
@@ -290,11 +296,11 @@ final class ColumnWriter {
 
     @inline(__always)
     private func appendPlain(_ v: UnsafeRawBufferPointer, _ encoder: PageEncoder) {
-        levels.append(1)
+        pageRows += 1
         values.appendLE(UInt32(v.count))
         values.append(v)
         statistics.add(bytes: v)
-        endValue(encoder)
+        endValue(encoder, adding: 5 + v.count)
     }
 
     /// Ends the page being filled, if it holds any row: a DataPage (v1) body
@@ -304,8 +310,9 @@ final class ColumnWriter {
     /// A page with no non-null value is PLAIN (no value bytes), so a
     /// dictionary page is written only for a chunk that has a value.
     func flushPage(_ encoder: PageEncoder) {
-        let rows = levels.count
+        let rows = pageRows
         guard rows > 0 else { return }
+        addPageStatistics()
         let body = encoder.body
         body.removeAll()
         body.appendLE(UInt32(0))
@@ -313,6 +320,15 @@ final class ColumnWriter {
             // What the hybrid encoder writes for a page of one level, without the scan.
             HybridEncoder.repeated(pageNulls == 0 ? 1 : 0, count: rows, bitWidth: 1, into: body)
         } else {
+            // The levels as bytes (1 a value, 0 a null), then the hybrid encoding.
+            let levels = encoder.levels
+            levels.removeAll()
+            let p = levels.tail(reserving: rows)
+            p.initializeMemory(as: UInt8.self, repeating: 1, count: rows)
+            nullRows.bytes.withMemoryRebound(to: UInt32.self) { nulls in
+                for row in nulls { p.storeBytes(of: 0, toByteOffset: Int(row), as: UInt8.self) }
+            }
+            levels.didWrite(rows)
             levels.bytes.withMemoryRebound(to: UInt8.self) {
                 HybridEncoder.encode($0, bitWidth: 1, into: body)
             }
@@ -342,10 +358,26 @@ final class ColumnWriter {
         chunkUncompressed += sizes.uncompressed
         chunkCompressed += sizes.compressed
         chunkValues += rows
-        levels.removeAll()
+        pageRows = 0
+        pageFill = 0
+        nullRows.removeAll()
         pageNulls = 0
         values.removeAll()
         ids.removeAll()
+    }
+
+    /// The page's numbers into the chunk's statistics, one pass over its
+    /// PLAIN values (strings reach them as they are appended).
+    private func addPageStatistics() {
+        let n = values.count / 8
+        guard n > 0 else { return }
+        let p = UnsafeRawPointer(values.base)
+        switch type {
+        case .int64, .timestampNanos: statistics.add(signed: p, count: n)
+        case .uint64: statistics.add(unsigned: p, count: n)
+        case .double: statistics.add(doubles: p, count: n)
+        case .string: break
+        }
     }
 
     /// Writes the chunk (dictionary page first, then the data pages) at the

@@ -54,14 +54,15 @@ enum DeltaEncoder {
                 out.appendVarint(zigzag(minDelta))
                 // Widths first (they precede the bodies), then the bodies.
                 let widthsAt = out.count
-                out.reserve(miniblocks + blockSize * 8)
+                out.reserve(miniblocks + blockSize * 8 + 8)
                 for _ in 0..<miniblocks { out.append(0) }
                 let used = (n + miniblockSize - 1) / miniblockSize
+                // The last miniblock's padding is zeros (after the minimum is taken off).
+                for k in n..<(used * miniblockSize) { block[k] = UInt64(bitPattern: minDelta) }
                 for m in 0..<used {
                     let lo = m * miniblockSize
-                    let hi = min(lo + miniblockSize, n)
                     var all: UInt64 = 0
-                    for k in lo..<hi {
+                    for k in lo..<(lo + miniblockSize) {
                         let a = block[k] &- UInt64(bitPattern: minDelta)
                         block[k] = a
                         all |= a
@@ -69,32 +70,42 @@ enum DeltaEncoder {
                     let width = 64 - all.leadingZeroBitCount
                     out.setByte(UInt8(width), at: widthsAt + m)
                     guard width > 0 else { continue }
-                    pack(block, lo, hi, width: width, into: out)
+                    pack(block, lo, width: width, into: out)
                 }
             }
         }
     }
 
-    /// One miniblock: `miniblockSize` values of `width` bits (those past
-    /// `hi` are zeros), 4 × width bytes in all, stored through a local
-    /// pointer into room reserved once (not an append per word).
+    /// One miniblock: `miniblockSize` values of `width` bits, 4 × width
+    /// bytes in all, shifted into a 64-bit word stored 8 bytes at a time
+    /// through a local pointer into room reserved once (not an append per
+    /// word). Without a branch per value for the padding or the word's
+    /// carry (~30 instructions a value before, callgrind on the 1M capture).
     @inline(__always)
-    static func pack(_ block: UnsafeMutableBufferPointer<UInt64>, _ lo: Int, _ hi: Int, width: Int,
+    static func pack(_ block: UnsafeMutableBufferPointer<UInt64>, _ lo: Int, width: Int,
                      into out: ByteBuffer) {
-        let dst = out.tail(reserving: 4 * width)
+        let dst = out.tail(reserving: 4 * width + 8)
+        guard let values = block.baseAddress.map({ $0 + lo }) else { return }
+        if width == 64 {
+            for k in 0..<miniblockSize {
+                dst.storeBytes(of: values[k].littleEndian, toByteOffset: k &* 8, as: UInt64.self)
+            }
+            return out.didWrite(8 * miniblockSize)
+        }
+        let w = UInt64(width)
         var o = 0
         var acc: UInt64 = 0
-        var bits = 0
-        for k in lo..<(lo + miniblockSize) {
-            let v = k < hi ? block[k] : 0
-            acc |= v &<< UInt64(bits)
-            if bits + width >= 64 {
+        var bits: UInt64 = 0
+        for k in 0..<miniblockSize {
+            let v = values[k]
+            acc |= v &<< bits
+            bits += w
+            if bits >= 64 {
                 dst.storeBytes(of: acc.littleEndian, toByteOffset: o, as: UInt64.self)
                 o += 8
-                acc = bits == 0 ? 0 : v &>> UInt64(64 - bits)
-                bits = bits + width - 64
-            } else {
-                bits += width
+                bits -= 64
+                // The bits of v that didn't fit; none when bits is 0 (v >> w is 0 below 64 bits).
+                acc = v &>> (w - bits)
             }
         }
         // 32 × width bits: a whole number of 32-bit words, so 0 or 4 bytes are left.
