@@ -86,9 +86,23 @@ public enum SHA1 {
             UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 48, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 52, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 56, as: UInt32.self)), UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 60, as: UInt32.self))))
     }
 
-    /// The CPU's SHA-1 instructions (x86-64 SHA-NI), where it has them:
-    /// checked once per run.
-    static let hardware = pflow_sha1_hardware() != 0
+    /// Whether this CPU has SHA-1 instructions (x86-64 SHA-NI): asked once per run.
+    static let hardwareAvailable = pflow_sha1_hardware() != 0
+
+    /// Whether `compress` uses them: where the CPU has them, unless a test
+    /// turned them off (`withPortableRounds`) to run the Swift rounds, the
+    /// path of a CPU without them, on this one too.
+    nonisolated(unsafe) static var hardware = hardwareAvailable
+
+    /// Runs `body` with the Swift rounds only (tests: both paths on one CPU).
+    /// Not for concurrent use with other hashing that must take a given path;
+    /// either path gives the same digests, so other hashing stays correct.
+    static func withPortableRounds<R>(_ body: () throws -> R) rethrows -> R {
+        let saved = hardware
+        hardware = false
+        defer { hardware = saved }
+        return try body()
+    }
 
     /// One block given as its 16 big-endian words: by the CPU's SHA-1
     /// instructions where it has them (a Community ID cost about 1,150

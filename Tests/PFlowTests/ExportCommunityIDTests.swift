@@ -12,16 +12,27 @@ final class ExportCommunityIDTests: XCTestCase {
 
     // MARK: SHA-1 and base64 on their standards' vectors
 
-    func testSHA1Vectors() {
+    /// Runs `body` on each SHA-1 path this CPU has: its SHA-1 instructions
+    /// (where present: the path `compress` takes then) and the Swift rounds
+    /// (forced, the path of a CPU without them); `body` gets the path's name.
+    private func onBothPaths(_ body: (String) -> Void) {
+        if SHA1.hardwareAvailable { body("SHA-NI") }
+        SHA1.withPortableRounds { body("Swift rounds") }
+        XCTAssertEqual(SHA1.hardware, SHA1.hardwareAvailable, "the path is put back")
+    }
+
+    func testSHA1Vectors() { onBothPaths(checkSHA1Vectors) }
+
+    private func checkSHA1Vectors(_ path: String) {
         func hex(_ s: String) -> String {
             SHA1.hash(Array(s.utf8)).map { String(format: "%02x", $0) }.joined()
         }
         // FIPS 180-2 Appendix A and the usual empty/long cases.
-        XCTAssertEqual(hex("abc"), "a9993e364706816aba3e25717850c26c9cd0d89d")
-        XCTAssertEqual(hex(""), "da39a3ee5e6b4b0d3255bfef95601890afd80709")
+        XCTAssertEqual(hex("abc"), "a9993e364706816aba3e25717850c26c9cd0d89d", path)
+        XCTAssertEqual(hex(""), "da39a3ee5e6b4b0d3255bfef95601890afd80709", path)
         XCTAssertEqual(hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
-                       "84983e441c3bd26ebaae4aa1f95129e5e54670f1")
-        XCTAssertEqual(hex(String(repeating: "a", count: 1_000_000)), "34aa973cd4c4daa4f61eeb2bdbad27316534016f")
+                       "84983e441c3bd26ebaae4aa1f95129e5e54670f1", path)
+        XCTAssertEqual(hex(String(repeating: "a", count: 1_000_000)), "34aa973cd4c4daa4f61eeb2bdbad27316534016f", path)
         // Lengths at the one/two padding-block edges (digests from Python's hashlib).
         let edges: [(Int, String)] = [
             (55, "cef734ba81a024479e09eb5a75b6ddae62e6abf1"), (56, "901305367c259952f4e7af8323f480d59f81335b"),
@@ -30,18 +41,18 @@ final class ExportCommunityIDTests: XCTestCase {
             (120, "ceb2821639c4b6dcb10bce0e522ca2e608ce056d"),
         ]
         for (n, digest) in edges {
-            XCTAssertEqual(hex(String(repeating: "x", count: n)), digest, "length \(n)")
+            XCTAssertEqual(hex(String(repeating: "x", count: n)), digest, "length \(n), \(path)")
         }
     }
 
-    /// The CPU's SHA-1 instructions (used where present, so the vectors
-    /// above test them on such a CPU) against the Swift rounds (the path
-    /// elsewhere), block by block from random states and words.
+    /// The CPU's SHA-1 instructions against the Swift rounds, block by
+    /// block from random states and words (skipped on a CPU without them:
+    /// there only the Swift rounds run, which the vectors test).
     func testSHA1HardwareMatchesSoftware() throws {
-        try XCTSkipUnless(SHA1.hardware, "this CPU has no SHA-1 instructions: only the Swift rounds run here")
+        try XCTSkipUnless(SHA1.hardwareAvailable, "this CPU has no SHA-1 instructions: only the Swift rounds run here")
         var rng = SystemRandomNumberGenerator()
         func r() -> UInt32 { UInt32.random(in: .min ... .max, using: &rng) }
-        for i in 0..<2_000 {
+        for i in 0..<5_000 {
             let start: (UInt32, UInt32, UInt32, UInt32, UInt32) = i == 0
                 ? (0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0) : (r(), r(), r(), r(), r())
             let words = (r(), r(), r(), r(), r(), r(), r(), r(), r(), r(), r(), r(), r(), r(), r(), r())
@@ -49,6 +60,45 @@ final class ExportCommunityIDTests: XCTestCase {
             SHA1.compressInHardware(&hardware, words)
             SHA1.compressInSoftware(&software, words)
             XCTAssertTrue(hardware == software, "block \(i): \(hardware) against \(software)")
+        }
+    }
+
+    /// Whole messages (0 to 200 random bytes: one to four blocks) by
+    /// `hash` on each path, and the one-block forms the Community ID uses
+    /// (`hashOneBlock`, `hash16`) against `hash`, on each path.
+    func testSHA1PathsAgreeOnRandomMessages() {
+        var rng = SystemRandomNumberGenerator()
+        var messages: [[UInt8]] = []
+        for i in 0..<3_000 {
+            let n = i < 201 ? i : Int.random(in: 0...200, using: &rng)
+            messages.append((0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        }
+        func words(_ h: (UInt32, UInt32, UInt32, UInt32, UInt32)) -> [UInt8] {
+            [h.0, h.1, h.2, h.3, h.4].flatMap { w in (0..<4).map { UInt8(truncatingIfNeeded: w >> (24 - 8 * $0)) } }
+        }
+        var digests: [String: [[UInt8]]] = [:]
+        onBothPaths { path in
+            var mine: [[UInt8]] = []
+            for m in messages {
+                let digest = SHA1.hash(m)
+                mine.append(digest)
+                if m.count <= 55 {
+                    var block = [UInt8](repeating: 0, count: 64)
+                    block.replaceSubrange(0..<m.count, with: m)
+                    let h = block.withUnsafeMutableBytes { SHA1.hashOneBlock($0.baseAddress!, count: m.count) }
+                    XCTAssertEqual(words(h), digest, "hashOneBlock, \(m.count) bytes, \(path)")
+                }
+                if m.count == 16 {
+                    func word(_ i: Int) -> UInt32 { (0..<4).reduce(0) { $0 << 8 | UInt32(m[i + $1]) } }
+                    XCTAssertEqual(words(SHA1.hash16(word(0), word(4), word(8), word(12))), digest, "hash16, \(path)")
+                }
+            }
+            digests[path] = mine
+        }
+        if let hardware = digests["SHA-NI"], let software = digests["Swift rounds"] {
+            for (i, m) in messages.enumerated() where hardware[i] != software[i] {
+                XCTFail("\(m.count) bytes: SHA-NI and the Swift rounds differ")
+            }
         }
     }
 
@@ -112,12 +162,14 @@ final class ExportCommunityIDTests: XCTestCase {
         ]
     }
 
-    func testSpecTables() {
+    func testSpecTables() { onBothPaths(checkSpecTables) }
+
+    private func checkSpecTables(_ path: String) {
         for v in tableVectors {
             for (seed, expected) in [(UInt16(0), v.seed0), (1, v.seed1)] {
                 let got = CommunityID(seed: seed).string(proto: IPProtocol(rawValue: v.proto), source: ip(v.saddr),
                                                          destination: ip(v.daddr), sourcePort: v.sport, destinationPort: v.dport)
-                XCTAssertEqual(got, expected, "proto \(v.proto) \(v.saddr):\(v.sport ?? 0) → \(v.daddr):\(v.dport ?? 0) seed \(seed)")
+                XCTAssertEqual(got, expected, "proto \(v.proto) \(v.saddr):\(v.sport ?? 0) → \(v.daddr):\(v.dport ?? 0) seed \(seed), \(path)")
             }
         }
     }
@@ -153,7 +205,9 @@ final class ExportCommunityIDTests: XCTestCase {
         (46, "10.1.12.2", "10.1.12.1", nil, nil, "1:KHlLkgoJW7ifUTyTSgyVfkFHzKw=", "1:rYir8gphR31noO9iDRQmF/BteEI="),
     ]
 
-    func testSpecPcapBaselines() {
+    func testSpecPcapBaselines() { onBothPaths(checkSpecPcapBaselines) }
+
+    private func checkSpecPcapBaselines(_ path: String) {
         for (proto, s, d, sport, dport, seed0, seed1) in pcapBaseline {
             for (seed, expected) in [(UInt16(0), seed0), (1, seed1)] {
                 let cid = CommunityID(seed: seed)
@@ -168,13 +222,15 @@ final class ExportCommunityIDTests: XCTestCase {
                 } else {
                     got = cid.string(proto: p, source: ip(s), destination: ip(d), sourcePort: sport, destinationPort: dport)
                 }
-                XCTAssertEqual(got, expected, "proto \(proto) \(s) → \(d) seed \(seed)")
+                XCTAssertEqual(got, expected, "proto \(proto) \(s) → \(d) seed \(seed), \(path)")
             }
         }
     }
 
     /// The flow form: client as source; ICMP from the flow's type and code.
-    func testFromExportFlow() {
+    func testFromExportFlow() { onBothPaths(checkFromExportFlow) }
+
+    private func checkFromExportFlow(_ path: String) {
         func flow(_ proto: IPProtocol, _ c: String, _ cp: UInt16, _ s: String, _ sp: UInt16,
                   type: UInt8? = nil, code: UInt8? = nil) -> ExportFlow {
             let client = ip(c), server = ip(s)
@@ -183,13 +239,13 @@ final class ExportCommunityIDTests: XCTestCase {
                               clientToServer: ExportCounters(), serverToClient: ExportCounters(), icmpType: type, icmpCode: code)
         }
         let cid = CommunityID()
-        XCTAssertEqual(cid.string(for: flow(.tcp, "5.6.7.8", 3344, "1.2.3.4", 1122)), "1:wCb3OG7yAFWelaUydu0D+125CLM=")
-        XCTAssertEqual(cid.string(for: flow(.udp, "8.8.8.8", 53, "192.168.1.52", 54585)), "1:d/FP5EW3wiY1vCndhwleRRKHowQ=")
-        XCTAssertEqual(cid.string(for: flow(.icmp, "1.2.3.4", 0, "5.6.7.8", 0, type: 8, code: 0)), "1:crodRHL2FEsHjbv3UkRrfbs4bZ0=")
-        XCTAssertEqual(cid.string(for: flow(.icmp, "1.2.3.4", 0, "5.6.7.8", 0, type: 11, code: 0)), "1:f/YiSyWqczrTgfUCZlBUnvHRcPk=")
-        XCTAssertEqual(cid.string(for: flow(.icmpv6, v6s, 0, v6d, 0, type: 128, code: 0)), "1:0bf7hyMJUwt3fMED7z8LIfRpBeo=")
-        XCTAssertEqual(cid.string(for: flow(IPProtocol(rawValue: 46), v6d, 0, v6s, 0)), "1:wQ/2mwrnXP4lmJcHdGL5ePjR+e0=")
-        XCTAssertEqual(cid.string(for: flow(.icmp, "1.2.3.4", 0, "5.6.7.8", 0)), "", "ICMP without a type can't be hashed")
+        XCTAssertEqual(cid.string(for: flow(.tcp, "5.6.7.8", 3344, "1.2.3.4", 1122)), "1:wCb3OG7yAFWelaUydu0D+125CLM=", path)
+        XCTAssertEqual(cid.string(for: flow(.udp, "8.8.8.8", 53, "192.168.1.52", 54585)), "1:d/FP5EW3wiY1vCndhwleRRKHowQ=", path)
+        XCTAssertEqual(cid.string(for: flow(.icmp, "1.2.3.4", 0, "5.6.7.8", 0, type: 8, code: 0)), "1:crodRHL2FEsHjbv3UkRrfbs4bZ0=", path)
+        XCTAssertEqual(cid.string(for: flow(.icmp, "1.2.3.4", 0, "5.6.7.8", 0, type: 11, code: 0)), "1:f/YiSyWqczrTgfUCZlBUnvHRcPk=", path)
+        XCTAssertEqual(cid.string(for: flow(.icmpv6, v6s, 0, v6d, 0, type: 128, code: 0)), "1:0bf7hyMJUwt3fMED7z8LIfRpBeo=", path)
+        XCTAssertEqual(cid.string(for: flow(IPProtocol(rawValue: 46), v6d, 0, v6s, 0)), "1:wQ/2mwrnXP4lmJcHdGL5ePjR+e0=", path)
+        XCTAssertEqual(cid.string(for: flow(.icmp, "1.2.3.4", 0, "5.6.7.8", 0)), "", "ICMP without a type can't be hashed, \(path)")
     }
 
     // MARK: against pycommunityid on random tuples

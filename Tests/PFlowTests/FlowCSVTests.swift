@@ -30,6 +30,16 @@ final class FlowCSVTests: XCTestCase {
         XCTAssertEqual(text { $0.padded(123_456_789, width: 9) }, "123456789")
     }
 
+    /// Every octet value in every position of a dotted quad.
+    func testEveryOctet() {
+        for v in 0..<UInt32(256) {
+            for shift: UInt32 in [0, 8, 16, 24] {
+                let a = IPAddress(ipv4: v << shift | (shift == 0 ? 0x0A00_0000 : 7))
+                XCTAssertEqual(text { $0.address(a); $0.byte(0x2C) }, a.description + ",")
+            }
+        }
+    }
+
     func testCachedSecondsAndAddresses() {
         // Nanosecond counts share whole seconds between rows: the cached
         // digits must follow every change.
