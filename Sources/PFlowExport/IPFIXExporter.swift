@@ -74,8 +74,12 @@ public enum IPFIXEndpointError: Error, Sendable, Equatable, CustomStringConverti
 /// Send-side pacing. Over UDP nothing slows a fast exporter down to what
 /// the collector can take: a file of a million flows is encoded in well
 /// under a second, and whatever the collector's socket buffer can't hold is
-/// lost. So after every `burst` messages the exporter sleeps until the
-/// rate is at most `messagesPerSecond` (0: unpaced).
+/// lost. So the exporter keeps to at most `messagesPerSecond` (0: unpaced)
+/// with a token bucket of `burst` messages: credit builds up while the
+/// exporter is idle, up to `burst`, and only a send beyond the credit
+/// sleeps. In any span of T seconds at most `burst + messagesPerSecond * T`
+/// messages leave, so `burst` messages is all that ever arrives at the
+/// collector faster than the rate; keep it well under its socket buffer.
 public struct IPFIXPacing: Sendable, Equatable {
     public var messagesPerSecond: Int
     public var burst: Int
@@ -139,8 +143,11 @@ public final class IPFIXExporter {
     let fd: Int32
     let pacing: IPFIXPacing
     let clock: @Sendable () -> UInt32
-    var burstCount = 0
-    var burstStartNs: UInt64 = 0
+    /// The token bucket's state: the monotonic time by which every message
+    /// sent so far is paid for at the rate. Credit is how far it lies
+    /// behind now, capped at `burst` messages' worth.
+    var paidUntilNs: UInt64 = 0
+    var batch: IPFIXSendBatch
     var closed = false
 
     public convenience init(endpoint: IPFIXEndpoint, options: IPFIXOptions = IPFIXOptions(),
@@ -192,13 +199,16 @@ public final class IPFIXExporter {
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var sendBuffer: Int32 = 1 << 20
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sendBuffer, socklen_t(MemoryLayout<Int32>.size))
-        burstStartNs = ExportClock.monotonicNanoseconds()
+        batch = IPFIXSendBatch(messages: pacing.messagesPerSecond > 0 ? min(IPFIXSendBatch.maxMessages, pacing.burst)
+                                                                      : IPFIXSendBatch.maxMessages)
     }
 
     deinit {
         if !closed {
             encoder.flush(now: clock()) { send($0) }
+            sendBatch()
         }
+        batch.deallocate()
         sysClose(fd)
     }
 
@@ -209,18 +219,24 @@ public final class IPFIXExporter {
         encoder.add(f, now: now) { send($0) }
     }
 
-    /// Sends the open message now (e.g. at the end, or when idle).
+    /// Sends the open message and every full one still waiting, now (e.g.
+    /// at the end, or when idle).
     public func flush() {
         guard !closed else { return }
         encoder.flush(now: clock()) { send($0) }
+        sendBatch()
     }
 
-    /// For live capture: sends the open message once its first record is
-    /// a second old, so a quiet network still reports promptly.
+    /// For live capture, called about once a second: sends the full
+    /// messages waiting in the batch, and the open message once its first
+    /// record is a second old, so a quiet network still reports promptly.
     public func tick() {
-        guard !closed, let since = encoder.openSince else { return }
-        let now = clock()
-        if now < since || now - since >= 1 { encoder.flush(now: now) { send($0) } }
+        guard !closed else { return }
+        if let since = encoder.openSince {
+            let now = clock()
+            if now < since || now - since >= 1 { encoder.flush(now: now) { send($0) } }
+        }
+        sendBatch()
     }
 
     /// Sends a templates-only message (optional: the first data message
@@ -228,6 +244,7 @@ public final class IPFIXExporter {
     public func sendTemplates() {
         guard !closed else { return }
         encoder.emitTemplates(now: clock()) { send($0) }
+        sendBatch()
     }
 
     /// Flushes; later exports are ignored. The socket closes with the object.
@@ -255,34 +272,166 @@ public final class IPFIXExporter {
         return e
     }
 
+    /// Full messages wait in the batch and leave together in one
+    /// sendmmsg, when the batch is full, when its first message is
+    /// `IPFIXSendBatch.maxWaitNs` old at the next message, and at every
+    /// flush, tick and close: the 1M-packet bench capture's 5,141 messages
+    /// in 170 system calls instead of 5,141, on the analysis thread that
+    /// reports the flows. A message so waits at most until the next tick
+    /// (live: once a second), as the open message already may.
     func send(_ message: UnsafeRawBufferPointer) {
-        pace()
-        while true {
-            let n = sysSend(fd, message.baseAddress, message.count, 0)
-            if n >= 0 {
-                messagesSent += 1
-                bytesSent += n
-                return
+        if batch.count > 0 {
+            if !batch.fits(message.count) || ExportClock.monotonicNanoseconds() &- batch.firstQueuedNs >= IPFIXSendBatch.maxWaitNs {
+                sendBatch()
+            }
+        }
+        batch.append(message)
+        if batch.isFull { sendBatch() }
+    }
+
+    /// Hands the batch to the socket, paced; each message that fails is
+    /// counted as its own send error, as one send at a time would be.
+    func sendBatch() {
+        guard batch.count > 0 else { return }
+        pace(batch.count)
+        var next = 0
+        while next < batch.count {
+            let n = batch.send(fd, from: next)
+            if n > 0 {
+                messagesSent += n
+                bytesSent += batch.bytes(from: next, count: n)
+                next += n
+                continue
             }
             let code = errno
             if code == EINTR { continue }
+            // The message at `next` didn't leave: counted, the rest go on.
             errors += 1
             if firstError == nil { firstError = IPFIXSendError(code: code) }
-            return
+            next += 1
         }
+        batch.removeAll()
     }
 
-    func pace() {
+    /// Sleeps until sending `messages` more keeps to the rate.
+    func pace(_ messages: Int) {
         guard pacing.messagesPerSecond > 0 else { return }
-        burstCount += 1
-        guard burstCount >= pacing.burst else { return }
-        let budget = UInt64(pacing.burst) * 1_000_000_000 / UInt64(pacing.messagesPerSecond)
-        let elapsed = ExportClock.monotonicNanoseconds() &- burstStartNs
-        if elapsed < budget { ExportClock.sleep(nanoseconds: budget - elapsed) }
-        burstCount = 0
-        burstStartNs = ExportClock.monotonicNanoseconds()
+        let interval = 1_000_000_000 / UInt64(pacing.messagesPerSecond)
+        let now = ExportClock.monotonicNanoseconds()
+        let capacity = UInt64(pacing.burst) * interval
+        let earliest = now > capacity ? now - capacity : 0
+        paidUntilNs = max(paidUntilNs, earliest) + UInt64(messages) * interval
+        if paidUntilNs > now { ExportClock.sleep(nanoseconds: paidUntilNs - now) }
     }
 }
+
+/// Messages waiting to leave in one sendmmsg: copies (the encoder reuses
+/// its buffer), back to back in one fixed allocation, made once.
+struct IPFIXSendBatch {
+    /// 32 messages: with 1,400-byte messages 45 KB a call, a hundredth of
+    /// the 4 MB receive buffer the README's nfcapd has; the calls saved
+    /// beyond that are few (5,141 messages: 170 calls).
+    static let maxMessages = 32
+    /// Room for 32 default-size messages, or one of the largest (65,535).
+    static let capacityBytes = 65_536
+    /// How long the first message waits for the batch to fill when more
+    /// messages come (a live trickle); a lone one waits for the next tick.
+    static let maxWaitNs: UInt64 = 10_000_000
+
+    let limit: Int
+    let storage: UnsafeMutableRawPointer
+    let lengths: UnsafeMutablePointer<Int>
+    private(set) var count = 0
+    private(set) var used = 0
+    private(set) var firstQueuedNs: UInt64 = 0
+    #if os(Linux)
+    let headers: UnsafeMutablePointer<MultipleMessageHeader>
+    let vectors: UnsafeMutablePointer<iovec>
+    #endif
+
+    init(messages: Int) {
+        limit = max(1, min(Self.maxMessages, messages))
+        storage = UnsafeMutableRawPointer.allocate(byteCount: Self.capacityBytes, alignment: 16)
+        lengths = .allocate(capacity: limit)
+        #if os(Linux)
+        headers = .allocate(capacity: limit)
+        vectors = .allocate(capacity: limit)
+        #endif
+    }
+
+    func deallocate() {
+        storage.deallocate()
+        lengths.deallocate()
+        #if os(Linux)
+        headers.deallocate()
+        vectors.deallocate()
+        #endif
+    }
+
+    var isFull: Bool { count >= limit }
+    func fits(_ length: Int) -> Bool { count < limit && used + length <= Self.capacityBytes }
+
+    /// The caller sends the batch first when the message doesn't fit.
+    mutating func append(_ message: UnsafeRawBufferPointer) {
+        let length = min(message.count, Self.capacityBytes - used)
+        if count == 0 { firstQueuedNs = ExportClock.monotonicNanoseconds() }
+        if length > 0, let base = message.baseAddress { (storage + used).copyMemory(from: base, byteCount: length) }
+        lengths[count] = length
+        #if os(Linux)
+        vectors[count] = iovec(iov_base: storage + used, iov_len: length)
+        #endif
+        used += length
+        count += 1
+    }
+
+    mutating func removeAll() {
+        count = 0
+        used = 0
+    }
+
+    func bytes(from first: Int, count n: Int) -> Int {
+        var total = 0
+        for i in first..<(first + n) { total += lengths[i] }
+        return total
+    }
+
+    /// Sends messages from `first` on: how many left (> 0), or -1 with
+    /// errno for the message at `first`.
+    func send(_ fd: Int32, from first: Int) -> Int {
+        #if os(Linux)
+        if let sendMultiple = sendMultipleMessages {
+            for i in first..<count {
+                headers[i] = MultipleMessageHeader(header: msghdr(), length: 0)
+                headers[i].header.msg_iov = vectors + i
+                headers[i].header.msg_iovlen = 1
+            }
+            return Int(sendMultiple(fd, UnsafeMutableRawPointer(headers + first), UInt32(count - first), 0))
+        }
+        #endif
+        var at = 0
+        for i in 0..<first { at += lengths[i] }
+        let n = sysSend(fd, storage + at, lengths[first], 0)
+        return n >= 0 ? 1 : -1
+    }
+}
+
+#if os(Linux)
+/// glibc's `struct mmsghdr` (a msghdr, then the bytes sent): Glibc's
+/// Swift module leaves it and sendmmsg out, as they need _GNU_SOURCE.
+/// Swift lays the two fields out as C does (msghdr first, the UInt32 at
+/// its size, padded to its alignment).
+struct MultipleMessageHeader {
+    var header: msghdr
+    var length: UInt32
+}
+
+/// sendmmsg(2) (Linux 3.0, glibc 2.14), looked up once; without it one
+/// send per message.
+let sendMultipleMessages: (@convention(c) (Int32, UnsafeMutableRawPointer?, UInt32, Int32) -> Int32)? = {
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sendmmsg") else { return nil }
+    return unsafeBitCast(symbol, to: (@convention(c) (Int32, UnsafeMutableRawPointer?, UInt32, Int32) -> Int32).self)
+}()
+#endif
 
 /// The numeric text of a socket address (getnameinfo, no lookup).
 func numericHost(_ address: UnsafePointer<sockaddr>?, _ length: socklen_t) -> String {

@@ -216,6 +216,90 @@ final class ExportIPFIXTests: XCTestCase {
         XCTAssertEqual(try IPFIXExporter(host: "localhost", port: port).endpoint.host, "localhost")
     }
 
+    /// The messages leave through the send batch (sendmmsg) exactly as
+    /// the encoder made them, in order: every datagram a loopback socket
+    /// receives equals the file writer's message for the same flows and
+    /// clock, with flushes in between (a partial batch) and messages of
+    /// other lengths (the flows' IPv6 ones, the last short one).
+    func testBatchedDatagramsEqualTheFileWritersMessages() throws {
+        for pacing in [IPFIXPacing.unpaced, .default, IPFIXPacing(messagesPerSecond: 100_000, burst: 3)] {
+            let receiver = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            defer { close(receiver) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(receiver, $0, length) } }
+            _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(receiver, $0, &length) } }
+            var timeout = timeval(tv_sec: 2, tv_usec: 0)
+            _ = setsockopt(receiver, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+
+            let flows = ExportNfcapdTests.syntheticFlows(700, seed: 3)
+            let exporter = try IPFIXExporter(host: "127.0.0.1", port: UInt16(bigEndian: address.sin_port),
+                                             pacing: pacing, clock: { 1234 })
+            let writer = IPFIXFileWriter(output: MemorySink(), clock: { 1234 })
+            var expected: [[UInt8]] = []
+            var got: [[UInt8]] = []
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            // Received as they come, so the default receive buffer holds them.
+            func receive(upTo count: Int) {
+                while got.count < count {
+                    let n = buffer.withUnsafeMutableBytes { recv(receiver, $0.baseAddress, $0.count, 0) }
+                    guard n > 0 else { return XCTFail("datagram \(got.count + 1) of \(count) didn't arrive") }
+                    got.append(Array(buffer[..<n]))
+                }
+            }
+            for (i, f) in flows.enumerated() {
+                exporter.export(f)
+                try writer.write(f)
+                if i % 250 == 249 {
+                    exporter.flush()
+                    try writer.close()
+                    receive(upTo: writer.messagesWritten)
+                }
+            }
+            exporter.close()
+            try writer.close()
+            receive(upTo: writer.messagesWritten)
+            var at = 0
+            let bytes = writer.output.bytes
+            while at + 4 <= bytes.count {
+                let n = be16(bytes, at + 2)
+                expected.append(Array(bytes[at..<(at + n)]))
+                at += n
+            }
+            XCTAssertEqual(exporter.errors, 0)
+            XCTAssertEqual(exporter.messagesSent, expected.count)
+            XCTAssertEqual(exporter.bytesSent, bytes.count)
+            XCTAssertEqual(got.count, expected.count)
+            XCTAssertTrue(got == expected, "pacing \(pacing.messagesPerSecond)/\(pacing.burst): datagrams differ from the messages")
+        }
+    }
+
+    /// The token bucket: `burst` messages go at once, the rest at the rate.
+    func testPacingKeepsToTheRate() throws {
+        let port = ExportTestSupport.freeUDPPort()
+        // 1,000 messages/s, 8 at once: 48 messages need at least 40 ms.
+        let exporter = try IPFIXExporter(host: "127.0.0.1", port: port, pacing: IPFIXPacing(messagesPerSecond: 1000, burst: 8))
+        let start = ExportClock.monotonicNanoseconds()
+        for i in 0..<48 {
+            exporter.export(Self.flow(uid: UInt64(i)))
+            exporter.flush()
+        }
+        let elapsed = ExportClock.monotonicNanoseconds() - start
+        XCTAssertEqual(exporter.messagesSent + exporter.errors, 48)
+        XCTAssertGreaterThanOrEqual(elapsed, 39_000_000)
+        XCTAssertLessThan(elapsed, 1_000_000_000)
+    }
+
+    #if os(Linux) && (arch(x86_64) || arch(arm64))
+    /// Our copy of glibc's struct mmsghdr has its size (64 on LP64).
+    func testMultipleMessageHeaderLayout() {
+        XCTAssertEqual(MemoryLayout<MultipleMessageHeader>.stride, 64)
+        XCTAssertEqual(MemoryLayout<MultipleMessageHeader>.offset(of: \.length), MemoryLayout<msghdr>.size)
+    }
+    #endif
+
     func testFileWriterWritesMessagesBackToBack() throws {
         let writer = IPFIXFileWriter(output: MemorySink(), clock: { 1234 })
         for i in 0..<100 { try writer.write(Self.flow(uid: UInt64(i))) }
