@@ -1,6 +1,9 @@
 #define _GNU_SOURCE
 #include "CPlatform.h"
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <string.h>
 
 void *pflow_remap(void *address, size_t old_size, size_t new_size) {
 #ifdef __linux__
@@ -72,3 +75,19 @@ void pflow_sha1_compress(uint32_t state[5], const uint32_t words[16]) {
 int pflow_sha1_hardware(void) { return 0; }
 void pflow_sha1_compress(uint32_t state[5], const uint32_t words[16]) { (void)state; (void)words; }
 #endif
+
+int pflow_send_datagrams(int fd, const struct iovec *datagrams, unsigned count) {
+#ifdef __linux__
+    struct mmsghdr headers[64];
+    if (count > 64) count = 64;
+    memset(headers, 0, sizeof headers[0] * count);
+    for (unsigned i = 0; i < count; i++) {
+        headers[i].msg_hdr.msg_iov = (struct iovec *)&datagrams[i];
+        headers[i].msg_hdr.msg_iovlen = 1;
+    }
+    return sendmmsg(fd, headers, count, 0);
+#else
+    if (count == 0) return 0;
+    return send(fd, datagrams[0].iov_base, datagrams[0].iov_len, 0) < 0 ? -1 : 1;
+#endif
+}

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CPlatform
 
 // MARK: host:port
 
@@ -344,28 +345,19 @@ struct IPFIXSendBatch {
     private(set) var count = 0
     private(set) var used = 0
     private(set) var firstQueuedNs: UInt64 = 0
-    #if os(Linux)
-    let headers: UnsafeMutablePointer<MultipleMessageHeader>
     let vectors: UnsafeMutablePointer<iovec>
-    #endif
 
     init(messages: Int) {
         limit = max(1, min(Self.maxMessages, messages))
         storage = UnsafeMutableRawPointer.allocate(byteCount: Self.capacityBytes, alignment: 16)
         lengths = .allocate(capacity: limit)
-        #if os(Linux)
-        headers = .allocate(capacity: limit)
         vectors = .allocate(capacity: limit)
-        #endif
     }
 
     func deallocate() {
         storage.deallocate()
         lengths.deallocate()
-        #if os(Linux)
-        headers.deallocate()
         vectors.deallocate()
-        #endif
     }
 
     var isFull: Bool { count >= limit }
@@ -377,9 +369,7 @@ struct IPFIXSendBatch {
         if count == 0 { firstQueuedNs = ExportClock.monotonicNanoseconds() }
         if length > 0, let base = message.baseAddress { (storage + used).copyMemory(from: base, byteCount: length) }
         lengths[count] = length
-        #if os(Linux)
         vectors[count] = iovec(iov_base: storage + used, iov_len: length)
-        #endif
         used += length
         count += 1
     }
@@ -398,40 +388,9 @@ struct IPFIXSendBatch {
     /// Sends messages from `first` on: how many left (> 0), or -1 with
     /// errno for the message at `first`.
     func send(_ fd: Int32, from first: Int) -> Int {
-        #if os(Linux)
-        if let sendMultiple = sendMultipleMessages {
-            for i in first..<count {
-                headers[i] = MultipleMessageHeader(header: msghdr(), length: 0)
-                headers[i].header.msg_iov = vectors + i
-                headers[i].header.msg_iovlen = 1
-            }
-            return Int(sendMultiple(fd, UnsafeMutableRawPointer(headers + first), UInt32(count - first), 0))
-        }
-        #endif
-        var at = 0
-        for i in 0..<first { at += lengths[i] }
-        let n = sysSend(fd, storage + at, lengths[first], 0)
-        return n >= 0 ? 1 : -1
+        Int(pflow_send_datagrams(fd, vectors + first, UInt32(count - first)))
     }
 }
-
-#if os(Linux)
-/// glibc's `struct mmsghdr` (a msghdr, then the bytes sent): Glibc's
-/// Swift module leaves it and sendmmsg out, as they need _GNU_SOURCE.
-/// Swift lays the two fields out as C does (msghdr first, the UInt32 at
-/// its size, padded to its alignment).
-struct MultipleMessageHeader {
-    var header: msghdr
-    var length: UInt32
-}
-
-/// sendmmsg(2) (Linux 3.0, glibc 2.14), looked up once; without it one
-/// send per message.
-let sendMultipleMessages: (@convention(c) (Int32, UnsafeMutableRawPointer?, UInt32, Int32) -> Int32)? = {
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sendmmsg") else { return nil }
-    return unsafeBitCast(symbol, to: (@convention(c) (Int32, UnsafeMutableRawPointer?, UInt32, Int32) -> Int32).self)
-}()
-#endif
 
 /// The numeric text of a socket address (getnameinfo, no lookup).
 func numericHost(_ address: UnsafePointer<sockaddr>?, _ length: socklen_t) -> String {

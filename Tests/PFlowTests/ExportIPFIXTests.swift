@@ -292,13 +292,6 @@ final class ExportIPFIXTests: XCTestCase {
         XCTAssertLessThan(elapsed, 1_000_000_000)
     }
 
-    #if os(Linux) && (arch(x86_64) || arch(arm64))
-    /// Our copy of glibc's struct mmsghdr has its size (64 on LP64).
-    func testMultipleMessageHeaderLayout() {
-        XCTAssertEqual(MemoryLayout<MultipleMessageHeader>.stride, 64)
-        XCTAssertEqual(MemoryLayout<MultipleMessageHeader>.offset(of: \.length), MemoryLayout<msghdr>.size)
-    }
-    #endif
 
     func testFileWriterWritesMessagesBackToBack() throws {
         let writer = IPFIXFileWriter(output: MemorySink(), clock: { 1234 })

@@ -25,4 +25,11 @@ int pflow_sha1_hardware(void);
    pflow_sha1_hardware() says 1. */
 void pflow_sha1_compress(uint32_t state[5], const uint32_t words[16]);
 
+/* Sends `count` datagrams (at most 64; each one iovec) on a connected
+   socket in one call: sendmmsg(2) on Linux, which Swift's Glibc module
+   leaves out (it needs _GNU_SOURCE). Returns how many were sent (> 0), or
+   -1 with errno for the first; where sendmmsg is missing, one send. */
+struct iovec;
+int pflow_send_datagrams(int fd, const struct iovec *datagrams, unsigned count);
+
 #endif
