@@ -42,7 +42,9 @@ final class ByteBuffer {
     /// Makes room for `extra` more bytes.
     @inlinable @inline(__always)
     func reserve(_ extra: Int) {
-        if capacity - count < extra { grow(extra) }
+        // Wrapping: a buffer's count and capacity are far from Int.max (the
+        // checked forms' overflow branches were ~3 instructions a cell).
+        if capacity &- count < extra { grow(extra) }
     }
 
     @usableFromInline @inline(never)
@@ -66,7 +68,7 @@ final class ByteBuffer {
     func appendLE(_ value: UInt64) {
         reserve(8)
         base.storeBytes(of: value.littleEndian, toByteOffset: count, as: UInt64.self)
-        count += 8
+        count &+= 8
     }
 
     /// Four bytes, little-endian: lengths of BYTE_ARRAY values and of the
@@ -163,7 +165,7 @@ final class ByteBuffer {
     func append(native value: UInt32) {
         reserve(4)
         base.storeBytes(of: value, toByteOffset: count, as: UInt32.self)
-        count += 4
+        count &+= 4
     }
 
     /// Unsigned LEB128, as Thrift's compact protocol and the RLE/bit-packed

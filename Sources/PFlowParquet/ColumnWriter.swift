@@ -201,14 +201,14 @@ final class ColumnWriter {
     @inlinable @inline(__always)
     func append(int v: UInt64, _ encoder: PageEncoder) {
         values.appendLE(v)
-        pageRows += 1
+        pageRows &+= 1
         endValue(encoder, adding: 9)
     }
 
     @inlinable @inline(__always)
     func append(double v: Double, _ encoder: PageEncoder) {
         values.appendLE(v.bitPattern)
-        pageRows += 1
+        pageRows &+= 1
         endValue(encoder, adding: 9)
     }
 
@@ -235,7 +235,7 @@ final class ColumnWriter {
         // 64 slots (`wordSlots`).
         let slot = Int(truncatingIfNeeded: (UInt64(key) &* 0x9E37_79B9_7F4A_7C15) >> 58)
         if usingDictionary && wordKeys[slot] == key {
-            pageRows += 1
+            pageRows &+= 1
             ids.append(native: wordIDs[slot])
             endValue(encoder, adding: 5)
             return

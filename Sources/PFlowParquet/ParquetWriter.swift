@@ -148,7 +148,7 @@ public final class ParquetWriter {
             refuse(column)
             return nil
         }
-        valuesInRow += 1
+        valuesInRow &+= 1
         rowColumns |= 1 &<< UInt64(truncatingIfNeeded: column & 63)
         return borrowed[column]
     }
