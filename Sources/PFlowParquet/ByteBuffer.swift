@@ -9,10 +9,13 @@ import Darwin
 /// buffers have grown to a row group's size no append allocates.
 /// A class, not an Array, so that appends need no uniqueness check and the
 /// hot paths write through a raw pointer.
+@usableFromInline
 final class ByteBuffer {
-    private(set) var base: UnsafeMutableRawPointer
-    private(set) var count = 0
-    private(set) var capacity: Int
+    // Inlined into the exporter's module (--parquet's per-value path), which
+    // keeps dynamic exclusivity checks: these are exempt, as in this module.
+    @usableFromInline @exclusivity(unchecked) var base: UnsafeMutableRawPointer
+    @usableFromInline @exclusivity(unchecked) var count = 0
+    @usableFromInline @exclusivity(unchecked) var capacity: Int
 
     init(capacity: Int = 256) {
         self.capacity = max(capacity, 16)
@@ -37,12 +40,15 @@ final class ByteBuffer {
     func removeAll() { count = 0 }
 
     /// Makes room for `extra` more bytes.
-    @inline(__always)
+    @inlinable @inline(__always)
     func reserve(_ extra: Int) {
-        if capacity - count < extra { grow(extra) }
+        // Wrapping: a buffer's count and capacity are far from Int.max (the
+        // checked forms' overflow branches were ~3 instructions a cell).
+        if capacity &- count < extra { grow(extra) }
     }
 
-    private func grow(_ extra: Int) {
+    @usableFromInline @inline(never)
+    func grow(_ extra: Int) {
         var newCapacity = capacity
         while newCapacity - count < extra { newCapacity *= 2 }
         guard let newBase = realloc(base, newCapacity) else { fatalError("out of memory") }
@@ -58,11 +64,11 @@ final class ByteBuffer {
     }
 
     /// Eight bytes, little-endian: Parquet's PLAIN encoding of INT64 and DOUBLE.
-    @inline(__always)
+    @inlinable @inline(__always)
     func appendLE(_ value: UInt64) {
         reserve(8)
         base.storeBytes(of: value.littleEndian, toByteOffset: count, as: UInt64.self)
-        count += 8
+        count &+= 8
     }
 
     /// Four bytes, little-endian: lengths of BYTE_ARRAY values and of the
@@ -155,11 +161,11 @@ final class ByteBuffer {
 
     /// Four bytes in the machine's order, for a buffer read back as
     /// UInt32s (dictionary ids) rather than written to the file.
-    @inline(__always)
+    @inlinable @inline(__always)
     func append(native value: UInt32) {
         reserve(4)
         base.storeBytes(of: value, toByteOffset: count, as: UInt32.self)
-        count += 4
+        count &+= 4
     }
 
     /// Unsigned LEB128, as Thrift's compact protocol and the RLE/bit-packed

@@ -1,6 +1,7 @@
 /// What every column's pages share: the codec, and scratch buffers for a
 /// page's body, its compressed form and its header (one page is encoded at
 /// a time, so one set serves all columns).
+@usableFromInline
 final class PageEncoder {
     let codec: Format.Codec
     private let gzip: GzipCompressor?
@@ -51,23 +52,31 @@ final class PageEncoder {
 /// PLAIN values, or dictionary ids), the row group's finished pages, its
 /// dictionary and its statistics. Everything is cleared, not freed, when a
 /// row group is written.
+///
+/// The per-value path (`append(int:)`, `append(double:)`, `append(word:)`
+/// and what they touch) is inlinable, so that ParquetWriter's appends inline
+/// into their caller's module with it: across the module boundary each cell
+/// was a call or two (~115 instructions a cell, callgrind, 1M capture).
+/// Its stored properties are exempt from dynamic exclusivity checks, which
+/// that module keeps (this one is built without them).
+@usableFromInline
 final class ColumnWriter {
     let column: ParquetColumn
-    let type: ParquetType
+    @usableFromInline let type: ParquetType
 
     /// A page is cut when its levels and values pass this many bytes
     /// (Parquet's customary 1 MiB page).
-    static let pageBytes = 1 << 20
+    @inlinable static var pageBytes: Int { 1 << 20 }
 
     // The page being filled.
     /// Rows (values and nulls) in the page: its definition levels are not
     /// kept one per row but made at the page's end from `nullRows`, so a
     /// value costs no level byte (a level append, its room check and its
     /// count were ~10 instructions a cell, and most columns have no nulls).
-    private(set) var pageRows = 0
+    @usableFromInline @exclusivity(unchecked) var pageRows = 0
     /// The page's rows that are null (UInt32 each, in order).
     private let nullRows = ByteBuffer(capacity: 256)
-    private let values = ByteBuffer(capacity: 4096)
+    @usableFromInline let values = ByteBuffer(capacity: 4096)
     /// Nulls in the page being filled: a page of no nulls (or only nulls)
     /// has its levels written as one RLE run without reading them (the
     /// hybrid encoder's scan cost ~15 instructions a row per column).
@@ -75,7 +84,7 @@ final class ColumnWriter {
     /// Dictionary ids, 4 bytes each in native order: a ByteBuffer rather
     /// than an Array, whose append checks uniqueness (a runtime call, ~20
     /// instructions a value).
-    private let ids = ByteBuffer(capacity: 4096)
+    @usableFromInline let ids = ByteBuffer(capacity: 4096)
 
     // The row group's column chunk so far.
     private let chunk = ByteBuffer(capacity: 4096)
@@ -107,8 +116,8 @@ final class ColumnWriter {
     /// and length, direct-mapped: a word seen before in this chunk costs a
     /// load and a compare, no hash of its bytes. Valid for one chunk's
     /// dictionary; cleared with it.
-    private let wordKeys: UnsafeMutablePointer<UInt>
-    private let wordIDs: UnsafeMutablePointer<UInt32>
+    @usableFromInline let wordKeys: UnsafeMutablePointer<UInt>
+    @usableFromInline let wordIDs: UnsafeMutablePointer<UInt32>
     static let wordSlots = 64
     /// Dictionary ids of keyed values (`append(key:)`: text that is a
     /// function of a 128-bit key, an address), direct-mapped, made on the
@@ -122,7 +131,7 @@ final class ColumnWriter {
         var id: UInt32
     }
     /// Values still go to the dictionary (false once this chunk fell back to PLAIN).
-    private var usingDictionary: Bool
+    @usableFromInline @exclusivity(unchecked) var usingDictionary: Bool
     private let dictionaryMaxEntries: Int
     private let dictionaryMaxBytes: Int
     let statistics: ColumnStatistics
@@ -168,16 +177,16 @@ final class ColumnWriter {
     /// `pageRows + values.count + ids.count`, kept as one sum: the check
     /// after each value then reads one field, not three buffers' counts
     /// (~4 instructions a cell).
-    private var pageFill = 0
+    @usableFromInline @exclusivity(unchecked) var pageFill = 0
 
-    @inline(__always)
-    private func endValue(_ encoder: PageEncoder, adding bytes: Int) {
+    @inlinable @inline(__always)
+    func endValue(_ encoder: PageEncoder, adding bytes: Int) {
         pageFill &+= bytes
         assert(pageFill == pageRows + values.count + ids.count, "pageFill out of step")
         if pageFill >= Self.pageBytes { flushPage(encoder) }
     }
 
-    @inline(__always)
+    @usableFromInline
     func appendNull(_ encoder: PageEncoder) {
         nullRows.append(native: UInt32(truncatingIfNeeded: pageRows))
         pageRows += 1
@@ -189,17 +198,17 @@ final class ColumnWriter {
     /// INT64, TIMESTAMP and INTEGER(64, false): the PLAIN bytes. The
     /// statistics (signed or unsigned order, by the column's type) are taken
     /// from the page's values when it ends, not per value.
-    @inline(__always)
+    @inlinable @inline(__always)
     func append(int v: UInt64, _ encoder: PageEncoder) {
         values.appendLE(v)
-        pageRows += 1
+        pageRows &+= 1
         endValue(encoder, adding: 9)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func append(double v: Double, _ encoder: PageEncoder) {
         values.appendLE(v.bitPattern)
-        pageRows += 1
+        pageRows &+= 1
         endValue(encoder, adding: 9)
     }
 
@@ -220,18 +229,25 @@ final class ColumnWriter {
     /// this chunk has seen is found by its address. Same address and length
     /// means the same bytes; different addresses of equal bytes just take
     /// two slots that hold the same id.
-    @inline(__always)
+    @inlinable @inline(__always)
     func append(word start: UnsafeRawPointer, count: Int, _ encoder: PageEncoder) {
-        let v = UnsafeRawBufferPointer(start: start, count: count)
-        guard usingDictionary else { return appendPlain(v, encoder) }
         let key = UInt(bitPattern: start) &+ UInt(truncatingIfNeeded: count) &<< 48
+        // 64 slots (`wordSlots`).
         let slot = Int(truncatingIfNeeded: (UInt64(key) &* 0x9E37_79B9_7F4A_7C15) >> 58)
-        if wordKeys[slot] == key {
-            pageRows += 1
+        if usingDictionary && wordKeys[slot] == key {
+            pageRows &+= 1
             ids.append(native: wordIDs[slot])
             endValue(encoder, adding: 5)
             return
         }
+        appendNewWord(start, count: count, key: key, slot: slot, encoder)
+    }
+
+    /// A word this chunk's cache hasn't seen (or a chunk gone PLAIN).
+    @usableFromInline @inline(never)
+    func appendNewWord(_ start: UnsafeRawPointer, count: Int, key: UInt, slot: Int, _ encoder: PageEncoder) {
+        let v = UnsafeRawBufferPointer(start: start, count: count)
+        guard usingDictionary else { return appendPlain(v, encoder) }
         guard let id = dictionaryID(v, encoder) else { return appendPlain(v, encoder) }
         wordKeys[slot] = key
         wordIDs[slot] = id
@@ -309,6 +325,7 @@ final class ColumnWriter {
     /// for RLE_DICTIONARY a bit-width byte and the ids in the hybrid encoding.
     /// A page with no non-null value is PLAIN (no value bytes), so a
     /// dictionary page is written only for a chunk that has a value.
+    @usableFromInline
     func flushPage(_ encoder: PageEncoder) {
         let rows = pageRows
         guard rows > 0 else { return }

@@ -38,14 +38,14 @@ public final class ParquetWriter {
     public static let maxValueBytes = 256 << 20
 
     private let file: OutputFile
-    private let encoder: PageEncoder
+    @usableFromInline let encoder: PageEncoder
     private let writers: [ColumnWriter]
     /// The same writers, unretained: the per-value path borrows them
     /// (`writers` keeps them alive), so a value costs no retain/release
     /// pair (callgrind: ~2,900 instructions a 41-column row). A pointer,
     /// not an Array: `slot` has checked the index already.
-    private let borrowed: UnsafeMutablePointer<Unmanaged<ColumnWriter>>
-    private let columnCount: Int
+    @usableFromInline let borrowed: UnsafeMutablePointer<Unmanaged<ColumnWriter>>
+    @usableFromInline let columnCount: Int
     /// Tables of up to 64 columns check a row by a bit a column
     /// (`rowColumns`) and the count; wider ones by every column's count.
     private let narrow: Bool
@@ -56,22 +56,22 @@ public final class ParquetWriter {
     private let rowGroups = ByteBuffer(capacity: 1024)
     private var rowGroupCount = 0
     private var rowsInGroup = 0
-    private var stringBytesInGroup = 0
+    @usableFromInline @exclusivity(unchecked) var stringBytesInGroup = 0
     /// Rows ended so far; also the number of the row being filled.
     public private(set) var rowCount: Int64 = 0
     /// Values given in the row being filled.
-    private var valuesInRow = 0
+    @usableFromInline @exclusivity(unchecked) var valuesInRow = 0
     /// Bit `c` set: column `c` was given a value in the row (narrow tables).
     /// With the count, this tells a whole row from one with a column twice
     /// or left out, at a shift and an or a cell; the per-column last-row
     /// check it replaced loaded and stored each column's writer (~8
     /// instructions a cell). Which column was wrong is found at `endRow`.
-    private var rowColumns: UInt64 = 0
+    @usableFromInline @exclusivity(unchecked) var rowColumns: UInt64 = 0
     private var failure: ParquetError?
     private var closed = false
     private var abandoned = false
     /// failure or closed: the one flag the per-value path checks.
-    private var stopped = false
+    @usableFromInline @exclusivity(unchecked) var stopped = false
 
     /// Creates `.<name>.tmp-<pid>` beside `path` and writes the leading `PAR1`.
     /// `compressionLevel` is zlib's (1 fastest, 9 smallest) for `.gzip`.
@@ -134,19 +134,27 @@ public final class ParquetWriter {
 
     // MARK: Values
 
+    // The numeric, word and null appends are inlinable (with what they touch
+    // in ColumnWriter and ByteBuffer), so a row written cell by cell from
+    // another module costs no call a cell: as calls they were ~115
+    // instructions a cell, 41 a row (callgrind, 1M capture, --parquet).
+    // Their stored properties are exempt from the caller's dynamic
+    // exclusivity checks, as this module is built without them.
+
     /// The column's writer if a value may go to it now; else records why not.
-    @inline(__always)
-    private func slot(_ column: Int) -> Unmanaged<ColumnWriter>? {
+    @inlinable @inline(__always)
+    func slot(_ column: Int) -> Unmanaged<ColumnWriter>? {
         guard !stopped && UInt(bitPattern: column) < UInt(bitPattern: columnCount) else {
             refuse(column)
             return nil
         }
-        valuesInRow += 1
+        valuesInRow &+= 1
         rowColumns |= 1 &<< UInt64(truncatingIfNeeded: column & 63)
         return borrowed[column]
     }
 
-    private func refuse(_ column: Int) {
+    @usableFromInline @inline(never)
+    func refuse(_ column: Int) {
         if stopped {
             if failure == nil { fail(.usage(path: path, reason: "value appended after close() or abandon()")) }
         } else {
@@ -154,12 +162,13 @@ public final class ParquetWriter {
         }
     }
 
-    private func wrongType(_ w: ColumnWriter, _ given: String) {
+    @usableFromInline @inline(never)
+    func wrongType(_ w: ColumnWriter, _ given: String) {
         fail(.usage(path: path, reason: "row \(rowCount): column '\(w.column.name)' is \(w.type), given \(given)"))
     }
 
     /// An int64 or timestampNanos value, or a uint64 one as its bit pattern.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func append(_ value: Int64, column: Int) {
         guard let u = slot(column) else { return }
         u._withUnsafeGuaranteedRef { w in
@@ -171,13 +180,13 @@ public final class ParquetWriter {
     }
 
     /// An Int, as for Int64 (so that integer literals and counts need no conversion).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func append(_ value: Int, column: Int) {
         append(Int64(value), column: column)
     }
 
     /// A uint64 value.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func append(_ value: UInt64, column: Int) {
         guard let u = slot(column) else { return }
         u._withUnsafeGuaranteedRef { w in
@@ -185,7 +194,7 @@ public final class ParquetWriter {
         }
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public func append(_ value: Double, column: Int) {
         guard let u = slot(column) else { return }
         u._withUnsafeGuaranteedRef { w in
@@ -231,7 +240,7 @@ public final class ParquetWriter {
     /// A fixed word: its bytes are found in the chunk's dictionary by their
     /// address after the first time, without hashing them (the enum columns'
     /// words cost a load and a compare a row).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func append(word: StaticString, column: Int) {
         guard word.hasPointerRepresentation else { return append(word.description, column: column) }
         guard let u = slot(column) else { return }
@@ -273,17 +282,17 @@ public final class ParquetWriter {
     }
 
     /// Optional values, for callers that hold them as such: nil is a null.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func append(_ value: Int64?, column: Int) {
         if let value { append(value, column: column) } else { appendNull(column: column) }
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public func append(_ value: UInt64?, column: Int) {
         if let value { append(value, column: column) } else { appendNull(column: column) }
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public func append(_ value: Double?, column: Int) {
         if let value { append(value, column: column) } else { appendNull(column: column) }
     }
@@ -293,7 +302,7 @@ public final class ParquetWriter {
         if let value { append(value, column: column) } else { appendNull(column: column) }
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public func appendNull(column: Int) {
         guard let u = slot(column) else { return }
         u._withUnsafeGuaranteedRef { $0.appendNull(encoder) }
