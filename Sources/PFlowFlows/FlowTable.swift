@@ -136,11 +136,12 @@ public final class FlowTable {
     }
 
     /// A new flow gets the name a DNS answer gave one of its addresses
-    /// (the one the first packet went to first).
+    /// (the one the first packet went to first). `key` is the flow's, as
+    /// the caller has it: read back from the state just written, it waited
+    /// on that write's cache line (perf: the costliest load of a new flow).
     @inline(__always)
-    private func nameFromDNS(_ flow: UnsafeMutablePointer<FlowState>, forward: Bool) {
+    private func nameFromDNS(_ flow: UnsafeMutablePointer<FlowState>, key k: FlowKey, forward: Bool) {
         guard names.hasAddresses else { return }
-        let k = flow.pointee.key
         let (to, from) = forward ? (k.addressB, k.addressA) : (k.addressA, k.addressB)
         if let s = names.nameOf(to) {
             flow.pointee.setName(s, .dns, forB: forward)
@@ -171,7 +172,7 @@ public final class FlowTable {
             if let reason {
                 end(flow.pointee, reason)
                 flow.pointee = FlowState(key: key, ipVersion: p.ipVersion, timestampNs: timestampNs, direction: direction)
-                nameFromDNS(flow, forward: forward)
+                nameFromDNS(flow, key: key, forward: forward)
             }
             // One connection attempt per flow, not per retransmitted SYN.
             if isSYN && flow.pointee.synDirection < 0 { sawConnectionAttempt(key, forward: forward) }
@@ -191,7 +192,7 @@ public final class FlowTable {
         index.insert(hash: hash, slot: slot)
         if index.count > peakLiveCount { peakLiveCount = index.count }
         if expiry.maxFlows != nil { link(slot) }
-        nameFromDNS(store.base + slot, forward: forward)
+        nameFromDNS(store.base + slot, key: key, forward: forward)
         return store.base + slot
     }
 
