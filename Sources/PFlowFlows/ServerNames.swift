@@ -647,19 +647,6 @@ public final class NameTable {
     static let filterWords = 8192
     /// 0 or 32: the bit offset of `addresses`' half in each word.
     @exclusivity(unchecked) private var newHalf: UInt64 = 0
-    /// The serial `intern` last gave each name hash, direct-mapped by the
-    /// hash's top bits: a name seen lately (most are: the 1M bench capture's
-    /// 48,600 SNIs and Hosts are 997 names) is found with one load here and
-    /// the compare with its held bytes, instead of a probe of `byHash`, its
-    /// key and its value, three cache lines apart (`intern` and the maps
-    /// were ~6% of the tracker thread's perf samples; cachegrind's model of
-    /// a 512 KB L2: 201,000 misses in them before, 167,000 with this table,
-    /// 2M fewer instructions). It only ever holds
-    /// the latest serial of a hash, which the maps also hold as long as that
-    /// serial is young enough to be returned, so the answers are the maps'.
-    private let recent: UnsafeMutablePointer<RecentName>
-    struct RecentName { var hash: UInt64; var serial: UInt32 }
-    static let recentSlots = 4096
     /// Flows that ended after the table had dropped their name.
     @exclusivity(unchecked) public private(set) var dropped: UInt64 = 0
     /// 24 bits: the rest of the flow's `nameWord` holds its source and latency timing.
@@ -675,14 +662,11 @@ public final class NameTable {
         slots = bytes.bindMemory(to: ServerName.self, capacity: Self.capacity)
         filter = .allocate(capacity: Self.filterWords)
         filter.initialize(repeating: 0, count: Self.filterWords)
-        recent = .allocate(capacity: Self.recentSlots)
-        recent.initialize(repeating: RecentName(hash: 0, serial: 0), count: Self.recentSlots)
     }
 
     deinit {
         free(slots)
         filter.deallocate()
-        recent.deallocate()
     }
 
     /// The filter word of `address` and its bit in the lower half.
@@ -720,10 +704,9 @@ public final class NameTable {
         let length = Int(note.pointee.length)
         let bytes = UnsafeRawPointer(note) + MemoryLayout<NameNote>.offset(of: \NameNote.bytes)!
         let h = NameKey(hash: hash(bytes, length))
-        let seen = recent + Int(truncatingIfNeeded: h.hash >> 52)
-        if seen.pointee.hash == h.hash, holds(seen.pointee.serial, bytes, length) { return seen.pointee.serial }
-        if let s = byHash[h] ?? byHashOld[h], holds(s, bytes, length) {
-            seen.pointee = RecentName(hash: h.hash, serial: s)
+        if let s = byHash[h] ?? byHashOld[h], let held = name(s), Int(held.pointee.length) == length,
+           memcmp(UnsafeRawPointer(held) + MemoryLayout<ServerName>.offset(of: \ServerName.bytes)!, bytes, length) == 0,
+           (nextSerial &- s) & Self.serialMask <= UInt32(Self.capacity / 2) {
             return s
         }
         let serial = nextSerial
@@ -738,17 +721,7 @@ public final class NameTable {
         if byHash.count >= Self.capacity { byHashOld = byHash; byHash = FastMap() }
         let e = byHash.insert(h) { serial }.index
         byHash[entry: e] = serial
-        seen.pointee = RecentName(hash: h.hash, serial: serial)
         return serial
-    }
-
-    /// `serial` still holds these bytes and is young enough to be given again.
-    @inline(__always)
-    private func holds(_ serial: UInt32, _ bytes: UnsafeRawPointer, _ length: Int) -> Bool {
-        guard let held = name(serial), Int(held.pointee.length) == length,
-              memcmp(UnsafeRawPointer(held) + MemoryLayout<ServerName>.offset(of: \ServerName.bytes)!, bytes, length) == 0
-        else { return false }
-        return (nextSerial &- serial) & Self.serialMask <= UInt32(Self.capacity / 2)
     }
 
     /// A DNS answer: its name, and each address it resolved to.

@@ -72,26 +72,30 @@ final class ColumnStatistics {
     /// order: kept in registers over the page, merged once (per value
     /// through the class, ~12 instructions a cell).
     func add(signed p: UnsafeRawPointer, count: Int) {
-        var lo = Int64(littleEndian: p.loadUnaligned(as: Int64.self)), hi = lo
-        for i in 1..<max(count, 1) {
-            let v = Int64(littleEndian: p.loadUnaligned(fromByteOffset: i &* 8, as: Int64.self))
-            lo = min(lo, v)
-            hi = max(hi, v)
-        }
+        guard count > 0 else { return }
+        let (lo, hi) = Self.bounds(p, count, as: Int64.self)
         add(signed: lo)
         add(signed: hi)
     }
 
     /// As `add(signed:count:)`, unsigned order.
     func add(unsigned p: UnsafeRawPointer, count: Int) {
-        var lo = UInt64(littleEndian: p.loadUnaligned(as: UInt64.self)), hi = lo
-        for i in 1..<max(count, 1) {
-            let v = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i &* 8, as: UInt64.self))
+        guard count > 0 else { return }
+        let (lo, hi) = Self.bounds(p, count, as: UInt64.self)
+        add(unsigned: lo)
+        add(unsigned: hi)
+    }
+
+    /// The least and greatest of `count` (at least 1) little-endian words at `p`.
+    @inline(__always)
+    private static func bounds<T: FixedWidthInteger>(_ p: UnsafeRawPointer, _ count: Int, as: T.Type) -> (T, T) {
+        var lo = T(littleEndian: p.loadUnaligned(as: T.self)), hi = lo
+        for i in 1..<count {
+            let v = T(littleEndian: p.loadUnaligned(fromByteOffset: i &* MemoryLayout<T>.size, as: T.self))
             lo = min(lo, v)
             hi = max(hi, v)
         }
-        add(unsigned: lo)
-        add(unsigned: hi)
+        return (lo, hi)
     }
 
     /// A page's DOUBLE values: NaNs counted, the rest as `add(double:)`

@@ -11,19 +11,6 @@ import PFlowCore
 /// connections arriving before and after the failures, and more working
 /// attempts than one chunk holds.
 final class FindingsDetectorTests: XCTestCase {
-    struct SplitMix {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: UInt64) -> UInt64 { next() % n }
-        mutating func pick<T>(_ a: [T]) -> T { a[Int(below(UInt64(a.count)))] }
-    }
-
     static func text(_ f: Finding) -> String {
         let probes = f.probes.map { "\($0.proto.rawValue)/\($0.port):\($0.flows),\($0.unanswered),\($0.rejected)" }
         return [f.kind, "\(String(describing: f.source))", "\(String(describing: f.target))", "\(f.targets)",
@@ -36,7 +23,7 @@ final class FindingsDetectorTests: XCTestCase {
                                                      portA: 40000, portB: 80, proto: .tcp, vlan: FlowKey.noVLAN),
                                         ipVersion: 4, timestampNs: 0, direction: 0),
                               endReason: .fin, registry: .standard, knowledge: TrafficKnowledge())
-        var rng = SplitMix(state: seed)
+        var rng = SplitMix(seed: seed)
         let t0: Int64 = 1_767_225_600_000_000_000
         let states: [ConnState] = [.S0, .SH, .REJ, .RSTOS0, .S1, .SF, .S2, .S3, .RSTO, .RSTR, .RSTRH, .SHR, .OTH]
         let apps: [AppProtocol?] = [nil, nil, .tls, .http, .dns, .ssh, .quic, .ntp, .smtp, .redis]

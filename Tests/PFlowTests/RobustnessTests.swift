@@ -127,7 +127,9 @@ struct SplitMix {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
-    mutating func below(_ n: Int) -> Int { n <= 1 ? 0 : Int(next() % UInt64(n)) }
+    /// Below `n` (0 for none); draws once even for 1, so every test's stream stays as it was.
+    mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
+    mutating func below(_ n: UInt64) -> UInt64 { next() % n }
     mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
     mutating func byte() -> UInt8 { UInt8(truncatingIfNeeded: next()) }
     mutating func pick<T>(_ a: [T]) -> T { a[below(a.count)] }

@@ -10,23 +10,9 @@ import XCTest
 /// kept apart, on many generated flows, with and without party limits
 /// small enough for the sketches to take over.
 final class ServiceTallyDifferentialTests: XCTestCase {
-    /// A small deterministic generator (SplitMix64).
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-        mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
-    }
-
     static let names = (0..<90).map { "host\($0).example" }
 
-    func flow(_ g: inout Generator, hosts: Int) -> FlowRecord {
+    func flow(_ g: inout SplitMix, hosts: Int) -> FlowRecord {
         let protos: [IPProtocol] = [.tcp, .tcp, .tcp, .udp, .udp, .icmp, IPProtocol(rawValue: 47), IPProtocol(rawValue: 58)]
         let proto = protos[g.below(protos.count)]
         let ports: [UInt16] = [443, 80, 53, 22, 514, 161, 123, 5353, 8080, 6881]
@@ -107,7 +93,7 @@ final class ServiceTallyDifferentialTests: XCTestCase {
     }
 
     func testTallyMatchesTheStraightforwardOne() {
-        var g = Generator(state: 7)
+        var g = SplitMix(seed: 7)
         for (round, (limit, hosts, count)) in [(1 << 21, 40, 3000), (1 << 21, 3000, 6000), (64, 200, 4000),
                                                 (500, 2000, 6000), (8, 30, 2000), (1, 5, 500), (0, 5, 300),
                                                 (3000, 5000, 9000)].enumerated() {

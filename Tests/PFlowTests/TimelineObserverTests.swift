@@ -9,24 +9,12 @@ import PFlowCore
 /// many generated flows, at chosen and at growing widths, with evictions;
 /// and the reading side's counts against counting every record.
 final class TimelineObserverTests: XCTestCase {
-    struct SplitMix {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: UInt64) -> UInt64 { next() % n }
-    }
-
     func flows(seed: UInt64, count: Int, services: UInt64, spanNs: UInt64, uniform: Bool = false) -> [FlowRecord] {
         let base = FlowRecord(FlowState(key: FlowKey(addressA: IPAddress(ipv4: 1), addressB: IPAddress(ipv4: 2),
                                                      portA: 40000, portB: 80, proto: .tcp, vlan: FlowKey.noVLAN),
                                         ipVersion: 4, timestampNs: 0, direction: 0),
                               endReason: .fin, registry: .standard, knowledge: TrafficKnowledge())
-        var rng = SplitMix(state: seed)
+        var rng = SplitMix(seed: seed)
         let origin: Int64 = 1_700_000_000_000_000_000
         var out: [FlowRecord] = []
         for i in 0..<count {
@@ -107,11 +95,11 @@ final class TimelineObserverTests: XCTestCase {
     /// each file's end) give the same bins as counting each record.
     func testCountsFromRunningTotalsAreTheSame() {
         for seed in UInt64(1)...20 {
-            var rng = SplitMix(state: seed)
+            var rng = SplitMix(seed: seed)
             let width: Int64? = seed % 3 == 0 ? 1_000_000 : nil
             var plain = ReferenceTimelineCounts(widthNs: width), own = TimelineCounts(widthNs: width)
             var told = TimelineCounts(widthNs: width)
-            var packets = rng.below(1_000), bytes = rng.below(100_000)
+            var packets: UInt64 = rng.below(1_000), bytes: UInt64 = rng.below(100_000)
             var ts: Int64 = 1_700_000_000_000_000_000
             for i in 0..<20_000 {
                 switch rng.below(100) {
@@ -119,7 +107,7 @@ final class TimelineObserverTests: XCTestCase {
                 case 1: ts += Int64(rng.below(600_000_000_000))  // a gap
                 default: ts += Int64(rng.below(2_000_000))
                 }
-                let wire = rng.below(1_500)
+                let wire: UInt64 = rng.below(1_500)
                 plain.add(ts, bytes: wire)
                 own.add(ts, bytes: wire)
                 packets &+= 1; bytes &+= wire
