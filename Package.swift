@@ -6,7 +6,7 @@ import PackageDescription
 //   PFlowWire (decoder) ──┼─► PFlowFlows ─► PFlowEngine ─► PFlowOutput ─► pflow (CLI)
 //   CPlatform (prefetch, mremap) ─┘
 //   CPcap ─► PFlowLive (libpcap) ───────────────────────────┘
-//   CZlib ─► PFlowParquet (Parquet file writer) ─► PFlowOutput (--parquet)
+//   CZlib, CPlatform ─► PFlowParquet (Parquet file writer) ─► PFlowOutput (--parquet)
 //   PFlowCore ─► PFlowExport (Community ID, IPFIX, conn.log) ─► PFlowOutput (--ipfix, --conn-log)
 // Capture, wire and flow code build and test without libpcap. No package
 // dependencies: the CLI parses its dozen options itself (Sources/pflow/Options.swift).
@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "PFlowLive", dependencies: ["CPcap"], swiftSettings: lean),
         // The writer's buffers are class properties touched per value: dynamic
         // exclusivity checks cost more than the writes (callgrind: 11% of a run).
-        .target(name: "PFlowParquet", dependencies: ["CZlib"],
+        .target(name: "PFlowParquet", dependencies: ["CZlib", "CPlatform"],
                 swiftSettings: lean + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         // Encoders for other tools' formats (Community ID, IPFIX, Zeek conn.log):
         // pure functions of an ExportFlow, no knowledge of the flow table.

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "CPlatform.h"
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -12,6 +13,14 @@ void *pflow_remap(void *address, size_t old_size, size_t new_size) {
 #else
     (void)address; (void)old_size; (void)new_size;
     return NULL;
+#endif
+}
+
+void pflow_start_writeback(int fd, int64_t offset, int64_t length) {
+#ifdef __linux__
+    (void)sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
+#else
+    (void)fd; (void)offset; (void)length;
 #endif
 }
 

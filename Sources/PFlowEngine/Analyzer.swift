@@ -57,6 +57,13 @@ public final class Analyzer {
     /// a release and a dynamic dispatch each, per flow).
     @exclusivity(unchecked) private var observers: [FlowObserver] = []
     @exclusivity(unchecked) private(set) var exporters: [FlowExporter] = []
+    /// `finish(overlappingExporters: true)`: the exporters' own finish (a
+    /// Parquet file's last row group, footer and fsync; the last datagrams)
+    /// runs on this thread while the findings, rows and report are made.
+    /// `finishExporters` joins it and says how it went.
+    private var exportersFinishing: WorkerThread?
+    private var exportersFinished = false
+    private var exporterFailure: ExportError?
 
     /// Called every `progressEvery` records while a file is read, with the
     /// file and the records read from it so far (on the reading thread).
@@ -176,11 +183,23 @@ public final class Analyzer {
 
     /// Ends every exporter; the first one that failed says why.
     public func finishExporters() throws(ExportError) {
+        if let finishing = exportersFinishing {
+            finishing.join()
+            exportersFinishing = nil
+        } else if !exportersFinished {
+            exporterFailure = finishEachExporter()
+        }
+        exportersFinished = true
+        if let failure = exporterFailure { throw failure }
+    }
+
+    /// Every exporter's `finish`, in order; the first failure.
+    private func finishEachExporter() -> ExportError? {
         var failure: ExportError?
         for e in exporters {
             do throws(ExportError) { try e.finish(summary) } catch { if failure == nil { failure = error } }
         }
-        if let failure { throw failure }
+        return failure
     }
 
     /// Reads `file` to its end (or its damage) into the running analysis.
@@ -272,7 +291,11 @@ public final class Analyzer {
     public var bytesSoFar: UInt64 { live?.summary.bytes ?? summary.bytes }
 
     /// Ends every live flow and returns the analysis.
-    public func finish() -> AnalysisResult {
+    /// `overlappingExporters`: the exporters are finished on another thread
+    /// while the rest is made (every flow has been reported to them by
+    /// then); the caller must call `finishExporters` before it reads what
+    /// they wrote or writes anything that must follow them.
+    public func finish(overlappingExporters: Bool = false) -> AnalysisResult {
         let knowledge = table.knowledge
         // The flows still live at capture end: with threads to spare, their
         // records are worked out two halves at a time (they only read what
@@ -320,6 +343,12 @@ public final class Analyzer {
             } else {
                 for s in states { self.report(self.finalRecord(s, uid: self.nextUID(), texts: self.nameTexts)) }
             }
+        }
+        // Every flow has been reported: nothing the exporters hold changes now.
+        if overlappingExporters && threads > 1 && !exporters.isEmpty && !exportersFinished {
+            // Joined by finishExporters, which the caller promises to call
+            // (the closure holds the analyzer until the thread is done).
+            exportersFinishing = WorkerThread { [self] in exporterFailure = finishEachExporter() }
         }
         let clients = ClientHost.table(knowledge)
         var summary = self.summary

@@ -78,6 +78,10 @@ final class PacketRing: @unchecked Sendable {
 /// buffers are freed without deinitializing (asserted in debug builds).
 final class EventRing: FlowEvents, @unchecked Sendable {
     static let capacity = 16384
+    /// The most events one turn of draining applies before the token is
+    /// given back, so a thread that runs out of its own work waits at most
+    /// this many reports for its share of the rest.
+    static let chunk = 64
     enum Kind: UInt8 { case attempt, ended }
     let kinds: UnsafeMutablePointer<Kind>
     let reasons: UnsafeMutablePointer<EndReason>
@@ -132,7 +136,7 @@ final class EventRing: FlowEvents, @unchecked Sendable {
         var round = 0
         while next - knownTaken >= Self.capacity {
             knownTaken = taken.load(ordering: .acquiring)
-            if next - knownTaken >= Self.capacity && drain() == 0 { PacketRing.pause(&round) }
+            if next - knownTaken >= Self.capacity && drain(limit: Self.chunk) == 0 { PacketRing.pause(&round) }
         }
         return next & (Self.capacity - 1)
     }
@@ -248,7 +252,7 @@ extension Analyzer {
             if next == available {
                 if ring.finished.load(ordering: .acquiring) && ring.written.load(ordering: .acquiring) == next { break }
                 // The reader is behind: take reporting off its hands meanwhile.
-                if events.drain() == 0 { PacketRing.pause(&round) }
+                if events.drain(limit: EventRing.chunk) == 0 { PacketRing.pause(&round) }
                 continue
             }
             round = 0
@@ -308,7 +312,7 @@ extension Analyzer {
                 guard outcome.ingest.decode(record) else { return }
                 while written - taken >= PacketRing.capacity {
                     taken = ring.taken.load(ordering: .acquiring)
-                    if written - taken >= PacketRing.capacity, events.drain() == 0 {
+                    if written - taken >= PacketRing.capacity, events.drain(limit: EventRing.chunk) == 0 {
                         PacketRing.pause(&round)
                     }
                 }
@@ -318,7 +322,7 @@ extension Analyzer {
                 let noteAt = ring.nextNote & (PacketRing.noteCapacity - 1)
                 while ring.noteOwners[noteAt] >= taken {
                     taken = ring.taken.load(ordering: .acquiring)
-                    if ring.noteOwners[noteAt] >= taken, events.drain() == 0 { PacketRing.pause(&round) }
+                    if ring.noteOwners[noteAt] >= taken, events.drain(limit: EventRing.chunk) == 0 { PacketRing.pause(&round) }
                 }
                 outcome.ingest.fill(ring.slots + at, quote: ring.quotes + at, note: ring.notes + noteAt, record: record)
                 if ring.slots[at].hasNote {
@@ -338,7 +342,7 @@ extension Analyzer {
                     // 1,000-5,000 pauses, 0.32 s against 0.32 s).
                     taken = ring.taken.load(ordering: .relaxed)
                     if events.pending >= EventRing.capacity * 3 / 4 {
-                        events.drain()
+                        events.drain(limit: EventRing.chunk)
                     } else if written - taken >= PacketRing.capacity / 2 {
                         events.drain(limit: 32)
                     }
@@ -352,7 +356,7 @@ extension Analyzer {
         // The tracker still works through the last packets: keep reporting
         // what ends until it says it is done (it drains the rest itself).
         while !events.finished.load(ordering: .acquiring) {
-            if events.drain() > 0 { round = 0; continue }
+            if events.drain(limit: EventRing.chunk) > 0 { round = 0; continue }
             PacketRing.pause(&round)
         }
     }

@@ -64,9 +64,15 @@ final class ColumnWriter {
     let column: ParquetColumn
     @usableFromInline let type: ParquetType
 
-    /// A page is cut when its levels and values pass this many bytes
-    /// (Parquet's customary 1 MiB page).
-    @inlinable static var pageBytes: Int { 1 << 20 }
+    /// A page is cut when its levels and values pass this many bytes: 64 KiB,
+    /// not Parquet's customary 1 MiB. At 1 MiB an INT64 column's page held
+    /// 116,000 rows, more than a row group, so every page of a row group was
+    /// encoded at once when it filled (210M instructions on the 1M capture,
+    /// while the other thread waited for the one doing it); at 64 KiB
+    /// (about 8,000 rows) pages are encoded as they fill, while their values
+    /// are still in cache, and a row group's end only writes them out. The
+    /// file grew 0.1% (8,413,551 to 8,425,065 bytes on the 1M capture).
+    @inlinable static var pageBytes: Int { 1 << 16 }
 
     // The page being filled.
     /// Rows (values and nulls) in the page: its definition levels are not

@@ -1,3 +1,4 @@
+import CPlatform
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -72,6 +73,20 @@ final class OutputFile {
     }
 
     func write(_ buffer: ByteBuffer) throws(ParquetError) { try write(buffer.bytes) }
+
+    /// Bytes already handed to the kernel's writeback (`startWriteback`).
+    private var writebackStarted: Int64 = 0
+
+    /// Asks the kernel to start writing what was written since the last
+    /// call to disk, without waiting for it: the fsync in `finish` then
+    /// waits for the last row group, not the whole file (1M capture: the
+    /// fsync of 8.4 MB at the end took 13-19 ms). Advice only: errors are
+    /// left to fsync, which reports them.
+    func startWriteback() {
+        guard fd >= 0, offset > writebackStarted else { return }
+        pflow_start_writeback(fd, writebackStarted, offset - writebackStarted)
+        writebackStarted = offset
+    }
 
     /// Flushes to disk, closes, and renames the temporary onto `path`.
     /// fsync first: a rename that reaches the disk before the data would

@@ -437,5 +437,6 @@ public final class ParquetWriter {
         rowGroupCount += 1
         rowsInGroup = 0
         stringBytesInGroup = 0
+        file.startWriteback()
     }
 }

@@ -170,7 +170,7 @@ extension Options {
                 for line in error.detail { writeStderr(line + "\n") }
                 throw ExitStatus(1)
             }
-            result = analyzer.finish()
+            result = analyzer.finish(overlappingExporters: true)
             analyzed = analyzer
         } else {
         do {
@@ -192,7 +192,7 @@ extension Options {
                 try analyzer.add(file)
                 digits.value = max(digits.value, file.timestampDigits)
             }
-            result = analyzer.finish()
+            result = analyzer.finish(overlappingExporters: true)
             analyzed = analyzer
         } catch {
             throw Failure(error.message)
@@ -205,6 +205,24 @@ extension Options {
             }
         }
         for w in warnings where w != liveFailure { writeStderr("pflow: warning: \(w)\n") }
+        // (The analyzer ordered the result so already; setting it again
+        // would throw away the lists it made.)
+        let order = ServiceSort(rawValue: sort) ?? .bytes
+        if result.sort != order { result.sort = order }
+        // The report is made while the exporters finish on their thread (a
+        // Parquet file's last row group and fsync), and written once they
+        // have: a failed export still means no report.
+        var report: String?
+        if !flowsToStdout {
+            if json {
+                report = JSONReport.render(result)
+            } else {
+                let noColor = getenv("NO_COLOR").map { $0.pointee != 0 } ?? false
+                var table = TableReport(color: isatty(1) == 1 && !noColor, top: top)
+                table.ascii = ascii || !Sparkline.stdoutShowsUTF8()
+                report = table.render(result)
+            }
+        }
         var exportFailure: String?
         do throws(ExportError) {
             try analyzed?.finishExporters()
@@ -215,24 +233,13 @@ extension Options {
             guard error.afterReport else { throw Failure("\(error.message): write failed") }
             exportFailure = error.message
         }
-        // (The analyzer ordered the result so already; setting it again
-        // would throw away the lists it made.)
-        let order = ServiceSort(rawValue: sort) ?? .bytes
-        if result.sort != order { result.sort = order }
         if let path = html { try writeHTML(result, to: path, pairs: talk) }
-        if flowsToStdout {
+        guard let report else {
             if let exportFailure { throw Failure(exportFailure) }
             return
         }
         let out = OutputSink(fd: 1)
-        if json {
-            out.write(JSONReport.render(result))
-        } else {
-            let noColor = getenv("NO_COLOR").map { $0.pointee != 0 } ?? false
-            var table = TableReport(color: isatty(1) == 1 && !noColor, top: top)
-            table.ascii = ascii || !Sparkline.stdoutShowsUTF8()
-            out.write(table.render(result))
-        }
+        out.write(report)
         out.flush()
         if out.failed && out.failure != EPIPE {
             throw Failure("standard output: \(String(cString: strerror(out.failure))): the report was not written")
