@@ -62,6 +62,11 @@ public final class Analyzer {
     /// runs on this thread while the findings, rows and report are made.
     /// `finishExporters` joins it and says how it went.
     private var exportersFinishing: WorkerThread?
+    /// The exporters run on a thread of their own (`ExportQueue`), fed in
+    /// the order flows are reported. Set before the first `add`; used with
+    /// threads to spare and an exporter to feed.
+    @exclusivity(unchecked) public var exportOnThread = false
+    @exclusivity(unchecked) private var exportQueue: ExportQueue?
     private var exportersFinished = false
     private var exporterFailure: ExportError?
 
@@ -172,18 +177,38 @@ public final class Analyzer {
 
     /// The part of `report` that writes the flow out.
     private func write(_ f: FlowRecord) {
-        for e in exporters { e.export(f) }
+        if let exportQueue {
+            exportQueue.push(f)
+        } else {
+            for e in exporters { e.export(f) }
+        }
         if keepFlows { flows.append(f) }
     }
 
     /// Live capture: pushes every exporter's buffered output out.
     public func flushExporters() {
-        for e in exporters { e.flush() }
+        if let exportQueue {
+            exportQueue.pushFlush()
+        } else {
+            for e in exporters { e.flush() }
+        }
+    }
+
+    /// Starts the exporters' thread if it is wanted and not running yet.
+    private func startExportQueue() {
+        guard exportQueue == nil, exportOnThread, threads > 1, !exporters.isEmpty, !exportersFinished else { return }
+        exportQueue = ExportQueue(exporters: exporters)
     }
 
     /// Ends every exporter; the first one that failed says why.
     public func finishExporters() throws(ExportError) {
-        if let finishing = exportersFinishing {
+        if let queue = exportQueue {
+            // Started finishing by `finish(overlappingExporters: true)`, or not at all.
+            if !queue.ended { queue.startFinishing(summary) }
+            queue.join()
+            exporterFailure = queue.failure
+            exportQueue = nil
+        } else if let finishing = exportersFinishing {
             finishing.join()
             exportersFinishing = nil
         } else if !exportersFinished {
@@ -204,6 +229,7 @@ public final class Analyzer {
 
     /// Reads `file` to its end (or its damage) into the running analysis.
     public func add(_ file: CaptureFile) throws(CaptureError) {
+        startExportQueue()
         if threads > 1 { return try addPipelined(file) }
         try addSerially(file)
     }
@@ -321,9 +347,10 @@ public final class Analyzer {
                 })
                 // The exporters (with the kept list) and the observers are
                 // independent: two threads feed them, each in order. With
-                // no exporter, the tally (the costliest observer) takes one
-                // thread and the other observers the other.
-                if self.exporters.isEmpty {
+                // no exporter here (none, or their own thread's), the tally
+                // (the costliest observer) takes one thread and the other
+                // observers the other.
+                if self.exporters.isEmpty || self.exportQueue != nil {
                     inParallel({
                         for r in first { self.write(r); self.observeAllButTally(r) }
                         for r in second { self.write(r); self.observeAllButTally(r) }
@@ -345,7 +372,16 @@ public final class Analyzer {
             }
         }
         // Every flow has been reported: nothing the exporters hold changes now.
-        if overlappingExporters && threads > 1 && !exporters.isEmpty && !exportersFinished {
+        if let queue = exportQueue {
+            // The queue's thread finishes them after the last flow, while the
+            // rest is made; otherwise every flow is out before this returns.
+            if overlappingExporters {
+                queue.startFinishing(summary)
+            } else {
+                queue.end(.stop, summary: nil)
+                exportQueue = nil
+            }
+        } else if overlappingExporters && threads > 1 && !exporters.isEmpty && !exportersFinished {
             // Joined by finishExporters, which the caller promises to call
             // (the closure holds the analyzer until the thread is done).
             exportersFinishing = WorkerThread { [self] in exporterFailure = finishEachExporter() }

@@ -183,6 +183,7 @@ extension Options {
             analyzer.progress = progress.map { line in { file, position in line.update(file, position) } }
             defer { progress?.erase() }
             analyzer.threads = threads ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+            analyzer.exportOnThread = true
             analyzer.recordFilter = recordFilter
             for e in exporters { analyzer.export(e) }
             if let talk { analyzer.observe(talk) }

@@ -1,4 +1,5 @@
 import PFlowCore
+import PFlowCapture
 import Foundation
 import XCTest
 @testable import PFlowEngine
@@ -9,13 +10,17 @@ import XCTest
 /// so they must give the same bytes, on a capture long enough to wrap both
 /// rings many times over.
 final class PipelineTests: XCTestCase {
-    func testThreadsGiveByteIdenticalOutputOnAGeneratedCapture() throws {
+    /// A generated capture of 200,000 packets, made once for the tests that
+    /// need one (in a directory removed at the process's end).
+    nonisolated(unsafe) private static var generated: String?
+    private func generatedCapture() throws -> String {
+        if let pcap = Self.generated { return pcap }
         guard let shared = Fixture.sharedDirectory else {
             throw XCTSkip("../shared is absent: no synthtraffic.py to generate the capture")
         }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pflow-pipeline-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir); Self.generated = nil }
         let pcap = dir.appendingPathComponent("wrap.pcap").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -24,6 +29,12 @@ final class PipelineTests: XCTestCase {
         try process.run()
         process.waitUntilExit()
         XCTAssertEqual(process.terminationStatus, 0)
+        Self.generated = pcap
+        return pcap
+    }
+
+    func testThreadsGiveByteIdenticalOutputOnAGeneratedCapture() throws {
+        let pcap = try generatedCapture()
 
         func outputs(threads: Int) throws -> (csv: String, json: String, result: AnalysisResult) {
             let rows = CollectingExporter()
@@ -43,6 +54,83 @@ final class PipelineTests: XCTestCase {
         XCTAssertTrue(one.csv == two.csv, "CSV differs between --threads 1 and 2")
         XCTAssertTrue(one.json == two.json, "JSON differs between --threads 1 and 2")
         XCTAssertEqual(one.csv.split(separator: "\n").count - 1, Int(one.result.tally.flows))
+    }
+
+    /// Exporters on their own thread (what `pflow` does with a file) get
+    /// every flow once, in the order a single thread reports them, from one
+    /// thread that is not the caller's; a flush reaches them in its place in
+    /// the stream; `finish` runs once, after the last flow, whether started
+    /// by `finish(overlappingExporters:)` or by `finishExporters`, and its
+    /// error comes back from `finishExporters`.
+    func testExportersOnTheirOwnThreadGetEveryFlowInOrder() throws {
+        let pcap = try generatedCapture()
+        final class Recorder: FlowExporter, @unchecked Sendable {
+            var uids: [UInt64] = []
+            var threads = Set<UInt>()
+            var flushedAt: [Int] = []
+            var finishes = 0
+            var finishedAt = -1
+            let failing: Bool
+            init(failing: Bool = false) { self.failing = failing }
+            func export(_ flow: FlowRecord) {
+                uids.append(flow.uid)
+                threads.insert(UInt(bitPattern: Int(bitPattern: UInt(pthread_self()))))
+            }
+            func flush() { flushedAt.append(uids.count) }
+            func finish(_ summary: CaptureSummary) throws(ExportError) {
+                finishes += 1
+                finishedAt = uids.count
+                if failing { throw ExportError("the disk is full") }
+            }
+        }
+        let file = try CaptureFile(path: pcap)
+        let single = Analyzer(registry: .standard, expiry: ExpiryPolicy(), binNs: nil)
+        let expected = CollectingExporter()
+        single.export(expected)
+        single.keepFlows = false
+        try single.add(file)
+        _ = single.finish()
+        let order = expected.flows.map(\.uid)
+        XCTAssertGreaterThan(order.count, ExportQueue.capacity * 2, "the queue must wrap")
+        let caller = UInt(bitPattern: Int(bitPattern: UInt(pthread_self())))
+        for (overlapping, failing) in [(false, false), (true, false), (true, true)] {
+            let analyzer = Analyzer(registry: .standard, expiry: ExpiryPolicy(), binNs: nil)
+            let recorder = Recorder(failing: failing)
+            analyzer.export(recorder)
+            analyzer.keepFlows = false
+            analyzer.threads = 2
+            analyzer.exportOnThread = true
+            try analyzer.add(try CaptureFile(path: pcap))
+            analyzer.flushExporters()
+            let result = analyzer.finish(overlappingExporters: overlapping)
+            if !overlapping {
+                // Every flow is out when finish returns; the exporters aren't finished.
+                XCTAssertEqual(recorder.uids.count, Int(result.tally.flows))
+                XCTAssertEqual(recorder.finishes, 0)
+            }
+            do {
+                try analyzer.finishExporters()
+                XCTAssertFalse(failing, "the exporter's failure must come back")
+            } catch {
+                XCTAssertTrue(failing)
+                XCTAssertEqual(error.message, "the disk is full")
+            }
+            // (Compared whole, reported by the first difference.)
+            let differs = zip(recorder.uids, order).firstIndex { $0 != $1 } ?? min(recorder.uids.count, order.count)
+            XCTAssertTrue(recorder.uids == order,
+                          "overlapping: \(overlapping): \(recorder.uids.count) flows against \(order.count), first difference at \(differs)")
+            XCTAssertEqual(recorder.threads.count, 1)
+            XCTAssertFalse(recorder.threads.contains(caller), "exported on the caller's thread")
+            XCTAssertEqual(recorder.finishes, 1)
+            XCTAssertEqual(recorder.finishedAt, order.count)
+            // The flush came after every flow the file ended (those still
+            // live at its end are reported by finish).
+            XCTAssertEqual(recorder.flushedAt.count, 1)
+            XCTAssertLessThan(recorder.flushedAt.first ?? .max, order.count)
+            // Finishing again finishes nothing again.
+            try? analyzer.finishExporters()
+            XCTAssertEqual(recorder.finishes, 1)
+        }
     }
 
     /// The run's hash seed is drawn from the OS and differs between runs,
