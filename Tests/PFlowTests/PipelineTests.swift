@@ -116,7 +116,7 @@ final class PipelineTests: XCTestCase {
                 XCTAssertEqual(error.message, "the disk is full")
             }
             // (Compared whole, reported by the first difference.)
-            let differs = zip(recorder.uids, order).firstIndex { $0 != $1 } ?? min(recorder.uids.count, order.count)
+            let differs = zip(recorder.uids, order).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(recorder.uids.count, order.count)
             XCTAssertTrue(recorder.uids == order,
                           "overlapping: \(overlapping): \(recorder.uids.count) flows against \(order.count), first difference at \(differs)")
             XCTAssertEqual(recorder.threads.count, 1)
