@@ -194,6 +194,13 @@ public final class Analyzer {
         }
     }
 
+    /// Runs `body` (a change to an exporter's settings) between the flows
+    /// reported so far and those to come: on the exporters' thread, in its
+    /// place among the flows, when they have one; here and now otherwise.
+    public func inExportOrder(_ body: @escaping () -> Void) {
+        if let exportQueue { exportQueue.pushCall(body) } else { body() }
+    }
+
     /// Starts the exporters' thread if it is wanted and not running yet.
     private func startExportQueue() {
         guard exportQueue == nil, exportOnThread, threads > 1, !exporters.isEmpty, !exportersFinished else { return }

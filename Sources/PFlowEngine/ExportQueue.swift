@@ -24,6 +24,9 @@ final class ExportQueue: @unchecked Sendable {
         case flow
         /// Live capture's once-a-second push of buffered output.
         case flush
+        /// A change to the exporters' settings that must fall between the
+        /// flows before it and those after (`Analyzer.inExportOrder`).
+        case call
         /// No more flows: finish every exporter, then stop.
         case finish
         /// No more flows: stop, leaving the exporters unfinished.
@@ -31,6 +34,8 @@ final class ExportQueue: @unchecked Sendable {
     }
     private let items: UnsafeMutablePointer<Item>
     private let records: UnsafeMutablePointer<FlowRecord>
+    /// The closures of `.call` items (nil elsewhere).
+    private let calls: UnsafeMutablePointer<(() -> Void)?>
     private let written = Atomic<Int>(0)
     private let taken = Atomic<Int>(0)
     // Producer side.
@@ -51,11 +56,15 @@ final class ExportQueue: @unchecked Sendable {
         self.exporters = exporters
         items = .allocate(capacity: Self.capacity)
         records = .allocate(capacity: Self.capacity)
+        calls = .allocate(capacity: Self.capacity)
+        calls.initialize(repeating: nil, count: Self.capacity)
         let queue = Unmanaged.passUnretained(self)
         // Joined in `end` (or deinit), before the queue goes.
         guard let thread = WorkerThread({ queue._withUnsafeGuaranteedRef { $0.run() } }) else {
             items.deallocate()
             records.deallocate()
+            calls.deinitialize(count: Self.capacity)
+            calls.deallocate()
             return nil
         }
         self.thread = thread
@@ -70,6 +79,8 @@ final class ExportQueue: @unchecked Sendable {
         }
         items.deallocate()
         records.deallocate()
+        calls.deinitialize(count: Self.capacity)
+        calls.deallocate()
     }
 
     /// A slot to fill, once the consumer has freed it.
@@ -100,6 +111,14 @@ final class ExportQueue: @unchecked Sendable {
     func pushFlush() {
         let i = claim()
         items[i] = .flush
+        publish()
+    }
+
+    func pushCall(_ body: @escaping () -> Void) {
+        assert(!ended, "a call pushed after the queue was ended")
+        let i = claim()
+        items[i] = .call
+        calls[i] = body
         publish()
     }
 
@@ -153,6 +172,10 @@ final class ExportQueue: @unchecked Sendable {
                     for e in exporters { e.export(flow) }
                 case .flush:
                     for e in exporters { e.flush() }
+                case .call:
+                    let body = calls[i]
+                    calls[i] = nil
+                    body?()
                 case .finish:
                     var first: ExportError?
                     for e in exporters {

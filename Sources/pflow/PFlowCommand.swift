@@ -189,9 +189,19 @@ extension Options {
             if let talk { analyzer.observe(talk) }
             analyzer.keepFlows = false
             analyzer.sort = ServiceSort(rawValue: sort) ?? .bytes
+            // A file may show finer timestamps as it is read (a pcapng
+            // interface of its own resolution): the CSV and NDJSON columns
+            // widen from the flows reported after it, on the exporters'
+            // thread in their place among the flows (`widest` keeps the
+            // value this thread knows, so it never reads theirs).
+            var widest = digits.value
             for file in files {
                 try analyzer.add(file)
-                digits.value = max(digits.value, file.timestampDigits)
+                if file.timestampDigits > widest {
+                    let wider = file.timestampDigits
+                    widest = wider
+                    analyzer.inExportOrder { digits.value = wider }
+                }
             }
             result = analyzer.finish(overlappingExporters: true)
             analyzed = analyzer

@@ -68,6 +68,7 @@ final class PipelineTests: XCTestCase {
             var uids: [UInt64] = []
             var threads = Set<UInt>()
             var flushedAt: [Int] = []
+            var calledAt: [Int] = []
             var finishes = 0
             var finishedAt = -1
             let failing: Bool
@@ -89,6 +90,7 @@ final class PipelineTests: XCTestCase {
         single.export(expected)
         single.keepFlows = false
         try single.add(file)
+        let endedInFile = expected.flows.count
         _ = single.finish()
         let order = expected.flows.map(\.uid)
         XCTAssertGreaterThan(order.count, ExportQueue.capacity * 2, "the queue must wrap")
@@ -101,6 +103,9 @@ final class PipelineTests: XCTestCase {
             analyzer.threads = 2
             analyzer.exportOnThread = true
             try analyzer.add(try CaptureFile(path: pcap))
+            // A settings change falls between the flows the file ended and
+            // those its end does, as on one thread.
+            analyzer.inExportOrder { recorder.calledAt.append(recorder.uids.count) }
             analyzer.flushExporters()
             let result = analyzer.finish(overlappingExporters: overlapping)
             if !overlapping {
@@ -125,7 +130,8 @@ final class PipelineTests: XCTestCase {
             XCTAssertEqual(recorder.finishedAt, order.count)
             // The flush came after every flow the file ended (those still
             // live at its end are reported by finish).
-            XCTAssertEqual(recorder.flushedAt.count, 1)
+            XCTAssertEqual(recorder.calledAt, [endedInFile])
+            XCTAssertEqual(recorder.flushedAt, [endedInFile])
             XCTAssertLessThan(recorder.flushedAt.first ?? .max, order.count)
             // Finishing again finishes nothing again.
             try? analyzer.finishExporters()
