@@ -80,7 +80,10 @@ final class EventRing: FlowEvents, @unchecked Sendable {
     static let capacity = 16384
     /// The most events one turn of draining applies before the token is
     /// given back, so a thread that runs out of its own work waits at most
-    /// this many reports for its share of the rest.
+    /// this many reports for its share of the rest. (Turns of any length
+    /// left the tracker idle 30-50 ms at a time while the reader reported
+    /// a sweep's backlog; 1M capture, `--parquet`, 9 alternating rounds:
+    /// 1.92 -> 1.83 times flowtrack.)
     static let chunk = 64
     enum Kind: UInt8 { case attempt, ended }
     let kinds: UnsafeMutablePointer<Kind>
