@@ -39,8 +39,8 @@ let package = Package(
         // DWARF 4, so valgrind (callgrind, for instruction counts) reads the debug info.
         .target(name: "CPlatform", cSettings: [.unsafeFlags(["-gdwarf-4"])]),
         .target(name: "PFlowFlows", dependencies: ["PFlowCore", "PFlowWire", "CPlatform"], swiftSettings: lean),
-        .target(name: "PFlowEngine", dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows"], swiftSettings: lean),
-        .target(name: "PFlowOutput", dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowEngine", "PFlowParquet", "PFlowExport"], swiftSettings: lean),
+        .target(name: "PFlowEngine", dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows", "CPlatform"], swiftSettings: lean),
+        .target(name: "PFlowOutput", dependencies: ["CPlatform", "PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowEngine", "PFlowParquet", "PFlowExport"], swiftSettings: lean),
         .target(name: "PFlowLive", dependencies: ["CPcap"], swiftSettings: lean),
         // The writer's buffers are class properties touched per value: dynamic
         // exclusivity checks cost more than the writes (callgrind: 11% of a run).

@@ -1,3 +1,4 @@
+import CPlatform
 import PFlowCore
 import PFlowFlows
 import Synchronization
@@ -84,6 +85,19 @@ final class ExportQueue: @unchecked Sendable {
         calls.deallocate()
     }
 
+    /// Every cache line of the record slot at `slot`, a hint: the slots
+    /// were last touched on the other thread's core, and a record spans
+    /// six lines.
+    @inline(__always)
+    static func prefetch(_ slot: UnsafeMutablePointer<FlowRecord>) {
+        let p = UnsafeRawPointer(slot)
+        var offset = 0
+        while offset < MemoryLayout<FlowRecord>.stride {
+            pflow_prefetch(p + offset)
+            offset += 64
+        }
+    }
+
     /// A slot to fill, once the consumer has freed it.
     @inline(__always)
     private func claim() -> Int {
@@ -106,6 +120,7 @@ final class ExportQueue: @unchecked Sendable {
         let i = claim()
         items[i] = .flow
         (records + i).initialize(to: flow)
+        Self.prefetch(records + ((i + 2) & (Self.capacity - 1)))
         publish()
     }
 
@@ -169,6 +184,7 @@ final class ExportQueue: @unchecked Sendable {
                 let i = at & mask
                 switch items[i] {
                 case .flow:
+                    Self.prefetch(records + ((i + 2) & mask))
                     let flow = (records + i).move()
                     for e in exporters { e.export(flow) }
                 case .flush:

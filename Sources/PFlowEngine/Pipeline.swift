@@ -1,3 +1,4 @@
+import CPlatform
 import PFlowCore
 import PFlowCapture
 import PFlowFlows
@@ -164,6 +165,12 @@ final class EventRing: FlowEvents, @unchecked Sendable {
         let i = claim()
         kinds[i] = .ended
         (states + i).initialize(to: state)
+        // The state slot after next, for writing (a hint: it was last read
+        // on the other core).
+        let ahead = UnsafeRawPointer(states + ((i + 2) & (Self.capacity - 1)))
+        pflow_prefetch(ahead)
+        pflow_prefetch(ahead + 64)
+        pflow_prefetch(ahead + 128)
         (reasons + i).initialize(to: reason)
         hasName[i] = name != nil
         if let name {

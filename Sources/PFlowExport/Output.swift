@@ -1,3 +1,4 @@
+import CPlatform
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -46,9 +47,10 @@ public final class FileSink: ByteSink {
     let fd: Int32
     let owned: Bool
 
-    /// Creates or truncates `path`.
+    /// Creates or truncates `path` (a big file is replaced rather than
+    /// truncated: `pflow_open_replacing`).
     public init(path: String) throws(ExportIOError) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let fd = pflow_open_replacing(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ExportIOError(operation: "open", path: path, code: errno) }
         self.path = path
         self.fd = fd

@@ -1,3 +1,4 @@
+import CPlatform
 import PFlowCore
 import PFlowEngine
 #if canImport(Glibc)
@@ -88,9 +89,10 @@ public final class OutputSink {
         self.ownsDescriptor = ownsDescriptor
     }
 
-    /// Creates or truncates `path` for writing.
+    /// Creates or truncates `path` for writing (a big file is replaced
+    /// rather than truncated: `pflow_open_replacing`).
     public convenience init(path: String) throws(OutputError) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let fd = pflow_open_replacing(path, O_WRONLY)
         guard fd >= 0 else { throw OutputError(path: path, errno: errno) }
         self.init(fd: fd, ownsDescriptor: true)
     }
@@ -99,7 +101,7 @@ public final class OutputSink {
     /// a name need not be UTF-8); errors name it as `displayName` shows it.
     public convenience init(pathBytes: [UInt8], displayName: String) throws(OutputError) {
         guard !pathBytes.isEmpty, !pathBytes.contains(0) else { throw OutputError(path: displayName, errno: EINVAL) }
-        let fd = open(pathBytes.map { CChar(bitPattern: $0) } + [0], O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let fd = pflow_open_replacing(pathBytes.map { CChar(bitPattern: $0) } + [0], O_WRONLY)
         guard fd >= 0 else { throw OutputError(path: displayName, errno: errno) }
         self.init(fd: fd, ownsDescriptor: true)
     }
