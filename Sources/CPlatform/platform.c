@@ -6,16 +6,89 @@
 #include <sys/uio.h>
 #include <string.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
-/* The last descriptor of an unlinked file: closing it frees the file. */
-static void *pflow_release_file(void *descriptor) {
-    close((int)(intptr_t)descriptor);
+/* Jobs started by pflow_detach and not yet done: exit() waits for them
+   (an atexit handler), so a directory's fsync is never cut short by the
+   process ending, and freeing a file only overlaps what comes before. */
+static pthread_mutex_t pflow_jobs_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pflow_jobs_done = PTHREAD_COND_INITIALIZER;
+static int pflow_jobs_pending = 0;
+static int pflow_jobs_waited = 0;
+
+static void pflow_wait_for_jobs(void) {
+    pthread_mutex_lock(&pflow_jobs_lock);
+    while (pflow_jobs_pending > 0) pthread_cond_wait(&pflow_jobs_done, &pflow_jobs_lock);
+    pthread_mutex_unlock(&pflow_jobs_lock);
+}
+
+struct pflow_job { void *(*body)(void *); void *argument; };
+
+static void *pflow_run_job(void *job) {
+    struct pflow_job j = *(struct pflow_job *)job;
+    free(job);
+    (void)j.body(j.argument);
+    pthread_mutex_lock(&pflow_jobs_lock);
+    pflow_jobs_pending -= 1;
+    pthread_cond_broadcast(&pflow_jobs_done);
+    pthread_mutex_unlock(&pflow_jobs_lock);
     return NULL;
+}
+
+/* Runs `body(argument)` on a detached thread with a small stack, or here
+   when none can be started. */
+static void pflow_detach(void *(*body)(void *), void *argument) {
+    struct pflow_job *job = malloc(sizeof *job);
+    int started = 0;
+    if (job) {
+        job->body = body;
+        job->argument = argument;
+        pthread_mutex_lock(&pflow_jobs_lock);
+        if (!pflow_jobs_waited) pflow_jobs_waited = atexit(pflow_wait_for_jobs) == 0 ? 1 : -1;
+        int waits = pflow_jobs_waited == 1;
+        if (waits) pflow_jobs_pending += 1;
+        pthread_mutex_unlock(&pflow_jobs_lock);
+        pthread_t thread;
+        pthread_attr_t attributes;
+        if (waits && pthread_attr_init(&attributes) == 0) {
+            pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+            pthread_attr_setstacksize(&attributes, 64 << 10);
+            started = pthread_create(&thread, &attributes, pflow_run_job, job) == 0;
+            pthread_attr_destroy(&attributes);
+        }
+        if (!started) {
+            free(job);
+            if (waits) {
+                pthread_mutex_lock(&pflow_jobs_lock);
+                pflow_jobs_pending -= 1;
+                pthread_mutex_unlock(&pflow_jobs_lock);
+            }
+        }
+    }
+    if (!started) (void)body(argument);
+}
+
+/* The two descriptors packed in one pointer-sized word. */
+static void *pflow_finish_pair(void *pair) {
+    uint64_t both = (uint64_t)(uintptr_t)pair;
+    int sync_fd = (int)(int32_t)(uint32_t)(both >> 32), release_fd = (int)(int32_t)(uint32_t)both;
+    if (sync_fd >= 0) {
+        (void)fsync(sync_fd);
+        close(sync_fd);
+    }
+    if (release_fd >= 0) close(release_fd);
+    return NULL;
+}
+
+void pflow_finish_later(int sync_fd, int release_fd) {
+    if (sync_fd < 0 && release_fd < 0) return;
+    uint64_t both = ((uint64_t)(uint32_t)sync_fd << 32) | (uint32_t)release_fd;
+    pflow_detach(pflow_finish_pair, (void *)(uintptr_t)both);
 }
 
 int pflow_open_replacing(const char *path, int flags) {
@@ -31,16 +104,7 @@ int pflow_open_replacing(const char *path, int flags) {
             if (fd >= 0) {
                 /* The old permissions exactly (open's mode goes through the umask). */
                 (void)fchmod(fd, before.st_mode & 0777);
-                pthread_t thread;
-                pthread_attr_t attributes;
-                int started = 0;
-                if (pthread_attr_init(&attributes) == 0) {
-                    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
-                    pthread_attr_setstacksize(&attributes, 64 << 10);
-                    started = pthread_create(&thread, &attributes, pflow_release_file, (void *)(intptr_t)old) == 0;
-                    pthread_attr_destroy(&attributes);
-                }
-                if (!started) close(old);
+                pflow_finish_later(-1, old);
                 return fd;
             }
         }

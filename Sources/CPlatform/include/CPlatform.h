@@ -49,4 +49,11 @@ int pflow_send_datagrams(int fd, const struct iovec *datagrams, unsigned count);
    caller goes on. Anything else is truncated in place. */
 int pflow_open_replacing(const char *path, int flags);
 
+/* On a thread of its own, while the caller goes on: fsyncs and closes
+   `sync_fd` (a directory whose entry changed), then closes `release_fd`
+   (the last descriptor of a file just renamed over, whose blocks are freed
+   then); either may be -1. Done here and now if no thread can be had;
+   exit() waits for it to be done. */
+void pflow_finish_later(int sync_fd, int release_fd);
+
 #endif
