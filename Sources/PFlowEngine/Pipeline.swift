@@ -301,6 +301,8 @@ extension Analyzer {
         events.finished.store(true, ordering: .releasing)
         reader.join()
         events.drain()
+        // Freed later, while the capture's end goes on (`retire`).
+        retire([ring, events] as [AnyObject] as AnyObject)
         if let error = outcome.error { throw error }
         finishFile(file, ingest: &outcome.ingest, read: outcome.read)
     }
