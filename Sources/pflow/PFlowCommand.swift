@@ -262,6 +262,10 @@ extension Options {
             exitCode = 1
         }
         if exitCode != 0 { throw ExitStatus(exitCode) }
+        // Everything is written and flushed: the process ends here rather
+        // than free every table and map first, which the kernel does at
+        // once on exit (freeing them cost ~3 ms on the 1M bench capture).
+        exit(0)
     }
 }
 
