@@ -370,25 +370,25 @@ public final class Analyzer {
             first.reserveCapacity(2048)
             second.reserveCapacity(2048)
         }
-        table.finish(batch: split ? 4096 : 1) { states in
-            if split && states.count >= 256 {
-                let middle = states.count / 2
+        table.finish(batch: split ? 4096 : 1) { states, slots in
+            if split && slots.count >= 256 {
+                let middle = slots.count / 2
                 first.removeAll(keepingCapacity: true)
                 second.removeAll(keepingCapacity: true)
                 // uids in the order reported, as on one thread.
                 let base = self.lastUID
-                self.lastUID &+= UInt64(states.count)
-                states.withUnsafeBufferPointer { states in
-                    inParallel({
-                        for i in 0..<middle {
-                            first.append(self.finalRecord(states[i], uid: base &+ UInt64(i) &+ 1, texts: self.nameTexts))
-                        }
-                    }, {
-                        for i in middle..<states.count {
-                            second.append(self.finalRecord(states[i], uid: base &+ UInt64(i) &+ 1, texts: secondTexts))
-                        }
-                    })
-                }
+                self.lastUID &+= UInt64(slots.count)
+                inParallel({
+                    for i in 0..<middle {
+                        first.append(self.finalRecord(states[Int(slots[i])], uid: base &+ UInt64(i) &+ 1,
+                                                      texts: self.nameTexts))
+                    }
+                }, {
+                    for i in middle..<slots.count {
+                        second.append(self.finalRecord(states[Int(slots[i])], uid: base &+ UInt64(i) &+ 1,
+                                                       texts: secondTexts))
+                    }
+                })
                 // The exporters (with the kept list) and the observers are
                 // independent: two threads feed them, each in order. With
                 // no exporter here (none, or their own thread's), the tally
@@ -418,7 +418,9 @@ public final class Analyzer {
                     }
                 }
             } else {
-                for s in states { self.report(self.finalRecord(s, uid: self.nextUID(), texts: self.nameTexts)) }
+                for slot in slots {
+                    self.report(self.finalRecord(states[Int(slot)], uid: self.nextUID(), texts: self.nameTexts))
+                }
             }
         }
         freeing?.join()
