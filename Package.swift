@@ -51,12 +51,12 @@ let package = Package(
         .target(name: "PFlowExport", dependencies: ["PFlowCore", "CPlatform"], swiftSettings: lean),
         .executableTarget(
             name: "pflow",
-            dependencies: ["PFlowCore", "PFlowFlows", "PFlowEngine", "PFlowOutput", "PFlowLive"],
+            dependencies: ["CPlatform", "PFlowCore", "PFlowFlows", "PFlowEngine", "PFlowOutput", "PFlowLive"],
             swiftSettings: lean
         ),
         .testTarget(
             name: "PFlowTests",
-            dependencies: ["PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowEngine", "PFlowOutput", "PFlowLive", "PFlowParquet", "PFlowExport"],
+            dependencies: ["CPlatform", "PFlowCore", "PFlowCapture", "PFlowWire", "PFlowFlows", "PFlowEngine", "PFlowOutput", "PFlowLive", "PFlowParquet", "PFlowExport"],
             resources: [.copy("Golden")]
         ),
     ],

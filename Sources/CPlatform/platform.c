@@ -91,9 +91,13 @@ void pflow_finish_later(int sync_fd, int release_fd) {
     pflow_detach(pflow_finish_pair, (void *)(uintptr_t)both);
 }
 
+static int pflow_replacing = 0;
+
+void pflow_replace_big_outputs(int on) { __atomic_store_n(&pflow_replacing, on ? 1 : 0, __ATOMIC_RELAXED); }
+
 int pflow_open_replacing(const char *path, int flags) {
     struct stat before;
-    if (lstat(path, &before) == 0 && S_ISREG(before.st_mode) && before.st_nlink == 1
+    if (__atomic_load_n(&pflow_replacing, __ATOMIC_RELAXED) && lstat(path, &before) == 0 && S_ISREG(before.st_mode) && before.st_nlink == 1
         && before.st_uid == geteuid() && before.st_gid == getegid() && before.st_size >= (1 << 20)) {
         int old = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         struct stat opened;

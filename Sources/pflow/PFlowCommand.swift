@@ -1,3 +1,4 @@
+import CPlatform
 import PFlowCore
 import PFlowCapture
 import PFlowFlows
@@ -109,6 +110,10 @@ extension Options {
                 recordFilter = { r in bpf.matches(r.bytes, originalLength: r.originalLength, linkType: r.linkType.rawValue) }
             }
         }
+        // Reading files, a big output file is replaced rather than truncated
+        // (pflow_open_replacing); live, where the output may be watched as
+        // it grows, it is truncated.
+        pflow_replace_big_outputs(interface == nil ? 1 : 0)
         // Open the CSV first: an unwritable path should fail before the work.
         var csvSink: OutputSink?
         if let path = csv {

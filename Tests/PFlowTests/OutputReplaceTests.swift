@@ -1,20 +1,25 @@
+import CPlatform
 import Foundation
 @testable import PFlowExport
 @testable import PFlowOutput
 import XCTest
 
-/// Opening an output path that holds a file: a big regular file of ours is
-/// replaced by a new one with its permissions (its blocks are freed off the
-/// caller's path), anything else is truncated in place, as `>` does.
+/// Opening an output path that holds a file, as the command does when it
+/// reads files (`pflow_replace_big_outputs(1)`): a big regular file of ours
+/// is replaced by a new one with its permissions (its blocks are freed off
+/// the caller's path), anything else is truncated in place, as `>` does.
+/// Live capture leaves replacing off: everything is truncated in place.
 final class OutputReplaceTests: XCTestCase {
     private var directory = ""
 
     override func setUpWithError() throws {
         directory = NSTemporaryDirectory() + "pflow-replace-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        pflow_replace_big_outputs(1)
     }
 
     override func tearDownWithError() throws {
+        pflow_replace_big_outputs(0)
         try? FileManager.default.removeItem(atPath: directory)
     }
 
@@ -53,6 +58,16 @@ final class OutputReplaceTests: XCTestCase {
         XCTAssertEqual(after.st_nlink, 1)
         // Nothing is left beside it.
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory), ["flows.csv"])
+    }
+
+    func testWithReplacingOffABigFileIsTruncatedInPlace() throws {
+        pflow_replace_big_outputs(0)
+        let path = directory + "/live.csv"
+        try write(path, bytes: 2 << 20, mode: 0o640)
+        let before = info(path)
+        try sink(path, "live\n")
+        XCTAssertEqual(try contents(path), "live\n")
+        XCTAssertEqual(info(path).st_ino, before.st_ino, "live capture's outputs are truncated, as tail -f expects")
     }
 
     func testASmallFileIsTruncatedInPlace() throws {

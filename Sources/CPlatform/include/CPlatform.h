@@ -42,12 +42,19 @@ int pflow_send_datagrams(int fd, const struct iovec *datagrams, unsigned count);
    Truncating a big file that is on disk frees its blocks before open
    returns, and where the file system discards freed blocks (ext4 mounted
    with `discard`) that waits on the device: 15-30 ms for a 27 MB CSV here.
-   So a big (1 MiB or more) regular file with one link, this user's owner
-   and group, and no extended attributes is replaced instead: its name is
-   unlinked, a new file with the same permissions is made in its place,
-   and the old contents are let go on a thread of their own, while the
-   caller goes on. Anything else is truncated in place. */
+   So, once pflow_replace_big_outputs(1) has been called, a big (1 MiB or
+   more) regular file with one link, this user's owner and group, and no
+   extended attributes is replaced instead: its name is unlinked, a new
+   file with the same permissions is made in its place, and the old
+   contents are let go on a thread of their own, while the caller goes on.
+   Anything else is truncated in place. */
 int pflow_open_replacing(const char *path, int flags);
+
+/* Turns that replacing on (1) or off (0, the default). The command turns
+   it on when it reads files; live capture leaves it off, since an output
+   written as packets arrive may be watched (`tail -f` follows a file
+   that is truncated, not one that is replaced). */
+void pflow_replace_big_outputs(int on);
 
 /* On a thread of its own, while the caller goes on: fsyncs and closes
    `sync_fd` (a directory whose entry changed), then closes `release_fd`
