@@ -1,6 +1,7 @@
 import CPcap
+import CPcapLoader
 
-/// Facts about the libpcap this binary links.
+/// Facts about the libpcap this binary loads (when first used).
 public enum Libpcap {
     /// libpcap's own version string, e.g. "libpcap version 1.10.3 (with TPACKET_V3)".
     public static var version: String { String(cString: pcap_lib_version()) }
@@ -35,6 +36,7 @@ public final class BPFFilter {
     /// Compiles for `linkType`; returns libpcap's error text on failure.
     private func compile(for linkType: UInt32) -> String? {
         guard let handle = pcap_open_dead(Int32(bitPattern: linkType), 262_144) else {
+            if let why = pflow_pcap_load_error() { return String(cString: why) }
             return "libpcap could not open a handle for link type \(linkType)"
         }
         defer { pcap_close(handle) }
