@@ -230,7 +230,13 @@ struct FlowIndex: ~Copyable {
 
     /// Empties the index, keeping its size.
     mutating func removeAll() {
-        entries.update(repeating: 0, count: mask + 1)
+        // A fresh zeroed table rather than zeroes written over this one:
+        // writing faulted in every page never touched (1 MB: 1.7 ms of an
+        // empty capture's 11).
+        if count > 0 {
+            free(entries)
+            entries = Self.zeroed(mask + 1)
+        }
         count = 0
     }
 
