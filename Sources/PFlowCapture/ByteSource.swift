@@ -91,9 +91,14 @@ final class Inflater {
 /// stay in the CPU's cache between the read and the parse: plain reads cost
 /// about half as much as walking the same file through mmap and its page
 /// faults (../shared/bench/walk.c: 0.05 s against 0.11 s for 476 MB), and
-/// 256 KiB, half this machine's per-core L2, beat 1 MiB: on the 1M bench
-/// capture, median ratio to `flowtrack -m` over 21 alternating rounds, 1 MiB
-/// 1.32x, 256 KiB 1.16x, 128 KiB 1.24x (again: 1.26x against 1.16x).
+/// a quarter of this machine's 512 KiB per-core L2 does best. Two sessions
+/// ago 256 KiB beat 1 MiB and 128 KiB (median ratio to `flowtrack -m` over
+/// 21 alternating rounds on the 1M bench capture: 1.32x, 1.16x, 1.24x);
+/// since, the reader's side touches more per packet (names, the ring's
+/// notes), and 128 KiB is ahead: two runs of 21 alternating rounds, 256 KiB
+/// 1.09x and 1.11x, 192 KiB 1.10x, 128 KiB 1.02x and 1.06x, 96 KiB 1.02x,
+/// 64 KiB 1.03x; the 5M capture, 5 rounds, 0.93x against 0.90x; `--csv` and
+/// `--parquet` showed no difference beyond the noise (15 and 11 rounds).
 /// Records longer than the buffer grow it, up to `maximumSpan`.
 final class ByteSource {
     private let fd: Int32
@@ -111,7 +116,7 @@ final class ByteSource {
     /// Why decompression stopped early, if it did.
     var streamFailure: String? { inflater?.failure }
 
-    init(fd: Int32, ownsDescriptor: Bool, initialCapacity: Int = 1 << 18, maximumSpan: Int = 64 << 20) {
+    init(fd: Int32, ownsDescriptor: Bool, initialCapacity: Int = 1 << 17, maximumSpan: Int = 64 << 20) {
         self.fd = fd
         self.ownsDescriptor = ownsDescriptor
         self.maximumSpan = maximumSpan
