@@ -608,6 +608,83 @@ public enum ServerNameParser {
     }
 }
 
+/// The names table's index: a name's hash to its serial, by open
+/// addressing over one array, each entry holding the hash, the serial, the
+/// length and a short name's first 32 bytes. A lookup reads one entry: the
+/// FastMap it replaces read its slot word, its key array and then the held
+/// name (three cache misses a name on the 1M bench capture, where `intern`
+/// had 90% of its own perf samples on the held name's length and the map
+/// 88% on its two loads). At most half full; one entry per hash (a second
+/// name with the same keyed 64-bit hash takes the entry over, as the map's
+/// key did), and names are always compared, so a collision costs only a
+/// second copy of a name.
+final class NameIndex {
+    struct Entry {
+        var hash: UInt64 = 0
+        /// 0: empty (serials start at 1).
+        var serial: UInt32 = 0
+        var length: UInt32 = 0
+        /// The name's first 32 bytes, zero past its length (names longer
+        /// than that are compared with the table's copy).
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    }
+    static let inlineBytes = 32
+    private let entries: UnsafeMutablePointer<Entry>
+    private let mask: Int
+    private(set) var count = 0
+
+    init(capacity: Int) {
+        var size = 16
+        while size < capacity * 2 { size <<= 1 }
+        mask = size - 1
+        assert(_isPOD(Entry.self), "entries are zeroed and freed without deinitializing them")
+        // Zero pages: touched only where names land.
+        guard let bytes = calloc(size, MemoryLayout<Entry>.stride) else { fatalError("out of memory") }
+        entries = bytes.bindMemory(to: Entry.self, capacity: size)
+    }
+
+    deinit { free(entries) }
+
+    /// A name's first 32 bytes as words (the bytes past its length are zero).
+    @inline(__always)
+    static func words(_ bytes: UnsafeRawPointer) -> (UInt64, UInt64, UInt64, UInt64) {
+        (bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self), bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+         bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self), bytes.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+    }
+
+    /// The entry of `hash`, if any.
+    @inline(__always)
+    func find(_ hash: UInt64) -> UnsafeMutablePointer<Entry>? {
+        var at = Int(truncatingIfNeeded: hash) & mask
+        // At most half full: an empty entry ends every probe.
+        while entries[at].serial != 0 {
+            if entries[at].hash == hash { return entries + at }
+            at = (at + 1) & mask
+        }
+        return nil
+    }
+
+    /// Makes `hash` name `serial` (a new entry, or the one `hash` had).
+    func set(hash: UInt64, serial: UInt32, length: Int, words: (UInt64, UInt64, UInt64, UInt64)) {
+        precondition(serial != 0, "serial 0 marks an empty entry")
+        var at = Int(truncatingIfNeeded: hash) & mask
+        while entries[at].serial != 0 && entries[at].hash != hash { at = (at + 1) & mask }
+        if entries[at].serial == 0 {
+            precondition(count * 2 < mask + 1, "the names index is kept at most half full")
+            count += 1
+        }
+        entries[at] = Entry(hash: hash, serial: serial, length: UInt32(length), words: words)
+    }
+
+    /// Forgets every name (the generation that is dropped).
+    func removeAll() {
+        guard count > 0 else { return }
+        (UnsafeMutableRawPointer(entries)).initializeMemory(as: UInt8.self, repeating: 0,
+                                                            count: (mask + 1) * MemoryLayout<Entry>.stride)
+        count = 0
+    }
+}
+
 /// The names the tracker has learned: a ring of at most `capacity` names,
 /// each under a serial number a flow keeps (oldest dropped: a flow whose
 /// name was dropped before it ended loses it, and is counted), and the
@@ -626,9 +703,10 @@ public final class NameTable {
     /// Serial of the next name (serials start at 1; 0 means none).
     @exclusivity(unchecked) private(set) var nextSerial: UInt32 = 1
     @exclusivity(unchecked) private var stored = 0
-    struct NameKey: FastHashable { var hash: UInt64; func fastHash(_ seed: HashSeed) -> UInt64 { hash } }
-    @exclusivity(unchecked) private var byHash = FastMap<NameKey, UInt32>()
-    @exclusivity(unchecked) private var byHashOld = FastMap<NameKey, UInt32>()
+    /// Names by hash, two generations (the older is dropped when the newer
+    /// holds `capacity` names).
+    @exclusivity(unchecked) private var byHash = NameIndex(capacity: NameTable.capacity)
+    @exclusivity(unchecked) private var byHashOld = NameIndex(capacity: NameTable.capacity)
     @exclusivity(unchecked) private var addresses = FastMap<IPAddress, UInt32>()
     @exclusivity(unchecked) private var addressesOld = FastMap<IPAddress, UInt32>()
     /// A filter of the addresses both generations hold: one bit per hashed
@@ -703,11 +781,18 @@ public final class NameTable {
     func intern(_ note: UnsafePointer<NameNote>) -> UInt32 {
         let length = Int(note.pointee.length)
         let bytes = UnsafeRawPointer(note) + MemoryLayout<NameNote>.offset(of: \NameNote.bytes)!
-        let h = NameKey(hash: hash(bytes, length))
-        if let s = byHash[h] ?? byHashOld[h], let held = name(s), Int(held.pointee.length) == length,
-           memcmp(UnsafeRawPointer(held) + MemoryLayout<ServerName>.offset(of: \ServerName.bytes)!, bytes, length) == 0,
-           (nextSerial &- s) & Self.serialMask <= UInt32(Self.capacity / 2) {
-            return s
+        let h = hash(bytes, length)
+        // A name of up to 32 bytes is compared with the copy its index entry
+        // holds; a longer one with the table's own copy (another cache miss).
+        let short = length <= NameIndex.inlineBytes
+        let words = short ? NameIndex.words(bytes) : (0, 0, 0, 0)
+        if let e = byHash.find(h) ?? byHashOld.find(h), Int(e.pointee.length) == length {
+            let s = e.pointee.serial
+            if (nextSerial &- s) & Self.serialMask <= UInt32(Self.capacity / 2), let held = name(s),
+               short ? e.pointee.words == words
+                     : memcmp(UnsafeRawPointer(held) + MemoryLayout<ServerName>.offset(of: \ServerName.bytes)!, bytes, length) == 0 {
+                return s
+            }
         }
         let serial = nextSerial
         nextSerial = (nextSerial &+ 1) & Self.serialMask
@@ -718,9 +803,13 @@ public final class NameTable {
         // The name's bytes only: every reader stops at the length.
         UnsafeMutableRawPointer(slot).advanced(by: MemoryLayout<ServerName>.offset(of: \ServerName.bytes)!)
             .copyMemory(from: bytes, byteCount: min(length, MemoryLayout<NameBytes>.size))
-        if byHash.count >= Self.capacity { byHashOld = byHash; byHash = FastMap() }
-        let e = byHash.insert(h) { serial }.index
-        byHash[entry: e] = serial
+        if byHash.count >= Self.capacity {
+            let emptied = byHashOld
+            emptied.removeAll()
+            byHashOld = byHash
+            byHash = emptied
+        }
+        byHash.set(hash: h, serial: serial, length: length, words: words)
         return serial
     }
 
