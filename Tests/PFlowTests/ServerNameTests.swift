@@ -137,6 +137,68 @@ final class ServerNameTests: XCTestCase {
         XCTAssertNil(table.name(s), "dropped once capacity newer names came")
     }
 
+    /// Interning through the index that holds short names itself: names of
+    /// up to 32 bytes and longer ones keep their serial while held, names
+    /// that differ only past byte 32 or in length stay apart, and a name
+    /// comes back under its serial across a generation flip of the index
+    /// (every `capacity` new names) until the table drops it.
+    func testNameTableInternShortAndLongNames() {
+        let table = NameTable()
+        func note(_ text: String) -> NameNote { var n = NameNote(); for b in text.utf8 { n.append(b) }; return n }
+        let short = "svc1.example.com"                                   // 16 bytes: inline in the index
+        let exact = String(repeating: "a", count: 32)                    // exactly 32: inline
+        let long1 = String(repeating: "b", count: 40) + ".example.com"   // 52 bytes: the table's copy
+        let long2 = String(repeating: "b", count: 40) + ".example.net"   // differs past byte 32 only
+        var serials: [String: UInt32] = [:]
+        for name in [short, exact, long1, long2, exact + "a", String(exact.dropLast())] {
+            var n = note(name)
+            let s = table.intern(&n)
+            XCTAssertNil(serials.values.first { $0 == s }, "\(name): a serial of its own")
+            serials[name] = s
+        }
+        for (name, s) in serials {
+            var n = note(name)
+            XCTAssertEqual(table.intern(&n), s, "\(name) keeps its serial")
+            XCTAssertEqual(table.name(s)?.pointee.text, name)
+        }
+        // Past a generation flip: half the capacity of new names, then the
+        // short one again (its serial is then too old to reuse, so it is
+        // stored anew), then enough for the index to flip.
+        var fresh = note(short)
+        let before = table.intern(&fresh)
+        for i in 0..<(NameTable.capacity / 2 + 1) { var n = note("x\(i).test"); _ = table.intern(&n) }
+        var again = note(short)
+        let renewed = table.intern(&again)
+        XCTAssertNotEqual(renewed, before, "an old serial is not handed out again")
+        XCTAssertEqual(table.name(renewed)?.pointee.text, short)
+        for i in 0..<(NameTable.capacity / 2) { var n = note("y\(i).test"); _ = table.intern(&n) }
+        var third = note(short)
+        XCTAssertEqual(table.name(table.intern(&third))?.pointee.text, short)
+    }
+
+    /// The index alone: one entry per hash (a second name under the same
+    /// hash takes it over), probes past other hashes, emptied whole.
+    func testNameIndexEntries() {
+        let index = NameIndex(capacity: 64)
+        let w1: (UInt64, UInt64, UInt64, UInt64) = (1, 2, 3, 4), w2: (UInt64, UInt64, UInt64, UInt64) = (5, 6, 7, 8)
+        // Hashes that share their home entry (the low bits), so they probe.
+        index.set(hash: 0x1_0000_0007, serial: 10, length: 5, words: w1)
+        index.set(hash: 0x2_0000_0007, serial: 11, length: 6, words: w2)
+        XCTAssertEqual(index.count, 2)
+        XCTAssertEqual(index.find(0x1_0000_0007)?.pointee.serial, 10)
+        XCTAssertEqual(index.find(0x2_0000_0007)?.pointee.serial, 11)
+        XCTAssertEqual(index.find(0x2_0000_0007)?.pointee.length, 6)
+        XCTAssertNil(index.find(0x3_0000_0007))
+        index.set(hash: 0x1_0000_0007, serial: 12, length: 7, words: w2)
+        XCTAssertEqual(index.count, 2, "the same hash takes its entry over")
+        XCTAssertEqual(index.find(0x1_0000_0007)?.pointee.serial, 12)
+        XCTAssertTrue(index.find(0x1_0000_0007)!.pointee.words == w2)
+        index.removeAll()
+        XCTAssertEqual(index.count, 0)
+        XCTAssertNil(index.find(0x1_0000_0007))
+        XCTAssertNil(index.find(0x2_0000_0007))
+    }
+
     /// DNS answers' addresses through two generations and the filter in
     /// front of them: every address of the two newest generations is
     /// found, with the latest name that gave it; the generation before is
