@@ -131,13 +131,6 @@ void *pflow_remap(void *address, size_t old_size, size_t new_size) {
 #endif
 }
 
-void pflow_start_writeback(int fd, int64_t offset, int64_t length) {
-#ifdef __linux__
-    (void)sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
-#else
-    (void)fd; (void)offset; (void)length;
-#endif
-}
 
 #if defined(__x86_64__)
 #include <immintrin.h>

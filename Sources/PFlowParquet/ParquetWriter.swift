@@ -437,6 +437,5 @@ public final class ParquetWriter {
         rowGroupCount += 1
         rowsInGroup = 0
         stringBytesInGroup = 0
-        file.startWriteback()
     }
 }

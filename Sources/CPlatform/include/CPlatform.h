@@ -16,10 +16,6 @@ static inline __attribute__((always_inline)) void pflow_prefetch(const void *add
    pages (Linux). Returns NULL where that isn't possible. */
 void *pflow_remap(void *address, size_t old_size, size_t new_size);
 
-/* Starts writeback of a file range without waiting for it:
-   sync_file_range(SYNC_FILE_RANGE_WRITE) on Linux, which Swift's Glibc
-   module leaves out (it needs _GNU_SOURCE); nothing elsewhere. Advice only. */
-void pflow_start_writeback(int fd, int64_t offset, int64_t length);
 
 /* SHA-1 with the CPU's SHA extensions (x86-64 SHA-NI), for the Community
    ID: 1 if this CPU has them (and SSSE3/SSE4.1), else 0. */
