@@ -65,14 +65,14 @@ def start_nfcapd():
     return p, port, d
 
 def run(cmd):
-    """Wall seconds and peak RSS (MB) of one run."""
+    """Wall seconds, peak RSS (MB) and CPU seconds (user + system) of one run."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if status != 0:
         sys.exit(f"bench: {' '.join(cmd)} failed ({status})")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 def measure(path, runs, with_csv=True, exports=None):
     commands = {"pflow (report)": [pflow, path], "pflow --threads 1": [pflow, "--threads", "1", path]}
@@ -89,15 +89,19 @@ def measure(path, runs, with_csv=True, exports=None):
     for _ in range(runs):
         for name, cmd in commands.items():
             results[name].append(run(cmd))
-    return {name: (statistics.median(w for w, _ in r), max(m for _, m in r)) for name, r in results.items()}
+    return {name: (statistics.median(w for w, _, _ in r), max(m for _, m, _ in r), statistics.median(c for _, _, c in r))
+            for name, r in results.items()}
 
 def table(title, path, packets, results, runs):
     size_mb = os.path.getsize(path) / 1e6
     ref = results["flowtrack -m"][0]
     print(f"\n{title}: {os.path.basename(path)}, {packets:,} packets, {size_mb:.0f} MB, median of {runs} alternating runs")
-    print(f"{'command':<18} {'wall s':>8} {'vs C':>6} {'Mpkt/s':>7} {'MB/s':>7} {'peak RSS MB':>12}")
-    for name, (wall, rss) in results.items():
-        print(f"{name:<18} {wall:8.3f} {wall / ref:6.2f} {packets / wall / 1e6:7.2f} {size_mb / wall:7.0f} {rss:12.0f}")
+    print(f"{'command':<18} {'wall s':>8} {'vs C':>6} {'Mpkt/s':>7} {'MB/s':>7} {'peak RSS MB':>12} {'CPU s':>6} {'CPU/2 vs C':>10}")
+    # CPU/2 vs C: half the run's CPU over flowtrack's wall, the least the
+    # ratio could be on two cores however well the threads shared the work.
+    for name, (wall, rss, cpu) in results.items():
+        print(f"{name:<18} {wall:8.3f} {wall / ref:6.2f} {packets / wall / 1e6:7.2f} {size_mb / wall:7.0f} {rss:12.0f}"
+              f" {cpu:6.3f} {cpu / 2 / ref:10.2f}")
 
 one = capture(1_000_000, 7)
 collector = start_nfcapd()
@@ -134,7 +138,7 @@ def peak(extra):
 def rss_of(extra):
     best = []
     for _ in range(3):
-        _, rss = run([pflow, "--threads", "1", *extra, one])
+        _, rss, _ = run([pflow, "--threads", "1", *extra, one])
         best.append(rss)
     return min(best)
 short, long_ = [], ["--idle-timeout", "3600"]

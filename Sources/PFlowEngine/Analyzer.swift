@@ -58,7 +58,7 @@ public final class Analyzer {
     @exclusivity(unchecked) private var observers: [FlowObserver] = []
     @exclusivity(unchecked) private(set) var exporters: [FlowExporter] = []
     /// `finish(overlappingExporters: true)`: the exporters' own finish (a
-    /// Parquet file's last row group, footer and fsync; the last datagrams)
+    /// Parquet file's last row group, footer and rename; the last datagrams)
     /// runs on this thread while the findings, rows and report are made.
     /// `finishExporters` joins it and says how it went.
     private var exportersFinishing: WorkerThread?

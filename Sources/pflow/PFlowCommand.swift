@@ -226,7 +226,7 @@ extension Options {
         let order = ServiceSort(rawValue: sort) ?? .bytes
         if result.sort != order { result.sort = order }
         // The report is made while the exporters finish on their thread (a
-        // Parquet file's last row group and fsync), and written once they
+        // Parquet file's last row group and rename), and written once they
         // have: a failed export still means no report.
         var report: String?
         if !flowsToStdout {
