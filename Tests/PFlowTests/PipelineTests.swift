@@ -141,6 +141,33 @@ final class PipelineTests: XCTestCase {
 
     /// The run's hash seed is drawn from the OS and differs between runs,
     /// so output cannot depend on it; two seeds must spread keys differently.
+    /// inParallel runs both halves, each once, on two threads; the kept
+    /// helper thread serves call after call, and a half that asks for two
+    /// halves of its own (the helper busy) gets a thread of its own.
+    func testInParallelRunsBothHalvesEveryTimeAndNests() {
+        let threads = UnsafeMutablePointer<pthread_t>.allocate(capacity: 4)
+        defer { threads.deallocate() }
+        for round in 0..<200 {
+            var first = 0, second = 0, inner = 0
+            inParallel({
+                first += round
+                threads[0] = pthread_self()
+            }, {
+                second += round + 1
+                threads[1] = pthread_self()
+                if round % 10 == 0 {
+                    inParallel({ inner += 1; threads[2] = pthread_self() }, { inner += 2; threads[3] = pthread_self() })
+                    XCTAssertEqual(pthread_equal(threads[2], threads[3]), 0, "nested halves on two threads")
+                }
+            })
+            XCTAssertEqual(first, round)
+            XCTAssertEqual(second, round + 1)
+            XCTAssertEqual(inner, round % 10 == 0 ? 3 : 0)
+            XCTAssertEqual(pthread_equal(threads[0], pthread_self()), 1, "the first half runs on the caller's thread")
+            XCTAssertEqual(pthread_equal(threads[1], threads[0]), 0, "the second half on another")
+        }
+    }
+
     func testHashesAreSeeded() {
         let a = HashSeed(fixed: (1, 3, 5, 7, 9, 11)), b = HashSeed(fixed: (13, 15, 17, 19, 21, 23))
         let key = FlowKey(addressA: IPAddress(ipv4: 0x0A00_0001), addressB: IPAddress(ipv4: 0x0A00_0002),
