@@ -2,6 +2,7 @@ import PFlowCore
 import PFlowCapture
 import Foundation
 import XCTest
+import Synchronization
 @testable import PFlowEngine
 @testable import PFlowFlows
 @testable import PFlowOutput
@@ -165,6 +166,66 @@ final class PipelineTests: XCTestCase {
             XCTAssertEqual(inner, round % 10 == 0 ? 3 : 0)
             XCTAssertEqual(pthread_equal(threads[0], pthread_self()), 1, "the first half runs on the caller's thread")
             XCTAssertEqual(pthread_equal(threads[1], threads[0]), 0, "the second half on another")
+        }
+    }
+
+    /// The event ring's names ring wraps and fills many times over (names
+    /// of 1 to 253 bytes, some flows without one): every name reaches the
+    /// report whole, with its own flow, in order, whichever thread drains.
+    func testEventRingNamesWrapAndFill() {
+        final class Seen: @unchecked Sendable {
+            var starts: [Int64] = []
+            var names: [[UInt8]?] = []
+        }
+        let seen = Seen()
+        let count = 60_000
+        // 253 names, 1 to 253 bytes long, each its own letters; made once,
+        // so the producer outruns the slowed drainer.
+        var table: [ServerName] = []
+        for n in 1...253 {
+            var name = ServerName()
+            name.length = UInt8(n)
+            withUnsafeMutableBytes(of: &name.bytes) { raw in
+                for k in 0..<n { raw[k] = UInt8(97 + (k &+ n) % 26) }
+            }
+            table.append(name)
+        }
+        let names = table
+        func nameIndex(_ i: Int) -> Int? { i % 7 == 3 ? nil : (i &* 37) % 253 }
+        func nameBytes(_ i: Int) -> [UInt8]? {
+            nameIndex(i).map { n in (0...n).map { UInt8(97 + ($0 &+ n + 1) % 26) } }
+        }
+        let events = EventRing(knowledge: TrafficKnowledge()) { state, _, name in
+            seen.starts.append(state.firstNs)
+            seen.names.append(name.map { [UInt8](ServerName.bytes(of: $0)) })
+            // Now and then a slow report, so the producer runs ahead until
+            // the names ring (1 MiB: fewer than 16,384 of these names) is full.
+            if seen.starts.count % 16384 == 0 { usleep(300_000) }
+        }
+        let key = FlowKey(addressA: IPAddress(ipv4: 1), addressB: IPAddress(ipv4: 2),
+                          portA: 40000, portB: 443, proto: .tcp, vlan: FlowKey.noVLAN)
+        let producer = WorkerThread {
+            names.withUnsafeBufferPointer { names in
+            for i in 0..<count {
+                let state = FlowState(key: key, ipVersion: 4, timestampNs: Int64(i), direction: 0)
+                if let n = nameIndex(i), let name = names.baseAddress {
+                    events.ended(state, .fin, name: name + n)
+                } else {
+                    events.ended(state, .fin, name: nil)
+                }
+            }
+            }
+            events.finished.store(true, ordering: .releasing)
+        }
+        XCTAssertNotNil(producer)
+        while !events.finished.load(ordering: .acquiring) { events.drain(limit: 64) }
+        producer?.join()
+        events.drain()
+        XCTAssertEqual(seen.starts, (0..<count).map { Int64($0) })
+        XCTAssertEqual(seen.names.count, count)
+        for i in 0..<min(count, seen.names.count) where seen.names[i] != nameBytes(i) {
+            XCTFail("flow \(i): name \(seen.names[i].map { String(decoding: $0, as: UTF8.self) } ?? "none")")
+            break
         }
     }
 
