@@ -137,6 +137,30 @@ final class ServerNameTests: XCTestCase {
         XCTAssertNil(table.name(s), "dropped once capacity newer names came")
     }
 
+    /// The names lie back to back in a ring of bytes: with names of every
+    /// length up to 253 bytes (many of the longest), written round the ring
+    /// several times, each of the last `capacity` names is still held whole
+    /// and the one before them is not.
+    func testNameTableRingHoldsTheLastNamesWhole() {
+        let table = NameTable()
+        func text(_ i: Int) -> String {
+            let length = i % 3 == 0 ? NameNote.maxLength : 1 + (i &* 31) % NameNote.maxLength
+            let stem = "n\(i)."
+            return stem + String(repeating: Character(UnicodeScalar(UInt8(97 + i % 26))), count: max(0, length - stem.utf8.count))
+        }
+        let total = 3 * NameTable.capacity + 123
+        var serials: [UInt32] = []
+        for i in 0..<total {
+            var n = NameNote(); for b in text(i).utf8 { n.append(b) }
+            serials.append(table.intern(&n))
+        }
+        XCTAssertNil(table.name(serials[total - NameTable.capacity - 1]), "dropped once capacity newer names came")
+        for i in (total - NameTable.capacity)..<total {
+            guard let held = table.name(serials[i]) else { XCTFail("name \(i) lost"); break }
+            guard held.pointee.text == text(i) else { XCTFail("name \(i): \(held.pointee.text.prefix(20))"); break }
+        }
+    }
+
     /// Interning through the index that holds short names itself: names of
     /// up to 32 bytes and longer ones keep their serial while held, names
     /// that differ only past byte 32 or in length stay apart, and a name
