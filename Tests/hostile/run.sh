@@ -79,8 +79,8 @@ linear() {  # time(4N) / max(time(N), 0.25) < 8
     ok "$1: time linear ($(facts))"
   else fail "$1: time grows faster than the input" "$(facts)"; fi
 }
-flat() {  # RSS(4N) <= 1.15 RSS(N) + 4 MB
-  if awk -v a="$R1" -v b="$R4" 'BEGIN { exit !(b <= a * 1.15 + 4096) }'; then
+flat() {  # RSS(4N) <= 1.15 RSS(N) + 4 MB (+ $2 KB the 4N input is owed)
+  if awk -v a="$R1" -v b="$R4" -v owed="${2:-0}" 'BEGIN { exit !(b <= a * 1.15 + 4096 + owed) }'; then
     ok "$1: memory bounded ($(facts))"
   else fail "$1: memory grows with the input" "$(facts)"; fi
 }
@@ -105,7 +105,12 @@ ran "c: 100k knock attempts" && linear "c: 4x failed attempts before one success
 pair d-idbs pcapng 20 --json
 if ran "d: 65,536 link-type IDBs then 1M IDBs"; then
   linear "d: 4x link types and IDBs (O(1) per IDB)"
-  flat "d: IDBs past 65,536 per section are counted, not kept"
+  # Both files keep 65,536 interfaces (the cap); the 4N one also declares
+  # 49,152 more link types (65,536 against 16,384, for the time check),
+  # which the summary and the JSON list: ~120 bytes each (11.0 -> 16.8 MB
+  # in a CI run, 51 KB past the plain bound; earlier runs passed by 7 KB).
+  # 4 MB is owed for them; keeping every IDB would add 24 MB more.
+  flat "d: IDBs past 65,536 per section are counted, not kept" 4096
   grep -q 'interface description(s) beyond the 65,536 one section may declare were ignored' "$tmp/err4" \
     && ok "d: the ignored interfaces are reported" || fail "d: no warning about the ignored interfaces" "$(head -c 300 "$tmp/err4")"
 fi
