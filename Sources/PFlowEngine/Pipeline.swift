@@ -297,6 +297,8 @@ extension Analyzer {
             return try addSerially(file)
         }
         table.events = events
+        // Held here for every packet's `add` (see there).
+        let receiver: FlowEvents = events
         table.noteCursor = 0        // the reader numbers this ring's notes from 0
         let seed = table.seed
         var next = 0, round = 0
@@ -326,7 +328,7 @@ extension Analyzer {
                     if ahead.pointee.prepared { lookahead.state = ahead.pointee.hash }
                 }
                 table.add(ring.slots + (next & mask), quote: ring.quotes + (next & mask), notes: ring.notes,
-                          noteMask: PacketRing.noteCapacity - 1, lookahead: lookahead)
+                          noteMask: PacketRing.noteCapacity - 1, lookahead: lookahead, to: receiver)
                 next += 1
                 if next & 63 == 0 {
                     ring.taken.store(next, ordering: .releasing)

@@ -75,6 +75,18 @@ public final class FlowTable {
     public func add(_ slot: UnsafeMutablePointer<TrackedPacket>, quote: UnsafePointer<FlowKey>,
                     notes: UnsafePointer<NameNote>, noteMask: Int = 0,
                     lookahead: (index: UInt64, state: UInt64) = (0, 0)) {
+        add(slot, quote: quote, notes: notes, noteMask: noteMask, lookahead: lookahead, to: events)
+    }
+
+    /// `add` with the events receiver held by the caller, who must have it
+    /// be `events`: a call on the stored property retains and releases it
+    /// (atomic updates of its object's header, a cache line the pipeline's
+    /// other thread reads) around each connection attempt and each flow
+    /// ended on lookup; the pipeline's loop holds it once.
+    @inline(__always)
+    public func add(_ slot: UnsafeMutablePointer<TrackedPacket>, quote: UnsafePointer<FlowKey>,
+                    notes: UnsafePointer<NameNote>, noteMask: Int = 0,
+                    lookahead: (index: UInt64, state: UInt64) = (0, 0), to events: FlowEvents) {
         if lookahead.index != 0 { index.prefetchEntry(hash: lookahead.index) }
         if lookahead.state != 0 { index.prefetchState(hash: lookahead.state, in: store) }
         if !slot.pointee.prepared { slot.pointee.prepare(seed) }
@@ -99,7 +111,7 @@ public final class FlowTable {
         if slot.pointee.hasQuote { countICMPError(quote.pointee) }
         let flow = withUnsafeBytes(of: &slot.pointee.head) { head in
             account(slot.pointee.facts, key: slot.pointee.key, forward: slot.pointee.forward, hash: slot.pointee.hash,
-                    frame: head, timestampNs: timestampNs, wireLength: slot.pointee.wireLength)
+                    frame: head, timestampNs: timestampNs, wireLength: slot.pointee.wireLength, to: events)
         }
         if slot.pointee.hasNote {
             takeNote(notes + (noteCursor & noteMask), flow: flow, forward: slot.pointee.forward)
@@ -153,7 +165,7 @@ public final class FlowTable {
     /// Returns the flow's state (valid until the next insert).
     @inline(__always)
     private func account(_ p: PacketFacts, key: FlowKey, forward: Bool, hash: UInt64, frame: UnsafeRawBufferPointer,
-                         timestampNs: Int64, wireLength: UInt32) -> UnsafeMutablePointer<FlowState> {
+                         timestampNs: Int64, wireLength: UInt32, to events: FlowEvents) -> UnsafeMutablePointer<FlowState> {
         let direction: UInt8 = forward ? 0 : 1
         let isSYN = p.proto == .tcp && p.tcpFlags.contains(.syn) && !p.tcpFlags.contains(.ack)
         if let slot = index.find(key, hash: hash, in: store) {
@@ -170,22 +182,22 @@ public final class FlowTable {
                 reason = .active
             }
             if let reason {
-                end(flow.pointee, reason)
+                end(flow.pointee, reason, to: events)
                 flow.pointee = FlowState(key: key, ipVersion: p.ipVersion, timestampNs: timestampNs, direction: direction)
                 nameFromDNS(flow, key: key, forward: forward)
             }
             // One connection attempt per flow, not per retransmitted SYN.
-            if isSYN && flow.pointee.synDirection < 0 { sawConnectionAttempt(key, forward: forward) }
+            if isSYN && flow.pointee.synDirection < 0 { sawConnectionAttempt(key, forward: forward, to: events) }
             flow.pointee.add(p, frame: frame, direction: direction, timestampNs: timestampNs, wireLength: wireLength)
             if expiry.maxFlows != nil { touch(slot) }
             return flow
         }
         if let limit = expiry.maxFlows, index.count >= max(1, limit), oldest >= 0 {
             let victim = Int(oldest)
-            end(store[victim], .capacity)
+            end(store[victim], .capacity, to: events)
             release(victim)
         }
-        if isSYN { sawConnectionAttempt(key, forward: forward) }
+        if isSYN { sawConnectionAttempt(key, forward: forward, to: events) }
         var state = FlowState(key: key, ipVersion: p.ipVersion, timestampNs: timestampNs, direction: direction)
         state.add(p, frame: frame, direction: direction, timestampNs: timestampNs, wireLength: wireLength)
         let slot = store.insert(state)
@@ -206,7 +218,8 @@ public final class FlowTable {
     }
 
     /// The sender of a SYN (on `key`, travelling `forward` or not) opened a connection.
-    private func sawConnectionAttempt(_ key: FlowKey, forward: Bool) {
+    @inline(__always)
+    private func sawConnectionAttempt(_ key: FlowKey, forward: Bool, to events: FlowEvents) {
         let client = forward ? key.addressA : key.addressB
         let port = forward ? key.portA : key.portB
         events.sawConnectionAttempt(from: client, port: port)
