@@ -169,33 +169,8 @@ final class ExportQueue: @unchecked Sendable {
         thread = nil
     }
 
-    /// How much lower than its caller's the queue thread's scheduling
-    /// priority is (nice, +5: a third of a normal thread's CPU share when
-    /// the cores are contended). The pipeline's reader and tracker are the
-    /// run's critical path and keep both cores busy; the exporters only
-    /// have to keep up with the flows ending, and catch up whenever either
-    /// of the two pauses, or at the capture's end. Measured on the 1M bench
-    /// capture, times flowtrack -m (medians of 11-25 alternating rounds;
-    /// the machine's noise is of the same size): the same build at +0
-    /// against +5, `--csv` 1.33 -> 1.27, `--ipfix` 1.41 -> 1.32 and 1.52 ->
-    /// 1.46, `--parquet` 1.58 -> 1.50; the builds before and after this,
-    /// `--csv` 1.41 -> 1.42, `--ipfix` 1.30 -> 1.32, `--parquet` 1.51 -> 1.46.
-    static let niceIncrement: Int32 = 5
-
-    /// Lowers the calling thread's priority by `niceIncrement`, relative to
-    /// what it is (a pflow already run under `nice` goes lower still, never
-    /// higher). On Linux the nice value is the thread's own, not the
-    /// process's. A failure (a sandbox that forbids it) changes nothing.
-    static func lowerPriority() {
-        errno = 0
-        let now = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
-        guard errno == 0 else { return }
-        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, min(19, now + niceIncrement))
-    }
-
     /// The queue's thread: exports what arrives, in order, until told to stop.
     private func run() {
-        Self.lowerPriority()
         var at = 0, round = 0
         let mask = Self.capacity - 1
         while true {

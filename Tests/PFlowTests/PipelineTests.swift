@@ -169,21 +169,6 @@ final class PipelineTests: XCTestCase {
         }
     }
 
-    /// The exporters' thread runs five nice steps below its caller (the
-    /// pipeline's two threads win the cores), and only that thread: the
-    /// caller's own priority is untouched.
-    func testExportThreadRunsAtALowerPriorityThanItsCaller() throws {
-        errno = 0
-        let mine = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
-        XCTAssertEqual(errno, 0)
-        let queue = try XCTUnwrap(ExportQueue(exporters: []))
-        let seen = Mutex<Int32?>(nil)
-        queue.pushCall { seen.withLock { $0 = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) } }
-        queue.end(.stop, summary: nil)
-        XCTAssertEqual(seen.withLock { $0 }, min(19, mine + ExportQueue.niceIncrement))
-        XCTAssertEqual(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0), mine, "the caller keeps its priority")
-    }
-
     /// The event ring's names ring wraps and fills many times over (names
     /// of 1 to 253 bytes, some flows without one): every name reaches the
     /// report whole, with its own flow, in order, whichever thread drains.
