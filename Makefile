@@ -25,6 +25,9 @@ deps:
 	@# tmux drives the live view's test (make live); best effort: without it that test skips.
 	@command -v tmux >/dev/null || { echo "installing tmux (apt-get)"; \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq tmux >/dev/null 2>&1 || echo "tmux not installed: the live view test will skip"; }
+	@# ping floods lo for the live drop count's check (make hostile); best effort: without it that check skips.
+	@command -v ping >/dev/null || { echo "installing iputils-ping (apt-get)"; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq iputils-ping >/dev/null 2>&1 || echo "ping not installed: the live drop count check will skip"; }
 
 # pyarrow and duckdb, the independent readers the Parquet tests check files
 # with; best effort: without them those tests skip, and the build goes on.
