@@ -35,7 +35,11 @@ work = os.path.abspath(args.keep) if args.keep else tempfile.mkdtemp(prefix="pfl
 if not os.path.exists(os.path.join(work, "Package.swift")):
     if os.path.isdir(work): os.rmdir(work)
     subprocess.run(["git", "-C", repo, "worktree", "add", "--detach", work, "HEAD"], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(["git", "-C", work, "apply", os.path.join(repo, "Bench", "feature-switches.patch")], check=True)
+    if subprocess.run(["git", "-C", work, "apply", os.path.join(repo, "Bench", "feature-switches.patch")]).returncode != 0:
+        # The sources moved under the patch: say so, and leave no worktree behind.
+        subprocess.run(["git", "-C", repo, "worktree", "remove", "--force", work], check=False)
+        sys.exit("bench-features: Bench/feature-switches.patch no longer applies to HEAD: "
+                 "apply it with --reject in a copy, fix the hunks, and save git diff under its header")
 print("bench-features: building the switchable copy in", work, flush=True)
 subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib"], cwd=work, check=True, stdout=subprocess.DEVNULL)
 binary = os.path.join(work, ".build", "release", "pflow")
