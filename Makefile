@@ -115,6 +115,8 @@ live: deps
 
 # Loopback load, pflow and tcpdump side by side (root; not part of test).
 load: build
+	@command -v tcpdump >/dev/null || { echo "installing tcpdump (apt-get)"; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq tcpdump >/dev/null 2>&1 || echo "tcpdump not installed: pflow alone"; }
 	bash Bench/live_load.sh .build/release/pflow 10
 
 # --parquet read back by pyarrow and duckdb, cell by cell against the CSV

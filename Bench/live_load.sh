@@ -12,8 +12,11 @@ filter="udp port $port"
 
 "$pflow" -i lo -f "$filter" --duration "$((seconds + 2))" --json >"$tmp/pflow.json" 2>"$tmp/pflow.err" &
 p1=$!
-tcpdump -i lo -w /dev/null "$filter" 2>"$tmp/tcpdump.err" &
-p2=$!
+p2=
+if command -v tcpdump >/dev/null; then
+  tcpdump -i lo -w /dev/null "$filter" 2>"$tmp/tcpdump.err" &
+  p2=$!
+fi
 sleep 1
 # The load: one sender process per core, each in a tight sendto() loop of
 # 64-byte datagrams from rotating source ports (many flows).
@@ -42,7 +45,11 @@ PY
 wait $!
 sleep 1
 wait $p1
-kill -INT $p2; wait $p2
+[ -n "$p2" ] && { kill -INT $p2; wait $p2; }
 pflow_drops=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["capture"]; print(d.get("kernel_drops", "?"), "of", d["packets"] + d.get("kernel_drops", 0))' "$tmp/pflow.json")
 echo "pflow:   kernel drops $pflow_drops packets"
-echo "tcpdump: $(grep -E 'captured|received by filter|dropped by kernel' "$tmp/tcpdump.err" | tr '\n' ' ')"
+if [ -n "$p2" ]; then
+  echo "tcpdump: $(grep -E 'captured|received by filter|dropped by kernel' "$tmp/tcpdump.err" | tr '\n' ' ')"
+else
+  echo "tcpdump: not installed (apt-get install tcpdump): pflow alone"
+fi
