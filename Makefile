@@ -17,17 +17,21 @@ MANPAGE ?= .build/pflow.1
 
 all: build
 
+# $(call best_effort,command,package,what happens without it): installs the
+# Debian package that gives `command` when it is missing, and says so; a
+# failed install is a message, not an error (the tests that need it skip).
+best_effort = command -v $(1) >/dev/null || { echo "installing $(2) (apt-get)"; \
+  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(2) >/dev/null 2>&1 || echo "$(1) not installed: $(3)"; }
+
 # libpcap's and zlib's headers and pkg-config files; installed once on a fresh machine.
 deps:
 	@pkg-config --exists libpcap zlib 2>/dev/null || { \
 	  echo "installing libpcap-dev and zlib1g-dev (apt-get)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libpcap-dev zlib1g-dev pkg-config; }
-	@# tmux drives the live view's test (make live); best effort: without it that test skips.
-	@command -v tmux >/dev/null || { echo "installing tmux (apt-get)"; \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq tmux >/dev/null 2>&1 || echo "tmux not installed: the live view test will skip"; }
-	@# ping floods lo for the live drop count's check (make hostile); best effort: without it that check skips.
-	@command -v ping >/dev/null || { echo "installing iputils-ping (apt-get)"; \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq iputils-ping >/dev/null 2>&1 || echo "ping not installed: the live drop count check will skip"; }
+	@# tmux drives the live view's test (make live); ping floods lo for the
+	@# live drop count's check (make hostile). Without them those skip.
+	@$(call best_effort,tmux,tmux,the live view test will skip)
+	@$(call best_effort,ping,iputils-ping,the live drop count check will skip)
 
 # pyarrow and duckdb, the independent readers the Parquet tests check files
 # with; best effort: without them those tests skip, and the build goes on.
@@ -115,8 +119,7 @@ live: deps
 
 # Loopback load, pflow and tcpdump side by side (root; not part of test).
 load: build
-	@command -v tcpdump >/dev/null || { echo "installing tcpdump (apt-get)"; \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq tcpdump >/dev/null 2>&1 || echo "tcpdump not installed: pflow alone"; }
+	@$(call best_effort,tcpdump,tcpdump,pflow alone)
 	bash Bench/live_load.sh .build/release/pflow 10
 
 # --parquet read back by pyarrow and duckdb, cell by cell against the CSV

@@ -47,12 +47,13 @@ public func pflowFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 /// IPFIX file must be whole RFC 7011 messages back to back.
 func fuzzFlowOutputs() {
     let base = "/dev/shm/pflow-fuzz-\(getpid())"
+    let ipfixOptions = IPFIXOptions()
     guard let file = try? CaptureFile(path: fuzzPath),
           let csvSink = try? OutputSink(path: base + ".csv"),
           let ndjsonSink = try? OutputSink(path: base + ".ndjson"),
           let connLog = try? ConnLogExporter(path: base + ".conn.log", format: .tsv),
           let connJSON = try? ConnLogExporter(path: base + ".conn.json", format: .json),
-          let ipfix = try? IPFIXFlowExporter(collector: nil, file: base + ".ipfix", options: IPFIXOptions(), warn: { _ in }),
+          let ipfix = try? IPFIXFlowExporter(collector: nil, file: base + ".ipfix", options: ipfixOptions, warn: { _ in }),
           let parquet = try? ParquetExporter(path: base + ".parquet", rowGroupRows: 64)
     else { return }
     let csv = CSVExporter(sink: csvSink, name: "csv")
@@ -66,8 +67,6 @@ func fuzzFlowOutputs() {
     do throws(CaptureError) { try analyzer.add(file) } catch { return }
     let result = analyzer.finish(overlappingExporters: true)
     do throws(ExportError) { try analyzer.finishExporters() } catch { preconditionFailure("an output failed: \(error.message)") }
-    csvSink.flush()
-    ndjsonSink.flush()
     let flows = result.flows.count
     precondition(fuzzLines(base + ".csv") == flows + 1, "CSV rows != flows")
     precondition(fuzzLines(base + ".ndjson") == flows, "NDJSON lines != flows")
@@ -79,7 +78,8 @@ func fuzzFlowOutputs() {
         precondition(messages.count - at >= 16, "IPFIX file ends inside a message header")
         precondition(messages[at] == 0 && messages[at + 1] == 10, "IPFIX message version != 10")
         let length = Int(messages[at + 2]) << 8 | Int(messages[at + 3])
-        precondition(length >= 16 && length <= 1400 && at + length <= messages.count, "IPFIX message length")
+        precondition(length >= 16 && length <= ipfixOptions.maxMessageSize && at + length <= messages.count,
+                     "IPFIX message length")
         at += length
     }
     for suffix in [".csv", ".ndjson", ".conn.log", ".conn.json", ".ipfix", ".parquet"] { unlink(base + suffix) }
@@ -99,6 +99,8 @@ func fuzzRead(_ path: String) -> [UInt8] {
     return bytes
 }
 
+/// Newline-ended lines in `path`, less those that start with `#` when
+/// `skippingComments` (conn.log's header and `#close`).
 func fuzzLines(_ path: String, skippingComments: Bool = false) -> Int {
     var lines = 0, lineStart = true
     for b in fuzzRead(path) {
